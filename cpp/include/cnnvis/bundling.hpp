@@ -1,0 +1,5 @@
+#pragma once
+// bundling: to be written (see the issue for this algorithm).
+#include "cnnvis/common.hpp"
+
+namespace cnnvis {}

@@ -1,0 +1,5 @@
+#pragma once
+// reorder: to be written (see the issue for this algorithm).
+#include "cnnvis/common.hpp"
+
+namespace cnnvis {}

@@ -1,0 +1,1 @@
+#include "cnnvis/reorder.hpp"

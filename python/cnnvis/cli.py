@@ -1,0 +1,47 @@
+"""``python -m cnnvis <command>``.
+
+Each command lives in the module that owns its work and registers itself here through
+``COMMANDS``: a name mapped to ``(module, help)``; the module provides ``add_arguments(parser)``
+and ``run(args) -> int``. Modules are imported only when their command runs (or when building
+the help), so ``python -m cnnvis info`` does not pay for torch or Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("cnnvis.commands.demo", "train the built-in demo CNN on the digits and record it"),
+    "train": ("cnnvis.commands.train", "train a case-study CNN on a data set on disk, with snapshots"),
+    "record": ("cnnvis.commands.record", "record a saved model on a data set into a session"),
+    "info": ("cnnvis.commands.info", "print a summary of a session"),
+    "export": ("cnnvis.commands.export", "write facets, PNG or SVG pictures of a session"),
+    "viewer": ("cnnvis.commands.viewer", "open the interactive viewer on a session (default: the demo)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cnnvis", description="See inside convolutional networks."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

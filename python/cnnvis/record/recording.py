@@ -1,0 +1,158 @@
+"""The Recording: what one streaming pass of a model over a data set keeps.
+
+A plain data object (numpy arrays, a networkx graph, lists and dicts). It can be saved and loaded
+(:mod:`cnnvis.session`), compared in a test, and built by hand in a test. Nothing here imports
+torch. Later stages (``analysis``) read it and never write to it.
+
+Conventions
+-----------
+* Layers are named by their dotted ``named_modules()`` path (``"features.3"``, ``"layer3.1.conv2"``).
+* A neuron is ``(layer, channel)``.
+* Classes are indices ``0..n_classes-1`` into ``class_names``.
+* "Samples" are positions ``0..n_samples-1`` in the order the data was read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+
+@dataclass
+class LayerRecord:
+    """Per-channel summaries of one recorded layer.
+
+    Attributes
+    ----------
+    name : str
+        Dotted module path.
+    op : str
+        Kind of layer (``"conv"``, ``"linear"``, ``"norm"``, ``"act"``, ``"pool"``, ...).
+    class_means : ndarray, shape (n_channels, n_classes), float32
+        Mean over samples of each class of the channel's spatially averaged activation (C5).
+    pooled : ndarray, shape (n_pooled, n_channels), float32
+        Spatially averaged activation of each channel for the bounded, class-stratified sample
+        whose sample positions are ``Recording.pooled_index`` (P1, C3).
+    top_values : ndarray, shape (n_channels, k), float32
+        The k largest spatial-maximum activations of each channel, descending; NaN where fewer
+        than k samples were seen.
+    top_samples : ndarray, shape (n_channels, k), int64
+        Sample positions of those activations; -1 where fewer than k samples were seen.
+    top_boxes : ndarray, shape (n_channels, k, 4), int32
+        Receptive field of the maximum location in input pixels: ``(y0, x0, y1, x1)``, clipped to
+        the image, end-exclusive.
+    top_patches : ndarray, shape (n_channels, k, P, P, C), uint8
+        The receptive-field crops out of the input images, resized to ``P x P`` (C4, T2).
+    """
+
+    name: str
+    op: str
+    class_means: np.ndarray
+    pooled: np.ndarray
+    top_values: np.ndarray
+    top_samples: np.ndarray
+    top_boxes: np.ndarray
+    top_patches: np.ndarray
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.class_means.shape[0])
+
+
+@dataclass
+class Recording:
+    """Everything later stages need from a model run over a data set.
+
+    Attributes
+    ----------
+    model_name : str
+        Class name of the recorded model (or a name given by the user).
+    class_names : list of str
+        Names of the classes, indexed by label.
+    input_shape : tuple of int
+        ``(C, H, W)`` of one input.
+    labels : ndarray, shape (n_samples,), int64
+        True label of every sample seen.
+    predictions : ndarray, shape (n_samples,), int64
+        Predicted class of every sample seen.
+    confidences : ndarray, shape (n_samples,), float32
+        Softmax probability of the predicted class.
+    pooled_index : ndarray, shape (n_pooled,), int64
+        Sample positions of the bounded class-stratified sample kept for projections.
+    pooled_images : ndarray, shape (n_pooled, h, w, c), uint8
+        Thumbnails of those samples (for hover and tooltips).
+    layers : dict of str to LayerRecord
+        The recorded layers, in execution order.
+    weights : dict of str to dict of str to ndarray
+        Parameters and buffers of the modules whose weights define connections (conv, linear,
+        batch norm): ``weights["features.0"]["weight"]`` etc. (C6, T1).
+    graph : networkx.DiGraph
+        The model's DAG (C1); see :func:`cnnvis.model_graph`.
+    snapshots : list of dict
+        Training snapshots, oldest first: ``{"epoch": int, "accuracy": float, "pooled": {layer:
+        ndarray (n_pooled, n_channels)}}`` with the same ``pooled_index`` samples (P5). May be empty.
+    meta : dict
+        Free-form JSON-serialisable facts (data set name, seeds, training history, ...).
+    """
+
+    model_name: str
+    class_names: list[str]
+    input_shape: tuple[int, ...]
+    labels: np.ndarray
+    predictions: np.ndarray
+    confidences: np.ndarray
+    pooled_index: np.ndarray
+    pooled_images: np.ndarray
+    layers: dict[str, LayerRecord]
+    weights: dict[str, dict[str, np.ndarray]]
+    graph: nx.DiGraph
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # -- accessors -------------------------------------------------------------------------------
+    @property
+    def layer_names(self) -> list[str]:
+        return list(self.layers)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def accuracy(self) -> float:
+        """Share of samples whose prediction equals the label."""
+        if self.n_samples == 0:
+            return float("nan")
+        return float(np.mean(self.labels == self.predictions))
+
+    def layer(self, name: str) -> LayerRecord:
+        try:
+            return self.layers[name]
+        except KeyError:
+            raise KeyError(
+                f"layer {name!r} was not recorded; recorded layers: {', '.join(self.layers)}"
+            ) from None
+
+    def class_means(self, layer: str) -> np.ndarray:
+        """Mean activation per channel and class, shape ``(n_channels, n_classes)``."""
+        return self.layer(layer).class_means
+
+    def pooled(self, layer: str) -> np.ndarray:
+        """Pooled activations of the kept sample, shape ``(n_pooled, n_channels)``."""
+        return self.layer(layer).pooled
+
+    @property
+    def pooled_labels(self) -> np.ndarray:
+        return self.labels[self.pooled_index]
+
+    def confusion_matrix(self) -> np.ndarray:
+        """Counts ``[true, predicted]``, shape ``(n_classes, n_classes)``."""
+        k = self.n_classes
+        return np.bincount(self.labels * k + self.predictions, minlength=k * k).reshape(k, k)
