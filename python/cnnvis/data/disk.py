@@ -291,7 +291,7 @@ def _read_idx(path: Path) -> np.ndarray:
         raise ValueError(
             f"{path}: header says {dims} ({count} bytes) but holds {len(raw) - header}"
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
 
 
 def _load_mnist(path: Path, split: str) -> ArrayImageDataset:

@@ -19,8 +19,10 @@ class LayerGroup:
     Attributes
     ----------
     name : str
-        The module path of a block group (``"layer1.0"``), else the common module path of its
-        layers when that path holds nothing else, else ``"first..last"`` node ids.
+        The module path of a block group (``"layer1.0"``); for a run of layers, the module
+        that holds exactly those layers (``"features.block1"``), else the id of its first conv
+        or linear layer (``"conv1"``, ``"classifier.fc1"``), else of its first layer. Made
+        unique with ``"@1"``, ``"@2"`` ... if needed.
     nodes : list of str
         Member node ids of the graph, in execution order.
     kind : str
@@ -232,7 +234,10 @@ def _run_name(g: nx.DiGraph, nodes: list[str], members: dict[str, set[str]]) -> 
             break
     if common and members.get(common, set()) == set(nodes):
         return common
-    return f"{nodes[0]}..{nodes[-1]}"
+    for n in nodes:
+        if g.nodes[n]["op"] in ("conv", "linear"):
+            return n
+    return nodes[0]
 
 
 def group_graph(graph: nx.DiGraph, groups: list[LayerGroup] | None = None) -> nx.DiGraph:
