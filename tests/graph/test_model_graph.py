@@ -140,7 +140,7 @@ def test_fx_and_hooks_agree(graphs):
         assert h.graph["method"] == "hooks"
         assert set(h.nodes) == set(g.nodes) and set(h.edges) == set(g.edges)
         for n in g:
-            for key in ("op", "module", "out_shape", "channels", "order", "scope"):
+            for key in ("op", "module", "out_shape", "channels", "order", "scope", "stack"):
                 assert h.nodes[n][key] == g.nodes[n][key], (name, n, key)
 
 
