@@ -863,14 +863,14 @@ int Optimizer::run(const Schedule& s, const Interrupt& interrupt) {
   for (int it = 0; it < s.n_iter; ++it) {
     check_interrupt(interrupt);
     last_z_ = gradient(P_, Y_.data(), dim_, theta_, s.exaggeration, n_threads_, grad_.data(), *ws_);
-    const double pen = s.anchor ? s.penalty / static_cast<double>(n) : 0.0;
+    const double prox =
+        s.anchor ? s.learning_rate * s.penalty / static_cast<double>(n) : 0.0;
     dynamic_blocks(n, 1024, n_threads_, [&](std::size_t b, std::size_t e, int) {
       for (std::size_t i = b; i < e; ++i) {
         double norm2 = 0.0;
         for (std::size_t c = 0; c < D; ++c) {
           const std::size_t t = i * D + c;
-          double g = grad_[t];
-          if (pen > 0.0) g += pen * (Y_[t] - s.anchor[t]);
+          const double g = grad_[t];
           double& gain = gains_[t];
           gain = ((g > 0.0) != (update_[t] > 0.0)) ? gain + 0.2 : gain * 0.8;
           if (gain < 0.01) gain = 0.01;
@@ -882,6 +882,9 @@ int Optimizer::run(const Schedule& s, const Interrupt& interrupt) {
           for (std::size_t c = 0; c < D; ++c) update_[i * D + c] *= f;
         }
         for (std::size_t c = 0; c < D; ++c) Y_[i * D + c] += update_[i * D + c];
+        if (prox > 0.0)  // proximal step of the movement penalty: stable for any weight
+          for (std::size_t c = 0; c < D; ++c)
+            Y_[i * D + c] = (Y_[i * D + c] + prox * s.anchor[i * D + c]) / (1.0 + prox);
       }
     });
     double mean[3] = {0.0, 0.0, 0.0};

@@ -78,8 +78,8 @@ struct Schedule {
   double learning_rate = 200.0;
   double momentum = 0.8;
   double max_step_norm = 5.0;
-  // Optional movement penalty: adds penalty / n * (y_i - anchor_i) to the gradient, i.e. the
-  // objective gains penalty / (2n) * sum_i |y_i - anchor_i|^2 (dynamic t-SNE).
+  // Optional movement penalty penalty / (2n) * sum_i |y_i - anchor_i|^2 (dynamic t-SNE), applied
+  // as a proximal step after each update: y <- (y + c anchor) / (1 + c), c = lr * penalty / n.
   const double* anchor = nullptr;
   double penalty = 0.0;
 };

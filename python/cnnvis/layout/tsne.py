@@ -324,13 +324,14 @@ class TSNE:
         Y0: np.ndarray,
         anchor: np.ndarray | None = None,
         penalty: float = 0.0,
+        warm: bool = False,
     ) -> tuple[np.ndarray, float, int]:
         n = Y0.shape[0]
         threads = self._threads()
         opt = _core._TsneOptimizer(*P, Y0, float(self.theta), threads)
         ee_iter = min(int(self.early_exaggeration_iter), int(self.n_iter))
         phases = [
-            (ee_iter, float(self.early_exaggeration), None),
+            (0 if warm else ee_iter, float(self.early_exaggeration), None),
             (int(self.n_iter) - ee_iter, 1.0, anchor),
         ]
         chunk = int(self.callback_every) if (self.callback or self.verbose) else None
@@ -392,7 +393,12 @@ class TSNE:
         return Y
 
     def _fit_frame(
-        self, X: np.ndarray, init: Any, anchor: np.ndarray | None = None, penalty: float = 0.0
+        self,
+        X: np.ndarray,
+        init: Any,
+        anchor: np.ndarray | None = None,
+        penalty: float = 0.0,
+        warm: bool = False,
     ) -> tuple[np.ndarray, float, int]:
         n = X.shape[0]
         self._X_fit = X
@@ -405,7 +411,7 @@ class TSNE:
         self._P = P
         self.affinities_ = self._sparse(P, n)
         Y0 = self._initial(X, init)
-        return self._optimize(P, Y0, anchor, penalty)
+        return self._optimize(P, Y0, anchor, penalty, warm)
 
     @staticmethod
     def _sparse(P: tuple[np.ndarray, np.ndarray, np.ndarray], n: int) -> Any:
@@ -487,11 +493,15 @@ class TSNE:
     ) -> list[np.ndarray]:
         """Embeds snapshots of the same samples (e.g. a layer's activations after each epoch).
 
-        The first frame starts from ``init``; each later frame starts from the previous frame's
-        embedding rescaled to standard deviation 1e-4 and runs the full schedule, so it keeps
-        the previous arrangement where the data allow and moves far less than independent runs
-        at equal KL. With ``movement_penalty`` > 0 the second phase also minimises
-        ``movement_penalty / (2 n) * sum_i |y_i - y_i(previous)|^2`` (as in dynamic t-SNE).
+        The first frame runs the full schedule from ``init``. Each later frame starts from the
+        previous frame's embedding rescaled to standard deviation 1e-4 and runs the
+        ``n_iter - early_exaggeration_iter`` iterations without exaggeration (the global layout is
+        inherited, so early exaggeration is not needed): it keeps the previous arrangement where
+        the data allow, moves far less than independent runs at equal or lower KL, and costs a
+        quarter less. With ``movement_penalty`` = lambda > 0 each step is followed by the
+        proximal step of ``lambda / (2 n) * sum_i |y_i - y_i(previous)|^2`` (the movement term of
+        dynamic t-SNE), which pulls points towards their previous positions; useful values are
+        about 0.1 to 10.
         With ``align`` each frame is rotated/reflected (orthogonal Procrustes, no scaling) onto
         the previous one for display.
 
@@ -531,7 +541,7 @@ class TSNE:
                 std = prev_raw[:, 0].std()
                 init = prev_raw / std * 1e-4 if std > 0 else self.init
                 anchor = prev_raw if movement_penalty > 0 else None
-                Y, kl, n_iter = self._fit_frame(X, init, anchor, movement_penalty)
+                Y, kl, n_iter = self._fit_frame(X, init, anchor, movement_penalty, warm=True)
             prev_raw = Y
             if align and frames:
                 Y = _procrustes(Y, frames[-1])
