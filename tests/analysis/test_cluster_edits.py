@@ -126,3 +126,25 @@ def test_corrupt_or_foreign_analysis_files(rec, tmp_path):
     with pytest.raises(ValueError, match="another recording"):
         load_analysis(tmp_path, other)
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_saved_as_a_checksummed_session_part(rec, tmp_path):
+    from cnnvis.session import SessionError, save_recording, verify
+
+    sess = tmp_path / "sess"
+    save_recording(rec, sess)
+    an = cnnvis.analyze(rec)
+    an.move_neuron("a", 1, 2)
+    an.projection("b")
+    an.save(sess)
+    verify(sess)  # the manifest lists the part with its checksums
+    loaded = cnnvis.load(sess)
+    back = load_analysis(sess, loaded)
+    np.testing.assert_array_equal(back.labels["a"], an.labels["a"])
+    np.testing.assert_array_equal(back.projection("b").coords, an.projection("b").coords)
+    assert cnnvis.analyze(loaded, session=sess).history == an.history
+    doc = json.loads((sess / "analysis.json").read_text())
+    doc["labels"]["a"][0] = 5
+    (sess / "analysis.json").write_text(json.dumps(doc))
+    with pytest.raises(SessionError, match="analysis.json"):
+        load_analysis(sess, loaded)
