@@ -199,7 +199,9 @@ def _resolve(session: Any):
         return load_analysis(path, rec) if has_analysis(path) else analyze(rec)
     if hasattr(session, "class_means") and hasattr(session, "layers"):
         return analyze(session)
-    raise TypeError(f"export_facets needs a session path, a Recording or an Analysis, got {session!r}")
+    raise TypeError(
+        f"export_facets needs a session path, a Recording or an Analysis, got {session!r}"
+    )
 
 
 def export_facets(
