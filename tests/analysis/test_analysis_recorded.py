@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 import cnnvis
+from cnnvis.record import record
 
 
 class Branchy(nn.Module):
@@ -43,7 +44,7 @@ def rec():
     model.eval()
     x = torch.randn(96, 1, 12, 12)
     y = torch.arange(96) % 6
-    return cnnvis.record(
+    return record(
         model,
         (x, y),
         layers=["relu1", "relu2", "relu3", "fc"],
