@@ -1,0 +1,495 @@
+"""The interactive window: ``python -m cnnvis viewer [SESSION]``.
+
+Layout: the legend (classes, marks) on the left, the overview of the clustered network in the
+middle (the scene's vispy canvas, :mod:`cnnvis.viewer.canvas`), the projection of the samples and
+the details of the selected cluster or neuron on the right. Everything the user does goes through
+the :class:`~cnnvis.viewer.controller.Controller`; the widgets only show its state.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from cnnvis.viewer.controller import Controller
+from cnnvis.viewer.panels import DetailsPanel, LegendPanel
+from cnnvis.viewer.projection import ProjectionPanel
+
+
+class SessionOpenError(Exception):
+    """A session could not be opened; the message says why, for a person."""
+
+
+def open_session(path: str | os.PathLike) -> Any:
+    """Load the session at ``path`` and return its :class:`cnnvis.Analysis`.
+
+    Raises
+    ------
+    SessionOpenError
+        With a readable reason when the folder is missing, is not a session, or is damaged.
+    """
+    import cnnvis
+
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise SessionOpenError(f"no session at {str(p)!r}: the folder does not exist")
+    try:
+        return cnnvis.analysis.load_analysis(p)
+    except (cnnvis.SessionError, ValueError, KeyError, OSError, EOFError) as exc:
+        raise SessionOpenError(f"cannot open the session at {str(p)!r}: {exc}") from exc
+
+
+def _qt_app() -> QtWidgets.QApplication:
+    import vispy
+
+    vispy.use(app="pyside6")
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        app = QtWidgets.QApplication([sys.argv[0] if sys.argv else "cnnvis"])
+        app.setApplicationName("cnnvis")
+    return app
+
+
+class ViewerWindow(QtWidgets.QMainWindow):
+    """The main window on one session (see the module docstring for its layout)."""
+
+    def __init__(self, analysis: Any = None, session_path: str | None = None) -> None:
+        super().__init__()
+        self.controller: Controller | None = None
+        self.overview = None
+        self.session_path = session_path
+        self.setWindowTitle("cnnvis")
+        self.resize(1600, 900)
+        self._build_widgets()
+        self._build_menus()
+        self.statusBar().showMessage("open a session (File > Open session…)")
+        if analysis is not None:
+            self.set_analysis(analysis, session_path)
+
+    # -- construction ---------------------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.legend = LegendPanel()
+        self.legend.setMinimumWidth(150)
+        self.legend.setMaximumWidth(240)
+        self.projection = ProjectionPanel()
+        self.details = DetailsPanel()
+        self.overview_holder = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(self.overview_holder)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.right = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        self.right.addWidget(self.projection)
+        self.right.addWidget(self.details)
+        self.right.setStretchFactor(0, 5)
+        self.right.setStretchFactor(1, 4)
+        self.split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        self.split.addWidget(self.legend)
+        self.split.addWidget(self.overview_holder)
+        self.split.addWidget(self.right)
+        self.split.setStretchFactor(0, 0)
+        self.split.setStretchFactor(1, 1)
+        self.split.setStretchFactor(2, 0)
+        self.split.setChildrenCollapsible(False)
+        self.setCentralWidget(self.split)
+        self.legend.class_clicked.connect(self._on_class_clicked)
+        self.projection.samples_selected.connect(self._on_samples_selected)
+        self.projection.layer_changed.connect(self._on_projection_layer)
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        file_menu = mb.addMenu("&File")
+        self.act_open = file_menu.addAction("&Open session…", self.open_dialog)
+        self.act_open.setShortcut(QtGui.QKeySequence.StandardKey.Open)
+        file_menu.addSeparator()
+        file_menu.addAction("Export &PNG…", lambda: self.export_dialog("png"))
+        file_menu.addAction("Export &SVG…", lambda: self.export_dialog("svg"))
+        file_menu.addAction("Save &screenshot…", self.screenshot_dialog)
+        file_menu.addSeparator()
+        quit_act = file_menu.addAction("&Quit", self.close)
+        quit_act.setShortcut(QtGui.QKeySequence.StandardKey.Quit)
+
+        edit = mb.addMenu("&Edit")
+        self.act_undo = edit.addAction("&Undo", self._undo)
+        self.act_undo.setShortcut(QtGui.QKeySequence.StandardKey.Undo)
+        self.act_redo = edit.addAction("&Redo", self._redo)
+        self.act_redo.setShortcut(QtGui.QKeySequence.StandardKey.Redo)
+        edit.addSeparator()
+        self.act_merge = edit.addAction("&Merge selected cluster with…", self._merge_dialog)
+        self.act_split = edit.addAction("S&plit selected cluster in two", self._split_selected)
+        edit.addSeparator()
+        edit.addAction("Clear selection", self._clear_selection, QtGui.QKeySequence("Esc"))
+
+        view = mb.addMenu("&View")
+        group = QtGui.QActionGroup(self)
+        self.act_features = view.addAction("Learned &features facet")
+        self.act_matrix = view.addAction("Activation &matrix facet")
+        for act, key, facet in (
+            (self.act_features, "F", "features"),
+            (self.act_matrix, "M", "matrix"),
+        ):
+            act.setCheckable(True)
+            act.setShortcut(QtGui.QKeySequence(key))
+            group.addAction(act)
+            act.triggered.connect(lambda _=False, f=facet: self._set_facet(f))
+        self.act_features.setChecked(True)
+        view.addSeparator()
+        view.addAction("&Reset view", self.reset_view, QtGui.QKeySequence("R"))
+        self._update_actions()
+
+    # -- session --------------------------------------------------------------------------------
+    def set_analysis(self, analysis: Any, session_path: str | None = None) -> None:
+        """Show ``analysis`` (replacing what was shown)."""
+        self.session_path = session_path
+        ctl = Controller(analysis, session_path)
+        self.controller = ctl
+        ctl.scene_changed.connect(self._on_scene_changed)
+        ctl.highlight_changed.connect(self._on_highlight_changed)
+        ctl.selection_changed.connect(self._on_selection_changed)
+        ctl.projection_changed.connect(self._show_projection)
+        ctl.message.connect(lambda s: self.statusBar().showMessage(s))
+        rec = ctl.rec
+        name = Path(session_path).name if session_path else rec.model_name
+        acc = rec.accuracy
+        self.setWindowTitle(f"cnnvis — {name}")
+        self.legend.set_classes(ctl.class_names, ctl.class_colors())
+        self.projection.set_layers(ctl.layers, ctl.projection_layer)
+        self._install_overview()
+        self._show_projection(ctl.projection_layer)
+        self.details.show_info(None)
+        self.statusBar().showMessage(
+            f"{rec.model_name}: {len(ctl.layers)} layers, {rec.n_samples} samples, accuracy"
+            f" {acc:.1%}  ·  click a cluster, a class or lasso samples"
+        )
+        self._update_actions()
+
+    def _install_overview(self) -> None:
+        from cnnvis.viewer.canvas import OverviewCanvas
+
+        lay = self.overview_holder.layout()
+        if self.overview is not None:
+            lay.removeWidget(self.overview.native)
+            self.overview.native.deleteLater()
+            self.overview.close()
+        self.overview = OverviewCanvas(self.controller.scene)
+        self.overview.native.setMinimumSize(320, 240)
+        lay.addWidget(self.overview.native)
+        self.overview.events.mouse_press.connect(self._on_overview_press)
+        self.overview.events.mouse_release.connect(self._on_overview_release)
+        self.overview.native.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.CustomContextMenu)
+        self.overview.native.customContextMenuRequested.connect(self._overview_menu)
+
+    def open_dialog(self) -> None:
+        start = str(Path(self.session_path).parent) if self.session_path else str(Path.home())
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a cnnvis session", start)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str) -> bool:
+        """Open the session at ``path``; a dialog explains what went wrong if it cannot."""
+        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
+        try:
+            analysis = open_session(path)
+        except SessionOpenError as exc:
+            QtWidgets.QApplication.restoreOverrideCursor()
+            QtWidgets.QMessageBox.warning(self, "Cannot open session", str(exc))
+            return False
+        QtWidgets.QApplication.restoreOverrideCursor()
+        self.set_analysis(analysis, str(path))
+        return True
+
+    # -- views following the controller --------------------------------------------------------
+    def _on_scene_changed(self) -> None:
+        if self.overview is not None:
+            self.overview.set_scene(self.controller.scene)
+        self._update_actions()
+
+    def _on_highlight_changed(self) -> None:
+        if self.overview is not None:
+            self.overview.set_scene(self.controller.scene)
+
+    def _on_selection_changed(self) -> None:
+        ctl = self.controller
+        sel = ctl.selection
+        self.details.show_info(ctl.details())
+        self.legend.set_current(sel.class_index)
+        self.projection.emphasize(sel.top_samples)
+        if not np.array_equal(self.projection.selected, sel.samples):
+            self.projection.select(sel.samples)
+        self._update_actions()
+
+    def _show_projection(self, layer: str) -> None:
+        ctl = self.controller
+        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
+        try:
+            xy = ctl.projection(layer)
+        finally:
+            QtWidgets.QApplication.restoreOverrideCursor()
+        self.projection.set_layers(ctl.layers, layer)
+        self.projection.set_data(
+            xy,
+            ctl.sample_labels,
+            ctl.sample_predictions,
+            ctl.class_names,
+            ctl.class_colors(),
+            ctl.sample_images,
+            title=f"t-SNE of samples at {layer}",
+        )
+        self.projection.select(ctl.selection.samples)
+        self.projection.emphasize(ctl.selection.top_samples)
+
+    def _update_actions(self) -> None:
+        ctl = self.controller
+        has = ctl is not None
+        self.act_undo.setEnabled(has and ctl.can_undo)
+        self.act_redo.setEnabled(has and ctl.can_redo)
+        has_cluster = has and ctl.selection.cluster is not None
+        self.act_merge.setEnabled(has_cluster)
+        self.act_split.setEnabled(has_cluster)
+
+    # -- user actions -----------------------------------------------------------------------------
+    def _guard(self, fn, *args) -> None:
+        """Run an edit or selection; show a readable message instead of a traceback."""
+        try:
+            fn(*args)
+        except (ValueError, KeyError) as exc:
+            self.statusBar().showMessage(str(exc))
+            QtWidgets.QMessageBox.information(self, "cnnvis", str(exc))
+
+    def _on_class_clicked(self, c: int) -> None:
+        if self.controller is not None:
+            self._guard(self.controller.select_class, c)
+
+    def _on_samples_selected(self, rows) -> None:
+        if self.controller is not None:
+            self._guard(self.controller.select_samples, rows)
+
+    def _on_projection_layer(self, layer: str) -> None:
+        if self.controller is not None:
+            self._guard(self.controller.set_projection_layer, layer)
+
+    def _set_facet(self, facet: str) -> None:
+        if self.controller is not None:
+            self._guard(self.controller.set_facet, facet)
+
+    def _undo(self) -> None:
+        if self.controller is not None:
+            self._guard(self.controller.undo)
+
+    def _redo(self) -> None:
+        if self.controller is not None:
+            self._guard(self.controller.redo)
+
+    def _clear_selection(self) -> None:
+        if self.controller is not None:
+            self.controller.clear_selection()
+
+    def reset_view(self) -> None:
+        if self.overview is not None:
+            self.overview.reset_view()
+
+    def _split_selected(self) -> None:
+        ctl = self.controller
+        if ctl is None or ctl.selection.cluster is None:
+            return
+        self._guard(ctl.split_cluster, *ctl.selection.cluster)
+
+    def _merge_dialog(self) -> None:
+        ctl = self.controller
+        if ctl is None or ctl.selection.cluster is None:
+            return
+        layer, c = ctl.selection.cluster
+        others = [str(i) for i in range(ctl.n_clusters(layer)) if i != c]
+        if not others:
+            self.statusBar().showMessage(f"{layer} has a single cluster")
+            return
+        other, ok = QtWidgets.QInputDialog.getItem(
+            self, "Merge clusters", f"Merge cluster {c} of {layer} with cluster:", others, 0, False
+        )
+        if ok:
+            self._guard(ctl.merge_clusters, layer, [c, int(other)])
+
+    # overview mouse: click selects, drag of a neuron onto another cluster moves it
+    def _hit(self, pos) -> Any:
+        return self.overview.hit(pos)
+
+    def _on_overview_press(self, event) -> None:
+        self._press = (np.asarray(event.pos[:2], float), event.button, self._hit(event.pos))
+
+    def _on_overview_release(self, event) -> None:
+        press = getattr(self, "_press", None)
+        self._press = None
+        if press is None or event.button != 1 or self.controller is None:
+            return
+        pos0, _button, hit0 = press
+        moved = float(np.hypot(*(np.asarray(event.pos[:2], float) - pos0)))
+        hit1 = self._hit(event.pos)
+        ctl = self.controller
+        if moved < 4:
+            if hit1 is None:
+                return
+            if hit1.neuron is not None:
+                self._guard(ctl.select_neuron, hit1.layer, hit1.neuron)
+            elif hit1.cluster is not None:
+                self._guard(ctl.select_cluster, hit1.layer, hit1.cluster)
+            return
+        # a drag from a neuron to another cluster of the same layer moves the neuron
+        if (
+            hit0 is not None
+            and hit1 is not None
+            and hit0.neuron is not None
+            and hit1.cluster is not None
+            and hit0.layer == hit1.layer
+            and hit0.cluster != hit1.cluster
+        ):
+            self._guard(ctl.move_neuron, hit0.layer, hit0.neuron, hit1.cluster)
+
+    def _overview_menu(self, qpos: QtCore.QPoint) -> None:
+        ctl = self.controller
+        if ctl is None or self.overview is None:
+            return
+        ratio = 1.0
+        hit = self._hit((qpos.x() * ratio, qpos.y() * ratio))
+        if hit is None or hit.cluster is None:
+            return
+        layer, c = hit.layer, hit.cluster
+        menu = QtWidgets.QMenu(self)
+        k = ctl.n_clusters(layer)
+        if hit.neuron is not None:
+            n = hit.neuron
+            menu.addAction(f"Neuron {n} of {layer}").setEnabled(False)
+            move = menu.addMenu("Move to cluster")
+            for j in range(k):
+                if j != c:
+                    move.addAction(
+                        f"cluster {j} ({len(ctl.members(layer, j))} neurons)",
+                        lambda j=j: self._guard(ctl.move_neuron, layer, n, j),
+                    )
+            menu.addAction(
+                "Extract into its own cluster", lambda: self._guard(ctl.extract_neuron, layer, n)
+            )
+            menu.addSeparator()
+        menu.addAction(f"Cluster {c} of {layer}").setEnabled(False)
+        menu.addAction("Show details", lambda: self._guard(ctl.select_cluster, layer, c))
+        merge = menu.addMenu("Merge with")
+        merge.setEnabled(k > 1)
+        for j in range(k):
+            if j != c:
+                merge.addAction(
+                    f"cluster {j}", lambda j=j: self._guard(ctl.merge_clusters, layer, [c, j])
+                )
+        split = menu.addAction("Split in two", lambda: self._guard(ctl.split_cluster, layer, c))
+        split.setEnabled(len(ctl.members(layer, c)) >= 2)
+        menu.exec(self.overview.native.mapToGlobal(qpos))
+
+    # -- export ---------------------------------------------------------------------------------
+    def export_dialog(self, kind: str) -> None:
+        if self.controller is None:
+            return
+        filt = "PNG image (*.png)" if kind == "png" else "SVG drawing (*.svg)"
+        out, _ = QtWidgets.QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", "", filt)
+        if not out:
+            return
+        try:
+            self.export(kind, out)
+        except Exception as exc:  # noqa: BLE001 - any failure becomes a message, not a crash
+            QtWidgets.QMessageBox.warning(self, "Export failed", f"{type(exc).__name__}: {exc}")
+
+    def export(self, kind: str, out: str) -> str:
+        """Write the overview as ``kind`` ('png' or 'svg') to ``out``; returns the path."""
+        if kind == "png":
+            img = self.overview.render_image()
+            _save_rgba(img, out)
+        elif kind == "svg":
+            from cnnvis.export.svg import scene_to_svg
+
+            Path(out).write_text(scene_to_svg(self.controller.scene), encoding="utf-8")
+        else:
+            raise ValueError(f"unknown export kind {kind!r}")
+        self.statusBar().showMessage(f"wrote {out}")
+        return out
+
+    def screenshot_dialog(self) -> None:
+        out, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Save a screenshot", "cnnvis.png", "PNG image (*.png)"
+        )
+        if out:
+            self.screenshot(out)
+
+    def screenshot(self, out: str | None = None) -> QtGui.QImage:
+        """Render the whole window to an image (and save it to ``out`` if given)."""
+        app = QtWidgets.QApplication.instance()
+        for _ in range(3):
+            app.processEvents()
+        img = self.grab().toImage()
+        if out is not None and not img.save(str(out)):
+            raise OSError(f"could not write the screenshot to {out!r}")
+        return img
+
+
+def _save_rgba(img: np.ndarray, out: str) -> None:
+    a = np.ascontiguousarray(img[..., :4] if img.shape[-1] == 4 else img[..., :3])
+    h, w = a.shape[:2]
+    fmt = (
+        QtGui.QImage.Format.Format_RGBA8888
+        if a.shape[-1] == 4
+        else QtGui.QImage.Format.Format_RGB888
+    )
+    if not QtGui.QImage(a.data, w, h, a.strides[0], fmt).save(str(out)):
+        raise OSError(f"could not write {out!r}")
+
+
+def image_to_array(img: QtGui.QImage) -> np.ndarray:
+    """A QImage as an ``(h, w, 4)`` uint8 RGBA array (for tests comparing screenshots)."""
+    img = img.convertToFormat(QtGui.QImage.Format.Format_RGBA8888)
+    h, w = img.height(), img.width()
+    buf = np.frombuffer(img.constBits(), np.uint8, count=img.sizeInBytes())
+    return buf.reshape(h, img.bytesPerLine())[:, : w * 4].reshape(h, w, 4).copy()
+
+
+def run_viewer(
+    session: str | None,
+    *,
+    screenshot: str | None = None,
+    size: tuple[int, int] | None = None,
+    progress: bool = True,
+) -> int:
+    """Open the viewer (the body of ``python -m cnnvis viewer``); returns the exit status."""
+    t0 = time.perf_counter()
+    if session is None:
+        session = ensure_demo_session(progress=progress)
+    try:
+        analysis = open_session(session)
+    except SessionOpenError as exc:
+        print(f"cnnvis viewer: {exc}", file=sys.stderr)
+        return 2
+    app = _qt_app()
+    win = ViewerWindow(analysis, str(session))
+    if size is not None:
+        win.resize(*size)
+    win.show()
+    app.processEvents()
+    opened = time.perf_counter() - t0
+    win.statusBar().showMessage(win.statusBar().currentMessage() + f"  ·  opened in {opened:.1f} s")
+    if screenshot is not None:
+        QtCore.QTimer.singleShot(50, lambda: (win.screenshot(screenshot), app.quit()))
+        app.exec()
+        print(f"wrote {screenshot} ({opened:.2f} s to open)")
+        return 0
+    app.exec()
+    return 0
+
+
+def ensure_demo_session(progress: bool = True) -> str:
+    """The built-in demo session, created (with a progress bar) when it does not exist yet."""
+    from cnnvis import demo
+
+    path = demo.default_session_dir()
+    if not (Path(path) / "manifest.json").exists():
+        print(f"creating the demo session in {path} (once)…", file=sys.stderr)
+        demo.make_demo_session(path, progress=progress)
+    return str(path)
