@@ -40,7 +40,9 @@ def open_session(path: str | os.PathLike) -> Any:
     if not p.exists():
         raise SessionOpenError(f"no session at {str(p)!r}: the folder does not exist")
     try:
-        return cnnvis.analysis.load_analysis(p)
+        rec = cnnvis.load(p)
+        # loads the saved analysis (with its edits and projections) when the session has one
+        return cnnvis.analyze(rec, session=p)
     except (cnnvis.SessionError, ValueError, KeyError, OSError, EOFError) as exc:
         raise SessionOpenError(f"cannot open the session at {str(p)!r}: {exc}") from exc
 

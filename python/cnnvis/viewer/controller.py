@@ -114,7 +114,7 @@ class Controller(QtCore.QObject):
 
     def clusters(self, layer: str) -> np.ndarray:
         """Cluster id of every channel of ``layer``."""
-        return np.asarray(self.analysis.labels(layer), dtype=np.int64)
+        return np.asarray(self.analysis.labels[layer], dtype=np.int64)
 
     def n_clusters(self, layer: str) -> int:
         lab = self.clusters(layer)
@@ -143,11 +143,19 @@ class Controller(QtCore.QObject):
         self.scene_changed.emit()
 
     def _apply_highlight(self) -> None:
+        """Write the selection into the scene's highlight state (the canvas draws it)."""
         sel = self.selection
-        self.scene.set_highlight(
-            neurons={k: v.tolist() for k, v in sel.neurons.items()},
-            cluster=sel.cluster,
-        )
+        h = self.scene.highlight
+        h.clear()
+        h.neurons = {(layer, int(c)) for layer, chans in sel.neurons.items() for c in chans}
+        if sel.cluster is not None:
+            h.clusters = {sel.cluster}
+        if sel.neuron is not None:
+            h.neurons.add(sel.neuron)
+        if sel.class_index >= 0:
+            h.classes = {sel.class_index}
+        pooled_index = np.asarray(self.rec.pooled_index, dtype=np.int64)
+        h.samples = pooled_index[sel.samples[sel.samples < len(pooled_index)]]
 
     def set_facet(self, facet: str) -> None:
         """Show ``'features'`` (learned patches, C4) or ``'matrix'`` (activations, C5)."""
@@ -165,7 +173,9 @@ class Controller(QtCore.QObject):
         """2-D t-SNE of the pooled samples at ``layer`` (cached in the session by the analysis)."""
         layer = layer or self.projection_layer
         if layer not in self._projection_cache:
-            self._projection_cache[layer] = np.asarray(self.analysis.projection(layer))[:, :2]
+            proj = self.analysis.projection(layer)
+            self._projection_cache[layer] = np.asarray(proj.coords, dtype=np.float32)[:, :2]
+            self.save()  # the analysis keeps its projections in the session
         return self._projection_cache[layer]
 
     def set_projection_layer(self, layer: str) -> None:
@@ -206,20 +216,14 @@ class Controller(QtCore.QObject):
         if rows.size == 0:
             return out
         for layer in self.layers:
-            x = np.asarray(self.rec.pooled(layer), dtype=np.float64)
-            sd = x.std(axis=0)
-            score = (x[rows].mean(axis=0) - x.mean(axis=0)) / np.where(sd > 1e-12, sd, np.inf)
-            out[layer] = strongest_neurons(score)
+            out[layer] = strongest_neurons(self.analysis.neurons_for_samples(layer, rows))
         return out
 
     def neurons_for_class(self, c: int) -> dict[str, np.ndarray]:
         """Per layer, the channels whose mean activation on class ``c`` stands out."""
         out: dict[str, np.ndarray] = {}
         for layer in self.layers:
-            m = np.asarray(self.rec.class_means(layer), dtype=np.float64)
-            sd = m.std(axis=1)
-            score = (m[:, c] - m.mean(axis=1)) / np.where(sd > 1e-12, sd, np.inf)
-            out[layer] = strongest_neurons(score)
+            out[layer] = strongest_neurons(self.analysis.neurons_for_class(layer, c))
         return out
 
     def select_samples(self, rows) -> None:
@@ -254,9 +258,11 @@ class Controller(QtCore.QObject):
         )
 
     def top_samples(self, layer: str, channels) -> np.ndarray:
-        """Pooled samples (rows) on which the mean activation of ``channels`` is highest."""
-        x = np.asarray(self.rec.pooled(layer), dtype=np.float64)[:, np.asarray(channels)]
-        score = x.mean(axis=1) if x.ndim == 2 else x
+        """Pooled samples (rows) on which the standardised activation of ``channels`` is highest."""
+        x = np.asarray(self.rec.pooled(layer), dtype=np.float64)
+        sd = x.std(axis=0)
+        z = (x - x.mean(axis=0)) / np.where(sd > 0, sd, np.inf)
+        score = z[:, np.asarray(channels, dtype=np.int64)].mean(axis=1)
         n = min(TOP_SAMPLES, len(score))
         return np.argsort(-score, kind="stable")[:n].astype(np.int64)
 
@@ -274,7 +280,9 @@ class Controller(QtCore.QObject):
             self.selection.cluster = (layer, cluster)
             self.selection.neuron = None
             self.set_projection_layer(layer)
-            self.selection.top_samples = self.top_samples(layer, self.members(layer, cluster))
+            self.selection.top_samples = np.asarray(
+                self.analysis.top_samples_for_cluster(layer, cluster, TOP_SAMPLES), np.int64
+            )
             self.message.emit(
                 f"{layer} cluster {cluster}: {len(self.members(layer, cluster))} neurons;"
                 f" its top {len(self.selection.top_samples)} samples are ringed in the projection"
@@ -302,14 +310,21 @@ class Controller(QtCore.QObject):
 
     # -- details ------------------------------------------------------------------------------
     def strengths(self, layer: str, cluster: int) -> tuple[list, list]:
-        """Incoming and outgoing ``(label, strength)`` of a cluster, strongest first."""
+        """Incoming and outgoing ``(label, strength)`` of a cluster, strongest first (C6).
+
+        The strength of a cluster pair is the analysis' mean positive plus mean negative
+        neuron-to-neuron strength (so its sign says which dominates).
+        """
         incoming, outgoing = [], []
-        for src, dst, strength in self.analysis.cluster_connections():
-            m = np.asarray(strength, dtype=np.float64)
-            if dst == layer and cluster < m.shape[1]:
-                incoming += [(f"{src} c{i}", float(v)) for i, v in enumerate(m[:, cluster])]
-            if src == layer and cluster < m.shape[0]:
-                outgoing += [(f"{dst} c{j}", float(v)) for j, v in enumerate(m[cluster])]
+        for src, dst in self.analysis.layer_pairs:
+            if layer not in (src, dst):
+                continue
+            conn = self.analysis.connections(src, dst)
+            net = np.asarray(conn.positive, np.float64) + np.asarray(conn.negative, np.float64)
+            if dst == layer and cluster < net.shape[1]:
+                incoming += [(f"{src} c{i}", float(v)) for i, v in enumerate(net[:, cluster])]
+            if src == layer and cluster < net.shape[0]:
+                outgoing += [(f"{dst} c{j}", float(v)) for j, v in enumerate(net[cluster])]
         incoming.sort(key=lambda r: -abs(r[1]))
         outgoing.sort(key=lambda r: -abs(r[1]))
         return incoming[:8], outgoing[:8]
@@ -370,7 +385,7 @@ class Controller(QtCore.QObject):
     # -- edits (C7) ---------------------------------------------------------------------------
     def _edit(self, edit: dict) -> None:
         t0 = time.perf_counter()
-        self.analysis.edit(edit)
+        self.analysis.apply(edit)
         self._after_edit()
         dt = time.perf_counter() - t0
         self.message.emit(f"{describe_edit(edit)} ({dt:.2f} s)")
@@ -431,7 +446,10 @@ class Controller(QtCore.QObject):
     def save(self) -> None:
         """Save the edits with the session (no-op for a session without a folder)."""
         if self.session_path:
-            self.analysis.save(self.session_path)
+            try:
+                self.analysis.save(self.session_path)
+            except OSError as exc:  # a read-only session still works, unsaved
+                self.message.emit(f"could not save the edits: {exc}")
 
 
 def describe_edit(edit: dict) -> str:

@@ -141,8 +141,6 @@ class ProjectionPanel(QtWidgets.QWidget):
         self.canvas.native.setMouseTracking(True)
         lay.addWidget(self.canvas.native, 1)
         self.view = self.canvas.central_widget.add_view()
-        self.view.camera = _Camera(aspect=1)
-        self.view.camera.select_mode = True
         self._correct = scene.visuals.Markers(parent=self.view.scene)
         self._wrong = scene.visuals.Markers(parent=self.view.scene)
         self._ring = scene.visuals.Markers(parent=self.view.scene)
@@ -150,6 +148,11 @@ class ProjectionPanel(QtWidgets.QWidget):
             parent=self.view.scene, color=(0.1, 0.1, 0.1, 0.9), width=1.5, method="gl"
         )
         self._path.visible = False
+        empty = np.zeros((1, 2), np.float32)
+        for v in (self._correct, self._wrong, self._ring):
+            v.set_data(empty, face_color=(0, 0, 0, 0), edge_color=(0, 0, 0, 0))
+        self.view.camera = _Camera(aspect=1)
+        self.view.camera.select_mode = True
         for v, z in ((self._correct, 0), (self._wrong, -1), (self._ring, -2), (self._path, -3)):
             v.order = -z
         self.status = QtWidgets.QLabel("")
