@@ -1,1 +1,38 @@
+"""Neuron clusters, facets, connections and projections of a recording (C3-C7, P1, P3).
 
+``analyze(rec) -> Analysis``: a plain data object (numpy and networkx; no vispy, Qt or torch)
+that the scene and the viewer read, and whose edit methods the viewer calls.
+
+* clusters: :meth:`Analysis.clusters`, :attr:`Analysis.labels` (C3)
+* facets: :meth:`Analysis.activation_matrix` (C5), :meth:`Analysis.learned_features` (C4)
+* connections: :meth:`Analysis.neuron_strengths`, :meth:`Analysis.connections` (C6)
+* projections: :meth:`Analysis.projection` (P1); linking helpers (P3)
+* edits with undo/redo, saved with the session: :meth:`Analysis.save`, :func:`load_analysis` (C7)
+"""
+
+from cnnvis.analysis.clusters import apply_edit, cluster_layer, response_profiles
+from cnnvis.analysis.connections import (
+    Bicluster,
+    ClusterConnections,
+    NeuronStrengths,
+    neuron_strengths,
+)
+from cnnvis.analysis.core import Analysis, LayerGroup, analyze, load_analysis
+from cnnvis.analysis.facets import ActivationMatrix, LearnedFeatures, Projection
+
+__all__ = [
+    "analyze",
+    "Analysis",
+    "load_analysis",
+    "LayerGroup",
+    "ActivationMatrix",
+    "LearnedFeatures",
+    "Projection",
+    "NeuronStrengths",
+    "ClusterConnections",
+    "Bicluster",
+    "neuron_strengths",
+    "cluster_layer",
+    "apply_edit",
+    "response_profiles",
+]

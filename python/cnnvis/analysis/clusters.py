@@ -1,0 +1,274 @@
+"""Neuron clusters of one layer (C3) and the edits on them (C7).
+
+The neurons (channels) of a layer are clustered by their *response profile*: the row of
+``rec.class_means(layer)`` (mean activation per class), centred and scaled to unit length. Two
+neurons are close when they prefer the same classes, whatever their absolute activation level
+(the Euclidean distance of two such rows is a monotone function of their correlation).
+
+Label arrays are ``int64`` of shape ``(n_channels,)`` with cluster ids ``0..k-1``, contiguous.
+The initial clustering numbers clusters by their smallest member (cluster 0 holds neuron 0).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "response_profiles",
+    "candidate_ks",
+    "cluster_layer",
+    "apply_edit",
+    "canonical_labels",
+]
+
+#: Largest number of clusters the automatic choice considers (readability of the overview).
+MAX_AUTO_CLUSTERS = 10
+
+
+def response_profiles(class_means: np.ndarray, layer: str = "layer") -> np.ndarray:
+    """Centred, unit-length class-mean rows, float64 of shape ``(n_channels, n_classes)``.
+
+    A constant row (a dead neuron, or one that does not discriminate) becomes a zero row.
+
+    Raises
+    ------
+    ValueError
+        If the array is not 2-D, is empty, or holds NaN/inf.
+    """
+    x = np.asarray(class_means, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"class means of {layer!r} must be 2-D (channels, classes), got {x.shape}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"class means of {layer!r} are empty (shape {x.shape})")
+    if not np.all(np.isfinite(x)):
+        bad = np.unique(np.nonzero(~np.isfinite(x))[0])
+        raise ValueError(
+            f"class means of {layer!r} hold NaN or inf for channels {bad[:10].tolist()}"
+            f"{' ...' if bad.size > 10 else ''}; re-record the layer (check the model for "
+            "overflow) before clustering"
+        )
+    x = x - x.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    scale = np.abs(x).max() if x.size else 0.0
+    tiny = norm <= 1e-12 * max(scale, 1e-300)
+    norm[tiny] = 1.0
+    x = x / norm
+    x[tiny[:, 0]] = 0.0
+    return x
+
+
+def candidate_ks(n: int) -> range:
+    """The numbers of clusters the automatic choice tries for a layer of ``n`` neurons.
+
+    ``2 .. min(10, max(2, ceil(sqrt(n / 2))))``: about ``sqrt(n/2)`` clusters at most, so a layer of
+    64 neurons gets at most 6 clusters and a layer of 512 at most 10 (a readable overview).
+    Empty for ``n < 3`` (silhouette needs ``2 <= k <= n - 1``).
+    """
+    if n < 3:
+        return range(2, 2)
+    hi = min(MAX_AUTO_CLUSTERS, max(2, math.ceil(math.sqrt(n / 2))), n - 1)
+    return range(2, hi + 1)
+
+
+def canonical_labels(labels: np.ndarray) -> np.ndarray:
+    """Renumber clusters ``0..k-1`` in order of their smallest member."""
+    labels = np.asarray(labels)
+    _, first = np.unique(labels, return_index=True)
+    order = labels[np.sort(first)]
+    remap = {int(old): new for new, old in enumerate(order)}
+    return np.array([remap[int(v)] for v in labels], dtype=np.int64)
+
+
+def _kmeans(x: np.ndarray, k: int, random_state: int) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    n_distinct = np.unique(np.round(x, 12), axis=0).shape[0]
+    k = max(1, min(k, n_distinct))
+    if k == 1:
+        return np.zeros(x.shape[0], dtype=np.int64)
+    km = KMeans(n_clusters=k, n_init=10, random_state=random_state)
+    return km.fit_predict(x).astype(np.int64)
+
+
+def cluster_layer(
+    class_means: np.ndarray,
+    *,
+    n_clusters: int | None = None,
+    method: str = "kmeans",
+    random_state: int = 0,
+    layer: str = "layer",
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Cluster a layer's neurons by their response profiles.
+
+    Parameters
+    ----------
+    class_means : ndarray, shape (n_channels, n_classes)
+        ``rec.class_means(layer)``.
+    n_clusters : int or None
+        K-Means only. ``None`` chooses k in :func:`candidate_ks` by the largest mean silhouette
+        (Euclidean on the profiles; the smaller k wins ties); layers with fewer than 3 neurons, or
+        whose profiles are all equal, get one cluster. An int is used as given (capped at the number
+        of distinct profiles).
+    method : {'kmeans', 'meanshift'}
+        ``'meanshift'`` uses scikit-learn's MeanShift with the bandwidth estimated at quantile 0.3;
+        ``n_clusters`` must then be None.
+    random_state : int
+        Seed of K-Means (10 restarts).
+
+    Returns
+    -------
+    labels : ndarray of int64, shape (n_channels,)
+        Canonical cluster ids (see :func:`canonical_labels`).
+    info : dict
+        ``{"method", "k", "criterion", "scores"}`` describing the choice (JSON-serialisable).
+    """
+    x = response_profiles(class_means, layer)
+    n = x.shape[0]
+    info: dict[str, Any] = {"method": method}
+    if method == "kmeans":
+        if n_clusters is not None:
+            k = int(n_clusters)
+            if k < 1:
+                raise ValueError(f"n_clusters for {layer!r} must be >= 1, got {n_clusters}")
+            if k > n:
+                raise ValueError(
+                    f"n_clusters={k} for {layer!r} exceeds its number of neurons ({n})"
+                )
+            labels = _kmeans(x, k, random_state)
+            info.update(criterion="given")
+        else:
+            from sklearn.metrics import silhouette_score
+
+            scores: dict[str, float] = {}
+            best_k, best_s, best_labels = 1, -np.inf, np.zeros(n, dtype=np.int64)
+            for k in candidate_ks(n):
+                lab = _kmeans(x, k, random_state)
+                if np.unique(lab).size < 2 or np.unique(lab).size >= n:
+                    continue
+                s = float(silhouette_score(x, lab, metric="euclidean"))
+                scores[str(k)] = s
+                if s > best_s + 1e-12:
+                    best_k, best_s, best_labels = int(np.unique(lab).size), s, lab
+            labels = best_labels
+            info.update(criterion="silhouette", scores=scores)
+            del best_k
+    elif method == "meanshift":
+        if n_clusters is not None:
+            raise ValueError(
+                "MeanShift chooses the number of clusters itself: leave n_clusters=None"
+            )
+        from sklearn.cluster import MeanShift, estimate_bandwidth
+
+        if n < 2:
+            labels = np.zeros(n, dtype=np.int64)
+        else:
+            bw = float(estimate_bandwidth(x, quantile=0.3, random_state=random_state))
+            if not bw > 1e-9:
+                labels = np.zeros(n, dtype=np.int64)
+            else:
+                labels = MeanShift(bandwidth=bw).fit_predict(x).astype(np.int64)
+                info["bandwidth"] = bw
+        info.update(criterion="meanshift bandwidth at quantile 0.3")
+    else:
+        raise ValueError(f"method must be 'kmeans' or 'meanshift', got {method!r}")
+    labels = canonical_labels(labels)
+    info["k"] = int(labels.max()) + 1 if n else 0
+    return labels, info
+
+
+# -- edits --------------------------------------------------------------------------------------
+def _check_cluster(labels: np.ndarray, c: int, layer: str) -> int:
+    k = int(labels.max()) + 1
+    c = int(c)
+    if not 0 <= c < k:
+        raise ValueError(f"cluster {c} does not exist in layer {layer!r} (clusters 0..{k - 1})")
+    return c
+
+
+def _check_neuron(labels: np.ndarray, i: int, layer: str) -> int:
+    i = int(i)
+    if not 0 <= i < labels.shape[0]:
+        raise ValueError(
+            f"neuron {i} does not exist in layer {layer!r} (channels 0..{labels.shape[0] - 1})"
+        )
+    return i
+
+
+def _drop_empty(labels: np.ndarray) -> np.ndarray:
+    """Close gaps in the ids left by emptied clusters (ids above shift down by one)."""
+    present = np.unique(labels)
+    remap = np.full(int(labels.max()) + 1, -1, dtype=np.int64)
+    remap[present] = np.arange(present.size)
+    return remap[labels]
+
+
+def apply_edit(labels: np.ndarray, edit: dict[str, Any], class_means: np.ndarray) -> np.ndarray:
+    """Return new labels after one edit (the input is not modified).
+
+    Edits (dicts, JSON-serialisable; ``layer`` names the layer):
+
+    * ``{"op": "move", "neuron": i, "to": c}`` - neuron ``i`` joins cluster ``c``. If its old
+      cluster becomes empty, it is removed and the ids above it shift down by one.
+    * ``{"op": "extract", "neuron": i}`` - neuron ``i`` becomes a new cluster with id ``k``
+      (its old cluster, if emptied, is removed as above).
+    * ``{"op": "merge", "clusters": [a, b, ...]}`` - all join the smallest id; the other ids are
+      removed (ids above shift down).
+    * ``{"op": "split", "cluster": c, "k": 2, "random_state": 0}`` - K-Means on the members'
+      profiles; the part holding the cluster's smallest member keeps id ``c``, the others get new
+      ids ``k_old, k_old+1, ...`` in order of their smallest member.
+    * ``{"op": "recluster", "n_clusters": k or None, "method": "kmeans", "random_state": 0}`` -
+      cluster the whole layer again (C3: "change the number of clusters").
+    """
+    layer = str(edit.get("layer", "layer"))
+    op = edit.get("op")
+    labels = np.asarray(labels, dtype=np.int64).copy()
+    k = int(labels.max()) + 1
+    if op == "move":
+        i = _check_neuron(labels, edit["neuron"], layer)
+        c = _check_cluster(labels, edit["to"], layer)
+        labels[i] = c
+        return _drop_empty(labels)
+    if op == "extract":
+        i = _check_neuron(labels, edit["neuron"], layer)
+        if np.count_nonzero(labels == labels[i]) == 1:
+            return labels  # already alone: nothing to do
+        labels[i] = k
+        return _drop_empty(labels)
+    if op == "merge":
+        cs = sorted({_check_cluster(labels, c, layer) for c in edit["clusters"]})
+        if len(cs) < 2:
+            raise ValueError(f"merge needs at least two different clusters, got {edit['clusters']}")
+        labels[np.isin(labels, cs)] = cs[0]
+        return _drop_empty(labels)
+    if op == "split":
+        c = _check_cluster(labels, edit["cluster"], layer)
+        parts = int(edit.get("k", 2))
+        members = np.flatnonzero(labels == c)
+        if parts < 2:
+            raise ValueError(f"split needs k >= 2, got {parts}")
+        if members.size < parts:
+            raise ValueError(
+                f"cluster {c} of {layer!r} has {members.size} neuron(s): cannot split into {parts}"
+            )
+        x = response_profiles(np.asarray(class_means)[members], layer)
+        sub = _kmeans(x, parts, int(edit.get("random_state", 0)))
+        if np.unique(sub).size < 2:
+            # all profiles equal: split by position so the user still gets what was asked
+            sub = (np.arange(members.size) * parts // members.size).astype(np.int64)
+        sub = canonical_labels(sub)
+        new_ids = np.where(sub == 0, c, k + sub - 1)
+        labels[members] = new_ids
+        return labels
+    if op == "recluster":
+        new, _ = cluster_layer(
+            class_means,
+            n_clusters=edit.get("n_clusters"),
+            method=str(edit.get("method", "kmeans")),
+            random_state=int(edit.get("random_state", 0)),
+            layer=layer,
+        )
+        return new
+    raise ValueError(f"unknown edit op {op!r} (move, extract, merge, split, recluster)")

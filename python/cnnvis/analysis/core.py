@@ -1,0 +1,791 @@
+"""The Analysis: neuron clusters, facets, connections and projections of a Recording.
+
+A plain data object (numpy, networkx, lists, dicts): no vispy, no Qt, no torch. The scene and the
+viewer read it; the viewer turns clicks into its edit methods.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from cnnvis.analysis.clusters import apply_edit, cluster_layer, response_profiles
+from cnnvis.analysis.connections import (
+    ClusterConnections,
+    NeuronStrengths,
+    adjacent_pairs,
+    aggregate,
+    chain_graph,
+    neuron_strengths,
+)
+from cnnvis.analysis.facets import (
+    ActivationMatrix,
+    LearnedFeatures,
+    Projection,
+    build_learned_features,
+    row_order,
+)
+
+__all__ = ["Analysis", "LayerGroup", "analyze", "load_analysis", "ANALYSIS_FILE"]
+
+#: File name of the saved analysis inside a session folder.
+ANALYSIS_FILE = "analysis.json"
+#: File name of the saved projections inside a session folder.
+PROJECTIONS_FILE = "analysis_projections.npz"
+FORMAT = "cnnvis-analysis"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class LayerGroup:
+    """A layer group of the overview (C2): consecutive layers shown as one band.
+
+    ``layers`` are the analysed layers of the group, in order; ``nodes`` all its graph nodes.
+    """
+
+    name: str
+    layers: list[str]
+    nodes: list[Any]
+
+
+# -- atomic files -------------------------------------------------------------------------------
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    try:  # the session module's helper when there is one
+        from cnnvis.session import atomic_write_bytes  # type: ignore[attr-defined]
+
+        atomic_write_bytes(path, data)
+        return
+    except (ImportError, AttributeError):
+        pass
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _atomic_write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    _atomic_write_bytes(path, buf.getvalue())
+
+
+# -- the analysis -------------------------------------------------------------------------------
+class Analysis:
+    """Clusters, facets, connections and projections of a :class:`~cnnvis.Recording`.
+
+    Build it with :func:`analyze` (or :func:`load_analysis`). Everything derived (facets,
+    connections, projections) is computed on first use and cached; an edit drops the caches of
+    the layer it touches (and of the connections into and out of it), nothing else.
+
+    Attributes
+    ----------
+    recording : Recording
+        The recording analysed (never modified).
+    layers : list of str
+        The analysed layers, in recording (execution) order.
+    labels : dict of str to ndarray of int64
+        ``labels[layer][channel]`` is the neuron's cluster id, ``0..n_clusters(layer)-1``.
+    method : str
+        ``"kmeans"`` or ``"meanshift"``.
+    random_state : int
+    cluster_info : dict of str to dict
+        Per layer, how its clustering was chosen (criterion, k, silhouette scores).
+    history : list of dict
+        The edits applied, oldest first (each a JSON-serialisable dict with ``op`` and ``layer``).
+    revision : int
+        Incremented by every edit, undo and redo (lets a scene know it is stale).
+    layer_revision : dict of str to int
+        Per layer, the revision of its last change.
+    """
+
+    def __init__(
+        self,
+        recording: Any,
+        layers: list[str],
+        labels: dict[str, np.ndarray],
+        *,
+        method: str = "kmeans",
+        n_clusters: int | dict[str, int] | None = None,
+        random_state: int = 0,
+        cluster_info: dict[str, dict] | None = None,
+    ) -> None:
+        self.recording = recording
+        self.layers = list(layers)
+        self.method = method
+        self.n_clusters_requested = n_clusters
+        self.random_state = int(random_state)
+        self._base_labels = {k: np.asarray(v, dtype=np.int64).copy() for k, v in labels.items()}
+        self.labels = {k: v.copy() for k, v in self._base_labels.items()}
+        self.cluster_info = dict(cluster_info or {})
+        self.history: list[dict[str, Any]] = []
+        self._redo: list[dict[str, Any]] = []
+        self.revision = 0
+        self.layer_revision = {name: 0 for name in self.layers}
+        self._profiles: dict[str, np.ndarray] = {}
+        self._matrix: dict[tuple[str, int], ActivationMatrix] = {}
+        self._features: dict[tuple[str, int, int], LearnedFeatures] = {}
+        self._strengths: dict[tuple[str, str, str], NeuronStrengths] = {}
+        self._connections: dict[tuple, ClusterConnections] = {}
+        self._projections: dict[str, Projection] = {}
+        self._class_order: np.ndarray | None = None
+        self._graph: nx.DiGraph | None = None
+        self._groups: list[LayerGroup] | None = None
+        self.graph_notes: list[str] = []
+
+    # -- structure ------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        ks = ", ".join(f"{name}: {self.n_clusters(name)}" for name in self.layers)
+        return (
+            f"Analysis({self.recording.model_name!r}, clusters {{{ks}}}, {len(self.history)} edits)"
+        )
+
+    def _check_layer(self, layer: str) -> str:
+        if layer not in self.labels:
+            raise KeyError(
+                f"layer {layer!r} is not analysed; analysed layers: {', '.join(self.layers)}"
+            )
+        return layer
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The model's DAG (``recording.graph``), or a chain over the recorded layers if empty."""
+        if self._graph is None:
+            g = self.recording.graph
+            if g is None or g.number_of_nodes() == 0:
+                names = self.recording.layer_names
+                g = chain_graph(names, {n: self.recording.layer(n).op for n in names})
+                self.graph_notes.append(
+                    "the recording has no model graph: the recorded layers are taken as a chain"
+                )
+            self._graph = g
+        return self._graph
+
+    @property
+    def groups(self) -> list[LayerGroup]:
+        """Layer groups (C2) from :func:`cnnvis.layer_groups`, restricted to analysed layers.
+
+        Groups without an analysed layer are left out. Without ``layer_groups`` (or if it fails),
+        every analysed layer is its own group.
+        """
+        if self._groups is None:
+            self._groups = self._make_groups()
+        return self._groups
+
+    def _make_groups(self) -> list[LayerGroup]:
+        from cnnvis.analysis.connections import layer_node
+
+        g = self.graph
+        node_to_layer = {}
+        for name in self.layers:
+            try:
+                node_to_layer[layer_node(g, name)] = name
+            except KeyError:
+                pass
+        raw = None
+        try:
+            from cnnvis.graph import layer_groups
+
+            raw = layer_groups(g)
+        except Exception as exc:  # noqa: BLE001 - any failure falls back to one group per layer
+            self.graph_notes.append(
+                f"layer groups unavailable ({type(exc).__name__}): one per layer"
+            )
+        groups: list[LayerGroup] = []
+        if raw is not None:
+            items = list(raw.items()) if isinstance(raw, dict) else list(enumerate(raw))
+            for key, grp in items:
+                name = str(getattr(grp, "name", key))
+                nodes = None
+                for attr in ("nodes", "layers", "members"):
+                    if hasattr(grp, attr):
+                        nodes = list(getattr(grp, attr))
+                        break
+                if nodes is None:
+                    nodes = list(grp) if not isinstance(grp, str) else [grp]
+                members = []
+                for v in nodes:
+                    lay = node_to_layer.get(v, v if v in self.labels else None)
+                    if lay is not None and lay not in members:
+                        members.append(lay)
+                if members:
+                    members.sort(key=self.layers.index)
+                    groups.append(LayerGroup(name, members, nodes))
+            covered = {m for grp in groups for m in grp.layers}
+            if covered != set(self.layers):
+                missing = [n for n in self.layers if n not in covered]
+                groups.extend(LayerGroup(n, [n], [n]) for n in missing)
+            groups.sort(key=lambda grp: self.layers.index(grp.layers[0]))
+        else:
+            groups = [LayerGroup(n, [n], [n]) for n in self.layers]
+        return groups
+
+    @property
+    def layer_pairs(self) -> list[tuple[str, str]]:
+        """Pairs of analysed layers joined in the DAG by a path avoiding the other analysed layers.
+
+        These are the connections an overview draws (:meth:`connections`).
+        """
+        return adjacent_pairs(self.graph, self.layers)
+
+    def n_clusters(self, layer: str) -> int:
+        """Number of clusters of ``layer``."""
+        return int(self.labels[self._check_layer(layer)].max()) + 1
+
+    def clusters(self, layer: str) -> list[np.ndarray]:
+        """Members (channel indices, ascending) of each cluster of ``layer``, by cluster id."""
+        lab = self.labels[self._check_layer(layer)]
+        return [np.flatnonzero(lab == c) for c in range(int(lab.max()) + 1)]
+
+    def cluster_of(self, layer: str, neuron: int) -> int:
+        """Cluster id of channel ``neuron`` of ``layer``."""
+        return int(self.labels[self._check_layer(layer)][int(neuron)])
+
+    def profiles(self, layer: str) -> np.ndarray:
+        """Response profiles (centred, unit-length class-mean rows) of ``layer``'s neurons."""
+        if layer not in self._profiles:
+            self._profiles[layer] = response_profiles(self.recording.class_means(layer), layer)
+        return self._profiles[layer]
+
+    # -- facets ---------------------------------------------------------------------------------
+    @property
+    def class_order(self) -> np.ndarray:
+        """Column order of every activation matrix (C5), chosen once for the whole analysis.
+
+        Each class is described by the profile values of all neurons of all analysed layers
+        (a column of the stacked profiles); the order is the shortest open path over the
+        Euclidean distances of those descriptions (``cnnvis.layout.hamiltonian_path``).
+        """
+        if self._class_order is None:
+            cols = np.vstack([self.profiles(n) for n in self.layers]).T
+            self._class_order, _ = row_order(cols)
+        return self._class_order
+
+    def _check_cluster(self, layer: str, cluster: int) -> int:
+        k = self.n_clusters(layer)
+        if not 0 <= int(cluster) < k:
+            raise ValueError(f"cluster {cluster} does not exist in {layer!r} (0..{k - 1})")
+        return int(cluster)
+
+    def activation_matrix(self, layer: str, cluster: int) -> ActivationMatrix:
+        """The activation-matrix facet of a cluster (C5): rows reordered, shared column order."""
+        cluster = self._check_cluster(layer, cluster)
+        key = (layer, cluster)
+        if key not in self._matrix:
+            members = self.clusters(layer)[cluster]
+            order, how = row_order(self.profiles(layer)[members])
+            neurons = members[order]
+            cm = np.asarray(self.recording.class_means(layer), dtype=np.float64)
+            vmin, vmax = float(cm.min()), float(cm.max())
+            values = cm[neurons][:, self.class_order]
+            if vmax > vmin:
+                norm = (values - vmin) / (vmax - vmin)
+            else:
+                norm = np.full_like(values, 0.5)
+            self._matrix[key] = ActivationMatrix(
+                layer,
+                cluster,
+                neurons.astype(np.int64),
+                self.class_order.copy(),
+                values.astype(np.float32),
+                norm.astype(np.float32),
+                vmin,
+                vmax,
+                how,
+            )
+        return self._matrix[key]
+
+    def learned_features(
+        self, layer: str, cluster: int, *, patches_per_neuron: int = 4
+    ) -> LearnedFeatures:
+        """The learned-features facet of a cluster (C4): top patches of its neurons, packed.
+
+        Each neuron's tile holds its ``patches_per_neuron`` strongest receptive-field crops in a
+        near-square grid; the tiles are placed by ``cnnvis.layout.pack_hierarchy`` with the
+        neurons' response profiles as the similarity, so similar neurons sit together.
+        """
+        cluster = self._check_cluster(layer, cluster)
+        if patches_per_neuron < 1:
+            raise ValueError(f"patches_per_neuron must be >= 1, got {patches_per_neuron}")
+        key = (layer, cluster, int(patches_per_neuron))
+        if key not in self._features:
+            neurons = self.activation_matrix(layer, cluster).neurons
+            self._features[key] = build_learned_features(
+                layer,
+                cluster,
+                self.recording.layer(layer),
+                neurons,
+                self.profiles(layer)[neurons],
+                patches_per_neuron=int(patches_per_neuron),
+            )
+        return self._features[key]
+
+    # -- connections ----------------------------------------------------------------------------
+    def neuron_strengths(self, layer_a: str, layer_b: str, kind: str = "weight") -> NeuronStrengths:
+        """Signed neuron-to-neuron strengths from ``layer_a`` to ``layer_b`` (cached).
+
+        See :mod:`cnnvis.analysis.connections` for the rules (kernel sums, folded batch norm, ...).
+        """
+        self._check_layer(layer_a)
+        self._check_layer(layer_b)
+        key = (layer_a, layer_b, kind)
+        if key not in self._strengths:
+            self._strengths[key] = neuron_strengths(
+                self.recording, layer_a, layer_b, graph=self.graph, analysed=self.layers, kind=kind
+            )
+        return self._strengths[key]
+
+    def connections(
+        self,
+        layer_a: str,
+        layer_b: str,
+        *,
+        kind: str = "weight",
+        rel_threshold: float = 0.1,
+        min_density: float = 0.8,
+    ) -> ClusterConnections:
+        """Connections between the clusters of two layers (C6), biclustered per sign.
+
+        Parameters
+        ----------
+        layer_a, layer_b : str
+            Source and target (usually a pair of :attr:`layer_pairs`).
+        kind : {'weight', 'effective'}
+            Weights alone, or weights times the source neuron's mean activation.
+        rel_threshold : float
+            Cluster edges weaker than this fraction of the strongest are not drawn.
+        min_density : float
+            Passed to ``cnnvis.layout.bicluster_edges``.
+        """
+        key = (layer_a, layer_b, kind, float(rel_threshold), float(min_density))
+        if key not in self._connections:
+            ns = self.neuron_strengths(layer_a, layer_b, kind)
+            self._connections[key] = aggregate(
+                ns,
+                self.labels[layer_a],
+                self.labels[layer_b],
+                rel_threshold=rel_threshold,
+                min_density=min_density,
+            )
+        return self._connections[key]
+
+    # -- projections ----------------------------------------------------------------------------
+    def projection(
+        self, layer: str, *, perplexity: float = 30.0, random_state: int | None = None
+    ) -> Projection:
+        """2-D t-SNE of ``recording.pooled(layer)`` (P1), cached and saved with the session.
+
+        Uses ``cnnvis.layout.TSNE(perplexity=..., random_state=...)``; where it is not available,
+        a 2-D PCA (``method == "pca"``) stands in. ``random_state`` defaults to the analysis'.
+        """
+        layer = self._check_layer(layer)
+        rs = self.random_state if random_state is None else int(random_state)
+        params = {"perplexity": float(perplexity), "random_state": rs}
+        cached = self._projections.get(layer)
+        if cached is not None and cached.params == params:
+            return cached
+        x = np.asarray(self.recording.pooled(layer), dtype=np.float64)
+        if x.ndim != 2 or x.shape[0] == 0:
+            raise ValueError(f"layer {layer!r} has no pooled activations to project")
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"pooled activations of {layer!r} hold NaN or inf")
+        method = "tsne"
+        try:
+            from cnnvis.layout import TSNE
+
+            if x.shape[0] < 4:
+                raise ValueError("too few samples")
+            perp = min(float(perplexity), (x.shape[0] - 1) / 3.0)
+            coords = TSNE(n_components=2, perplexity=perp, random_state=rs).fit_transform(x)
+        except (ImportError, AttributeError, NotImplementedError, ValueError) as exc:
+            if not isinstance(exc, ValueError) or x.shape[0] < 4:
+                method = "pca"
+                coords = _pca2(x)
+            else:
+                raise
+        proj = Projection(layer, np.asarray(coords, dtype=np.float32), method, params)
+        self._projections[layer] = proj
+        return proj
+
+    # -- linking (P3) ---------------------------------------------------------------------------
+    def neurons_for_samples(self, layer: str, sample_rows: Any) -> np.ndarray:
+        """How strongly each neuron of ``layer`` responds to a selection of samples.
+
+        ``sample_rows`` index the rows of ``recording.pooled(layer)`` (the points of
+        :meth:`projection`). The score of a neuron is the mean of its pooled activation over the
+        selection minus its mean over all kept samples, in units of its standard deviation
+        (0 for a constant neuron). Shape ``(n_channels,)``, float64.
+        """
+        x = np.asarray(self.recording.pooled(self._check_layer(layer)), dtype=np.float64)
+        rows = np.asarray(sample_rows, dtype=np.int64).reshape(-1)
+        if rows.size == 0:
+            return np.zeros(x.shape[1])
+        if rows.min() < 0 or rows.max() >= x.shape[0]:
+            raise ValueError(f"sample rows must be in 0..{x.shape[0] - 1}")
+        z = _zscore_columns(x)
+        return z[rows].mean(axis=0)
+
+    def neurons_for_class(self, layer: str, cls: int) -> np.ndarray:
+        """How selective each neuron of ``layer`` is for class ``cls``.
+
+        The neuron's class mean for ``cls`` minus its mean over classes, over its standard
+        deviation over classes (0 for a neuron that does not tell classes apart).
+        """
+        cm = np.asarray(self.recording.class_means(self._check_layer(layer)), dtype=np.float64)
+        cls = int(cls)
+        if not 0 <= cls < cm.shape[1]:
+            raise ValueError(f"class {cls} does not exist (0..{cm.shape[1] - 1})")
+        sd = cm.std(axis=1)
+        out = np.zeros(cm.shape[0])
+        ok = sd > 0
+        out[ok] = (cm[ok, cls] - cm[ok].mean(axis=1)) / sd[ok]
+        return out
+
+    def top_samples_for_cluster(self, layer: str, cluster: int, n: int = 20) -> np.ndarray:
+        """Rows of ``recording.pooled(layer)`` the cluster responds to most, strongest first.
+
+        Ranked by the mean over the cluster's neurons of their standardised pooled activation.
+        """
+        cluster = self._check_cluster(layer, cluster)
+        x = np.asarray(self.recording.pooled(layer), dtype=np.float64)
+        score = _zscore_columns(x)[:, self.clusters(layer)[cluster]].mean(axis=1)
+        order = np.argsort(-score, kind="stable")
+        return order[: max(0, int(n))].astype(np.int64)
+
+    # -- edits (C7) -----------------------------------------------------------------------------
+    def apply(self, edit: dict[str, Any]) -> None:
+        """Apply one edit (see :func:`cnnvis.analysis.clusters.apply_edit`) and record it."""
+        edit = dict(edit)
+        layer = self._check_layer(str(edit.get("layer")))
+        new = apply_edit(self.labels[layer], edit, self.recording.class_means(layer))
+        self.history.append(edit)
+        self._redo.clear()
+        self._set_labels(layer, new)
+
+    def move_neuron(self, layer: str, neuron: int, to: int) -> None:
+        """Move channel ``neuron`` of ``layer`` into cluster ``to``."""
+        self.apply({"op": "move", "layer": layer, "neuron": int(neuron), "to": int(to)})
+
+    def extract_neuron(self, layer: str, neuron: int) -> int:
+        """Put channel ``neuron`` into a new cluster of its own; returns its id."""
+        self.apply({"op": "extract", "layer": layer, "neuron": int(neuron)})
+        return self.cluster_of(layer, neuron)
+
+    def merge_clusters(self, layer: str, clusters: list[int]) -> int:
+        """Merge ``clusters`` of ``layer`` into the smallest id (ids above shift down); returns it."""
+        self.apply({"op": "merge", "layer": layer, "clusters": [int(c) for c in clusters]})
+        return min(int(c) for c in clusters)
+
+    def split_cluster(self, layer: str, cluster: int, k: int = 2) -> list[int]:
+        """Split a cluster into ``k`` by K-Means on its members; returns the ids of the parts."""
+        before = self.n_clusters(layer)
+        self.apply(
+            {
+                "op": "split",
+                "layer": layer,
+                "cluster": int(cluster),
+                "k": int(k),
+                "random_state": self.random_state,
+            }
+        )
+        return [int(cluster), *range(before, self.n_clusters(layer))]
+
+    def recluster(
+        self, layer: str, n_clusters: int | None = None, method: str | None = None
+    ) -> None:
+        """Cluster ``layer`` again with ``n_clusters`` (None: chosen automatically)."""
+        self.apply(
+            {
+                "op": "recluster",
+                "layer": layer,
+                "n_clusters": None if n_clusters is None else int(n_clusters),
+                "method": method or self.method,
+                "random_state": self.random_state,
+            }
+        )
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self.history)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    def undo(self) -> dict[str, Any] | None:
+        """Undo the last edit; returns it (None when there is nothing to undo)."""
+        if not self.history:
+            return None
+        edit = self.history.pop()
+        self._redo.append(edit)
+        layer = edit["layer"]
+        self._set_labels(layer, self._replay(layer))
+        return edit
+
+    def redo(self) -> dict[str, Any] | None:
+        """Apply again the last undone edit; returns it (None when there is nothing to redo)."""
+        if not self._redo:
+            return None
+        edit = self._redo.pop()
+        layer = edit["layer"]
+        new = apply_edit(self.labels[layer], edit, self.recording.class_means(layer))
+        self.history.append(edit)
+        self._set_labels(layer, new)
+        return edit
+
+    def _replay(self, layer: str) -> np.ndarray:
+        lab = self._base_labels[layer]
+        cm = self.recording.class_means(layer)
+        for e in self.history:
+            if e["layer"] == layer:
+                lab = apply_edit(lab, e, cm)
+        return lab
+
+    def _set_labels(self, layer: str, labels: np.ndarray) -> None:
+        self.labels[layer] = np.asarray(labels, dtype=np.int64)
+        self.revision += 1
+        self.layer_revision[layer] = self.revision
+        self._matrix = {k: v for k, v in self._matrix.items() if k[0] != layer}
+        self._features = {k: v for k, v in self._features.items() if k[0] != layer}
+        self._connections = {k: v for k, v in self._connections.items() if layer not in k[:2]}
+
+    # -- save / load ----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document saved as ``analysis.json``."""
+        rec = self.recording
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "recording": {
+                "model_name": rec.model_name,
+                "n_samples": rec.n_samples,
+                "channels": {n: rec.layer(n).n_channels for n in self.layers},
+            },
+            "layers": self.layers,
+            "method": self.method,
+            "n_clusters": self.n_clusters_requested,
+            "random_state": self.random_state,
+            "cluster_info": self.cluster_info,
+            "base_labels": {n: self._base_labels[n].tolist() for n in self.layers},
+            "labels": {n: self.labels[n].tolist() for n in self.layers},
+            "history": self.history,
+            "redo": self._redo,
+            "projections": {
+                n: {"method": p.method, "params": p.params} for n, p in self._projections.items()
+            },
+        }
+
+    def save(self, session_dir: str | os.PathLike) -> Path:
+        """Write ``analysis.json`` (and the cached projections) into a session folder, atomically.
+
+        Returns the path of ``analysis.json``.
+        """
+        d = Path(session_dir)
+        if not d.is_dir():
+            raise FileNotFoundError(f"session folder {str(d)!r} does not exist")
+        if self._projections:
+            _atomic_write_npz(
+                d / PROJECTIONS_FILE, {n: p.coords for n, p in self._projections.items()}
+            )
+        path = d / ANALYSIS_FILE
+        _atomic_write_bytes(path, json.dumps(self.to_dict(), indent=1).encode("utf-8"))
+        return path
+
+
+def _zscore_columns(x: np.ndarray) -> np.ndarray:
+    sd = x.std(axis=0)
+    sd[sd == 0] = np.inf
+    return (x - x.mean(axis=0)) / sd
+
+
+def _pca2(x: np.ndarray) -> np.ndarray:
+    xc = x - x.mean(axis=0)
+    if xc.shape[0] < 2 or not np.any(xc):
+        return np.zeros((x.shape[0], 2))
+    u, s, _ = np.linalg.svd(xc, full_matrices=False)
+    out = np.zeros((x.shape[0], 2))
+    m = min(2, s.size)
+    out[:, :m] = u[:, :m] * s[:m]
+    return out
+
+
+# -- constructors -------------------------------------------------------------------------------
+def _resolve_layers(rec: Any, layers: list[str] | None) -> list[str]:
+    if layers is None:
+        names = rec.layer_names
+    else:
+        if isinstance(layers, str):
+            layers = [layers]
+        names = []
+        for n in layers:
+            rec.layer(n)  # raises a clear KeyError
+            if n not in names:
+                names.append(n)
+        order = {n: i for i, n in enumerate(rec.layer_names)}
+        names.sort(key=order.__getitem__)
+    if not names:
+        raise ValueError("no layers to analyse: the recording holds none")
+    return names
+
+
+def analyze(
+    rec: Any,
+    *,
+    layers: list[str] | None = None,
+    n_clusters: int | dict[str, int] | None = None,
+    method: str = "kmeans",
+    random_state: int = 0,
+    session: str | os.PathLike | None = None,
+) -> Analysis:
+    """Cluster the neurons of a recording's layers (C3) and return an :class:`Analysis`.
+
+    Parameters
+    ----------
+    rec : Recording
+    layers : list of str, optional
+        Layers to analyse (dotted module paths); all recorded layers by default.
+    n_clusters : int, dict of str to int, or None
+        Clusters per layer; None chooses k per layer by the silhouette criterion of
+        :func:`cnnvis.analysis.clusters.cluster_layer` (k in 2..min(10, ceil(sqrt(n/2)))).
+        A dict gives k for some layers (the others are chosen).
+    method : {'kmeans', 'meanshift'}
+    random_state : int
+    session : path, optional
+        A session folder: if it holds an ``analysis.json`` made with the same layers, method,
+        n_clusters and random_state, that analysis (with its edits) is loaded instead.
+
+    Raises
+    ------
+    ValueError
+        On NaN/inf class means, n_clusters out of range, or an unknown method.
+    KeyError
+        On a layer that was not recorded.
+    """
+    names = _resolve_layers(rec, layers)
+    if session is not None and (Path(session) / ANALYSIS_FILE).is_file():
+        prev = load_analysis(session, rec)
+        nc = n_clusters if not isinstance(n_clusters, dict) else dict(n_clusters)
+        if (
+            prev.layers == names
+            and prev.method == method
+            and prev.n_clusters_requested == nc
+            and prev.random_state == int(random_state)
+        ):
+            return prev
+    if method not in ("kmeans", "meanshift"):
+        raise ValueError(f"method must be 'kmeans' or 'meanshift', got {method!r}")
+    labels, info = {}, {}
+    for name in names:
+        k = n_clusters.get(name) if isinstance(n_clusters, dict) else n_clusters
+        labels[name], info[name] = cluster_layer(
+            rec.class_means(name),
+            n_clusters=k,
+            method=method,
+            random_state=random_state,
+            layer=name,
+        )
+    return Analysis(
+        rec,
+        names,
+        labels,
+        method=method,
+        n_clusters=n_clusters,
+        random_state=random_state,
+        cluster_info=info,
+    )
+
+
+def load_analysis(session_dir: str | os.PathLike, rec: Any) -> Analysis:
+    """Load ``analysis.json`` (and projections) from a session folder, for the recording ``rec``.
+
+    The base clustering is read back and the recorded edits are re-applied (so undo works after a
+    load); the result is checked against the saved labels.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder holds no analysis.
+    ValueError
+        If the file is corrupt, of a future version, or does not match ``rec``.
+    """
+    d = Path(session_dir)
+    path = d / ANALYSIS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(path)!r} does not exist: run analyze() and save() first")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(
+            f"{str(path)!r} is not valid JSON ({exc}); delete it to start over"
+        ) from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ValueError(f"{str(path)!r} is not a cnnvis analysis file")
+    if int(doc.get("version", 0)) > FORMAT_VERSION:
+        raise ValueError(
+            f"{str(path)!r} has format version {doc['version']}, newer than this cnnvis "
+            f"({FORMAT_VERSION}): upgrade cnnvis"
+        )
+    try:
+        layers = list(doc["layers"])
+        for n in layers:
+            if n not in rec.layers:
+                raise ValueError(f"layer {n!r} of the saved analysis is not in the recording")
+            got = len(doc["base_labels"][n])
+            if got != rec.layer(n).n_channels:
+                raise ValueError(
+                    f"the saved analysis has {got} neurons for {n!r}, the recording "
+                    f"{rec.layer(n).n_channels}: it belongs to another recording"
+                )
+        base = {n: np.asarray(doc["base_labels"][n], dtype=np.int64) for n in layers}
+        nc = doc.get("n_clusters")
+        a = Analysis(
+            rec,
+            layers,
+            base,
+            method=str(doc.get("method", "kmeans")),
+            n_clusters=nc,
+            random_state=int(doc.get("random_state", 0)),
+            cluster_info=doc.get("cluster_info", {}),
+        )
+        for e in doc.get("history", []):
+            a.apply(e)
+        a._redo = [dict(e) for e in doc.get("redo", [])]
+        for n in layers:
+            saved = np.asarray(doc["labels"][n], dtype=np.int64)
+            if not np.array_equal(saved, a.labels[n]):
+                warnings.warn(
+                    f"re-applying the edits of {n!r} did not give the saved clusters; "
+                    "using the saved ones",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                a.labels[n] = saved
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{str(path)!r} is incomplete or corrupt ({exc!r})") from None
+    proj_path = d / PROJECTIONS_FILE
+    if proj_path.is_file():
+        with np.load(proj_path, allow_pickle=False) as z:
+            for n, meta in doc.get("projections", {}).items():
+                if n in z.files and n in a.labels:
+                    a._projections[n] = Projection(
+                        n, np.asarray(z[n], dtype=np.float32), meta["method"], meta["params"]
+                    )
+    a.revision = 0
+    return a

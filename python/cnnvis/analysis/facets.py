@@ -1,0 +1,263 @@
+"""The two facets of a neuron cluster (C4, C5) and the sample projection (P1): plain data objects.
+
+Layout work goes through :mod:`cnnvis.layout` (Held-Karp / local-search row orders, hierarchical
+rectangle packing, t-SNE). Where a layout function is not available in this build, a simple
+stand-in is used and named in the object's ``layout`` field, so a caller can always tell.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "ActivationMatrix",
+    "LearnedFeatures",
+    "Projection",
+    "row_order",
+    "build_learned_features",
+]
+
+
+@dataclass
+class ActivationMatrix:
+    """The activation-matrix facet of one cluster (C5).
+
+    Attributes
+    ----------
+    layer : str
+    cluster : int
+    neurons : ndarray of int64, shape (n_rows,)
+        The cluster's channels, in the row order (adjacent rows alike: a shortest open
+        Hamiltonian path over the Euclidean distances of the neurons' response profiles, i.e. of
+        their centred, unit-length class-mean rows; ``cnnvis.layout.hamiltonian_path``).
+    class_order : ndarray of int64, shape (n_classes,)
+        Column order, the same for every cluster of every layer of the analysis: a shortest path
+        over the classes, each class described by the profile values of all neurons of all analysed
+        layers.
+    values : ndarray of float32, shape (n_rows, n_classes)
+        Mean activation (``rec.class_means``) of each row's neuron on each column's class.
+    normalized : ndarray of float32, shape (n_rows, n_classes)
+        ``values`` mapped to [0, 1] by the *layer's* range ``(values - vmin) / (vmax - vmin)``, so
+        colours compare across the clusters of a layer (0.5 everywhere when the layer is constant).
+    vmin, vmax : float
+        The layer's smallest and largest class mean (the colour bar's ends).
+    layout : str
+        What ordered the rows (``"hamiltonian_path"`` or the stand-in used).
+    """
+
+    layer: str
+    cluster: int
+    neurons: np.ndarray
+    class_order: np.ndarray
+    values: np.ndarray
+    normalized: np.ndarray
+    vmin: float
+    vmax: float
+    layout: str = "hamiltonian_path"
+
+
+@dataclass
+class LearnedFeatures:
+    """The learned-features facet of one cluster (C4).
+
+    Attributes
+    ----------
+    layer : str
+    cluster : int
+    image : ndarray of uint8, shape (H, W, 3)
+        The cluster's neuron tiles packed into one picture on a light grey background.
+    neurons : ndarray of int64, shape (n,)
+        The cluster's channels, in the order of ``placements``.
+    placements : ndarray of int64, shape (n, 4)
+        Each neuron's tile in ``image`` as ``(x, y, w, h)`` in pixels, origin top left.
+    patch_boxes : list of ndarray of int64, shape (k_i, 4)
+        Per neuron, its patches within ``image`` as ``(x, y, w, h)``, strongest first. A tile
+        holds the neuron's top ``patches_per_neuron`` receptive-field crops (fewer when fewer
+        were recorded) in a near-square grid.
+    patch_samples : list of ndarray of int64, shape (k_i,)
+        Per neuron, the sample position of each patch.
+    layout : str
+        What placed the tiles (``"pack_hierarchy"`` or the stand-in used).
+    """
+
+    layer: str
+    cluster: int
+    image: np.ndarray
+    neurons: np.ndarray
+    placements: np.ndarray
+    patch_boxes: list[np.ndarray] = field(default_factory=list)
+    patch_samples: list[np.ndarray] = field(default_factory=list)
+    layout: str = "pack_hierarchy"
+
+
+@dataclass
+class Projection:
+    """A 2-D projection of the recorded samples' pooled activations at one layer (P1).
+
+    Attributes
+    ----------
+    layer : str
+    coords : ndarray of float32, shape (n_pooled, 2)
+        One point per row of ``rec.pooled(layer)`` (sample positions ``rec.pooled_index``).
+    method : str
+        ``"tsne"`` (``cnnvis.layout.TSNE``) or ``"pca"`` (the stand-in when TSNE is missing).
+    params : dict
+        The parameters used (perplexity, random_state, ...).
+    """
+
+    layer: str
+    coords: np.ndarray
+    method: str
+    params: dict = field(default_factory=dict)
+
+
+# -- row orders ---------------------------------------------------------------------------------
+def _greedy_path(dist: np.ndarray) -> np.ndarray:
+    """Nearest-neighbour open path from the best start (stand-in for hamiltonian_path)."""
+    n = dist.shape[0]
+    best, best_len = None, np.inf
+    for start in range(n):
+        seen = np.zeros(n, dtype=bool)
+        path = [start]
+        seen[start] = True
+        length = 0.0
+        for _ in range(n - 1):
+            d = np.where(seen, np.inf, dist[path[-1]])
+            j = int(np.argmin(d))
+            length += float(d[j])
+            path.append(j)
+            seen[j] = True
+        if length < best_len - 1e-12:
+            best, best_len = path, length
+    return np.asarray(best, dtype=np.int64)
+
+
+def row_order(x: np.ndarray) -> tuple[np.ndarray, str]:
+    """Order of the rows of ``x`` whose open path of Euclidean distances is shortest.
+
+    Returns the order and the name of what computed it.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[0]
+    if n <= 2:
+        return np.arange(n, dtype=np.int64), "trivial"
+    sq = np.sum(x * x, axis=1)
+    dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (x @ x.T), 0.0))
+    np.fill_diagonal(dist, 0.0)
+    try:
+        from cnnvis.layout import hamiltonian_path
+
+        order = np.asarray(hamiltonian_path(dist), dtype=np.int64)
+        return order, "hamiltonian_path"
+    except (ImportError, AttributeError, NotImplementedError):
+        return _greedy_path(dist), "nearest-neighbour path (hamiltonian_path unavailable)"
+
+
+# -- learned features ---------------------------------------------------------------------------
+BACKGROUND = 235
+
+
+def _tile(patches: np.ndarray, values: np.ndarray, samples: np.ndarray, k: int, gap: int):
+    """A neuron's tile: its top ``k`` valid patches in a near-square grid."""
+    valid = np.flatnonzero((samples >= 0) & np.isfinite(values))[:k]
+    p = patches.shape[1]
+    n = max(1, valid.size)
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    h = rows * p + (rows - 1) * gap
+    w = cols * p + (cols - 1) * gap
+    tile = np.full((h, w, 3), BACKGROUND, dtype=np.uint8)
+    boxes = []
+    for i, idx in enumerate(valid):
+        r, c = divmod(i, cols)
+        y, x = r * (p + gap), c * (p + gap)
+        patch = patches[idx]
+        if patch.ndim == 2:
+            patch = patch[:, :, None]
+        if patch.shape[2] == 1:
+            patch = np.repeat(patch, 3, axis=2)
+        tile[y : y + p, x : x + p] = patch[:, :, :3]
+        boxes.append((x, y, p, p))
+    return tile, np.asarray(boxes, dtype=np.int64).reshape(-1, 4), samples[valid].astype(np.int64)
+
+
+def _grid_positions(sizes: np.ndarray, gap: int) -> np.ndarray:
+    """Stand-in packing: tiles in the given order, row by row, in a near-square grid."""
+    n = sizes.shape[0]
+    cols = max(1, math.ceil(math.sqrt(n)))
+    cw, ch = int(sizes[:, 0].max()), int(sizes[:, 1].max())
+    pos = np.zeros((n, 2), dtype=np.int64)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        pos[i] = (c * (cw + gap), r * (ch + gap))
+    return pos
+
+
+def _pack(sizes: np.ndarray, features: np.ndarray, gap: int) -> tuple[np.ndarray, str]:
+    """Top-left positions of tiles ``sizes`` (w, h), similar features close together."""
+    n = sizes.shape[0]
+    if n == 1:
+        return np.zeros((1, 2), dtype=np.int64), "single"
+    try:
+        from cnnvis.layout import pack_hierarchy
+
+        padded = sizes + gap
+        res = pack_hierarchy(padded, features)
+        pos = np.asarray(getattr(res, "positions", res), dtype=np.float64)
+        pos = np.rint(pos[:, :2]).astype(np.int64)
+        # the packer works bottom-left origin; flip to image rows
+        top = int((pos[:, 1] + padded[:, 1]).max())
+        pos[:, 1] = top - (pos[:, 1] + padded[:, 1])
+        pos -= pos.min(axis=0)
+        return pos, "pack_hierarchy"
+    except (ImportError, AttributeError, NotImplementedError, TypeError):
+        return _grid_positions(sizes, gap), "grid in row order (pack_hierarchy unavailable)"
+
+
+def build_learned_features(
+    layer: str,
+    cluster: int,
+    rec_layer,
+    neurons: np.ndarray,
+    profiles: np.ndarray,
+    *,
+    patches_per_neuron: int = 4,
+    gap: int = 2,
+) -> LearnedFeatures:
+    """Pack the top receptive-field crops of ``neurons`` (ordered) into one image."""
+    tiles, boxes, samples = [], [], []
+    for ch in neurons:
+        t, b, s = _tile(
+            rec_layer.top_patches[ch],
+            rec_layer.top_values[ch],
+            rec_layer.top_samples[ch],
+            patches_per_neuron,
+            gap=1,
+        )
+        tiles.append(t)
+        boxes.append(b)
+        samples.append(s)
+    sizes = np.array([(t.shape[1], t.shape[0]) for t in tiles], dtype=np.int64)
+    pos, how = _pack(sizes, profiles, gap)
+    w = int((pos[:, 0] + sizes[:, 0]).max())
+    h = int((pos[:, 1] + sizes[:, 1]).max())
+    image = np.full((h, w, 3), BACKGROUND, dtype=np.uint8)
+    placements = np.zeros((len(tiles), 4), dtype=np.int64)
+    for i, t in enumerate(tiles):
+        x, y = int(pos[i, 0]), int(pos[i, 1])
+        image[y : y + t.shape[0], x : x + t.shape[1]] = t
+        placements[i] = (x, y, t.shape[1], t.shape[0])
+        boxes[i] = boxes[i] + np.array([x, y, 0, 0], dtype=np.int64)
+    return LearnedFeatures(
+        layer,
+        int(cluster),
+        image,
+        np.asarray(neurons, dtype=np.int64),
+        placements,
+        boxes,
+        samples,
+        how,
+    )
