@@ -159,6 +159,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         acc = rec.accuracy
         self.setWindowTitle(f"cnnvis — {name}")
         self.legend.set_classes(ctl.class_names, ctl.class_colors())
+        self.legend.set_marks(ctl.edge_colors())
         self.projection.set_layers(ctl.layers, ctl.projection_layer)
         self._install_overview()
         self._show_projection(ctl.projection_layer)

@@ -95,6 +95,8 @@ class Controller(QtCore.QObject):
         self.session_path = session_path
         self.rec = analysis.recording
         self.facet = "features"
+        #: Layer groups shown with all their layers (None: every group expanded).
+        self.expanded: set[str] | None = None
         self.selection = Selection()
         self.projection_layer = self._default_projection_layer()
         self._projection_cache: dict[str, np.ndarray] = {}
@@ -137,7 +139,14 @@ class Controller(QtCore.QObject):
         from cnnvis.scene import build_scene
 
         t0 = time.perf_counter()
-        self.scene = build_scene(self.analysis, facet=self.facet)
+        # the overview only: the projection and the legend are Qt panels of their own
+        self.scene = build_scene(
+            self.analysis,
+            facet=self.facet,
+            expanded=self.expanded,
+            projection=False,
+            legend=False,
+        )
         self._apply_highlight()
         self.last_rebuild_s = time.perf_counter() - t0
         self.scene_changed.emit()
@@ -167,6 +176,33 @@ class Controller(QtCore.QObject):
             self.message.emit(
                 f"facet: {'learned features' if facet == 'features' else 'activation matrix'}"
             )
+
+    def set_expanded(self, groups) -> None:
+        """Show these layer groups with all their layers (None: all; empty: groups collapsed)."""
+        self.expanded = None if groups is None else set(groups)
+        self.rebuild_scene()
+
+    def toggle_group(self, group: str) -> None:
+        """Expand a collapsed layer group or collapse an expanded one (C2)."""
+        names = [g.name for g in self.analysis.groups]
+        if group not in names:
+            raise ValueError(f"no layer group {group!r}; groups: {', '.join(names)}")
+        current = set(names) if self.expanded is None else set(self.expanded)
+        current.symmetric_difference_update({group})
+        self.set_expanded(current)
+        state = "expanded" if group in current else "collapsed"
+        self.message.emit(f"layer group {group} {state}")
+
+    def edge_colors(self) -> list[tuple[str, tuple]]:
+        """``(label, rgba)`` of the connection colours the scene uses (for the legend)."""
+        from cnnvis.scene import SIGN_PALETTES
+        from cnnvis.scene.colors import hex_to_rgba
+
+        pos, neg = SIGN_PALETTES["blue-orange"]
+        return [
+            ("positive connection", tuple(hex_to_rgba(pos))),
+            ("negative connection", tuple(hex_to_rgba(neg))),
+        ]
 
     # -- projection ---------------------------------------------------------------------------
     def projection(self, layer: str | None = None) -> np.ndarray:

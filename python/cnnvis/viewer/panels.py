@@ -13,8 +13,9 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from cnnvis.viewer.qtutil import array_to_pixmap, qcolor
 
-POSITIVE = (0.16, 0.60, 0.30)  # connection colours (C6): positive weights green
-NEGATIVE = (0.80, 0.20, 0.18)  # negative weights red
+# connection colours (C6), as the scene draws them by default (colour-blind-safe blue/orange)
+POSITIVE = (0.0, 0.447, 0.698)
+NEGATIVE = (0.902, 0.624, 0.0)
 
 
 class BarChart(QtWidgets.QWidget):
@@ -266,17 +267,23 @@ class LegendPanel(QtWidgets.QWidget):
         self.keys.setIconSize(QtCore.QSize(14, 14))
         self.keys.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
         self.keys.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
-        for text, color, shape in (
-            ("positive connection", POSITIVE, "line"),
-            ("negative connection", NEGATIVE, "line"),
-            ("correct sample", (0.6, 0.6, 0.6), "disc"),
-            ("misclassified sample", (0.6, 0.6, 0.6), "diamond"),
-        ):
-            self.keys.addItem(QtWidgets.QListWidgetItem(_swatch(color, shape), text))
-        self.keys.setFixedHeight(4 * 20 + 6)
         lay.addWidget(QtWidgets.QLabel("<b>Marks</b>"))
         lay.addWidget(self.keys)
+        self.set_marks([("positive connection", POSITIVE), ("negative connection", NEGATIVE)])
         self._current = -1
+
+    def set_marks(self, edge_colors) -> None:
+        """The colour keys: ``edge_colors`` is ``[(label, rgb), ...]`` for connections."""
+        self.keys.clear()
+        rows = [(label, color, "line") for label, color in edge_colors]
+        rows += [
+            ("correct sample", (0.6, 0.6, 0.6), "disc"),
+            ("misclassified sample", (0.6, 0.6, 0.6), "diamond"),
+            ("selected / lit neurons", (0.98, 0.80, 0.10), "square"),
+        ]
+        for text, color, shape in rows:
+            self.keys.addItem(QtWidgets.QListWidgetItem(_swatch(color, shape), text))
+        self.keys.setFixedHeight(len(rows) * 20 + 6)
 
     def set_classes(self, names: Sequence[str], colors) -> None:
         self.list.clear()
