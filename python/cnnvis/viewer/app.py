@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,34 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from cnnvis.viewer.controller import Controller
 from cnnvis.viewer.panels import DetailsPanel, LegendPanel
 from cnnvis.viewer.projection import ProjectionPanel
+
+
+@dataclass(frozen=True)
+class Hit:
+    """An overview object under the mouse: a neuron (with its cluster), a cluster, or a band."""
+
+    kind: str
+    layer: str | None = None
+    cluster: int | None = None
+    neuron: int | None = None
+    group: str | None = None
+
+
+def hit_from_id(pid: tuple | None, controller: Controller) -> Hit | None:
+    """Turn a scene id (``("cluster", layer, c)``, ``("neuron", layer, ch)``, ...) into a Hit."""
+    if not pid:
+        return None
+    kind = pid[0]
+    if kind == "neuron":
+        layer, ch = pid[1], int(pid[2])
+        return Hit("neuron", layer, int(controller.clusters(layer)[ch]), ch)
+    if kind == "cluster":
+        return Hit("cluster", pid[1], int(pid[2]))
+    if kind == "band":
+        return Hit("band", group=pid[1])
+    if kind == "layer":
+        return Hit("layer", layer=pid[1])
+    return None
 
 
 class SessionOpenError(Exception):
@@ -77,8 +106,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
     # -- construction ---------------------------------------------------------------------------
     def _build_widgets(self) -> None:
         self.legend = LegendPanel()
-        self.legend.setMinimumWidth(150)
-        self.legend.setMaximumWidth(240)
+        self.legend.setMinimumWidth(140)
+        self.legend.setMaximumWidth(260)
         self.projection = ProjectionPanel()
         self.details = DetailsPanel()
         self.overview_holder = QtWidgets.QWidget()
@@ -98,9 +127,30 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.split.setStretchFactor(2, 0)
         self.split.setChildrenCollapsible(False)
         self.setCentralWidget(self.split)
+        self._user_sized = False
+        self.split.splitterMoved.connect(self._on_user_sized)
+        self.right.splitterMoved.connect(self._on_user_sized)
         self.legend.class_clicked.connect(self._on_class_clicked)
         self.projection.samples_selected.connect(self._on_samples_selected)
         self.projection.layer_changed.connect(self._on_projection_layer)
+
+    def _on_user_sized(self, *_args) -> None:
+        self._user_sized = True
+
+    def _fit_panels(self) -> None:
+        """Share the width: a narrow legend, the overview, and a right column whose projection is
+        about square; the details get the rest of the right column's height."""
+        w, h = max(self.split.width(), 600), max(self.split.height(), 400)
+        legend = 170 if w < 1600 else 200
+        right = int(min(max(0.34 * w, 380), 560))
+        self.split.setSizes([legend, w - legend - right, right])
+        proj = int(min(right + 40, 0.58 * h))
+        self.right.setSizes([proj, h - proj])
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        if not self._user_sized:
+            self._fit_panels()
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
@@ -160,6 +210,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.setWindowTitle(f"cnnvis — {name}")
         self.legend.set_classes(ctl.class_names, ctl.class_colors())
         self.legend.set_marks(ctl.edge_colors())
+        self._update_info()
         self.projection.set_layers(ctl.layers, ctl.projection_layer)
         self._install_overview()
         self._show_projection(ctl.projection_layer)
@@ -183,6 +234,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         lay.addWidget(self.overview.native)
         self.overview.events.mouse_press.connect(self._on_overview_press)
         self.overview.events.mouse_release.connect(self._on_overview_release)
+        self.overview.events.mouse_double_click.connect(self._on_overview_double_click)
         self.overview.native.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.CustomContextMenu)
         self.overview.native.customContextMenuRequested.connect(self._overview_menu)
 
@@ -209,6 +261,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
     def _on_scene_changed(self) -> None:
         if self.overview is not None:
             self.overview.set_scene(self.controller.scene)
+        self._update_info()
         self._update_actions()
 
     def _on_highlight_changed(self) -> None:
@@ -244,6 +297,22 @@ class ViewerWindow(QtWidgets.QMainWindow):
         )
         self.projection.select(ctl.selection.samples)
         self.projection.emphasize(ctl.selection.top_samples)
+
+    def _update_info(self) -> None:
+        ctl = self.controller
+        if ctl is None:
+            return
+        rec = ctl.rec
+        n_clusters = sum(ctl.n_clusters(name) for name in ctl.layers)
+        n_neurons = sum(len(ctl.clusters(name)) for name in ctl.layers)
+        self.legend.set_info(
+            [
+                f"model: {rec.model_name}",
+                f"accuracy: {rec.accuracy:.1%} on {rec.n_samples} samples",
+                f"{len(ctl.layers)} layers, {n_neurons} neurons, {n_clusters} clusters",
+                f"edits: {len(ctl.analysis.history)}",
+            ]
+        )
 
     def _update_actions(self) -> None:
         ctl = self.controller
@@ -317,8 +386,11 @@ class ViewerWindow(QtWidgets.QMainWindow):
             self._guard(ctl.merge_clusters, layer, [c, int(other)])
 
     # overview mouse: click selects, drag of a neuron onto another cluster moves it
-    def _hit(self, pos) -> Any:
-        return self.overview.hit(pos)
+    def _hit(self, pos) -> Hit | None:
+        """What is under canvas pixel ``pos`` in the overview, as a :class:`Hit`."""
+        if self.overview is None or self.controller is None:
+            return None
+        return hit_from_id(self.overview.hit(pos), self.controller)
 
     def _on_overview_press(self, event) -> None:
         self._press = (np.asarray(event.pos[:2], float), event.button, self._hit(event.pos))
@@ -350,6 +422,11 @@ class ViewerWindow(QtWidgets.QMainWindow):
             and hit0.cluster != hit1.cluster
         ):
             self._guard(ctl.move_neuron, hit0.layer, hit0.neuron, hit1.cluster)
+
+    def _on_overview_double_click(self, event) -> None:
+        hit = self._hit(event.pos)
+        if hit is not None and hit.kind == "band" and hit.group is not None:
+            self._guard(self.controller.toggle_group, hit.group)
 
     def _overview_menu(self, qpos: QtCore.QPoint) -> None:
         ctl = self.controller

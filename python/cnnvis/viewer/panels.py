@@ -98,7 +98,10 @@ class PatchGrid(QtWidgets.QWidget):
         super().__init__(parent)
         self._grid = QtWidgets.QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
-        self._grid.setSpacing(4)
+        self._grid.setSpacing(6)
+        self._grid.setAlignment(
+            QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignTop
+        )
 
     def set_patches(self, patches, captions: Sequence[str] = (), size: int = 64, cols: int = 3):
         while self._grid.count():
@@ -182,7 +185,7 @@ class DetailsPanel(QtWidgets.QScrollArea):
         self.title.setText(f"<b>{info.get('title', '')}</b>")
         self.subtitle.setText(info.get("subtitle", ""))
         patches = info.get("patches") or []
-        self.patches.set_patches(patches, info.get("patch_captions", ()), size=64, cols=3)
+        self.patches.set_patches(patches, info.get("patch_captions", ()), size=72, cols=4)
         vals = info.get("class_values")
         if vals is not None:
             self.classes.set_bars(info["class_names"], vals, info.get("class_colors"))
@@ -254,21 +257,44 @@ class LegendPanel(QtWidgets.QWidget):
         lay.setContentsMargins(6, 6, 6, 6)
         lay.setSpacing(4)
         head = QtWidgets.QLabel(
-            "<b>Classes</b> <span style='color:#666'>(click to highlight)</span>"
+            "<b>Classes</b><br><span style='color:#666'>click one to light up the neurons"
+            " that respond to it</span>"
         )
+        head.setWordWrap(True)
         lay.addWidget(head)
         self.list = QtWidgets.QListWidget()
         self.list.setIconSize(QtCore.QSize(14, 14))
         self.list.setUniformItemSizes(True)
         self.list.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
         self.list.itemClicked.connect(self._on_item)
-        lay.addWidget(self.list, 1)
+        self.list.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        lay.addWidget(self.list)
         self.keys = QtWidgets.QListWidget()
         self.keys.setIconSize(QtCore.QSize(14, 14))
         self.keys.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
         self.keys.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        lay.addSpacing(6)
         lay.addWidget(QtWidgets.QLabel("<b>Marks</b>"))
         lay.addWidget(self.keys)
+        lay.addSpacing(6)
+        lay.addWidget(QtWidgets.QLabel("<b>Session</b>"))
+        self.info = QtWidgets.QLabel("")
+        self.info.setWordWrap(True)
+        self.info.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.info.setStyleSheet("color: #333;")
+        lay.addWidget(self.info)
+        lay.addStretch(1)
+        hints = QtWidgets.QLabel(
+            "<span style='color:#666'><b>Mouse</b><br>"
+            "click a cluster or neuron: details<br>"
+            "right-click: move, merge, split<br>"
+            "drag a neuron onto a cluster: move it<br>"
+            "double-click a band: expand/collapse<br>"
+            "wheel: zoom · drag: pan<br>"
+            "lasso samples on the right: their neurons light up</span>"
+        )
+        hints.setWordWrap(True)
+        lay.addWidget(hints)
         self.set_marks([("positive connection", POSITIVE), ("negative connection", NEGATIVE)])
         self._current = -1
 
@@ -285,6 +311,10 @@ class LegendPanel(QtWidgets.QWidget):
             self.keys.addItem(QtWidgets.QListWidgetItem(_swatch(color, shape), text))
         self.keys.setFixedHeight(len(rows) * 20 + 6)
 
+    def set_info(self, lines: Sequence[str]) -> None:
+        """Facts about the open session (model, accuracy, layers, edits)."""
+        self.info.setText("<br>".join(lines))
+
     def set_classes(self, names: Sequence[str], colors) -> None:
         self.list.clear()
         for i, name in enumerate(names):
@@ -292,6 +322,9 @@ class LegendPanel(QtWidgets.QWidget):
             item.setData(QtCore.Qt.ItemDataRole.UserRole, i)
             self.list.addItem(item)
         self._current = -1
+        row = self.list.sizeHintForRow(0) if self.list.count() else 18
+        self.list.setMaximumHeight(min(len(names), 24) * row + 2 * self.list.frameWidth() + 4)
+        self.list.setMinimumHeight(min(len(names), 6) * row + 2 * self.list.frameWidth() + 4)
 
     def set_current(self, index: int) -> None:
         """Show ``index`` as the selected class (-1: none) without emitting."""
