@@ -222,19 +222,21 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self._update_actions()
 
     def _install_overview(self) -> None:
-        from cnnvis.viewer.canvas import OverviewCanvas
+        from cnnvis.viewer.canvas import SceneCanvas
 
         lay = self.overview_holder.layout()
         if self.overview is not None:
             lay.removeWidget(self.overview.native)
             self.overview.native.deleteLater()
             self.overview.close()
-        self.overview = OverviewCanvas(self.controller.scene)
+        self.overview = SceneCanvas(self.controller.scene, size=(800, 600), show=False)
         self.overview.native.setMinimumSize(320, 240)
+        self.overview.native.setMouseTracking(True)
         lay.addWidget(self.overview.native)
         self.overview.events.mouse_press.connect(self._on_overview_press)
         self.overview.events.mouse_release.connect(self._on_overview_release)
         self.overview.events.mouse_double_click.connect(self._on_overview_double_click)
+        self.overview.events.mouse_wheel.connect(self._on_overview_wheel)
         self.overview.native.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.CustomContextMenu)
         self.overview.native.customContextMenuRequested.connect(self._overview_menu)
 
@@ -260,13 +262,18 @@ class ViewerWindow(QtWidgets.QMainWindow):
     # -- views following the controller --------------------------------------------------------
     def _on_scene_changed(self) -> None:
         if self.overview is not None:
+            # keep the user's pan and zoom across edits (the layout moves little)
+            cam = self.overview.views["overview"].camera
+            rect = cam.rect
             self.overview.set_scene(self.controller.scene)
+            if getattr(self, "_zoomed", False):
+                self.overview.views["overview"].camera.rect = rect
         self._update_info()
         self._update_actions()
 
     def _on_highlight_changed(self) -> None:
         if self.overview is not None:
-            self.overview.set_scene(self.controller.scene)
+            self.overview.update_highlight()
 
     def _on_selection_changed(self) -> None:
         ctl = self.controller
@@ -362,7 +369,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
 
     def reset_view(self) -> None:
         if self.overview is not None:
-            self.overview.reset_view()
+            self.overview.fit()
+            self._zoomed = False
 
     def _split_selected(self) -> None:
         ctl = self.controller
@@ -390,7 +398,10 @@ class ViewerWindow(QtWidgets.QMainWindow):
         """What is under canvas pixel ``pos`` in the overview, as a :class:`Hit`."""
         if self.overview is None or self.controller is None:
             return None
-        return hit_from_id(self.overview.hit(pos), self.controller)
+        return hit_from_id(self.overview.pick(float(pos[0]), float(pos[1])), self.controller)
+
+    def _on_overview_wheel(self, _event) -> None:
+        self._zoomed = True
 
     def _on_overview_press(self, event) -> None:
         self._press = (np.asarray(event.pos[:2], float), event.button, self._hit(event.pos))
@@ -402,6 +413,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
             return
         pos0, _button, hit0 = press
         moved = float(np.hypot(*(np.asarray(event.pos[:2], float) - pos0)))
+        if moved >= 4:
+            self._zoomed = True  # a drag pans the view
         hit1 = self._hit(event.pos)
         ctl = self.controller
         if moved < 4:
@@ -480,18 +493,26 @@ class ViewerWindow(QtWidgets.QMainWindow):
             QtWidgets.QMessageBox.warning(self, "Export failed", f"{type(exc).__name__}: {exc}")
 
     def export(self, kind: str, out: str) -> str:
-        """Write the overview as ``kind`` ('png' or 'svg') to ``out``; returns the path."""
-        if kind == "png":
-            img = self.overview.render_image()
-            _save_rgba(img, out)
-        elif kind == "svg":
-            from cnnvis.export.svg import scene_to_svg
+        """Write the session's overview as ``kind`` ('png' or 'svg') to ``out``.
 
-            Path(out).write_text(scene_to_svg(self.controller.scene), encoding="utf-8")
-        else:
+        The edits are saved first, so the file shows what the window shows; the work is done by
+        ``python -m cnnvis export`` (:mod:`cnnvis.export`).
+        """
+        import importlib
+
+        if kind not in ("png", "svg"):
             raise ValueError(f"unknown export kind {kind!r}")
-        self.statusBar().showMessage(f"wrote {out}")
-        return out
+        if not self.session_path:
+            raise ValueError("this analysis has no session folder to export from")
+        self.controller.save()
+        module = importlib.import_module(f"cnnvis.export.{kind}")
+        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
+        try:
+            written = getattr(module, f"export_{kind}")(self.session_path, out, args=None)
+        finally:
+            QtWidgets.QApplication.restoreOverrideCursor()
+        self.statusBar().showMessage(f"wrote {written or out}")
+        return str(written or out)
 
     def screenshot_dialog(self) -> None:
         out, _ = QtWidgets.QFileDialog.getSaveFileName(
@@ -509,18 +530,6 @@ class ViewerWindow(QtWidgets.QMainWindow):
         if out is not None and not img.save(str(out)):
             raise OSError(f"could not write the screenshot to {out!r}")
         return img
-
-
-def _save_rgba(img: np.ndarray, out: str) -> None:
-    a = np.ascontiguousarray(img[..., :4] if img.shape[-1] == 4 else img[..., :3])
-    h, w = a.shape[:2]
-    fmt = (
-        QtGui.QImage.Format.Format_RGBA8888
-        if a.shape[-1] == 4
-        else QtGui.QImage.Format.Format_RGB888
-    )
-    if not QtGui.QImage(a.data, w, h, a.strides[0], fmt).save(str(out)):
-        raise OSError(f"could not write {out!r}")
 
 
 def image_to_array(img: QtGui.QImage) -> np.ndarray:

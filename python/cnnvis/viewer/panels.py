@@ -16,6 +16,8 @@ from cnnvis.viewer.qtutil import array_to_pixmap, qcolor
 # connection colours (C6), as the scene draws them by default (colour-blind-safe blue/orange)
 POSITIVE = (0.0, 0.447, 0.698)
 NEGATIVE = (0.902, 0.624, 0.0)
+# the overlay colour of lit neurons, selected clusters and ringed samples (as the canvas draws it)
+HIGHLIGHT = (0.84, 0.1, 0.55)
 
 
 class BarChart(QtWidgets.QWidget):
@@ -285,14 +287,15 @@ class LegendPanel(QtWidgets.QWidget):
         lay.addWidget(self.info)
         lay.addStretch(1)
         hints = QtWidgets.QLabel(
-            "<span style='color:#666'><b>Mouse</b><br>"
-            "click a cluster or neuron: details<br>"
-            "right-click: move, merge, split<br>"
-            "drag a neuron onto a cluster: move it<br>"
-            "double-click a band: expand/collapse<br>"
-            "wheel: zoom · drag: pan<br>"
-            "lasso samples on the right: their neurons light up</span>"
+            "<b>Mouse</b><table cellspacing=0 cellpadding=1>"
+            "<tr><td>click</td><td>details</td></tr>"
+            "<tr><td>right-click</td><td>move, merge, split</td></tr>"
+            "<tr><td>drag neuron</td><td>move to a cluster</td></tr>"
+            "<tr><td>double-click</td><td>expand a group</td></tr>"
+            "<tr><td>wheel, drag</td><td>zoom, pan</td></tr>"
+            "<tr><td>lasso samples</td><td>light up neurons</td></tr></table>"
         )
+        hints.setStyleSheet("color: #666; font-size: 8pt;")
         hints.setWordWrap(True)
         lay.addWidget(hints)
         self.set_marks([("positive connection", POSITIVE), ("negative connection", NEGATIVE)])
@@ -305,7 +308,7 @@ class LegendPanel(QtWidgets.QWidget):
         rows += [
             ("correct sample", (0.6, 0.6, 0.6), "disc"),
             ("misclassified sample", (0.6, 0.6, 0.6), "diamond"),
-            ("selected / lit neurons", (0.98, 0.80, 0.10), "square"),
+            ("selected / lit neurons", HIGHLIGHT, "square"),
         ]
         for text, color, shape in rows:
             self.keys.addItem(QtWidgets.QListWidgetItem(_swatch(color, shape), text))

@@ -273,8 +273,8 @@ class ProjectionPanel(QtWidgets.QWidget):
             self._ring.set_data(
                 self._coords[emph],
                 face_color=(0, 0, 0, 0),
-                edge_color=(0.05, 0.05, 0.05, 1.0),
-                size=size * 2.4,
+                edge_color=(0.84, 0.1, 0.55, 1.0),
+                size=size * 2.2,
                 edge_width=2.0,
                 symbol="ring",
             )
