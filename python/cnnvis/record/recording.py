@@ -14,7 +14,9 @@ Conventions
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -111,6 +113,8 @@ class Recording:
     graph: nx.DiGraph
     snapshots: list[dict[str, Any]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: Folder the recording was loaded from (set by :func:`cnnvis.load`; not saved, not compared).
+    session_path: Path | None = field(default=None, compare=False, repr=False)
 
     # -- accessors -------------------------------------------------------------------------------
     @property
@@ -151,6 +155,21 @@ class Recording:
     @property
     def pooled_labels(self) -> np.ndarray:
         return self.labels[self.pooled_index]
+
+    @property
+    def class_counts(self) -> np.ndarray:
+        """Number of samples of each class, shape ``(n_classes,)``."""
+        return np.bincount(self.labels, minlength=self.n_classes)
+
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> Path:
+        """Write this recording as a session folder (see :func:`cnnvis.session.save_recording`).
+
+        The folder is written atomically; an existing session at ``path`` is replaced unless
+        ``overwrite=False``. Returns the folder's path.
+        """
+        from cnnvis.session import save_recording
+
+        return save_recording(self, path, overwrite=overwrite)
 
     def confusion_matrix(self) -> np.ndarray:
         """Counts ``[true, predicted]``, shape ``(n_classes, n_classes)``."""

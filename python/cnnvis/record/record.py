@@ -1,0 +1,905 @@
+"""``record``: one streaming pass of a model over a data set into a :class:`Recording`."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from cnnvis.record.receptive import ReceptiveField, measure_receptive_fields
+from cnnvis.record.recording import LayerRecord, Recording
+
+__all__ = ["record", "snapshot_activations", "RecordError"]
+
+THUMBNAIL_MAX = 64  # longest side of the pooled-sample thumbnails, in pixels
+
+
+class RecordError(ValueError):
+    """The model, the data or the options cannot be recorded (the message says why)."""
+
+
+# -- small helpers ---------------------------------------------------------------------------------
+
+
+def _model_device(model):
+    import torch
+
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+def _layer_op(module) -> str:
+    from torch import nn
+
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return "conv"
+    if isinstance(module, nn.Linear):
+        return "linear"
+    if isinstance(module, (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)):
+        return "norm"
+    if isinstance(module, (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU, nn.Hardswish,
+                           nn.Sigmoid, nn.Tanh, nn.PReLU, nn.Mish, nn.Hardsigmoid)):  # fmt: skip
+        return "act"
+    if isinstance(module, (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+                           nn.modules.pooling._AdaptiveAvgPoolNd,
+                           nn.modules.pooling._AdaptiveMaxPoolNd)):  # fmt: skip
+        return "pool"
+    return type(module).__name__.lower()
+
+
+def _is_weighted(module) -> bool:
+    from torch import nn
+
+    return isinstance(
+        module,
+        (nn.modules.conv._ConvNd, nn.Linear, nn.modules.batchnorm._NormBase),
+    )
+
+
+def _collect_weights(model) -> dict[str, dict[str, np.ndarray]]:
+    """Parameters and floating-point buffers of conv, linear and batch-norm modules (float32)."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for name, module in model.named_modules():
+        if not name or not _is_weighted(module):
+            continue
+        arrays: dict[str, np.ndarray] = {}
+        tensors = list(module.named_parameters(recurse=False)) + list(
+            module.named_buffers(recurse=False)
+        )
+        for pname, t in tensors:
+            if t is None or not t.is_floating_point():
+                continue
+            arrays[pname] = t.detach().to("cpu").float().numpy().copy()
+        if arrays:
+            out[name] = arrays
+    return out
+
+
+def _as_loader(data, batch_size: int):
+    import torch
+    from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+    if isinstance(data, DataLoader):
+        return data
+    if isinstance(data, tuple) and len(data) == 2:
+        x, y = (torch.as_tensor(np.asarray(v)) if not torch.is_tensor(v) else v for v in data)
+        data = TensorDataset(x, y)
+    if isinstance(data, Dataset) or hasattr(data, "__getitem__"):
+        return DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=0)
+    raise RecordError(
+        f"data must be a torch Dataset, a DataLoader or a tuple (inputs, labels); got "
+        f"{type(data).__name__}"
+    )
+
+
+def _class_names_of(data, loader) -> list[str] | None:
+    for obj in (data, getattr(loader, "dataset", None)):
+        names = getattr(obj, "classes", None)
+        if names is not None and len(names) > 0:
+            return [str(n) for n in names]
+    return None
+
+
+def _split_batch(batch) -> tuple[Any, Any]:
+    import torch
+
+    if isinstance(batch, dict):
+        for xk, yk in (("image", "label"), ("input", "target"), ("x", "y"), ("inputs", "labels")):
+            if xk in batch and yk in batch:
+                return batch[xk], batch[yk]
+        raise RecordError(f"cannot find inputs and labels in a batch with keys {sorted(batch)}")
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+        x, y = batch[0], batch[1]
+    else:
+        raise RecordError(
+            "each batch must be (inputs, labels); the data yields "
+            f"{type(batch).__name__} (labels are needed for class means and accuracy)"
+        )
+    if not torch.is_tensor(x):
+        raise RecordError(f"inputs must be tensors, got {type(x).__name__}")
+    y = torch.as_tensor(y)
+    return x, y
+
+
+def _pick_logits(out, logits: Callable | None):
+    import torch
+
+    if logits is not None:
+        out = logits(out)
+    if not torch.is_tensor(out):
+        raise RecordError(
+            f"the model returned a {type(out).__name__}, not a tensor of logits; pass "
+            "logits=<callable> that picks the logits (e.g. logits=lambda out: out[0] or "
+            "logits=lambda out: out['logits'])"
+        )
+    if out.dim() != 2:
+        raise RecordError(
+            f"the logits must have shape (batch, n_classes); got {tuple(out.shape)} "
+            "(pass logits=<callable> to select or reshape them)"
+        )
+    return out
+
+
+def _display_range(x) -> tuple[Any, Any]:
+    """Per-channel (low, high) of the first batch, used to map all images to 0..255."""
+    flat = x.detach().float().transpose(0, 1).reshape(x.shape[1], -1)
+    low = flat.min(dim=1).values
+    high = flat.max(dim=1).values
+    high = high.where(high > low, low + 1.0)
+    return low, high
+
+
+def _to_uint8(x, low, high):
+    """(B, C, h, w) float -> (B, h, w, C) uint8 with the per-channel display range."""
+    import torch
+
+    y = (x.float() - low.view(1, -1, 1, 1)) / (high - low).view(1, -1, 1, 1)
+    y = (y.clamp(0.0, 1.0) * 255.0).round().to(dtype=torch.uint8)
+    return y.permute(0, 2, 3, 1).contiguous()
+
+
+def _thumbnail_size(height: int, width: int) -> tuple[int, int]:
+    longest = max(height, width)
+    if longest <= THUMBNAIL_MAX:
+        return height, width
+    s = THUMBNAIL_MAX / longest
+    return max(1, round(height * s)), max(1, round(width * s))
+
+
+@contextlib.contextmanager
+def _hooks(model, names: Sequence[str], hook_factory) -> Iterator[None]:
+    modules = dict(model.named_modules())
+    handles = []
+    try:
+        for name in names:
+            handles.append(modules[name].register_forward_hook(hook_factory(name)))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextlib.contextmanager
+def _eval_mode(model) -> Iterator[None]:
+    """Eval mode for the pass (with a warning if the model was training), restored afterwards."""
+    modes = {m: m.training for m in model.modules()}
+    if model.training:
+        warnings.warn(
+            "the model is in training mode; recording it in eval mode (batch norm uses its running "
+            "statistics, dropout is off) and restoring training mode afterwards. Call "
+            "model.eval() before record() to silence this warning.",
+            UserWarning,
+            stacklevel=4,
+        )
+    try:
+        model.eval()
+        yield
+    finally:
+        for m, mode in modes.items():
+            m.training = mode
+
+
+def _resolve_layers(model, layers, example, graph) -> list[str]:
+    modules = dict(model.named_modules())
+    if layers is None:
+        try:
+            from cnnvis.graph import default_layers
+
+            chosen = list(default_layers(graph))
+        except (ImportError, AttributeError):
+            chosen = [n for n, m in modules.items() if n and _layer_op(m) in ("conv", "linear")]
+        if not chosen:
+            raise RecordError("the model has no conv or linear layers to record; pass layers=")
+        return chosen
+    if isinstance(layers, str):
+        layers = [layers]
+    layers = list(layers)
+    if not layers:
+        raise RecordError("layers is empty; pass None for the default layers")
+    unknown = [n for n in layers if n not in modules or n == ""]
+    if unknown:
+        known = [n for n in modules if n]
+        raise RecordError(
+            f"unknown layer name(s) {unknown}; the model's modules are: {', '.join(known)}"
+        )
+    if len(set(layers)) != len(layers):
+        raise RecordError(f"layers has duplicates: {layers}")
+    return layers
+
+
+def _model_graph(model, example):
+    try:
+        from cnnvis.graph import model_graph
+    except ImportError:
+        model_graph = None
+    if model_graph is None:
+        return _fallback_graph(model, example)
+    return model_graph(model, example)
+
+
+def _fallback_graph(model, example):
+    """A chain of leaf modules in execution order (used only when cnnvis.graph is unavailable)."""
+    import networkx as nx
+    import torch
+
+    order: list[tuple[str, tuple[int, ...]]] = []
+
+    def make(name):
+        def hook(_m, _i, out):
+            if torch.is_tensor(out):
+                order.append((name, tuple(out.shape[1:])))
+
+        return hook
+
+    leaves = [n for n, m in model.named_modules() if n and not list(m.children())]
+    with torch.no_grad(), _hooks(model, leaves, make):
+        model(example)
+    modules = dict(model.named_modules())
+    g = nx.DiGraph()
+    g.add_node("input", module=None, op="input", shape=tuple(example.shape[1:]),
+               channels=int(example.shape[1]))  # fmt: skip
+    prev = "input"
+    for name, shape in order:
+        if name in g:
+            continue
+        g.add_node(name, module=name, op=_layer_op(modules[name]), shape=shape,
+                   channels=int(shape[0]) if shape else 1)  # fmt: skip
+        g.add_edge(prev, name)
+        prev = name
+    return g
+
+
+def _op_from_graph(graph, name: str, module) -> str:
+    for _node, attrs in graph.nodes(data=True):
+        if attrs.get("module") == name and attrs.get("op"):
+            return str(attrs["op"])
+    return _layer_op(module)
+
+
+class _Reservoir:
+    """Class-stratified reservoir sample (Algorithm R per class) of sample positions.
+
+    Class ``c`` keeps at most ``max_pooled // n_classes`` samples (one more for the first
+    ``max_pooled % n_classes`` classes), so at most ``max_pooled`` in all. Rows
+    ``offset[c] .. offset[c] + cap[c]`` of the pooled buffers belong to class ``c``.
+    """
+
+    def __init__(self, max_pooled: int, n_classes: int, seed: int) -> None:
+        base, extra = divmod(max_pooled, n_classes)
+        self.caps = np.array([base + (1 if c < extra else 0) for c in range(n_classes)])
+        self.offset = np.concatenate([[0], np.cumsum(self.caps)[:-1]]).astype(np.int64)
+        self.slots: list[list[int]] = [[] for _ in range(n_classes)]
+        self.seen = np.zeros(n_classes, dtype=np.int64)
+        self.rng = np.random.default_rng(seed)
+
+    def offer(self, labels: list[int], start: int) -> np.ndarray:
+        """Offer a batch; returns per sample the buffer row it now occupies, or -1."""
+        rows = np.full(len(labels), -1, dtype=np.int64)
+        holder: dict[int, int] = {}  # buffer row -> batch position holding it now
+        for i, c in enumerate(labels):
+            seen, cap = int(self.seen[c]), int(self.caps[c])
+            j = seen if seen < cap else (int(self.rng.integers(0, seen + 1)) if cap else cap)
+            if j < cap:
+                if seen < cap:
+                    self.slots[c].append(start + i)
+                else:
+                    self.slots[c][j] = start + i
+                row = int(self.offset[c] + j)
+                if row in holder:  # a later sample of this batch replaces an earlier one
+                    rows[holder[row]] = -1
+                holder[row] = i
+                rows[i] = row
+            self.seen[c] = seen + 1
+        return rows
+
+    def kept(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(buffer rows, sample positions)`` of the kept samples, by sample position."""
+        rows = [self.offset[c] + j for c, s in enumerate(self.slots) for j in range(len(s))]
+        pos = [p for s in self.slots for p in s]
+        rows_a = np.asarray(rows, dtype=np.int64)
+        pos_a = np.asarray(pos, dtype=np.int64)
+        order = np.argsort(pos_a, kind="stable")
+        return rows_a[order], pos_a[order]
+
+
+class _LayerState:
+    """Running per-channel summaries of one layer."""
+
+    def __init__(self, name, n_channels, n_classes, k, n_pool_rows, patch_shape, device):
+        import torch
+
+        self.name = name
+        self.n_channels = n_channels
+        self.class_sums = torch.zeros((n_classes, n_channels), dtype=torch.float64, device=device)
+        self.pooled = torch.zeros((n_pool_rows, n_channels), dtype=torch.float32)
+        self.top_values = torch.full((n_channels, k), -math.inf, device=device)
+        self.top_samples = torch.full((n_channels, k), -1, dtype=torch.int64, device=device)
+        self.top_loc = torch.zeros((n_channels, k), dtype=torch.int64, device=device)
+        # patch storage slots; top_slot says which slot holds the patch of each top-k entry
+        self.top_slot = torch.arange(k, device=device).repeat(n_channels, 1)
+        self.patches = torch.zeros((n_channels, k, *patch_shape), dtype=torch.uint8)
+        self.rf: ReceptiveField | None = None
+        self.spatial: tuple[int, int] | None = None
+
+
+def _merge_top(state: _LayerState, mx, arg, start: int):
+    """Merge a batch's per-channel spatial maxima into the top-k; returns the new entries.
+
+    Ties keep the earlier sample (stable sort, old entries first).
+    """
+    import torch
+
+    b = mx.shape[0]
+    k = state.top_values.shape[1]
+    dev = state.top_values.device
+    sample = torch.arange(start, start + b, device=dev).expand(state.n_channels, b)
+    vals = torch.cat([state.top_values, mx.t().float()], dim=1)
+    samples = torch.cat([state.top_samples, sample], dim=1)
+    locs = torch.cat([state.top_loc, arg.t()], dim=1)
+    slots = torch.cat(
+        [state.top_slot, torch.full((state.n_channels, b), -1, dtype=torch.int64, device=dev)],
+        dim=1,
+    )
+    order = torch.sort(vals, dim=1, descending=True, stable=True).indices
+    vals, samples, locs, slots = (t.gather(1, order) for t in (vals, samples, locs, slots))
+    kept_slot, dropped_slot = slots[:, :k], slots[:, k:]
+    new = kept_slot < 0
+    if bool(new.any()):
+        # free slots of dropped old entries, valid ones first (stable), assigned to new entries
+        free_order = torch.sort((dropped_slot < 0).to(torch.int8), dim=1, stable=True).indices
+        free = dropped_slot.gather(1, free_order)
+        rank = new.to(torch.int64).cumsum(dim=1) - 1
+        kept_slot = torch.where(new, free.gather(1, rank.clamp(min=0)), kept_slot)
+    state.top_values = vals[:, :k].contiguous()
+    state.top_samples = samples[:, :k].contiguous()
+    state.top_loc = locs[:, :k].contiguous()
+    state.top_slot = kept_slot.contiguous()
+    ch, pos = torch.nonzero(new, as_tuple=True)
+    return ch, state.top_slot[ch, pos], state.top_samples[ch, pos] - start, state.top_loc[ch, pos]
+
+
+def crop_resize(images, index, boxes: np.ndarray, size: int):
+    """Crop boxes ``(y0, x0, y1, x1)`` (end-exclusive pixels) out of ``images[index]`` and resize.
+
+    Bilinear sampling of ``s x s`` points per output pixel averaged together (``s`` = how many
+    input pixels one output pixel spans, at most 4), so large boxes are shrunk without aliasing.
+    Returns ``(n, C, size, size)`` float tensors.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    n = len(boxes)
+    _, _, height, width = images.shape
+    b = torch.from_numpy(np.asarray(boxes, dtype=np.float32)).to(images.device)
+    span = float(max((boxes[:, 2] - boxes[:, 0]).max(), (boxes[:, 3] - boxes[:, 1]).max()))
+    s = int(min(4, max(1, math.ceil(span / size))))
+    q = size * s
+    t = (torch.arange(q, device=images.device, dtype=torch.float32) + 0.5) / q  # (q,)
+    ys = b[:, 0:1] + t[None, :] * (b[:, 2:3] - b[:, 0:1])  # (n, q) in pixel-edge coordinates
+    xs = b[:, 1:2] + t[None, :] * (b[:, 3:4] - b[:, 1:2])
+    gy = (2.0 * ys / height - 1.0)[:, :, None].expand(n, q, q)
+    gx = (2.0 * xs / width - 1.0)[:, None, :].expand(n, q, q)
+    grid = torch.stack([gx, gy], dim=-1)
+    src = images.index_select(0, index.to(images.device)).float()
+    out = F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return F.avg_pool2d(out, s) if s > 1 else out
+
+
+def _crop_patches(state, images, ch, slot, local, loc, patch_size: int, low, high) -> None:
+    """Cut the receptive-field boxes of new top-k entries out of the batch, resized, as uint8."""
+    if ch.numel() == 0:
+        return
+    boxes = state.rf.boxes(loc.cpu().numpy())  # (n, 4) y0 x0 y1 x1
+    crops = crop_resize(images, local, boxes, patch_size)
+    state.patches[ch.cpu(), slot.cpu()] = _to_uint8(crops, low, high).cpu()
+
+
+# -- the public function -----------------------------------------------------------------------------
+
+
+def record(
+    model,
+    data,
+    *,
+    layers: Sequence[str] | str | None = None,
+    max_samples: int | None = None,
+    top_k: int = 9,
+    batch_size: int = 64,
+    device=None,
+    progress: bool = True,
+    max_pooled: int = 2000,
+    patch_size: int = 32,
+    class_names: Sequence[str] | None = None,
+    logits: Callable[[Any], Any] | None = None,
+    model_name: str | None = None,
+    seed: int = 0,
+) -> Recording:
+    """Run ``model`` once over ``data`` and keep per-channel summaries of the chosen layers.
+
+    For every channel (neuron) of every chosen layer the pass keeps: the mean of its spatially
+    averaged activation per class; the spatially averaged activations of a bounded,
+    class-stratified sample of inputs; its ``top_k`` inputs by spatial maximum, with the location
+    of the maximum, the receptive-field box of that location in input pixels and the crop of that
+    box resized to ``patch_size``; for every sample, the label, the prediction and its softmax
+    confidence; the weights of conv, linear and batch-norm modules; and the model's DAG.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any module mapping a batch ``(N, C, H, W)`` to logits ``(N, n_classes)`` (or to something
+        ``logits`` picks them from). It is never moved: inputs go to the device of its parameters.
+        A model in training mode is recorded in eval mode (with a warning) and put back in
+        training mode afterwards; its parameters and buffers are not changed.
+    data : Dataset, DataLoader or tuple (inputs, labels)
+        Yields ``(inputs, labels)`` batches (tuples, lists, or dicts with ``image``/``label``
+        keys). A ``Dataset`` is read in order with ``batch_size``.
+    layers : list of str, optional
+        Dotted module paths to record. Default: :func:`cnnvis.graph.default_layers` of the
+        model's graph (the conv and linear layers).
+    max_samples : int, optional
+        Stop after this many samples.
+    top_k : int
+        How many top-activating samples to keep per channel.
+    batch_size : int
+        Batch size when ``data`` is a ``Dataset``.
+    device : torch.device or str, optional
+        Must match the model's device if given (the model is never moved).
+    progress : bool
+        Show a progress bar (tqdm) over the batches.
+    max_pooled : int
+        Most samples kept for pooled activation vectors: reservoir samples of
+        ``max_pooled // n_classes`` (+1 for the first ``max_pooled % n_classes`` classes) per
+        class, drawn with ``seed``, ordered by sample position.
+    patch_size : int
+        Side of the receptive-field crops, in pixels.
+    class_names : list of str, optional
+        Names of the classes; default: ``data.classes`` if present, else ``"0"``, ``"1"``, ...
+        Its length must equal the number of logits.
+    logits : callable, optional
+        Picks the logits out of the model's output (for models returning tuples or dicts).
+    model_name : str, optional
+        Name stored in the recording; default: the model's class name.
+    seed : int
+        Seed of the pooled-sample reservoirs and of the receptive-field probe.
+
+    Returns
+    -------
+    Recording
+
+    Raises
+    ------
+    RecordError
+        (a ``ValueError``) for an empty data set, a forward pass that fails on the data's shape,
+        labels out of range, non-finite activations (naming the first such layer), an unknown
+        layer name (listing the known ones), logits of the wrong shape, or bad options.
+
+    Notes
+    -----
+    Memory is bounded independently of the number of samples N, apart from 20 bytes per sample
+    for labels, predictions and confidences. With L layers of C_l channels, K classes, k =
+    ``top_k``, P = ``patch_size`` and c input channels, the pass holds: one batch of activations
+    (the model's own forward); per layer ``C_l * (8 K + 24 k + k P^2 c)`` bytes of running means,
+    top-k entries and patches; ``4 * max_pooled * sum(C_l)`` bytes of pooled vectors plus
+    ``max_pooled`` thumbnails (longest side at most 64 pixels); and a float32 copy of the weights.
+
+    Hooked outputs are reduced inside the hook (spatial mean, spatial max and its location)
+    before the next module runs, so a following in-place ReLU cannot alter them; the full
+    feature maps are never stored. Receptive fields are measured once per layer with gradients
+    of a random probe (see :mod:`cnnvis.record.receptive`), which holds for branching networks.
+    """
+    import torch
+
+    if not isinstance(top_k, int) or top_k < 1 or top_k > 1000:
+        raise RecordError(f"top_k must be an integer in 1..1000, got {top_k!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise RecordError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not isinstance(max_pooled, int) or max_pooled < 0:
+        raise RecordError(f"max_pooled must be a non-negative integer, got {max_pooled!r}")
+    if not isinstance(patch_size, int) or not 1 <= patch_size <= 512:
+        raise RecordError(f"patch_size must be an integer in 1..512, got {patch_size!r}")
+    if max_samples is not None and (not isinstance(max_samples, int) or max_samples < 1):
+        raise RecordError(f"max_samples must be a positive integer or None, got {max_samples!r}")
+    if not isinstance(model, torch.nn.Module):
+        raise RecordError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+
+    model_device = _model_device(model)
+    if device is not None:
+        want = torch.device(device)
+        if want.type != model_device.type or want.index not in (None, model_device.index):
+            raise RecordError(
+                f"device={device!s} but the model is on {model_device}; record() never moves the "
+                "model: move it yourself or leave device=None"
+            )
+    device = model_device
+
+    loader = _as_loader(data, batch_size)
+    names_known = list(class_names) if class_names is not None else _class_names_of(data, loader)
+
+    batches = iter(loader)
+    try:
+        first = next(batches)
+    except StopIteration:
+        raise RecordError("the data set is empty: nothing to record") from None
+    x0, _ = _split_batch(first)
+    if x0.dim() != 4 or x0.shape[0] == 0:
+        raise RecordError(
+            f"record() expects image batches of shape (N, C, H, W); got {tuple(x0.shape)}"
+        )
+    if not x0.is_floating_point():
+        raise RecordError(f"inputs must be floating point tensors, got dtype {x0.dtype}")
+    input_shape = tuple(int(s) for s in x0.shape[1:])
+
+    try:
+        total = len(loader.dataset) if hasattr(loader, "dataset") else None
+    except TypeError:
+        total = None
+    if max_samples is not None and total is not None:
+        total = min(total, max_samples)
+
+    with _eval_mode(model):
+        example = x0[:1].to(device)
+        try:
+            with torch.no_grad():
+                _pick_logits(model(example), logits)
+        except RecordError:
+            raise
+        except Exception as e:
+            raise RecordError(
+                f"the model's forward pass fails on inputs of shape {tuple(example.shape)} "
+                f"(batch, channels, height, width): {type(e).__name__}: {e}"
+            ) from e
+        with torch.no_grad():
+            graph = _model_graph(model, example)
+        chosen = _resolve_layers(model, layers, example, graph)
+        modules = dict(model.named_modules())
+
+        # per-batch results of the hooks: name -> (mean, max, argmax, spatial shape)
+        current: dict[str, tuple] = {}
+        calls: dict[str, int] = {}
+        paused = False  # set while the receptive-field probe runs the model
+
+        def make_hook(name):
+            def hook(_module, _inputs, out):
+                if paused:
+                    return
+                calls[name] = calls.get(name, 0) + 1
+                if not torch.is_tensor(out):
+                    raise RecordError(
+                        f"layer {name!r} returns a {type(out).__name__}, not a tensor; record a "
+                        "module that returns a tensor"
+                    )
+                t = out.detach()
+                if t.dim() == 4:
+                    flat = t.flatten(2)
+                    spatial = (int(t.shape[2]), int(t.shape[3]))
+                elif t.dim() == 2:
+                    flat = t.unsqueeze(2)
+                    spatial = None
+                elif t.dim() == 3:
+                    flat = t
+                    spatial = None
+                else:
+                    raise RecordError(
+                        f"layer {name!r} has output shape {tuple(t.shape)}; record() handles "
+                        "(N, C), (N, C, L) and (N, C, H, W) outputs"
+                    )
+                mean = flat.float().mean(dim=2)
+                mx, arg = flat.max(dim=2)
+                current[name] = (mean, mx, arg, spatial)
+
+            return hook
+
+        n_classes = None
+        states: dict[str, _LayerState] = {}
+        order: list[str] = []
+        labels_all: list[np.ndarray] = []
+        preds_all: list[np.ndarray] = []
+        conf_all: list[np.ndarray] = []
+        reservoir: _Reservoir | None = None
+        low = high = None
+        thumbs = None
+        thumb_hw = _thumbnail_size(input_shape[1], input_shape[2])
+        start = 0
+
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, unit="img", desc="record", leave=False)
+
+        def all_batches():
+            yield first
+            yield from batches
+
+        try:
+            with _hooks(model, chosen, make_hook), torch.no_grad():
+                for batch in all_batches():
+                    x, y = _split_batch(batch)
+                    if max_samples is not None:
+                        if start >= max_samples:
+                            break
+                        x, y = x[: max_samples - start], y[: max_samples - start]
+                    b = int(x.shape[0])
+                    if b == 0:
+                        continue
+                    if tuple(x.shape[1:]) != input_shape:
+                        raise RecordError(
+                            f"inputs change shape from {input_shape} to {tuple(x.shape[1:])} at "
+                            f"sample {start}; all inputs must have one shape"
+                        )
+                    if y.dim() != 1 or y.shape[0] != b:
+                        raise RecordError(
+                            f"labels must have shape (batch,), got {tuple(y.shape)} for a batch "
+                            f"of {b}"
+                        )
+                    if y.is_floating_point() or y.dtype == torch.bool:
+                        raise RecordError(f"labels must be integers, got dtype {y.dtype}")
+                    x = x.to(device)
+                    current.clear()
+                    calls.clear()
+                    try:
+                        out = model(x)
+                    except RecordError:
+                        raise
+                    except Exception as e:
+                        raise RecordError(
+                            f"the model's forward pass fails on a batch of shape "
+                            f"{tuple(x.shape)}: {type(e).__name__}: {e}"
+                        ) from e
+                    z = _pick_logits(out, logits)
+                    if not torch.isfinite(z).all():
+                        raise RecordError(
+                            f"the model's logits contain NaN or inf (batch starting at sample "
+                            f"{start})"
+                        )
+                    if n_classes is None:
+                        n_out = int(z.shape[1])
+                        if names_known is None:
+                            names_known = [str(i) for i in range(n_out)]
+                        if len(names_known) != n_out:
+                            raise RecordError(
+                                f"the model has {n_out} outputs but there are "
+                                f"{len(names_known)} class names"
+                            )
+                        n_classes = n_out
+                        reservoir = _Reservoir(max_pooled, n_classes, seed)
+                        missing = [n for n in chosen if n not in current]
+                        if missing:
+                            raise RecordError(
+                                f"layer(s) {missing} did not run during the forward pass"
+                            )
+                        order = sorted(chosen, key=lambda n: list(current).index(n))
+                        low, high = _display_range(x)
+                        spatial = {n: current[n][3] for n in order if current[n][3] is not None}
+                        paused = True
+                        try:
+                            rfs = measure_receptive_fields(model, order, x[0], spatial, seed=seed)
+                        finally:
+                            paused = False
+                        c_in = input_shape[0]
+                        for n in order:
+                            st = _LayerState(
+                                n, int(current[n][0].shape[1]), n_classes, top_k,
+                                max_pooled, (patch_size, patch_size, c_in), device,
+                            )  # fmt: skip
+                            st.rf = rfs[n]
+                            st.spatial = current[n][3]
+                            states[n] = st
+                        thumbs = torch.zeros((max_pooled, *thumb_hw, c_in), dtype=torch.uint8)
+                    for n in order:
+                        if calls.get(n, 0) != 1:
+                            raise RecordError(
+                                f"layer {n!r} ran {calls.get(n, 0)} times in one forward pass; "
+                                "record a module that is called exactly once (a shared module "
+                                "such as a reused ReLU has no single output)"
+                            )
+                    yc = y.to("cpu", torch.int64)
+                    bad = (yc < 0) | (yc >= n_classes)
+                    if bool(bad.any()):
+                        i = int(torch.nonzero(bad)[0])
+                        raise RecordError(
+                            f"label {int(yc[i])} of sample {start + i} is out of range: labels "
+                            f"must be in 0..{n_classes - 1} ({n_classes} classes)"
+                        )
+                    prob = torch.softmax(z.float(), dim=1)
+                    conf, pred = prob.max(dim=1)
+                    labels_all.append(yc.numpy())
+                    preds_all.append(pred.to("cpu", torch.int64).numpy())
+                    conf_all.append(conf.to("cpu", torch.float32).numpy())
+
+                    # reservoir per class (Algorithm R), deterministic in the sample order
+                    slot_rows = reservoir.offer(yc.tolist(), start)
+                    take = np.flatnonzero(slot_rows >= 0)
+                    if take.size:
+                        take_t = torch.from_numpy(take)
+                        rows_t = torch.from_numpy(slot_rows[take])
+                        small = torch.nn.functional.interpolate(
+                            x[take_t.to(x.device)].float(), size=thumb_hw, mode="bilinear",
+                            antialias=True, align_corners=False,
+                        ) if thumb_hw != tuple(input_shape[1:]) else x[take_t.to(x.device)]  # fmt: skip
+                        thumbs[rows_t] = _to_uint8(small, low, high).cpu()
+                    ycd = yc.to(device)
+                    for n in order:
+                        st = states[n]
+                        mean, mx, arg, _spatial = current[n]
+                        if not (torch.isfinite(mean).all() and torch.isfinite(mx).all()):
+                            raise RecordError(
+                                f"layer {n!r} produced NaN or inf activations (batch starting at "
+                                f"sample {start}); check the inputs and the model's weights"
+                            )
+                        st.class_sums.index_add_(0, ycd, mean.double())
+                        if take.size:
+                            st.pooled[rows_t] = mean[take_t.to(mean.device)].cpu()
+                        ch, slot, local, loc = _merge_top(st, mx, arg, start)
+                        _crop_patches(st, x, ch, slot, local, loc, patch_size, low, high)
+                    start += b
+                    if bar is not None:
+                        bar.update(b)
+                    if max_samples is not None and start >= max_samples:
+                        break
+        finally:
+            if bar is not None:
+                bar.close()
+
+        if start == 0:
+            raise RecordError("the data set is empty: nothing to record")
+
+    labels = np.concatenate(labels_all)
+    predictions = np.concatenate(preds_all)
+    confidences = np.concatenate(conf_all).astype(np.float32)
+    counts = np.bincount(labels, minlength=n_classes)
+
+    rows_a, pos_a = reservoir.kept()
+
+    layer_records: dict[str, LayerRecord] = {}
+    rf_meta = {}
+    for n in order:
+        st = states[n]
+        k = top_k
+        means = (st.class_sums / torch.from_numpy(np.maximum(counts, 1)).to(
+            st.class_sums.device).double().view(-1, 1)).t()  # fmt: skip
+        values = st.top_values.cpu().numpy().astype(np.float32)
+        samples = st.top_samples.cpu().numpy()
+        empty = samples < 0
+        values[empty] = np.nan
+        boxes = st.rf.boxes(st.top_loc.cpu().numpy().reshape(-1)).reshape(st.n_channels, k, 4)
+        boxes[empty] = 0
+        slot = st.top_slot.cpu()
+        patches = st.patches.gather(
+            1, slot.view(st.n_channels, k, 1, 1, 1).expand(-1, -1, *st.patches.shape[2:])
+        ).numpy()
+        patches[empty] = 0
+        layer_records[n] = LayerRecord(
+            name=n,
+            op=_op_from_graph(graph, n, modules[n]),
+            class_means=means.float().cpu().numpy(),
+            pooled=st.pooled[torch.from_numpy(rows_a)].numpy(),
+            top_values=values,
+            top_samples=samples.astype(np.int64),
+            top_boxes=boxes.astype(np.int32),
+            top_patches=patches,
+        )
+        rf_meta[n] = st.rf.to_json()
+
+    meta = {
+        "n_samples_seen": int(start),
+        "top_k": int(top_k),
+        "patch_size": int(patch_size),
+        "max_pooled": int(max_pooled),
+        "seed": int(seed),
+        "display_range": {
+            "low": [float(v) for v in low.cpu()],
+            "high": [float(v) for v in high.cpu()],
+        },
+        "receptive_fields": rf_meta,
+        "device": str(device),
+    }
+    return Recording(
+        model_name=model_name or type(model).__name__,
+        class_names=list(names_known),
+        input_shape=input_shape,
+        labels=labels.astype(np.int64),
+        predictions=predictions.astype(np.int64),
+        confidences=confidences,
+        pooled_index=pos_a,
+        pooled_images=thumbs[torch.from_numpy(rows_a)].numpy(),
+        layers=layer_records,
+        weights=_collect_weights(model),
+        graph=graph,
+        snapshots=[],
+        meta=meta,
+    )
+
+
+def snapshot_activations(
+    model,
+    data,
+    layers: Sequence[str],
+    *,
+    indices: np.ndarray | None = None,
+    batch_size: int = 64,
+    logits: Callable[[Any], Any] | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Spatially averaged activations of ``layers`` for the samples ``indices``, and predictions.
+
+    Runs ``model`` over all of ``data`` (in order, in eval mode, restored afterwards) and returns
+    ``({layer: (len(indices), n_channels) float32}, predictions of every sample)``: what a
+    training snapshot needs to be compared with a :class:`Recording` (its ``pooled_index``).
+    Memory: the rows for ``indices`` plus 8 bytes per sample.
+    """
+    import torch
+
+    loader = _as_loader(data, batch_size)
+    device = _model_device(model)
+    modules = dict(model.named_modules())
+    unknown = [n for n in layers if n not in modules]
+    if unknown:
+        raise RecordError(f"unknown layer name(s) {unknown}")
+    current: dict[str, Any] = {}
+
+    def make_hook(name):
+        def hook(_m, _i, out):
+            t = out.detach()
+            current[name] = t.flatten(2).float().mean(2) if t.dim() > 2 else t.float()
+
+        return hook
+
+    wanted = None if indices is None else np.asarray(indices, dtype=np.int64)
+    rows: dict[str, list] = {n: [] for n in layers}
+    got: list[np.ndarray] = []
+    preds = []
+    start = 0
+    with _eval_mode(model), _hooks(model, list(layers), make_hook), torch.no_grad():
+        for batch in loader:
+            x, _y = _split_batch(batch)
+            b = int(x.shape[0])
+            z = _pick_logits(model(x.to(device)), logits)
+            preds.append(z.argmax(dim=1).cpu().numpy().astype(np.int64))
+            pos = np.arange(start, start + b)
+            sel = np.ones(b, bool) if wanted is None else np.isin(pos, wanted)
+            if sel.any():
+                got.append(pos[sel])
+                for n in layers:
+                    rows[n].append(current[n][torch.from_numpy(sel).to(current[n].device)].cpu())
+            start += b
+    got_a = np.concatenate(got) if got else np.zeros(0, np.int64)
+    if wanted is not None and not np.array_equal(np.sort(wanted), got_a):
+        raise RecordError("indices refer to samples the data set does not have")
+    order = np.argsort(np.argsort(wanted)) if wanted is not None else None
+    out = {}
+    for n in layers:
+        a = (
+            torch.cat(rows[n]).numpy().astype(np.float32)
+            if rows[n]
+            else np.zeros((0, 0), np.float32)
+        )
+        # rows come in sample order; return them in the order of ``indices``
+        out[n] = a[order] if order is not None else a
+    return out, np.concatenate(preds) if preds else np.zeros(0, np.int64)
