@@ -281,9 +281,18 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.details.show_info(ctl.details())
         self.legend.set_current(sel.class_index)
         self.projection.emphasize(sel.top_samples)
-        if not np.array_equal(self.projection.selected, sel.samples):
-            self.projection.select(sel.samples)
+        shown = self._projection_rows()
+        if not np.array_equal(self.projection.selected, shown):
+            self.projection.select(shown)
         self._update_actions()
+
+    def _projection_rows(self) -> np.ndarray:
+        """Rows the projection shows as selected: the selected samples, or a selected class's."""
+        ctl = self.controller
+        sel = ctl.selection
+        if len(sel.samples) or sel.class_index < 0:
+            return sel.samples
+        return np.flatnonzero(ctl.sample_labels == sel.class_index).astype(np.int64)
 
     def _show_projection(self, layer: str) -> None:
         ctl = self.controller
@@ -302,7 +311,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
             ctl.sample_images,
             title=f"t-SNE of samples at {layer}",
         )
-        self.projection.select(ctl.selection.samples)
+        self.projection.select(self._projection_rows())
         self.projection.emphasize(ctl.selection.top_samples)
 
     def _update_info(self) -> None:

@@ -287,13 +287,13 @@ class LegendPanel(QtWidgets.QWidget):
         lay.addWidget(self.info)
         lay.addStretch(1)
         hints = QtWidgets.QLabel(
-            "<b>Mouse</b><table cellspacing=0 cellpadding=1>"
-            "<tr><td>click</td><td>details</td></tr>"
-            "<tr><td>right-click</td><td>move, merge, split</td></tr>"
-            "<tr><td>drag neuron</td><td>move to a cluster</td></tr>"
-            "<tr><td>double-click</td><td>expand a group</td></tr>"
-            "<tr><td>wheel, drag</td><td>zoom, pan</td></tr>"
-            "<tr><td>lasso samples</td><td>light up neurons</td></tr></table>"
+            "<b>Mouse</b><br>"
+            "click: details<br>"
+            "right-click: edit clusters<br>"
+            "drag a neuron: move it<br>"
+            "double-click a band: expand<br>"
+            "wheel / drag: zoom / pan<br>"
+            "lasso samples: lit neurons"
         )
         hints.setStyleSheet("color: #666; font-size: 8pt;")
         hints.setWordWrap(True)
