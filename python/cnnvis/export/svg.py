@@ -1,0 +1,243 @@
+"""The overview as SVG, written straight from the :class:`~cnnvis.scene.Scene` (no OpenGL).
+
+The window layout, the fitted view of each panel and the level-of-detail rules are the ones the
+canvas uses, so the SVG shows what the PNG shows: rectangles as ``<rect>``, facet images as
+embedded PNGs, edges as ``<path>`` (world-unit widths), samples as ``<circle>``, labels as
+``<text>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+
+from cnnvis.scene.colors import rgba_to_hex
+from cnnvis.scene.model import Panel, Rects, Scene
+
+__all__ = ["export_svg", "scene_to_svg", "write_svg"]
+
+DPI = 96.0
+HIGHLIGHT = (0.84, 0.1, 0.55, 1.0)
+
+
+def _num(v: float) -> str:
+    return f"{float(v):.2f}".rstrip("0").rstrip(".")
+
+
+def _fill(rgba) -> str:
+    a = float(rgba[3])
+    out = f'fill="{rgba_to_hex(rgba)}"'
+    return out if a >= 0.999 else out + f' fill-opacity="{_num(a)}"'
+
+
+def _stroke(rgba) -> str:
+    a = float(rgba[3])
+    out = f'stroke="{rgba_to_hex(rgba)}"'
+    return out if a >= 0.999 else out + f' stroke-opacity="{_num(a)}"'
+
+
+def _png_data_uri(rgba: np.ndarray) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgba)).save(buf, format="PNG", optimize=False)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _viewbox(panel: Panel, viewport: tuple[int, int, int, int]) -> tuple[float, ...]:
+    """The world rectangle shown when the panel is fitted (1% margin, aspect kept)."""
+    x0, y0, x1, y1 = panel.bounds
+    w, h = x1 - x0, y1 - y0
+    mx, my = 0.01 * w, 0.01 * h
+    x0, y0, w, h = x0 - mx, y0 - my, w + 2 * mx, h + 2 * my
+    _, _, vw, vh = viewport
+    zoom = min(vw / w, vh / h)
+    fw, fh = vw / zoom, vh / zoom
+    return (x0 - (fw - w) / 2, y0 - (fh - h) / 2, fw, fh, zoom)
+
+
+def _rects(out: list[str], rects: Rects, stroke_px: float, zoom: float) -> None:
+    for (x, y, w, h), fill, stroke in zip(rects.xywh, rects.fill, rects.stroke):
+        attrs = f'x="{_num(x)}" y="{_num(y)}" width="{_num(w)}" height="{_num(h)}" {_fill(fill)}'
+        if stroke[3] > 0:
+            attrs += f' {_stroke(stroke)} stroke-width="{_num(stroke_px / zoom)}"'
+        out.append(f"<rect {attrs}/>")
+
+
+def _panel_svg(scene: Scene, name: str, viewport: tuple[int, int, int, int]) -> str:
+    panel = scene.panels[name]
+    vx, vy, vw, vh, zoom = _viewbox(panel, viewport)
+    px, py, pw, ph = viewport
+    out = [
+        f'<svg x="{px}" y="{py}" width="{pw}" height="{ph}" '
+        f'viewBox="{_num(vx)} {_num(vy)} {_num(vw)} {_num(vh)}" '
+        f'preserveAspectRatio="xMidYMid meet" id={quoteattr("panel-" + name)}>'
+    ]
+    out.append(
+        f'<rect x="{_num(vx)}" y="{_num(vy)}" width="{_num(vw)}" height="{_num(vh)}" '
+        f"{_fill(panel.background)}/>"
+    )
+    out.append('<g class="rects">')
+    _rects(out, panel.rects, 1.0, zoom)
+    out.append("</g>")
+    # images shown at this zoom
+    shown = np.flatnonzero(panel.images.min_zoom <= zoom) if len(panel.images) else []
+    out.append('<g class="images">')
+    for i in shown:
+        x, y, w, h = panel.images.xywh[i]
+        style = (
+            ' style="image-rendering:pixelated"'
+            if panel.images.interpolation[i] == "nearest"
+            else ""
+        )
+        out.append(
+            f'<image x="{_num(x)}" y="{_num(y)}" width="{_num(w)}" height="{_num(h)}" '
+            f'preserveAspectRatio="none"{style} href="{_png_data_uri(panel.images.data[i])}"/>'
+        )
+    out.append("</g>")
+    lines = panel.lines
+    out.append('<g class="edges" fill="none" stroke-linecap="round">')
+    for i in range(len(lines)):
+        pts = lines.line(i)
+        d = "M" + " L".join(f"{_num(x)} {_num(y)}" for x, y in pts)
+        width = max(float(lines.width[i]), 1.0 / zoom)
+        out.append(f'<path d="{d}" {_stroke(lines.color[i])} stroke-width="{_num(width)}"/>')
+    out.append("</g>")
+    out.append('<g class="nodes">')
+    _rects(out, panel.top_rects, 1.0, zoom)
+    out.append("</g>")
+    pts = panel.points
+    if len(pts):
+        r = 0.5 * pts.size / zoom
+        out.append('<g class="points">')
+        for (x, y), col in zip(pts.xy, pts.color):
+            out.append(f'<circle cx="{_num(x)}" cy="{_num(y)}" r="{_num(r)}" {_fill(col)}/>')
+        out.append("</g>")
+        if pts.marked.any():
+            rr = 0.5 * (pts.size + 3.5) / zoom
+            out.append(
+                f'<g class="marked" fill="none" {_stroke(pts.mark_color)} '
+                f'stroke-width="{_num(1.2 / zoom)}">'
+            )
+            for x, y in pts.xy[pts.marked]:
+                out.append(f'<circle cx="{_num(x)}" cy="{_num(y)}" r="{_num(rr)}"/>')
+            out.append("</g>")
+    out += _highlight_svg(scene, name, zoom)
+    labels = panel.labels
+    if len(labels):
+        visible = labels.min_zoom <= zoom
+        boxes = labels.screen_boxes(zoom, DPI)
+        out.append('<g class="labels" font-family="DejaVu Sans, Verdana, sans-serif">')
+        for i in np.flatnonzero(visible):
+            if labels.background[i, 3] > 0:
+                x0, y0, x1, y1 = boxes[i]
+                pad = 2.0 / zoom
+                out.append(
+                    f'<rect x="{_num(x0 - pad)}" y="{_num(y0)}" width="{_num(x1 - x0 + 2 * pad)}" '
+                    f'height="{_num(y1 - y0)}" {_fill(labels.background[i])}/>'
+                )
+            ha, va = labels.anchor[i]
+            anchor = {"left": "start", "center": "middle", "right": "end"}[ha]
+            dy = {"top": "0.8em", "center": "0.35em", "bottom": "-0.25em"}[va]
+            font = labels.size[i] * DPI / 72.0 / zoom
+            weight = ' font-weight="bold"' if labels.bold[i] else ""
+            x, y = labels.pos[i]
+            out.append(
+                f'<text x="{_num(x)}" y="{_num(y)}" dy="{dy}" font-size="{_num(font)}" '
+                f'text-anchor="{anchor}"{weight} {_fill(labels.color[i])}>'
+                f"{escape(labels.text[i])}</text>"
+            )
+        out.append("</g>")
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _highlight_svg(scene: Scene, name: str, zoom: float) -> list[str]:
+    hl = scene.highlight
+    out: list[str] = []
+    if name == "overview":
+        boxes = [scene.neuron_boxes[n] for n in sorted(hl.neurons) if n in scene.neuron_boxes]
+        boxes += [scene.cluster_rects[c] for c in sorted(hl.clusters) if c in scene.cluster_rects]
+        if boxes:
+            out.append(
+                f'<g class="highlight" fill="{rgba_to_hex(HIGHLIGHT)}" fill-opacity="0.28" '
+                f'stroke="{rgba_to_hex(HIGHLIGHT)}" stroke-width="{_num(2.0 / zoom)}">'
+            )
+            for x, y, w, h in boxes:
+                out.append(
+                    f'<rect x="{_num(x)}" y="{_num(y)}" width="{_num(w)}" height="{_num(h)}"/>'
+                )
+            out.append("</g>")
+    elif name == "projection":
+        pts = scene.panels[name].points
+        sel = np.zeros(len(pts), bool)
+        if len(hl.samples):
+            sel |= np.isin(scene.sample_ids(), hl.samples)
+        if hl.classes:
+            sel |= np.isin(pts.labels, sorted(hl.classes))
+        if sel.any():
+            r = 0.5 * (pts.size + 4.0) / zoom
+            out.append(
+                f'<g class="highlight" stroke="{rgba_to_hex(HIGHLIGHT)}" '
+                f'stroke-width="{_num(1.5 / zoom)}">'
+            )
+            for (x, y), col in zip(pts.xy[sel], pts.color[sel]):
+                out.append(f'<circle cx="{_num(x)}" cy="{_num(y)}" r="{_num(r)}" {_fill(col)}/>')
+            out.append("</g>")
+    return out
+
+
+def scene_to_svg(scene: Scene, size: tuple[int, int] = (1920, 1080)) -> str:
+    """The SVG document of ``scene`` laid out in a ``size`` window."""
+    w, h = (int(v) for v in size)
+    layout = scene.panel_layout(w, h)
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">',
+    ]
+    title = scene.meta.get("title")
+    if title:
+        parts.append(f"<title>{escape(str(title))}</title>")
+    parts.append(f'<rect width="{w}" height="{h}" fill="#ffffff"/>')
+    for name in ("overview", "projection", "legend"):
+        if name in layout:
+            parts.append(_panel_svg(scene, name, layout[name]))
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def write_svg(scene: Scene, path: str | os.PathLike, size: tuple[int, int] = (1920, 1080)) -> Path:
+    """Write ``scene`` as SVG to ``path`` (atomically)."""
+    text = scene_to_svg(scene, size)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".svg", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def export_svg(session: Any, out: str | os.PathLike, args: Any = None) -> Path:
+    """Write the overview of a session (folder or loaded session) as SVG to ``out``."""
+    from cnnvis.export.png import parse_size
+    from cnnvis.scene import load_scene
+
+    size = parse_size(getattr(args, "size", None))
+    options = {}
+    for name in ("facet", "palette"):
+        value = getattr(args, name, None)
+        if value is not None:
+            options[name] = value
+    return write_svg(load_scene(session, **options), out, size)
