@@ -1,13 +1,135 @@
-"""`python -m cnnvis train`: to be written. Keep heavy imports (torch, vispy, Qt) inside run()."""
+"""`python -m cnnvis train`: train a case-study CNN on a data set from disk, with snapshots.
+
+Writes to ``--out``: ``epoch_000.pt`` (untrained) ... ``epoch_NNN.pt``, ``final.pt`` (state
+dicts, load with ``cnnvis.training.load_snapshot``), ``history.json`` (per-epoch loss and
+accuracy) and ``model.json`` (what rebuilds the model: ``{"model", "width", "num_classes",
+"in_channels", "input_size", "batch_norm", "classes", "data"}``; pass its fields to
+``cnnvis.models.build_model``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument(
+        "--model",
+        default="basecnn",
+        help="basecnn, shallowcnn or deepcnn (default: basecnn)",
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="data set spec: cifar10:PATH, mnist:PATH, svhn:PATH, imagefolder:PATH or digits",
+    )
+    parser.add_argument("--epochs", type=int, default=10, help="epochs to train (default: 10)")
+    parser.add_argument("--width", type=float, default=1.0, help="channel multiplier (default: 1)")
+    parser.add_argument("--out", required=True, help="folder for snapshots and history")
+    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: 1e-3)")
+    parser.add_argument("--batch-size", type=int, default=128, help="batch size (default: 128)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    parser.add_argument(
+        "--no-batch-norm", action="store_true", help="plain conv/ReLU stacks without batch norm"
+    )
+    parser.add_argument(
+        "--max-samples",
+        type=int,
+        default=None,
+        help="train on the first N training samples only (quick runs)",
+    )
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cpu)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("cnnvis train: not implemented yet")
+    import torch
+    from torch.utils.data import Subset
+
+    from cnnvis.data import DatasetFilesMissing, class_names_of, load_dataset
+    from cnnvis.models import build_model
+    from cnnvis.training import train
+
+    if args.epochs < 0:
+        print("cnnvis train: --epochs must be >= 0", file=sys.stderr)
+        return 2
+    if args.threads:
+        torch.set_num_threads(int(args.threads))
+    try:
+        train_data = load_dataset(args.data, "train", seed=args.seed)
+        test_data = load_dataset(args.data, "test", seed=args.seed)
+    except (DatasetFilesMissing, ValueError) as exc:
+        print(f"cnnvis train: {exc}", file=sys.stderr)
+        return 2
+    if len(train_data) == 0:
+        print(f"cnnvis train: the training split of {args.data} is empty", file=sys.stderr)
+        return 2
+    classes = class_names_of(train_data)
+    x0, _ = train_data[0]
+    if x0.dim() != 3 or x0.shape[1] != x0.shape[2]:
+        print(
+            f"cnnvis train: the case-study models take square images (C, S, S); "
+            f"{args.data} gives {tuple(x0.shape)}",
+            file=sys.stderr,
+        )
+        return 2
+    in_channels, input_size = int(x0.shape[0]), int(x0.shape[1])
+    if args.max_samples is not None:
+        train_data = Subset(train_data, range(min(args.max_samples, len(train_data))))
+    torch.manual_seed(args.seed)
+    try:
+        model = build_model(
+            args.model,
+            num_classes=len(classes),
+            in_channels=in_channels,
+            width=args.width,
+            input_size=input_size,
+            batch_norm=not args.no_batch_norm,
+        )
+    except ValueError as exc:
+        print(f"cnnvis train: {exc}", file=sys.stderr)
+        return 2
+    os.makedirs(args.out, exist_ok=True)
+    spec = {
+        "model": args.model.lower(),
+        "width": args.width,
+        "num_classes": len(classes),
+        "in_channels": in_channels,
+        "input_size": input_size,
+        "batch_norm": not args.no_batch_norm,
+        "classes": classes,
+        "data": args.data,
+    }
+    with open(os.path.join(args.out, "model.json"), "w") as fh:
+        json.dump(spec, fh, indent=2)
+    n_params = sum(p.numel() for p in model.parameters())
+    if not args.quiet:
+        print(
+            f"training {type(model).__name__} (width {args.width:g}, {n_params:,} parameters) "
+            f"on {args.data}: {len(train_data)} train / {len(test_data)} test images, "
+            f"{len(classes)} classes",
+            flush=True,
+        )
+    history = train(
+        model,
+        train_data,
+        test_data if len(test_data) else None,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+        snapshot_dir=args.out,
+        progress=not args.quiet,
+        optimizer=args.optimizer,
+    )
+    acc = history["final_test_accuracy"]
+    if not args.quiet:
+        tail = "" if acc is None else f"; test accuracy {acc:.4f}"
+        print(f"snapshots and history in {args.out}{tail}")
+    return 0

@@ -1,0 +1,327 @@
+"""Layer groups (C2) and the default layers to record, both read off a :func:`model_graph` DAG."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+__all__ = ["LayerGroup", "default_layers", "group_graph", "layer_groups"]
+
+PLAIN_CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict"})
+MERGE_OPS = frozenset({"add", "mul", "concat"})
+
+
+@dataclass
+class LayerGroup:
+    """Consecutive layers shown as one box in the overview; ``nodes`` expand it again.
+
+    Attributes
+    ----------
+    name : str
+        The module path of a block group (``"layer1.0"``); for a run of layers, the module
+        that holds exactly those layers (``"features.block1"``), else the id of its first conv
+        or linear layer (``"conv1"``, ``"classifier.fc1"``), else of its first layer. Made
+        unique with ``"@1"``, ``"@2"`` ... if needed.
+    nodes : list of str
+        Member node ids of the graph, in execution order.
+    kind : str
+        ``"block"`` (a module that groups several layers), ``"conv"`` (a run holding a
+        convolution), ``"fc"`` (a run holding a linear layer), ``"input"``, ``"output"``, or the
+        op of the run's first layer (``"pool"``, ``"concat"`` ...).
+    module : str or None
+        The module path of a block group.
+    type : str or None
+        That module's class name (``"BasicBlock"``, ``"Inception"``).
+    """
+
+    name: str
+    nodes: list[str]
+    kind: str
+    module: str | None = None
+    type: str | None = None
+    ops: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+
+def _chains(g: nx.DiGraph) -> dict[str, set[str]]:
+    """Module path -> the graph nodes computed inside it (its own call included)."""
+    members: dict[str, set[str]] = {}
+    for n, d in g.nodes(data=True):
+        chain = list(d.get("stack") or [])
+        if d.get("module"):
+            chain.append(d["module"])
+        for p in chain:
+            members.setdefault(p, set()).add(n)
+    return members
+
+
+def _children(paths: list[str]) -> dict[str, list[str]]:
+    kids: dict[str, list[str]] = {"": []}
+    known = set(paths)
+    for p in paths:
+        parent = p.rsplit(".", 1)[0] if "." in p else ""
+        while parent and parent not in known:  # a skipped level; attach further up
+            parent = parent.rsplit(".", 1)[0] if "." in parent else ""
+        kids.setdefault(parent, []).append(p)
+    return kids
+
+
+def layer_groups(graph: nx.DiGraph) -> list[LayerGroup]:
+    """Merge the layers of a model graph into groups for the overview.
+
+    The rule, applied top-down from the model's children:
+
+    1. A *unit* is a module that computes at least two graph nodes, is not itself a leaf layer,
+       and is not a plain container (exactly ``nn.Sequential``, ``nn.ModuleList`` or
+       ``nn.ModuleDict``: those are transparent; subclasses of them count as units). ResNet's
+       ``BasicBlock``/``Bottleneck``, an ``Inception`` module, DenseNet's ``_DenseLayer`` and
+       ``_Transition``, ``Conv2dNormActivation``, MobileNet/EfficientNet inverted residuals are
+       units.
+    2. A unit is a *stage* rather than a block, and is looked into like a container, when it
+       holds at least two child units that merge tensors in their own ``forward``
+       (add/mul/concat; e.g. a DenseNet ``_DenseBlock`` of dense layers), or at least two pooling
+       layers (a whole feature extractor written as one module).
+    3. Every other unit met on the way down becomes one group (kind ``"block"``) with all its
+       nodes, so nested modules (a squeeze-excitation inside an inverted residual, the branches
+       of an Inception module) stay inside their block.
+    4. The remaining layers, in execution order, form runs that are cut after each pooling
+       layer, before a linear layer when the run already holds a conv or linear layer, before
+       a conv layer when the run already holds a linear one, and wherever a block group
+       intervenes. So conv+bn+relu+pool is one group, ``flatten, fc1, relu, dropout`` another
+       and ``fc2`` a third.
+
+    The input and output nodes are groups of their own. Every node lies in exactly one group;
+    groups are listed in the execution order of their first node.
+
+    Parameters
+    ----------
+    graph : networkx.DiGraph
+        From :func:`cnnvis.model_graph`.
+
+    Returns
+    -------
+    list of LayerGroup
+    """
+    g = graph
+    if g.number_of_nodes() == 0:
+        return []
+    types: dict[str, str] = dict(g.graph.get("module_types") or {})
+    members = _chains(g)
+    paths = sorted(p for p in types if p in members)
+    kids = _children(paths)
+    leaf_modules = {d["module"] for _, d in g.nodes(data=True) if d.get("module")}
+    scope_merges: dict[str, int] = {}
+    for _, d in g.nodes(data=True):
+        if d["op"] in MERGE_OPS and d.get("module") is None:
+            scope_merges[d.get("scope", "")] = scope_merges.get(d.get("scope", ""), 0) + 1
+
+    def is_unit(p: str) -> bool:
+        return (
+            p not in leaf_modules
+            and types.get(p) not in PLAIN_CONTAINERS
+            and len(members.get(p, ())) >= 2
+        )
+
+    def child_units(p: str) -> list[str]:
+        out: list[str] = []
+        for c in kids.get(p, []):
+            if is_unit(c):
+                out.append(c)
+            elif types.get(c) in PLAIN_CONTAINERS:
+                out.extend(child_units(c))
+        return out
+
+    def is_stage(p: str) -> bool:
+        merging = [c for c in child_units(p) if scope_merges.get(c, 0) > 0]
+        pools = sum(1 for n in members[p] if g.nodes[n]["op"] == "pool")
+        return len(merging) >= 2 or pools >= 2
+
+    blocks: list[str] = []
+
+    def select(p: str) -> None:
+        for c in kids.get(p, []):
+            if is_unit(c) and not is_stage(c):
+                blocks.append(c)
+            else:
+                select(c)
+
+    select("")
+    owner: dict[str, int] = {}
+    groups: list[LayerGroup] = []
+    for b in blocks:
+        nodes = [n for n in members[b] if n not in owner]
+        if len(nodes) < 1:
+            continue
+        for n in nodes:
+            owner[n] = len(groups)
+        groups.append(LayerGroup(name=b, nodes=nodes, kind="block", module=b, type=types.get(b)))
+
+    order = sorted(g.nodes, key=lambda n: g.nodes[n]["order"])
+    run: list[str] = []
+
+    def close() -> None:
+        if run:
+            idx = len(groups)
+            for n in run:
+                owner[n] = idx
+            groups.append(LayerGroup(name="", nodes=list(run), kind=""))
+            run.clear()
+
+    for n in order:
+        op = g.nodes[n]["op"]
+        if n in owner:
+            close()
+            continue
+        if op in ("input", "output"):
+            close()
+            run.append(n)
+            close()
+            continue
+        ops = {g.nodes[m]["op"] for m in run}
+        if run and (
+            (op == "linear" and ops & {"conv", "linear"}) or (op == "conv" and "linear" in ops)
+        ):
+            close()
+        run.append(n)
+        if op == "pool":
+            close()
+    close()
+
+    first = {n: g.nodes[n]["order"] for n in g.nodes}
+    for grp in groups:
+        grp.nodes.sort(key=first.__getitem__)
+        grp.ops = [g.nodes[n]["op"] for n in grp.nodes]
+        if grp.kind == "block":
+            continue
+        ops = set(grp.ops)
+        if ops <= {"input"} or ops <= {"output"}:
+            grp.kind = grp.ops[0]
+        elif "conv" in ops:
+            grp.kind = "conv"
+        elif "linear" in ops:
+            grp.kind = "fc"
+        else:
+            grp.kind = grp.ops[0]
+        grp.name = _run_name(g, grp.nodes, members)
+    groups.sort(key=lambda grp: first[grp.nodes[0]])
+    seen: dict[str, int] = {}
+    for grp in groups:
+        k = seen.get(grp.name, 0)
+        seen[grp.name] = k + 1
+        if k:
+            grp.name = f"{grp.name}@{k}"
+    return groups
+
+
+def _run_name(g: nx.DiGraph, nodes: list[str], members: dict[str, set[str]]) -> str:
+    if len(nodes) == 1:
+        return nodes[0]
+    chains = []
+    for n in nodes:
+        d = g.nodes[n]
+        c = list(d.get("stack") or [])
+        if d.get("module"):
+            c.append(d["module"])
+        chains.append(c)
+    common: str | None = None
+    for i in range(min(len(c) for c in chains)):
+        if all(c[i] == chains[0][i] for c in chains):
+            common = chains[0][i]
+        else:
+            break
+    if common and members.get(common, set()) == set(nodes):
+        return common
+    for n in nodes:
+        if g.nodes[n]["op"] in ("conv", "linear"):
+            return n
+    return nodes[0]
+
+
+def group_graph(graph: nx.DiGraph, groups: list[LayerGroup] | None = None) -> nx.DiGraph:
+    """The DAG of layer groups: one node per group (keyed by name), an edge where data flows.
+
+    Node attributes: ``kind``, ``nodes`` (member node ids), ``order`` (position in ``groups``),
+    ``out_shape`` and ``channels`` of the group's last member. Edge attribute ``count``: how
+    many layer edges it stands for.
+    """
+    groups = layer_groups(graph) if groups is None else groups
+    where: dict[str, str] = {}
+    q = nx.DiGraph()
+    for i, grp in enumerate(groups):
+        last = graph.nodes[grp.nodes[-1]]
+        q.add_node(
+            grp.name,
+            kind=grp.kind,
+            nodes=list(grp.nodes),
+            order=i,
+            module=grp.module,
+            out_shape=last.get("out_shape"),
+            channels=last.get("channels"),
+        )
+        for n in grp.nodes:
+            where[n] = grp.name
+    for a, b in graph.edges:
+        ga, gb = where.get(a), where.get(b)
+        if ga is None or gb is None or ga == gb:
+            continue
+        if q.has_edge(ga, gb):
+            q.edges[ga, gb]["count"] += 1
+        else:
+            q.add_edge(ga, gb, count=1)
+    return q
+
+
+def default_layers(graph: nx.DiGraph) -> list[str]:
+    """Dotted module names whose outputs are worth recording by default (one per conv/linear).
+
+    For every conv and linear *module* in execution order: follow its output through a simple
+    chain (one consumer, one producer) of norm layers to the first activation; when that
+    activation is a module of its own called only once in the forward, its name is listed
+    (so ``conv -> bn -> relu`` records the ReLU's rectified maps), otherwise the conv or linear
+    module itself (a functional ``F.relu``, or a ReLU module reused across the block as in
+    torchvision's ResNet, whose hook would fire twice). The model's last linear layer (the
+    logits) is included; convs whose output maps are 1x1 (the gates of squeeze-excitation
+    blocks) are left out. Outputs are per-channel feature maps ``(C, H, W)`` or unit vectors
+    ``(C,)``; names appear once, in execution order.
+
+    Parameters
+    ----------
+    graph : networkx.DiGraph
+        From :func:`cnnvis.model_graph`.
+
+    Returns
+    -------
+    list of str
+    """
+    g = graph
+    calls: dict[str, int] = {}
+    for _, d in g.nodes(data=True):
+        if d.get("module"):
+            calls[d["module"]] = calls.get(d["module"], 0) + 1
+    out: list[str] = []
+    for n in sorted(g.nodes, key=lambda n: g.nodes[n]["order"]):
+        d = g.nodes[n]
+        if d["op"] not in ("conv", "linear") or not d.get("module"):
+            continue
+        shape = d.get("out_shape") or ()
+        if d["op"] == "conv" and len(shape) >= 2 and all(s == 1 for s in shape[1:]):
+            continue  # a 1x1-map gate such as squeeze-excitation's convs: no spatial features
+        chosen = d["module"]
+        cur = n
+        while g.out_degree(cur) == 1:
+            nxt = next(iter(g.successors(cur)))
+            if g.in_degree(nxt) != 1:
+                break
+            nd = g.nodes[nxt]
+            if nd["op"] == "norm":
+                cur = nxt
+                continue
+            if nd["op"] == "act" and nd.get("module") and calls.get(nd["module"]) == 1:
+                chosen = nd["module"]
+            break
+        if chosen not in out:
+            out.append(chosen)
+    return out

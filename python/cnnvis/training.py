@@ -1,0 +1,281 @@
+"""A small, deterministic training loop with per-epoch snapshots.
+
+Used by ``python -m cnnvis train`` (the case-study models) and by the built-in demo. Snapshots
+are plain ``state_dict`` files written with ``torch.save`` (atomically: temp file + rename) and
+read back with :func:`load_snapshot`, which uses ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["evaluate", "load_snapshot", "save_snapshot", "snapshot_paths", "train"]
+
+HISTORY_FILE = "history.json"
+
+
+def _model_device(model: Any) -> Any:
+    import torch
+
+    for p in model.parameters():
+        return p.device
+    for b in model.buffers():
+        return b.device
+    return torch.device("cpu")
+
+
+def save_snapshot(model: Any, path: str | os.PathLike) -> Path:
+    """Write ``model.state_dict()`` (moved to CPU) to ``path`` atomically.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load_snapshot(model: Any, path: str | os.PathLike, *, strict: bool = True) -> Any:
+    """Load a snapshot written by :func:`save_snapshot` into ``model`` (in place; returned).
+
+    The file is read with ``weights_only=True`` onto the model's device; a missing file, a file
+    that is not a state dict or one that does not fit the model gives a clear error.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no snapshot at {path}")
+    try:
+        state = torch.load(path, map_location=_model_device(model), weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds here
+        raise ValueError(f"{path} is not a readable weights file: {exc}") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} does not hold a state dict (got {type(state).__name__})")
+    try:
+        model.load_state_dict(state, strict=strict)
+    except RuntimeError as exc:
+        raise ValueError(f"the snapshot {path} does not fit this model: {exc}") from None
+    return model
+
+
+def snapshot_paths(snapshot_dir: str | os.PathLike) -> list[Path]:
+    """The epoch snapshots in a folder, in epoch order (``epoch_000.pt`` is the untrained model);
+    ``final.pt`` is not included."""
+    d = Path(snapshot_dir)
+    return sorted(d.glob("epoch_[0-9][0-9][0-9].pt"))
+
+
+def _batches(data: Any, batch_size: int, shuffle: bool, seed: int) -> Any:
+    from cnnvis.data import as_loader
+
+    return as_loader(data, batch_size, shuffle=shuffle, seed=seed)
+
+
+def evaluate(model: Any, data: Any, batch_size: int = 256, device: Any = None) -> dict[str, float]:
+    """Accuracy and mean cross-entropy of ``model`` on ``data`` (eval mode, no gradients).
+
+    The model's train/eval mode is restored afterwards.
+
+    Returns
+    -------
+    dict
+        ``{"loss": float, "accuracy": float, "samples": int}``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    device = _model_device(model) if device is None else torch.device(device)
+    was_training = model.training
+    model.eval()
+    total, correct, loss_sum = 0, 0, 0.0
+    try:
+        with torch.no_grad():
+            for x, y in _batches(data, batch_size, False, 0):
+                x, y = x.to(device), torch.as_tensor(y).to(device)
+                out = model(x)
+                loss_sum += float(F.cross_entropy(out, y, reduction="sum"))
+                correct += int((out.argmax(1) == y).sum())
+                total += int(y.shape[0])
+    finally:
+        model.train(was_training)
+    if total == 0:
+        raise ValueError("cannot evaluate on an empty data set")
+    return {"loss": loss_sum / total, "accuracy": correct / total, "samples": total}
+
+
+def train(
+    model: Any,
+    train_data: Any,
+    test_data: Any = None,
+    epochs: int = 10,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    seed: int = 0,
+    device: Any = None,
+    snapshot_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    *,
+    optimizer: str = "adam",
+    weight_decay: float = 0.0,
+    momentum: float = 0.9,
+) -> dict[str, Any]:
+    """Train ``model`` with cross-entropy, saving a snapshot after every epoch.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Trained in place. Left in eval mode when done.
+    train_data, test_data : Dataset or DataLoader
+        ``(image, label)`` pairs. A Dataset is batched by ``batch_size`` and shuffled with a
+        generator seeded by ``seed``; a DataLoader is used as it is. ``test_data`` may be None.
+    epochs : int
+        Number of passes over ``train_data`` (0 only saves the untrained snapshot).
+    lr : float
+        Learning rate.
+    batch_size : int
+        Batch size for Dataset inputs.
+    seed : int
+        Seeds the shuffling and the torch RNG (dropout); the model's initial weights are the
+        caller's. Same seed, data, model and thread count give the same weights.
+    device : str or torch.device, optional
+        Where to train; the model is moved there. Default: the model's own device.
+    snapshot_dir : path, optional
+        When given: ``epoch_000.pt`` (the untrained model), ``epoch_001.pt`` ... after each
+        epoch, ``final.pt`` (the last epoch) and ``history.json`` are written there.
+    progress : bool
+        Print one line per epoch.
+    optimizer : {"adam", "sgd"}
+        Adam, or SGD with ``momentum``.
+    weight_decay, momentum : float
+        Optimiser settings.
+
+    Returns
+    -------
+    dict
+        ``{"epochs": [{"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
+        "seconds", "snapshot"}, ...], "initial": {...}, "final_test_accuracy": float or None,
+        "snapshots": [paths], "settings": {...}}`` (JSON-serialisable). ``epochs`` holds one row
+        per trained epoch; ``initial`` the untrained model's test scores.
+
+    Raises
+    ------
+    ValueError
+        Bad settings, an empty data set, or a non-finite loss (the message names the epoch and
+        batch).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    if optimizer not in ("adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    epochs = int(epochs)
+    device = _model_device(model) if device is None else torch.device(device)
+    model.to(device)
+    snap = Path(snapshot_dir) if snapshot_dir is not None else None
+
+    torch.manual_seed(int(seed))
+    loader = _batches(train_data, batch_size, True, seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters")
+    if optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    else:
+        opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+    history: dict[str, Any] = {
+        "settings": {
+            "epochs": epochs,
+            "lr": lr,
+            "batch_size": batch_size,
+            "seed": seed,
+            "optimizer": optimizer,
+            "weight_decay": weight_decay,
+            "device": str(device),
+            "model": type(model).__name__,
+        },
+        "epochs": [],
+        "snapshots": [],
+        "initial": None,
+        "final_test_accuracy": None,
+    }
+    if test_data is not None:
+        history["initial"] = evaluate(model, test_data, device=device)
+    if snap is not None:
+        history["snapshots"].append(str(save_snapshot(model, snap / "epoch_000.pt")))
+
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        total, correct, loss_sum = 0, 0, 0.0
+        for b, (x, y) in enumerate(loader):
+            x, y = x.to(device), torch.as_tensor(y).to(device)
+            out = model(x)
+            loss = F.cross_entropy(out, y)
+            if not torch.isfinite(loss):
+                raise ValueError(
+                    f"the training loss became {float(loss)} at epoch {epoch}, batch {b}; "
+                    f"try a smaller lr (now {lr})"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            n = int(y.shape[0])
+            loss_sum += float(loss.detach()) * n
+            correct += int((out.detach().argmax(1) == y).sum())
+            total += n
+        if total == 0:
+            raise ValueError("the training data set is empty")
+        row: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": loss_sum / total,
+            "train_accuracy": correct / total,
+            "test_loss": None,
+            "test_accuracy": None,
+        }
+        if test_data is not None:
+            ev = evaluate(model, test_data, device=device)
+            row["test_loss"], row["test_accuracy"] = ev["loss"], ev["accuracy"]
+            history["final_test_accuracy"] = ev["accuracy"]
+        row["seconds"] = time.perf_counter() - t0
+        row["snapshot"] = None
+        if snap is not None:
+            row["snapshot"] = str(save_snapshot(model, snap / f"epoch_{epoch:03d}.pt"))
+            history["snapshots"].append(row["snapshot"])
+        history["epochs"].append(row)
+        if progress:
+            test = "" if row["test_accuracy"] is None else f"  test acc {row['test_accuracy']:.4f}"
+            print(
+                f"epoch {epoch}/{epochs}  loss {row['train_loss']:.4f}  "
+                f"train acc {row['train_accuracy']:.4f}{test}  ({row['seconds']:.1f} s)",
+                flush=True,
+            )
+    model.eval()
+    if snap is not None:
+        save_snapshot(model, snap / "final.pt")
+        tmp = snap / f".{HISTORY_FILE}.tmp{os.getpid()}"
+        tmp.write_text(json.dumps(history, indent=2))
+        os.replace(tmp, snap / HISTORY_FILE)
+    return history
