@@ -501,27 +501,29 @@ class ViewerWindow(QtWidgets.QMainWindow):
         except Exception as exc:  # noqa: BLE001 - any failure becomes a message, not a crash
             QtWidgets.QMessageBox.warning(self, "Export failed", f"{type(exc).__name__}: {exc}")
 
-    def export(self, kind: str, out: str) -> str:
-        """Write the session's overview as ``kind`` ('png' or 'svg') to ``out``.
+    def export(self, kind: str, out: str, size: tuple[int, int] = (1920, 1080)) -> str:
+        """Write what the window shows as ``kind`` ('png' or 'svg') to ``out``.
 
-        The edits are saved first, so the file shows what the window shows; the work is done by
-        ``python -m cnnvis export`` (:mod:`cnnvis.export`).
+        The picture is the full scene (overview, projection and legend, with the current facet,
+        expanded groups and highlights) drawn by :mod:`cnnvis.export`, at ``size`` pixels.
         """
-        import importlib
-
         if kind not in ("png", "svg"):
             raise ValueError(f"unknown export kind {kind!r}")
-        if not self.session_path:
-            raise ValueError("this analysis has no session folder to export from")
-        self.controller.save()
-        module = importlib.import_module(f"cnnvis.export.{kind}")
+        scene = self.controller.export_scene()
         QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
         try:
-            written = getattr(module, f"export_{kind}")(self.session_path, out, args=None)
+            if kind == "png":
+                from cnnvis.export.png import render_png
+
+                written = render_png(scene, out, size)
+            else:
+                from cnnvis.export.svg import write_svg
+
+                written = write_svg(scene, out, size)
         finally:
             QtWidgets.QApplication.restoreOverrideCursor()
-        self.statusBar().showMessage(f"wrote {written or out}")
-        return str(written or out)
+        self.statusBar().showMessage(f"wrote {written}")
+        return str(written)
 
     def screenshot_dialog(self) -> None:
         out, _ = QtWidgets.QFileDialog.getSaveFileName(

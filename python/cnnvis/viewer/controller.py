@@ -151,6 +151,16 @@ class Controller(QtCore.QObject):
         self.last_rebuild_s = time.perf_counter() - t0
         self.scene_changed.emit()
 
+    def export_scene(self):
+        """The full scene (overview, projection, legend) as shown, with the current highlight."""
+        import copy
+
+        from cnnvis.scene import build_scene
+
+        scene = build_scene(self.analysis, facet=self.facet, expanded=self.expanded)
+        scene.highlight = copy.deepcopy(self.scene.highlight)
+        return scene
+
     def _apply_highlight(self) -> None:
         """Write the selection into the scene's highlight state (the canvas draws it)."""
         sel = self.selection
