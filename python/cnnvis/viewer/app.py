@@ -141,8 +141,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
         """Share the width: a narrow legend, the overview, and a right column whose projection is
         about square; the details get the rest of the right column's height."""
         w, h = max(self.split.width(), 600), max(self.split.height(), 400)
-        legend = 170 if w < 1600 else 200
-        right = int(min(max(0.34 * w, 380), 560))
+        legend = 160 if w < 1600 else 200
+        right = int(min(max(0.29 * w, 350), 560))
         self.split.setSizes([legend, w - legend - right, right])
         proj = int(min(right + 40, 0.58 * h))
         self.right.setSizes([proj, h - proj])
@@ -309,7 +309,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
             ctl.class_names,
             ctl.class_colors(),
             ctl.sample_images,
-            title=f"t-SNE of samples at {layer}",
+            title="t-SNE at",
         )
         self.projection.select(self._projection_rows())
         self.projection.emphasize(ctl.selection.top_samples)

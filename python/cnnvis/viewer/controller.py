@@ -210,8 +210,8 @@ class Controller(QtCore.QObject):
 
         pos, neg = SIGN_PALETTES["blue-orange"]
         return [
-            ("positive connection", tuple(hex_to_rgba(pos))),
-            ("negative connection", tuple(hex_to_rgba(neg))),
+            ("positive weight", tuple(hex_to_rgba(pos))),
+            ("negative weight", tuple(hex_to_rgba(neg))),
         ]
 
     # -- projection ---------------------------------------------------------------------------

@@ -259,8 +259,7 @@ class LegendPanel(QtWidgets.QWidget):
         lay.setContentsMargins(6, 6, 6, 6)
         lay.setSpacing(4)
         head = QtWidgets.QLabel(
-            "<b>Classes</b><br><span style='color:#666'>click one to light up the neurons"
-            " that respond to it</span>"
+            "<b>Classes</b><br><span style='color:#666'>click: light up its neurons</span>"
         )
         head.setWordWrap(True)
         lay.addWidget(head)
@@ -275,6 +274,8 @@ class LegendPanel(QtWidgets.QWidget):
         self.keys.setIconSize(QtCore.QSize(14, 14))
         self.keys.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
         self.keys.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.keys.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.keys.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         lay.addSpacing(6)
         lay.addWidget(QtWidgets.QLabel("<b>Marks</b>"))
         lay.addWidget(self.keys)
@@ -298,7 +299,7 @@ class LegendPanel(QtWidgets.QWidget):
         hints.setStyleSheet("color: #666; font-size: 8pt;")
         hints.setWordWrap(True)
         lay.addWidget(hints)
-        self.set_marks([("positive connection", POSITIVE), ("negative connection", NEGATIVE)])
+        self.set_marks([("positive weight", POSITIVE), ("negative weight", NEGATIVE)])
         self._current = -1
 
     def set_marks(self, edge_colors) -> None:
@@ -307,8 +308,8 @@ class LegendPanel(QtWidgets.QWidget):
         rows = [(label, color, "line") for label, color in edge_colors]
         rows += [
             ("correct sample", (0.6, 0.6, 0.6), "disc"),
-            ("misclassified sample", (0.6, 0.6, 0.6), "diamond"),
-            ("selected / lit neurons", HIGHLIGHT, "square"),
+            ("misclassified", (0.6, 0.6, 0.6), "diamond"),
+            ("selected / lit", HIGHLIGHT, "square"),
         ]
         for text, color, shape in rows:
             self.keys.addItem(QtWidgets.QListWidgetItem(_swatch(color, shape), text))

@@ -108,12 +108,12 @@ class ProjectionPanel(QtWidgets.QWidget):
         bar.setContentsMargins(4, 2, 4, 0)
         self.title = QtWidgets.QLabel("<b>Samples</b>")
         bar.addWidget(self.title)
-        bar.addStretch(1)
-        bar.addWidget(QtWidgets.QLabel("layer"))
         self.layer_box = QtWidgets.QComboBox()
         self.layer_box.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.layer_box.setToolTip("the layer whose activations are projected")
         self.layer_box.currentTextChanged.connect(self._on_layer_box)
         bar.addWidget(self.layer_box)
+        bar.addStretch(1)
         self._tools = QtWidgets.QButtonGroup(self)
         for name, tip in (
             ("Pan", "drag to pan, wheel to zoom"),
