@@ -15,7 +15,8 @@ The strength of neuron ``i`` of layer ``a`` on neuron ``j`` of layer ``b`` is th
 * activations, pooling, dropout, flatten, reshape, identity and every other op that keeps the
   channel count pass channels through unchanged (identity). Where such an op is not one we know,
   the choice is listed in :attr:`NeuronStrengths.notes`;
-* a residual add sums the paths (identity on the skip); a subtraction subtracts; a concatenation
+* a residual add sums the paths (identity on the skip); a subtraction subtracts (first operand
+  minus the others); a channel split raises (which part reaches ``b`` is not recorded); a concatenation
   stacks the channels of its inputs in order (index ranges); a product (attention gating, e.g.
   squeeze-excitation) passes the operands that come from ``a`` through and ignores the gate,
   noted;
@@ -320,11 +321,16 @@ def neuron_strengths(
                         )
                     parts.append(np.zeros((c, na)))
             m = np.vstack(parts)
-        elif "add" in kd or kd.startswith("sum"):
-            m = _sum_same(ins, v)
+        elif "split" in kd or "chunk" in kd:
+            raise ValueError(
+                f"node {v!r} splits channels: the part that reaches {layer_b!r} is not known, "
+                "so the connection is not expressible per channel"
+            )
         elif "sub" in kd:
             sign = [1.0 if i == 0 else -1.0 for i in range(len(preds))]
             m = _sum_same([s * maps[p] for s, p in zip(sign, preds) if p in maps], v)
+        elif "add" in kd or kd.startswith("sum"):
+            m = _sum_same(ins, v)
         elif "mul" in kd:
             m = _sum_same(ins, v)
             notes.append(f"{v}: product; passed the operands from {layer_a} through, gate ignored")

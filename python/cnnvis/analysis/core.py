@@ -34,12 +34,14 @@ from cnnvis.analysis.facets import (
     row_order,
 )
 
-__all__ = ["Analysis", "LayerGroup", "analyze", "load_analysis", "ANALYSIS_FILE"]
+__all__ = ["Analysis", "LayerGroup", "analyze", "load_analysis", "has_analysis", "ANALYSIS_FILE"]
 
 #: File name of the saved analysis inside a session folder.
 ANALYSIS_FILE = "analysis.json"
 #: File name of the saved projections inside a session folder.
-PROJECTIONS_FILE = "analysis_projections.npz"
+PROJECTIONS_FILE = "analysis.npz"
+#: Name of the session part (``cnnvis.session.write_part``).
+PART = "analysis"
 FORMAT = "cnnvis-analysis"
 FORMAT_VERSION = 1
 
@@ -56,15 +58,13 @@ class LayerGroup:
     nodes: list[Any]
 
 
-# -- atomic files -------------------------------------------------------------------------------
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    try:  # the session module's helper when there is one
-        from cnnvis.session import atomic_write_bytes  # type: ignore[attr-defined]
+# -- files ------------------------------------------------------------------------------------
+def _is_session(d: Path) -> bool:
+    return (d / "manifest.json").is_file()
 
-        atomic_write_bytes(path, data)
-        return
-    except (ImportError, AttributeError):
-        pass
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Temp file in the same folder + :func:`os.replace` (for folders that are not sessions)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -79,12 +79,55 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def _atomic_write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+def _write(d: Path, doc: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    if _is_session(d):  # a session: a part, checksummed in its manifest
+        from cnnvis.session import write_part
+
+        write_part(d, PART, json_obj=doc, arrays=arrays or None)
+        return
     import io
 
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    _atomic_write_bytes(path, buf.getvalue())
+    if arrays:
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        _atomic_write_bytes(d / PROJECTIONS_FILE, buf.getvalue())
+    elif (d / PROJECTIONS_FILE).exists():
+        (d / PROJECTIONS_FILE).unlink()
+    _atomic_write_bytes(d / ANALYSIS_FILE, json.dumps(doc, indent=1).encode("utf-8"))
+
+
+def _read(d: Path) -> tuple[Any, dict[str, np.ndarray]]:
+    path = d / ANALYSIS_FILE
+    if _is_session(d):
+        from cnnvis.session import has_part, read_part
+
+        if not has_part(d, PART):
+            raise FileNotFoundError(f"the session at {str(d)!r} holds no analysis yet")
+        doc, arrays = read_part(d, PART)
+        return doc, dict(arrays or {})
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(path)!r} does not exist: run analyze() and save() first")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(
+            f"{str(path)!r} is not valid JSON ({exc}); delete it to start over"
+        ) from None
+    arrays = {}
+    if (d / PROJECTIONS_FILE).is_file():
+        with np.load(d / PROJECTIONS_FILE, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    return doc, arrays
+
+
+def has_analysis(session_dir: str | os.PathLike) -> bool:
+    """Whether a folder (a session or a plain folder) holds a saved analysis."""
+    d = Path(session_dir)
+    if _is_session(d):
+        from cnnvis.session import has_part
+
+        return has_part(d, PART)
+    return (d / ANALYSIS_FILE).is_file()
 
 
 # -- the analysis -------------------------------------------------------------------------------
@@ -593,20 +636,19 @@ class Analysis:
         }
 
     def save(self, session_dir: str | os.PathLike) -> Path:
-        """Write ``analysis.json`` (and the cached projections) into a session folder, atomically.
+        """Save the analysis into a session folder: ``analysis.json`` and ``analysis.npz``.
 
-        Returns the path of ``analysis.json``.
+        In a session (a folder with ``manifest.json``) they are written as the part
+        ``"analysis"`` with :func:`cnnvis.session.write_part` (atomic, checksummed); in any other
+        existing folder as plain files, each written atomically. ``analysis.npz`` holds the
+        cached projections. Returns the path of ``analysis.json``.
         """
         d = Path(session_dir)
         if not d.is_dir():
             raise FileNotFoundError(f"session folder {str(d)!r} does not exist")
-        if self._projections:
-            _atomic_write_npz(
-                d / PROJECTIONS_FILE, {n: p.coords for n, p in self._projections.items()}
-            )
-        path = d / ANALYSIS_FILE
-        _atomic_write_bytes(path, json.dumps(self.to_dict(), indent=1).encode("utf-8"))
-        return path
+        arrays = {n: p.coords for n, p in self._projections.items()}
+        _write(d, self.to_dict(), arrays)
+        return d / ANALYSIS_FILE
 
 
 def _zscore_columns(x: np.ndarray) -> np.ndarray:
@@ -679,7 +721,7 @@ def analyze(
         On a layer that was not recorded.
     """
     names = _resolve_layers(rec, layers)
-    if session is not None and (Path(session) / ANALYSIS_FILE).is_file():
+    if session is not None and has_analysis(session):
         prev = load_analysis(session, rec)
         nc = n_clusters if not isinstance(n_clusters, dict) else dict(n_clusters)
         if (
@@ -727,14 +769,7 @@ def load_analysis(session_dir: str | os.PathLike, rec: Any) -> Analysis:
     """
     d = Path(session_dir)
     path = d / ANALYSIS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{str(path)!r} does not exist: run analyze() and save() first")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(
-            f"{str(path)!r} is not valid JSON ({exc}); delete it to start over"
-        ) from None
+    doc, arrays = _read(d)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not a cnnvis analysis file")
     if int(doc.get("version", 0)) > FORMAT_VERSION:
@@ -779,13 +814,10 @@ def load_analysis(session_dir: str | os.PathLike, rec: Any) -> Analysis:
                 a.labels[n] = saved
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{str(path)!r} is incomplete or corrupt ({exc!r})") from None
-    proj_path = d / PROJECTIONS_FILE
-    if proj_path.is_file():
-        with np.load(proj_path, allow_pickle=False) as z:
-            for n, meta in doc.get("projections", {}).items():
-                if n in z.files and n in a.labels:
-                    a._projections[n] = Projection(
-                        n, np.asarray(z[n], dtype=np.float32), meta["method"], meta["params"]
-                    )
+    for n, meta in doc.get("projections", {}).items():
+        if n in arrays and n in a.labels:
+            a._projections[n] = Projection(
+                n, np.asarray(arrays[n], dtype=np.float32), meta["method"], meta["params"]
+            )
     a.revision = 0
     return a

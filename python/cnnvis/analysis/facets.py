@@ -225,7 +225,7 @@ def build_learned_features(
     profiles: np.ndarray,
     *,
     patches_per_neuron: int = 4,
-    gap: int = 2,
+    gap: int = 4,
 ) -> LearnedFeatures:
     """Pack the top receptive-field crops of ``neurons`` (ordered) into one image."""
     tiles, boxes, samples = [], [], []
