@@ -55,8 +55,11 @@ class SessionOpenError(Exception):
     """A session could not be opened; the message says why, for a person."""
 
 
-def open_session(path: str | os.PathLike) -> Any:
+def open_session(path: str | os.PathLike, *, announce=None) -> Any:
     """Load the session at ``path`` and return its :class:`cnnvis.Analysis`.
+
+    A session opened for the first time is analysed (clusters, C3) and the analysis is saved
+    into it, so later openings only read it back. ``announce(str)`` is told when that happens.
 
     Raises
     ------
@@ -64,16 +67,28 @@ def open_session(path: str | os.PathLike) -> Any:
         With a readable reason when the folder is missing, is not a session, or is damaged.
     """
     import cnnvis
+    from cnnvis.analysis.core import ANALYSIS_FILE
 
     p = Path(path).expanduser()
     if not p.exists():
         raise SessionOpenError(f"no session at {str(p)!r}: the folder does not exist")
+    if not p.is_dir():
+        raise SessionOpenError(f"{str(p)!r} is a file, not a session folder")
     try:
         rec = cnnvis.load(p)
+        fresh = not (p / ANALYSIS_FILE).is_file()
+        if fresh and announce is not None:
+            announce(f"analysing {p.name} (first opening only)…")
         # loads the saved analysis (with its edits and projections) when the session has one
-        return cnnvis.analyze(rec, session=p)
+        analysis = cnnvis.analyze(rec, session=p)
     except (cnnvis.SessionError, ValueError, KeyError, OSError, EOFError) as exc:
         raise SessionOpenError(f"cannot open the session at {str(p)!r}: {exc}") from exc
+    if fresh:
+        try:
+            analysis.save(p)
+        except OSError:
+            pass  # a read-only session is shown all the same
+    return analysis
 
 
 def _qt_app() -> QtWidgets.QApplication:
@@ -559,37 +574,76 @@ def run_viewer(
     progress: bool = True,
 ) -> int:
     """Open the viewer (the body of ``python -m cnnvis viewer``); returns the exit status."""
-    t0 = time.perf_counter()
     if session is None:
-        session = ensure_demo_session(progress=progress)
+        try:
+            session = ensure_demo_session(progress=progress)
+        except Exception as exc:  # noqa: BLE001 - a failed demo build is reported, not raised
+            print(f"cnnvis viewer: could not create the demo session: {exc}", file=sys.stderr)
+            return 2
+    t0 = time.perf_counter()
     try:
-        analysis = open_session(session)
+        analysis = open_session(session, announce=lambda m: print(m, file=sys.stderr))
     except SessionOpenError as exc:
         print(f"cnnvis viewer: {exc}", file=sys.stderr)
         return 2
     app = _qt_app()
     win = ViewerWindow(analysis, str(session))
-    if size is not None:
-        win.resize(*size)
+    win.resize(*(size or _default_size(app)))
     win.show()
-    app.processEvents()
+    for _ in range(3):
+        app.processEvents()
     opened = time.perf_counter() - t0
-    win.statusBar().showMessage(win.statusBar().currentMessage() + f"  ·  opened in {opened:.1f} s")
+    win.statusBar().showMessage(
+        win.statusBar().currentMessage() + f"  ·  opened in {opened:.1f} s", 15000
+    )
     if screenshot is not None:
-        QtCore.QTimer.singleShot(50, lambda: (win.screenshot(screenshot), app.quit()))
+        QtCore.QTimer.singleShot(50, lambda: _screenshot_and_quit(win, screenshot, app))
         app.exec()
-        print(f"wrote {screenshot} ({opened:.2f} s to open)")
+        if not Path(screenshot).is_file():
+            print(f"cnnvis viewer: could not write {screenshot}", file=sys.stderr)
+            return 1
+        print(f"wrote {screenshot} (opened in {opened:.2f} s)")
         return 0
     app.exec()
     return 0
 
 
-def ensure_demo_session(progress: bool = True) -> str:
-    """The built-in demo session, created (with a progress bar) when it does not exist yet."""
-    from cnnvis import demo
+def _screenshot_and_quit(win: ViewerWindow, out: str, app: QtWidgets.QApplication) -> None:
+    try:
+        win.screenshot(out)
+    except OSError as exc:
+        print(f"cnnvis viewer: {exc}", file=sys.stderr)
+    finally:
+        app.quit()
 
-    path = demo.default_session_dir()
-    if not (Path(path) / "manifest.json").exists():
+
+def _default_size(app: QtWidgets.QApplication) -> tuple[int, int]:
+    """90% of the screen, at most 1920x1080 and at least 1024x700."""
+    screen = app.primaryScreen()
+    if screen is None:
+        return (1600, 900)
+    g = screen.availableGeometry()
+    return (
+        max(1024, min(1920, int(g.width() * 0.9))),
+        max(700, min(1080, int(g.height() * 0.9))),
+    )
+
+
+def ensure_demo_session(progress: bool = True) -> str:
+    """The built-in demo session, created (with a progress bar) when it does not exist yet.
+
+    Creating it trains the demo CNN, records it, analyses it and computes the projection the
+    viewer shows first, so that opening it later only reads files.
+    """
+    from cnnvis import demo
+    from cnnvis.viewer.controller import default_projection_layer
+
+    path = Path(demo.default_session_dir())
+    if not (path / "manifest.json").exists():
         print(f"creating the demo session in {path} (once)…", file=sys.stderr)
         demo.make_demo_session(path, progress=progress)
+    if not (path / "analysis.json").exists():
+        analysis = open_session(path, announce=lambda m: print(m, file=sys.stderr))
+        analysis.projection(default_projection_layer(analysis))
+        analysis.save(path)
     return str(path)

@@ -59,6 +59,16 @@ def strongest_neurons(
     return np.array(keep, dtype=np.int64)
 
 
+def default_projection_layer(analysis: Any) -> str:
+    """The layer the projection shows first: the last analysed layer with at least 8 neurons
+    (late layers separate the classes best), else the last layer."""
+    rec = analysis.recording
+    for name in reversed(analysis.layers):
+        if rec.layer(name).n_channels >= 8:
+            return name
+    return analysis.layers[-1]
+
+
 class Controller(QtCore.QObject):
     """Selections and edits on an open session.
 
@@ -98,7 +108,7 @@ class Controller(QtCore.QObject):
         #: Layer groups shown with all their layers (None: every group expanded).
         self.expanded: set[str] | None = None
         self.selection = Selection()
-        self.projection_layer = self._default_projection_layer()
+        self.projection_layer = default_projection_layer(analysis)
         self._projection_cache: dict[str, np.ndarray] = {}
         self.scene = None
         self.last_rebuild_s = 0.0
@@ -124,14 +134,6 @@ class Controller(QtCore.QObject):
 
     def members(self, layer: str, cluster: int) -> np.ndarray:
         return np.flatnonzero(self.clusters(layer) == int(cluster))
-
-    def _default_projection_layer(self) -> str:
-        names = self.layers
-        # the last layer with more than a few channels says most about the learned classes
-        for name in reversed(names):
-            if self.rec.layer(name).n_channels >= 8:
-                return name
-        return names[-1]
 
     # -- scene --------------------------------------------------------------------------------
     def rebuild_scene(self) -> None:
