@@ -349,7 +349,7 @@ def _build_overview(data, scene, facet, overrides, expanded, pos_color, neg_colo
                 px = pt * DPI / 72.0
                 zoom = text_width_px(text, px) / (LABEL_W - 24.0)
                 if k:
-                    zoom = max(zoom, 1.2 * prev_px / line_step)
+                    zoom = max(zoom, 1.3 * prev_px / line_step)
                 labels.add(
                     text,
                     (14.0, row_y[name] + 4.0 + line_step * k),
@@ -589,7 +589,7 @@ def _build_projection(data: OverviewInput, ccolors: np.ndarray, max_points: int 
         f"{len(xy):,} samples \u00b7 {wrong:,} misclassified (ringed)",
         (24.0, 62.0),
         size=7.5,
-        min_zoom=1.2 * 10.0 * DPI / 72.0 / 40.0,
+        min_zoom=1.3 * 10.0 * DPI / 72.0 / 40.0,
         color=MUTED,
         anchor=("left", "top"),
     )

@@ -123,16 +123,17 @@ def _ribbons(lines: Polylines) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return verts.astype(np.float32), faces, colors
 
 
-def _hairlines(lines: Polylines) -> tuple[np.ndarray, np.ndarray]:
-    """Segment pairs and colours of all polylines (for 1-pixel drawing when zoomed out)."""
+def _hairlines(lines: Polylines, which: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Segment pairs and colours of the polylines ``which`` (default all), for 1-pixel drawing."""
     p = lines.points
     if len(p) == 0:
         return np.zeros((0, 2), np.float32), np.zeros((0, 4), np.float32)
     off = lines.offsets
     last = np.zeros(len(p), bool)
     last[off[1:] - 1] = True
-    k = np.flatnonzero(~last)
     owner = np.repeat(np.arange(len(lines)), np.diff(off))
+    keep = ~last if which is None else (~last & which[owner])
+    k = np.flatnonzero(keep)
     seg = np.stack([p[k], p[k + 1]], 1).reshape(-1, 2)
     col = np.repeat(lines.color[owner[k]], 2, axis=0)
     return seg.astype(np.float32), col.astype(np.float32)
@@ -254,11 +255,12 @@ class _PanelVisuals:
                 entry["filter"].texcoords = tc
             mesh.visible = True
 
-    @staticmethod
-    def _line_visuals(lines: Polylines, parent, order: int):
+    def _line_visuals(self, lines: Polylines, parent, order: int):
         if not len(lines):
             return None, None
         v, f, c = _ribbons(lines)
+        self.ribbon_vertices, self.ribbon_faces, self.ribbon_colors = v, f, c
+        self.ribbon_owner = np.repeat(np.repeat(np.arange(len(lines)), np.diff(lines.offsets)), 2)
         ribbons = vscene.visuals.Mesh(vertices=v, faces=f, vertex_colors=c, parent=parent)
         ribbons.order = order
         seg, col = _hairlines(lines)
@@ -358,10 +360,29 @@ class _PanelVisuals:
             self.image_mask = imask
             self._set_images(imask)
         if self.hairlines is not None:
-            thin = bool(z * float(self.panel.lines.width.min()) < 1.0)
-            if thin != self.hairline_on:
+            # lines thinner than a pixel on screen are drawn as 1-pixel lines instead
+            thin = self.panel.lines.width * z < 1.0
+            if self.hairline_on is None or not np.array_equal(thin, self.hairline_on):
                 self.hairline_on = thin
-                self.hairlines.visible = thin
+                if thin.any():
+                    seg, col = _hairlines(self.panel.lines, thin)
+                    self.hairlines.set_data(pos=seg, color=col)
+                    self.hairlines.visible = True
+                    ribbon_col = self.ribbon_colors.copy()
+                    owner = self.ribbon_owner
+                    ribbon_col[thin[owner], 3] = 0.0
+                    self.ribbons.set_data(
+                        vertices=self.ribbon_vertices,
+                        faces=self.ribbon_faces,
+                        vertex_colors=ribbon_col,
+                    )
+                else:
+                    self.hairlines.visible = False
+                    self.ribbons.set_data(
+                        vertices=self.ribbon_vertices,
+                        faces=self.ribbon_faces,
+                        vertex_colors=self.ribbon_colors,
+                    )
 
 
 class SceneCanvas(vscene.SceneCanvas):
@@ -453,6 +474,15 @@ class SceneCanvas(vscene.SceneCanvas):
                 wx, wy = tr.imap(np.array([x - px, y - py, 0, 1], np.float64))[:2]
                 return name, float(wx), float(wy)
         return None
+
+    def world_to_pixel(self, panel: str, xy: np.ndarray) -> np.ndarray:
+        """Canvas pixel positions ``(n, 2)`` of world points ``xy`` of ``panel``."""
+        xy = np.atleast_2d(np.asarray(xy, np.float64))
+        view = self._panels[panel].view
+        pts = np.column_stack([xy, np.zeros(len(xy)), np.ones(len(xy))])
+        mapped = view.scene.transform.map(pts)
+        mapped = mapped[:, :2] / mapped[:, 3:4]
+        return mapped + np.asarray(view.pos, np.float64)[None, :]
 
     def pick(self, x: float, y: float, tolerance_px: float = 3.0):
         """The scene id under canvas pixel ``(x, y)``, or None."""

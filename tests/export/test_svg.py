@@ -1,0 +1,97 @@
+"""SVG straight from the scene: it parses, and holds one element per scene object."""
+
+from __future__ import annotations
+
+import argparse
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from cnnvis.export.svg import export_svg, scene_to_svg, write_svg
+from cnnvis.scene import build_scene
+from cnnvis.scene.synthetic import synthetic_overview
+
+NS = {"s": "http://www.w3.org/2000/svg"}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_overview(
+        [("g1", "a", 16), ("g2", "b", 40), ("g3", "c", 64)],
+        clusters_per_layer=[3, 5, 6],
+        n_points=500,
+        seed=2,
+    )
+
+
+def _panel(root, name):
+    return root.find(f"s:svg[@id='panel-{name}']", NS)
+
+
+def _group(panel, cls):
+    return panel.find(f"s:g[@class='{cls}']", NS)
+
+
+@pytest.mark.parametrize("facet", ["features", "matrix"])
+def test_svg_has_an_element_per_object(data, facet, tmp_path):
+    scene = build_scene(data, facet=facet)
+    path = write_svg(scene, tmp_path / "o.svg", (1280, 800))
+    root = ET.parse(path).getroot()
+    assert root.get("width") == "1280" and root.get("height") == "800"
+    ov = scene.panels["overview"]
+    p = _panel(root, "overview")
+    rects = _group(p, "rects").findall("s:rect", NS)
+    assert len(rects) == len(ov.rects)
+    # each cluster rectangle at its scene position
+    for k in range(len(ov.rects)):
+        x, y, w, h = ov.rects.xywh[k]
+        assert float(rects[k].get("x")) == pytest.approx(x, abs=0.01)
+        assert float(rects[k].get("width")) == pytest.approx(w, abs=0.01)
+    zoom = scene.fit_zoom(ov, scene.panel_layout(1280, 800)["overview"]) / 1.02
+    n_img = int((ov.images.min_zoom <= zoom).sum())
+    images = _group(p, "images").findall("s:image", NS)
+    assert len(images) == n_img > 0
+    assert all(i.get("href").startswith("data:image/png;base64,") for i in images)
+    if facet == "matrix":
+        assert all("pixelated" in i.get("style", "") for i in images)
+    paths = _group(p, "edges").findall("s:path", NS)
+    assert len(paths) == len(ov.lines)
+    d0 = paths[0].get("d")
+    assert d0.count("L") == ov.lines.offsets[1] - ov.lines.offsets[0] - 1
+    first = [float(v) for v in d0[1:].split(" L")[0].split()]
+    assert first == pytest.approx(ov.lines.line(0)[0], abs=0.01)
+    assert len(_group(p, "nodes").findall("s:rect", NS)) == len(ov.top_rects)
+    n_lab = int(scene.visible_labels("overview", zoom).sum())
+    assert len(_group(p, "labels").findall("s:text", NS)) == n_lab
+    pr = _panel(root, "projection")
+    circles = _group(pr, "points").findall("s:circle", NS)
+    pts = scene.panels["projection"].points
+    assert len(circles) == len(pts)
+    assert float(circles[3].get("cx")) == pytest.approx(pts.xy[3, 0], abs=0.01)
+    assert len(_group(pr, "marked").findall("s:circle", NS)) == int(pts.marked.sum())
+    lg = _panel(root, "legend")
+    texts = [t.text for t in _group(lg, "labels").findall("s:text", NS)]
+    assert all(name in texts for name in data.class_names)
+
+
+def test_svg_shows_highlights_and_escapes_text(data):
+    data2 = synthetic_overview([("g<1>", "a&b", 8)], clusters_per_layer=[2], n_points=50)
+    scene = build_scene(data2)
+    text = scene_to_svg(scene, (800, 600))
+    root = ET.fromstring(text)
+    assert any(t.text == "g<1>" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+    assert _group(_panel(root, "overview"), "highlight") is None
+    scene.highlight.clusters = {("a&b", 0)}
+    scene.highlight.samples = np.array([0, 1, 2])
+    root = ET.fromstring(scene_to_svg(scene, (800, 600)))
+    assert len(_group(_panel(root, "overview"), "highlight").findall("s:rect", NS)) == 1
+    assert len(_group(_panel(root, "projection"), "highlight").findall("s:circle", NS)) == 3
+
+
+def test_export_svg_entry(data, tmp_path):
+    out = export_svg(data, tmp_path / "x" / "o.svg", args=argparse.Namespace(size="1024x640"))
+    root = ET.parse(out).getroot()
+    assert root.get("width") == "1024"
+    with pytest.raises(ValueError, match="size"):
+        export_svg(data, tmp_path / "y.svg", args=argparse.Namespace(size="big"))
