@@ -19,7 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.qt
+pytestmark = [
+    pytest.mark.qt,
+    # vispy's Qt backend calls QMouseEvent.pos(), deprecated in Qt 6
+    pytest.mark.filterwarnings("ignore:Function.*QMouseEvent.pos:DeprecationWarning"),
+]
 
 if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
     pytest.skip(
@@ -168,6 +172,69 @@ def test_viewer_opens_demo_selects_and_edits(qapp, session_copy):
     _settle(qapp)
     assert ctl.facet == "matrix"
     assert _changed(pix_features, _overview_pixels(win)) > 50
+    win.close()
+
+
+def test_mouse_click_drag_and_context_menu_on_the_overview(qapp, session_copy):
+    """Real Qt mouse events on the overview: click selects, a neuron dragged onto another cluster
+    moves there, and the context menu's actions edit the clusters."""
+    from PySide6 import QtCore
+    from PySide6.QtTest import QTest
+
+    from cnnvis.viewer.app import ViewerWindow, open_session
+
+    win = ViewerWindow(open_session(session_copy), str(session_copy))
+    win.resize(1280, 800)
+    win.show()
+    _settle(qapp)
+    ctl = win.controller
+    layer = next(name for name in reversed(ctl.layers) if ctl.n_clusters(name) >= 2)
+    left, no_mod = QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier
+    native = win.overview.native
+
+    def centre_of(box):
+        x, y, w, h = box
+        cx, cy = win.canvas_pos(x + w / 2, y + h / 2)
+        return QtCore.QPoint(round(cx), round(cy))
+
+    # a click on a neuron selects it (and its cluster); the details panel shows it
+    lab = ctl.clusters(layer)
+    n = int(np.flatnonzero(lab == 0)[0])
+    p_neuron = centre_of(ctl.scene.neuron_boxes[(layer, n)])
+    hit = win._hit((p_neuron.x(), p_neuron.y()))
+    assert (hit.kind, hit.layer, hit.neuron, hit.cluster) == ("neuron", layer, n, 0)
+    QTest.mouseClick(native, left, no_mod, p_neuron)
+    _settle(qapp, 0.1)
+    assert ctl.selection.neuron == (layer, n)
+    assert ctl.selection.cluster == (layer, 0)
+    assert win.details.title.text() == f"<b>{layer} · neuron {n}</b>"
+
+    # dragging the neuron onto cluster 1 moves it there (and does not pan the view)
+    target = centre_of(ctl.scene.cluster_rects[(layer, 1)])
+    members_1 = set(np.flatnonzero(lab == 1).tolist())
+    QTest.mousePress(native, left, no_mod, p_neuron)
+    for i in range(1, 7):
+        step = p_neuron + (target - p_neuron) * (i / 6)
+        QTest.mouseMove(native, step)
+        qapp.processEvents()
+    QTest.mouseRelease(native, left, no_mod, target)
+    _settle(qapp, 0.1)
+    after = ctl.clusters(layer)
+    assert ctl.analysis.history[-1]["op"] == "move"
+    moved_to = int(after[n])
+    assert all(after[m] == moved_to for m in members_1)
+
+    # the context menu of a cluster offers the edits; "Split in two" splits it
+    k = ctl.n_clusters(layer)
+    big = max(range(k), key=lambda c: len(ctl.members(layer, c)))
+    p_big = centre_of(ctl.scene.cluster_rects[(layer, big)])
+    menu = win.overview_menu(win._hit((p_big.x(), p_big.y())))
+    texts = [a.text() for a in menu.actions()]
+    assert "Split in two" in texts and "Merge with" in texts
+    next(a for a in menu.actions() if a.text() == "Split in two").trigger()
+    _settle(qapp, 0.1)
+    assert ctl.n_clusters(layer) == k + 1
+    assert ctl.analysis.history[-1]["op"] == "split"
     win.close()
 
 
