@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from cnnvis.viewer.controller import Controller
+from cnnvis.viewer.controller import FACET_NAMES, Controller
 from cnnvis.viewer.panels import DetailsPanel, LegendPanel
 from cnnvis.viewer.projection import ProjectionPanel
 
@@ -519,6 +519,11 @@ class ViewerWindow(QtWidgets.QMainWindow):
             menu.addSeparator()
         menu.addAction(f"Cluster {c} of {layer}").setEnabled(False)
         menu.addAction("Show cluster details", lambda: self._guard(ctl.select_cluster, layer, c))
+        other = "matrix" if ctl.cluster_facet(layer, c) == "features" else "features"
+        menu.addAction(
+            f"Show its {FACET_NAMES[other]}",
+            lambda: self._guard(ctl.toggle_cluster_facet, layer, c),
+        )
         merge = menu.addMenu("Merge with")
         merge.setEnabled(k > 1)
         for j in range(k):

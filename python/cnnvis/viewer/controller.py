@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore
 
+FACET_NAMES = {"features": "learned features", "matrix": "activation matrix"}
 #: How many neurons light up for a sample or class selection, per layer, at most.
 TOP_NEURONS_PER_LAYER = 8
 #: How many samples of the projection are ringed for a selected cluster.
@@ -105,6 +106,8 @@ class Controller(QtCore.QObject):
         self.session_path = session_path
         self.rec = analysis.recording
         self.facet = "features"
+        #: Per-cluster exceptions to :attr:`facet`, ``{(layer, cluster): facet}``.
+        self.facet_overrides: dict[tuple[str, int], str] = {}
         #: Layer groups shown with all their layers (None: every group expanded).
         self.expanded: set[str] | None = None
         self.selection = Selection()
@@ -145,6 +148,7 @@ class Controller(QtCore.QObject):
         self.scene = build_scene(
             self.analysis,
             facet=self.facet,
+            facet_overrides=self.facet_overrides,
             expanded=self.expanded,
             projection=False,
             legend=False,
@@ -159,7 +163,12 @@ class Controller(QtCore.QObject):
 
         from cnnvis.scene import build_scene
 
-        scene = build_scene(self.analysis, facet=self.facet, expanded=self.expanded)
+        scene = build_scene(
+            self.analysis,
+            facet=self.facet,
+            facet_overrides=self.facet_overrides,
+            expanded=self.expanded,
+        )
         scene.highlight = copy.deepcopy(self.scene.highlight)
         return scene
 
@@ -182,12 +191,26 @@ class Controller(QtCore.QObject):
         """Show ``'features'`` (learned patches, C4) or ``'matrix'`` (activations, C5)."""
         if facet not in ("features", "matrix"):
             raise ValueError(f"facet must be 'features' or 'matrix', got {facet!r}")
-        if facet != self.facet:
+        if facet != self.facet or self.facet_overrides:
             self.facet = facet
+            self.facet_overrides = {}
             self.rebuild_scene()
-            self.message.emit(
-                f"facet: {'learned features' if facet == 'features' else 'activation matrix'}"
-            )
+            self.message.emit(f"every cluster shows its {FACET_NAMES[facet]}")
+
+    def cluster_facet(self, layer: str, cluster: int) -> str:
+        """The facet a cluster shows now."""
+        return self.facet_overrides.get((layer, int(cluster)), self.facet)
+
+    def toggle_cluster_facet(self, layer: str, cluster: int) -> None:
+        """Switch one cluster between its learned features and its activation matrix."""
+        key = (layer, int(cluster))
+        other = "matrix" if self.cluster_facet(*key) == "features" else "features"
+        if other == self.facet:
+            self.facet_overrides.pop(key, None)
+        else:
+            self.facet_overrides[key] = other
+        self.rebuild_scene()
+        self.message.emit(f"{layer} cluster {cluster} shows its {FACET_NAMES[other]}")
 
     def set_expanded(self, groups) -> None:
         """Show these layer groups with all their layers (None: all; empty: groups collapsed)."""
@@ -433,6 +456,7 @@ class Controller(QtCore.QObject):
     # -- edits (C7) ---------------------------------------------------------------------------
     def _edit(self, edit: dict) -> None:
         t0 = time.perf_counter()
+        self._forget_overrides(edit.get("layer"))
         self.analysis.apply(edit)
         self._after_edit()
         dt = time.perf_counter() - t0
@@ -448,6 +472,10 @@ class Controller(QtCore.QObject):
         self.rebuild_scene()
         self.save()
         self.selection_changed.emit()
+
+    def _forget_overrides(self, layer: str | None) -> None:
+        """Cluster ids of a layer change with its edits: its per-cluster facets are dropped."""
+        self.facet_overrides = {k: v for k, v in self.facet_overrides.items() if k[0] != layer}
 
     def move_neuron(self, layer: str, channel: int, to_cluster: int) -> None:
         """Move neuron ``channel`` of ``layer`` into cluster ``to_cluster``."""
@@ -469,18 +497,20 @@ class Controller(QtCore.QObject):
         if not self.can_undo:
             self.message.emit("nothing to undo")
             return False
-        self.analysis.undo()
+        edit = self.analysis.undo()
+        self._forget_overrides((edit or {}).get("layer"))
         self._after_edit()
-        self.message.emit("undone")
+        self.message.emit(f"undone: {describe_edit(edit)}" if edit else "undone")
         return True
 
     def redo(self) -> bool:
         if not self.can_redo:
             self.message.emit("nothing to redo")
             return False
-        self.analysis.redo()
+        edit = self.analysis.redo()
+        self._forget_overrides((edit or {}).get("layer"))
         self._after_edit()
-        self.message.emit("redone")
+        self.message.emit(f"redone: {describe_edit(edit)}" if edit else "redone")
         return True
 
     @property
