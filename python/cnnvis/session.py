@@ -66,6 +66,7 @@ __all__ = [
     "read_part",
     "has_part",
     "verify",
+    "read_file",
     "read_manifest",
     "graph_to_json",
     "graph_from_json",
@@ -77,6 +78,12 @@ class SessionError(ValueError):
 
 
 # -- single files -----------------------------------------------------------------------------------
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _sha256(path: Path) -> str:
@@ -98,6 +105,7 @@ def _atomic_file(path: str | os.PathLike[str]) -> Iterator[io.BufferedWriter]:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -294,6 +302,7 @@ def atomic_session(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
         yield tmp
         files = {
             p.relative_to(tmp).as_posix(): _file_entry(tmp, p.relative_to(tmp).as_posix())
@@ -495,16 +504,32 @@ def _recording_payload(rec: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]
     return doc, arrays
 
 
-def save_recording(rec: Any, path: str | os.PathLike[str], *, overwrite: bool = True) -> Path:
+def save_recording(
+    rec: Any,
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = True,
+    files: Mapping[str, bytes] | None = None,
+) -> Path:
     """Write a :class:`~cnnvis.record.Recording` as a new session folder at ``path``, atomically.
 
     Usually called as ``rec.save(path)``. An existing session at ``path`` is replaced as a whole
     (its additional parts too); ``overwrite=False`` refuses instead. Returns the folder.
+
+    ``files`` adds more files to the session (relative POSIX path -> content), e.g.
+    ``{"checkpoints/final.pt": ...}``; they are listed in the manifest with their checksums and
+    can be read back checked with :func:`read_file`.
     """
     doc, arrays = _recording_payload(rec)
     with atomic_session(path, overwrite=overwrite) as tmp:
         write_json_atomic(tmp / "recording.json", doc)
         write_arrays_atomic(tmp / "recording.npz", arrays)
+        for rel, content in (files or {}).items():
+            p = Path(rel)
+            if p.is_absolute() or ".." in p.parts or rel in ("recording.json", "recording.npz"):
+                raise ValueError(f"extra file {rel!r} must be a relative path inside the session")
+            (tmp / p).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / p).write_bytes(content)
     return Path(path)
 
 
@@ -561,6 +586,15 @@ def _recording_from(doc: dict[str, Any], arrays: dict[str, np.ndarray], where: P
         if isinstance(e, SessionError):
             raise
         raise SessionError(f"{where}: recording.json is not a valid recording ({e!r})") from None
+
+
+def read_file(path: str | os.PathLike[str], rel: str) -> Path:
+    """Check one file of a session against its manifest and return its path.
+
+    Use it for files added with ``save_recording(..., files=...)`` such as checkpoints.
+    """
+    root = Path(path)
+    return _check_file(root, read_manifest(root), rel)
 
 
 def load(path: str | os.PathLike[str]) -> Any:

@@ -236,7 +236,7 @@ def train(
             loss = F.cross_entropy(out, y)
             if not torch.isfinite(loss):
                 raise ValueError(
-                    f"the training loss became {float(loss)} at epoch {epoch}, batch {b}; "
+                    f"the training loss became {float(loss.detach())} at epoch {epoch}, batch {b}; "
                     f"try a smaller lr (now {lr})"
                 )
             opt.zero_grad(set_to_none=True)

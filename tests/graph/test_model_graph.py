@@ -223,3 +223,28 @@ def test_sequential_model_and_shared_module():
     assert default_layers(g) == ["0", "2"]  # the shared ReLU is called twice
     groups = layer_groups(g)
     assert [grp.nodes for grp in groups] == [["input"], order[1:-1], ["output"]]
+
+
+class Writes(nn.Module):
+    """Writes one branch into a buffer in place, behind a data-dependent test."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 1)
+        self.b = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        y = self.a(x)
+        z = torch.zeros_like(y)
+        if bool(y.abs().sum() >= 0):
+            z[:, :2] = self.b(x)[:, :2]
+        z += y
+        return z
+
+
+def test_hooks_follow_in_place_writes():
+    with pytest.warns(GraphTraceWarning):
+        g = model_graph(Writes(), torch.ones(1, 3, 4, 4))
+    assert ("b", "setitem") in g.edges and ("zeros_like", "setitem") in g.edges
+    assert set(g.predecessors("add")) == {"setitem", "a"} and g.nodes["add"]["op"] == "add"
+    assert list(g.predecessors("output")) == ["add"]

@@ -1,13 +1,71 @@
-"""`python -m cnnvis info`: to be written. Keep heavy imports (torch, vispy, Qt) inside run()."""
+"""``python -m cnnvis info SESSION``: print a summary of a session."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("session", help="session folder")
+    parser.add_argument(
+        "--verify", action="store_true", help="also check the checksum of every file"
+    )
+
+
+def summary(rec, manifest: dict | None = None) -> str:
+    """A few lines about a :class:`~cnnvis.record.Recording` (and its session manifest)."""
+    lines = []
+    data = rec.meta.get("data")
+    lines.append(f"model      {rec.model_name}")
+    lines.append(
+        f"data       {data if data else '(not named)'}; input {'x'.join(map(str, rec.input_shape))}"
+    )
+    lines.append(
+        f"samples    {rec.n_samples} ({rec.n_classes} classes; {len(rec.pooled_index)} kept for "
+        "projections)"
+    )
+    lines.append(f"accuracy   {rec.accuracy:.2%}")
+    lines.append(f"layers     {len(rec.layers)}")
+    width = max((len(n) for n in rec.layers), default=0)
+    for name, layer in rec.layers.items():
+        lines.append(f"  {name:<{width}}  {layer.op:<7} {layer.n_channels:5d} channels")
+    n_weights = sum(a.size for params in rec.weights.values() for a in params.values())
+    lines.append(f"weights    {len(rec.weights)} modules, {n_weights:,} values")
+    lines.append(
+        f"graph      {rec.graph.number_of_nodes()} nodes, {rec.graph.number_of_edges()} edges"
+    )
+    if rec.snapshots:
+        snaps = ", ".join(
+            f"{s.get('epoch', '?')} ({s['accuracy']:.0%})"
+            if "accuracy" in s
+            else str(s.get("epoch"))
+            for s in rec.snapshots
+        )
+        lines.append(f"snapshots  {len(rec.snapshots)}: epoch (accuracy) {snaps}")
+    else:
+        lines.append("snapshots  none")
+    if manifest is not None:
+        files = manifest.get("files", {})
+        size = sum(int(e.get("bytes", 0)) for e in files.values())
+        parts = sorted({f.split(".")[0] for f in files if "/" not in f} - {"recording"})
+        lines.append(
+            f"session    format {manifest.get('format_version')}, created {manifest.get('created')}, "
+            f"{len(files)} files, {size / 1e6:.1f} MB"
+        )
+        lines.append(f"parts      {', '.join(parts) if parts else 'recording only'}")
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("cnnvis info: not implemented yet")
+    from cnnvis.session import SessionError, load, read_manifest, verify
+
+    try:
+        manifest = verify(args.session) if args.verify else read_manifest(args.session)
+        rec = load(args.session)
+    except SessionError as exc:
+        print(f"cnnvis info: {exc}", file=sys.stderr)
+        return 1
+    print(f"session    {args.session}")
+    print(summary(rec, manifest))
+    return 0

@@ -409,24 +409,27 @@ def _hook_graph(model: Any, inputs: tuple[Any, ...]) -> nx.DiGraph:
     class Mode(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
             kwargs = kwargs or {}
-            out = func(*args, **kwargs)
-            if state["leaf_depth"] == 0:
-                outs = _tensors_in(out)
-                if outs:
-                    fname = _function_name(func)
-                    scope = stack[-1] if stack else ""
-                    base = f"{scope}.{fname.strip('_')}" if scope else fname.strip("_")
-                    nid = b.add(
-                        base,
-                        module=None,
-                        op=_function_kind(fname),
-                        type_name=fname.strip("_"),
-                        stack=list(stack),
-                        shape=_shape_of(outs[0]) if len(outs) == 1 else None,
-                    )
-                    connect(nid, (args, kwargs))
-                    publish(nid, out)
-            return out
+            result = func(*args, **kwargs)
+            if state["leaf_depth"] > 0:
+                return result
+            fname = _function_name(func)
+            # x[i] = y returns None but writes y into x: x is the op's output
+            out = args[0] if fname == "__setitem__" and args else result
+            outs = _tensors_in(out)
+            if outs:
+                scope = stack[-1] if stack else ""
+                base = f"{scope}.{fname.strip('_')}" if scope else fname.strip("_")
+                nid = b.add(
+                    base,
+                    module=None,
+                    op=_function_kind(fname),
+                    type_name=fname.strip("_"),
+                    stack=list(stack),
+                    shape=_shape_of(outs[0]) if len(outs) == 1 else None,
+                )
+                connect(nid, (args, kwargs))
+                publish(nid, out)
+            return result
 
     def pre(m: Any, args: Any, kwargs: Any) -> None:
         name = names.get(m, "")

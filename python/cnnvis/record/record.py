@@ -100,9 +100,11 @@ def _as_loader(data, batch_size: int):
 
 
 def _class_names_of(data, loader) -> list[str] | None:
-    for obj in (data, getattr(loader, "dataset", None)):
-        names = getattr(obj, "classes", None)
-        if names is not None and len(names) > 0:
+    from cnnvis.data import class_names_of
+
+    for obj in (data, loader):
+        names = class_names_of(obj)
+        if names:
             return [str(n) for n in names]
     return None
 
@@ -209,12 +211,9 @@ def _eval_mode(model) -> Iterator[None]:
 def _resolve_layers(model, layers, example, graph) -> list[str]:
     modules = dict(model.named_modules())
     if layers is None:
-        try:
-            from cnnvis.graph import default_layers
+        from cnnvis.graph import default_layers
 
-            chosen = list(default_layers(graph))
-        except (ImportError, AttributeError):
-            chosen = [n for n, m in modules.items() if n and _layer_op(m) in ("conv", "linear")]
+        chosen = list(default_layers(graph))
         if not chosen:
             raise RecordError("the model has no conv or linear layers to record; pass layers=")
         return chosen
@@ -232,48 +231,6 @@ def _resolve_layers(model, layers, example, graph) -> list[str]:
     if len(set(layers)) != len(layers):
         raise RecordError(f"layers has duplicates: {layers}")
     return layers
-
-
-def _model_graph(model, example):
-    try:
-        from cnnvis.graph import model_graph
-    except ImportError:
-        model_graph = None
-    if model_graph is None:
-        return _fallback_graph(model, example)
-    return model_graph(model, example)
-
-
-def _fallback_graph(model, example):
-    """A chain of leaf modules in execution order (used only when cnnvis.graph is unavailable)."""
-    import networkx as nx
-    import torch
-
-    order: list[tuple[str, tuple[int, ...]]] = []
-
-    def make(name):
-        def hook(_m, _i, out):
-            if torch.is_tensor(out):
-                order.append((name, tuple(out.shape[1:])))
-
-        return hook
-
-    leaves = [n for n, m in model.named_modules() if n and not list(m.children())]
-    with torch.no_grad(), _hooks(model, leaves, make):
-        model(example)
-    modules = dict(model.named_modules())
-    g = nx.DiGraph()
-    g.add_node("input", module=None, op="input", shape=tuple(example.shape[1:]),
-               channels=int(example.shape[1]))  # fmt: skip
-    prev = "input"
-    for name, shape in order:
-        if name in g:
-            continue
-        g.add_node(name, module=name, op=_layer_op(modules[name]), shape=shape,
-                   channels=int(shape[0]) if shape else 1)  # fmt: skip
-        g.add_edge(prev, name)
-        prev = name
-    return g
 
 
 def _op_from_graph(graph, name: str, module) -> str:
@@ -575,8 +532,9 @@ def record(
                 f"the model's forward pass fails on inputs of shape {tuple(example.shape)} "
                 f"(batch, channels, height, width): {type(e).__name__}: {e}"
             ) from e
-        with torch.no_grad():
-            graph = _model_graph(model, example)
+        from cnnvis.graph import model_graph
+
+        graph = model_graph(model, example)
         chosen = _resolve_layers(model, layers, example, graph)
         modules = dict(model.named_modules())
 
