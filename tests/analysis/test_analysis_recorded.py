@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 import cnnvis
+from cnnvis.record import record
 
 
 class Branchy(nn.Module):
@@ -43,7 +44,7 @@ def rec():
     model.eval()
     x = torch.randn(96, 1, 12, 12)
     y = torch.arange(96) % 6
-    return cnnvis.record(
+    return record(
         model,
         (x, y),
         layers=["relu1", "relu2", "relu3", "fc"],
@@ -76,10 +77,12 @@ def test_connections_on_a_recorded_branching_model(rec):
         assert cc.positive.shape == (an.n_clusters(a), an.n_clusters(b))
         assert np.all(cc.positive >= 0) and np.all(cc.negative <= 0)
         drawn = {(i, j, s) for i, j, s, _ in cc.edges()}
-        covered = {tuple(int(v) for v in e) for e in cc.direct_edges}
+        assert cc.layout == "bicluster_edges"
+        covered = [tuple(int(v) for v in e) for e in cc.direct_edges]
         for bc in cc.biclusters:
-            covered |= {(int(i), int(j), bc.sign) for i in bc.rows for j in bc.cols}
-        assert drawn <= covered
+            covered += [(int(i), int(j), bc.sign) for i, j in bc.edges]
+            assert set(bc.edges[:, 0]) <= set(bc.rows) and set(bc.edges[:, 1]) <= set(bc.cols)
+        assert sorted(covered) == sorted(drawn)  # every drawn edge exactly once
     groups = an.groups
     assert [m for g in groups for m in g.layers] == an.layers
 

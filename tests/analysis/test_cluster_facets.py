@@ -54,6 +54,7 @@ def test_learned_features_image_holds_the_patches_at_their_boxes(rec):
             lf = an.learned_features(layer, c, patches_per_neuron=4)
             assert lf.image.dtype == np.uint8 and lf.image.ndim == 3 and lf.image.shape[2] == 3
             assert sorted(lf.neurons.tolist()) == an.clusters(layer)[c].tolist()
+            assert lf.layout in ("pack_hierarchy", "single")
             h, w = lf.image.shape[:2]
             boxes = lf.placements
             assert np.all(boxes[:, 0] >= 0) and np.all(boxes[:, 1] >= 0)

@@ -399,12 +399,15 @@ def _sum_same(ins: list[np.ndarray], node: Any) -> np.ndarray:
 class Bicluster:
     """A group of cluster-to-cluster edges of one sign drawn through one in-between node (C6).
 
-    ``rows`` are cluster ids of ``layer_a``, ``cols`` cluster ids of ``layer_b``, ``sign`` +1 / -1.
+    ``rows`` are cluster ids of ``layer_a``, ``cols`` cluster ids of ``layer_b``, ``sign`` +1 / -1;
+    ``edges`` the ``(cluster_a, cluster_b)`` pairs it claims (a bicluster may be less than fully
+    dense: at least ``min_density`` of ``rows x cols`` are edges of its sign).
     """
 
     rows: np.ndarray
     cols: np.ndarray
     sign: int
+    edges: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
 
 
 @dataclass
@@ -501,10 +504,13 @@ def aggregate(
             from cnnvis.layout import bicluster_edges
 
             res = bicluster_edges(m, threshold, min_density=min_density)
-            for b in res.biclusters:
+            for q, b in enumerate(res.biclusters):
                 biclusters.append(
                     Bicluster(
-                        np.asarray(b.rows, dtype=np.int64), np.asarray(b.cols, dtype=np.int64), sign
+                        np.asarray(b.rows, dtype=np.int64),
+                        np.asarray(b.cols, dtype=np.int64),
+                        sign,
+                        np.asarray(res.edges_of(q), dtype=np.int64).reshape(-1, 2),
                     )
                 )
             for i, j in np.asarray(res.direct_edges, dtype=np.int64).reshape(-1, 2):

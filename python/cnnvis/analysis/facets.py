@@ -8,6 +8,7 @@ stand-in is used and named in the object's ``layout`` field, so a caller can alw
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -185,13 +186,15 @@ def _tile(patches: np.ndarray, values: np.ndarray, samples: np.ndarray, k: int, 
 
 
 def _grid_positions(sizes: np.ndarray, gap: int) -> np.ndarray:
-    """Stand-in packing: tiles in the given order, row by row, in a near-square grid."""
+    """Stand-in packing: tiles in the given order along a snake through a near-square grid."""
     n = sizes.shape[0]
     cols = max(1, math.ceil(math.sqrt(n)))
     cw, ch = int(sizes[:, 0].max()), int(sizes[:, 1].max())
     pos = np.zeros((n, 2), dtype=np.int64)
     for i in range(n):
         r, c = divmod(i, cols)
+        if r % 2:
+            c = cols - 1 - c  # snake: neighbours in the row order stay side by side
         pos[i] = (c * (cw + gap), r * (ch + gap))
     return pos
 
@@ -213,8 +216,18 @@ def _pack(sizes: np.ndarray, features: np.ndarray, gap: int) -> tuple[np.ndarray
         pos[:, 1] = top - (pos[:, 1] + padded[:, 1])
         pos -= pos.min(axis=0)
         return pos, "pack_hierarchy"
-    except (ImportError, AttributeError, NotImplementedError, TypeError):
-        return _grid_positions(sizes, gap), "grid in row order (pack_hierarchy unavailable)"
+    except (ImportError, AttributeError, NotImplementedError):
+        return _grid_positions(sizes, gap), "snake grid in row order (pack_hierarchy unavailable)"
+    except Exception as exc:  # noqa: BLE001 - a packer failure must not lose the facet
+        warnings.warn(
+            f"pack_hierarchy failed ({type(exc).__name__}: {exc}); the tiles are laid out along a "
+            "snake grid in row order instead",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return _grid_positions(
+            sizes, gap
+        ), f"snake grid in row order (pack_hierarchy failed: {exc})"
 
 
 def build_learned_features(
