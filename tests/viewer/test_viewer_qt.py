@@ -1,0 +1,305 @@
+"""The Qt viewer on the real demo session, under a display (``xvfb-run -a``).
+
+The window is driven programmatically through its controller (a class selection, a sample
+selection, a cluster merge, undo), and its screenshots must change where the overview is drawn.
+The command line is run as a user would: a missing or corrupt session gives a clear message and a
+non-zero exit, never a traceback; ``--screenshot`` writes a PNG of the window.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = [
+    pytest.mark.qt,
+    # vispy's Qt backend calls QMouseEvent.pos(), deprecated in Qt 6
+    pytest.mark.filterwarnings("ignore:Function.*QMouseEvent.pos:DeprecationWarning"),
+]
+
+if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    pytest.skip(
+        "the Qt viewer tests need a display: run them under `xvfb-run -a`",
+        allow_module_level=True,
+    )
+
+ROOT = Path(__file__).resolve().parents[2]
+_PATH = [p for p in (os.environ.get("PYTHONPATH", ""), str(ROOT / "python")) if p]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(_PATH)}
+
+
+@pytest.fixture(scope="module")
+def qapp():
+    from cnnvis.viewer.app import _qt_app
+
+    return _qt_app()
+
+
+@pytest.fixture()
+def session_copy(demo_session, tmp_path):
+    """A private copy of the demo session (edits are saved into it)."""
+    dst = tmp_path / "session"
+    shutil.copytree(demo_session, dst)
+    return dst
+
+
+def _settle(app, seconds: float = 0.3) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def _overview_pixels(win) -> np.ndarray:
+    """The overview's pixels, cut out of a screenshot of the whole window."""
+    from cnnvis.viewer.app import image_to_array
+
+    img = image_to_array(win.screenshot())
+    w = win.overview.native
+    top_left = w.mapTo(win, w.rect().topLeft())
+    x, y = top_left.x(), top_left.y()
+    return img[y : y + w.height(), x : x + w.width(), :3].astype(np.int16)
+
+
+def _changed(a: np.ndarray, b: np.ndarray) -> int:
+    """Number of pixels that differ by more than a little in any channel."""
+    return int(np.count_nonzero(np.abs(a - b).max(axis=2) > 24))
+
+
+def test_viewer_opens_demo_selects_and_edits(qapp, session_copy):
+    from cnnvis.viewer.app import ViewerWindow, open_session
+
+    t0 = time.perf_counter()
+    analysis = open_session(session_copy)
+    win = ViewerWindow(analysis, str(session_copy))
+    win.resize(1280, 800)
+    win.show()
+    _settle(qapp)
+    opened = time.perf_counter() - t0
+    assert opened < 5.0, f"opening the demo took {opened:.2f} s"
+    ctl = win.controller
+    assert win.windowTitle().startswith("cnnvis")
+    assert session_copy.name in win.windowTitle()
+    assert len(win.projection.coords) == len(ctl.rec.pooled_index)
+    base = _overview_pixels(win)
+    assert base.std() > 5, "the overview is blank"
+
+    # P3: a class lights up the neurons that respond strongly to it
+    c = 3
+    ctl.select_class(c)
+    _settle(qapp)
+    lit = ctl.selection.neurons
+    assert ctl.selection.n_highlighted > 0
+    assert ctl.scene.highlight.neurons == {(k, int(v)) for k, vs in lit.items() for v in vs}
+    for layer, chans in lit.items():
+        m = ctl.rec.class_means(layer)
+        # every lit neuron responds more to class c than to the average class
+        assert np.all(m[chans, c] > m[chans].mean(axis=1))
+    after_class = _overview_pixels(win)
+    assert _changed(base, after_class) > 50
+
+    # P3: samples selected in the projection light up the neurons that respond most to them
+    rows = np.flatnonzero(ctl.sample_labels == 7)
+    win.projection.select(rows, emit=True)
+    _settle(qapp)
+    assert np.array_equal(ctl.selection.samples, rows)
+    assert ctl.selection.class_index == -1
+    assert ctl.selection.n_highlighted > 0
+    layer = ctl.layers[-1]
+    chans = ctl.selection.neurons.get(layer, np.zeros(0, int))
+    if len(chans):
+        x = ctl.rec.pooled(layer)
+        assert np.all(x[rows][:, chans].mean(0) > x[:, chans].mean(0))
+
+    # clicking a cluster shows its top samples in the projection and its details
+    layer = next(name for name in ctl.layers if ctl.n_clusters(name) >= 2)
+    ctl.clear_selection()
+    ctl.select_cluster(layer, 0)
+    _settle(qapp)
+    assert ctl.projection_layer == layer
+    assert len(ctl.selection.top_samples) > 0
+    assert np.array_equal(win.projection._emphasis, np.sort(ctl.selection.top_samples))
+    info = ctl.details()
+    assert info["title"].startswith(layer)
+    assert len(info["class_values"]) == len(ctl.class_names)
+    ctl.clear_selection()
+    _settle(qapp)
+    before_edit = _overview_pixels(win)
+    labels_before = ctl.clusters(layer).copy()
+    k = ctl.n_clusters(layer)
+
+    # C7: merge two clusters: the scene and the picture follow within a second, saved with the session
+    t1 = time.perf_counter()
+    ctl.merge_clusters(layer, [0, 1])
+    qapp.processEvents()
+    # about 0.3 s on a quiet machine; the bound leaves room for a busy shared one
+    assert time.perf_counter() - t1 < 3.0
+    assert ctl.n_clusters(layer) == k - 1
+    merged = ctl.clusters(layer)
+    assert np.all(merged[np.isin(labels_before, [0, 1])] == 0)
+    assert sum(1 for key in ctl.scene.cluster_rects if key[0] == layer) == k - 1
+    _settle(qapp)
+    after_edit = _overview_pixels(win)
+    assert _changed(before_edit, after_edit) > 50
+    reopened = open_session(session_copy)
+    assert np.array_equal(np.asarray(reopened.labels[layer]), merged)
+
+    # undo brings the clusters and the picture back; redo repeats the edit
+    assert ctl.undo()
+    _settle(qapp)
+    assert np.array_equal(ctl.clusters(layer), labels_before)
+    assert _changed(before_edit, _overview_pixels(win)) < _changed(before_edit, after_edit)
+    assert ctl.redo()
+    assert ctl.n_clusters(layer) == k - 1
+
+    # a neuron moved to another cluster
+    ctl.undo()
+    n = int(np.flatnonzero(ctl.clusters(layer) == 0)[0])
+    ctl.move_neuron(layer, n, 1)
+    assert ctl.clusters(layer)[n] == ctl.clusters(layer)[np.flatnonzero(labels_before == 1)[0]]
+
+    # facet switch rebuilds the overview
+    pix_features = _overview_pixels(win)
+    win.act_matrix.trigger()
+    _settle(qapp)
+    assert ctl.facet == "matrix"
+    assert _changed(pix_features, _overview_pixels(win)) > 50
+    win.close()
+
+
+def test_mouse_click_drag_and_context_menu_on_the_overview(qapp, session_copy):
+    """Real Qt mouse events on the overview: click selects, a neuron dragged onto another cluster
+    moves there, and the context menu's actions edit the clusters."""
+    from PySide6 import QtCore
+    from PySide6.QtTest import QTest
+
+    from cnnvis.viewer.app import ViewerWindow, open_session
+
+    win = ViewerWindow(open_session(session_copy), str(session_copy))
+    win.resize(1280, 800)
+    win.show()
+    _settle(qapp)
+    ctl = win.controller
+    layer = next(name for name in reversed(ctl.layers) if ctl.n_clusters(name) >= 2)
+    left, no_mod = QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier
+    native = win.overview.native
+
+    def centre_of(box):
+        x, y, w, h = box
+        cx, cy = win.canvas_pos(x + w / 2, y + h / 2)
+        return QtCore.QPoint(round(cx), round(cy))
+
+    # a click on a neuron selects it (and its cluster); the details panel shows it
+    lab = ctl.clusters(layer)
+    n = int(np.flatnonzero(lab == 0)[0])
+    p_neuron = centre_of(ctl.scene.neuron_boxes[(layer, n)])
+    hit = win._hit((p_neuron.x(), p_neuron.y()))
+    assert (hit.kind, hit.layer, hit.neuron, hit.cluster) == ("neuron", layer, n, 0)
+    QTest.mouseClick(native, left, no_mod, p_neuron)
+    _settle(qapp, 0.1)
+    assert ctl.selection.neuron == (layer, n)
+    assert ctl.selection.cluster == (layer, 0)
+    assert win.details.title.text() == f"<b>{layer} · neuron {n}</b>"
+
+    # dragging the neuron onto cluster 1 moves it there (and does not pan the view)
+    target = centre_of(ctl.scene.cluster_rects[(layer, 1)])
+    members_1 = set(np.flatnonzero(lab == 1).tolist())
+    QTest.mousePress(native, left, no_mod, p_neuron)
+    for i in range(1, 7):
+        step = p_neuron + (target - p_neuron) * (i / 6)
+        QTest.mouseMove(native, step)
+        qapp.processEvents()
+    QTest.mouseRelease(native, left, no_mod, target)
+    _settle(qapp, 0.1)
+    after = ctl.clusters(layer)
+    assert ctl.analysis.history[-1]["op"] == "move"
+    moved_to = int(after[n])
+    assert all(after[m] == moved_to for m in members_1)
+
+    # the context menu of a cluster offers the edits; "Split in two" splits it
+    k = ctl.n_clusters(layer)
+    big = max(range(k), key=lambda c: len(ctl.members(layer, c)))
+    p_big = centre_of(ctl.scene.cluster_rects[(layer, big)])
+    menu = win.overview_menu(win._hit((p_big.x(), p_big.y())))
+    texts = [a.text() for a in menu.actions()]
+    assert "Split in two" in texts and "Merge with" in texts
+    next(a for a in menu.actions() if a.text() == "Split in two").trigger()
+    _settle(qapp, 0.1)
+    assert ctl.n_clusters(layer) == k + 1
+    assert ctl.analysis.history[-1]["op"] == "split"
+    win.close()
+
+
+def _cli(*args, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "cnnvis", "viewer", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=timeout,
+    )
+
+
+def test_missing_session_gives_a_clear_message(tmp_path):
+    r = _cli(str(tmp_path / "nowhere"))
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    assert "nowhere" in r.stderr and "does not exist" in r.stderr
+
+
+def test_corrupt_session_gives_a_clear_message(demo_session, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(demo_session, bad)
+    (bad / "manifest.json").write_text("{ this is not json", encoding="utf-8")
+    r = _cli(str(bad))
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    assert "cannot open the session" in r.stderr
+
+    not_a_session = tmp_path / "empty"
+    not_a_session.mkdir()
+    r = _cli(str(not_a_session))
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    assert "cannot open the session" in r.stderr
+
+
+def test_missing_session_in_the_window_is_a_dialog_not_a_crash(qapp, tmp_path, monkeypatch):
+    from PySide6 import QtWidgets
+
+    from cnnvis.viewer.app import ViewerWindow
+
+    shown = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a, **k: shown.append(a[2]) or 0)
+    win = ViewerWindow()
+    assert win.open_path(str(tmp_path / "nowhere")) is False
+    assert shown and "does not exist" in shown[0]
+    assert win.controller is None
+    win.close()
+
+
+def test_screenshot_cli_writes_a_png(demo_session, tmp_path):
+    from PySide6 import QtGui
+
+    out = tmp_path / "shot.png"
+    session = tmp_path / "s"
+    shutil.copytree(demo_session, session)
+    r = _cli(str(session), "--screenshot", str(out), "--size", "1280x800")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    img = QtGui.QImage(str(out))
+    assert (img.width(), img.height()) == (1280, 800)
+    from cnnvis.viewer.app import image_to_array
+
+    a = image_to_array(img)[..., :3].astype(np.int16)
+    assert a.std() > 10  # not a blank window
+    assert len(np.unique(a.reshape(-1, 3) // 16, axis=0)) > 20  # panels, colours, patches
+    json.dumps({"ok": True})
