@@ -92,6 +92,7 @@ def test_missing_top_patches_are_skipped(rec):
 def test_projection_is_cached_and_saved(rec, tmp_path):
     an = cnnvis.analyze(rec)
     p = an.projection("a")
+    assert p.method == "tsne" and p.params["perplexity_used"] == pytest.approx(13.0)
     assert p.coords.shape == (rec.pooled("a").shape[0], 2)
     assert np.all(np.isfinite(p.coords))
     assert an.projection("a") is p

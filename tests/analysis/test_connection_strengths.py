@@ -16,8 +16,6 @@ from analysis_helpers import graph, layer_record, recording
 
 from cnnvis.analysis import neuron_strengths
 
-torch.set_default_dtype(torch.float64)
-
 
 def _t(a):
     return torch.as_tensor(a, dtype=torch.float64)
@@ -25,10 +23,10 @@ def _t(a):
 
 def _response(f, n_in, size=6):
     """strength[i, j] = mean_spatial(f(e_i) - f(0))[j]."""
-    zero = f(torch.zeros(1, n_in, size, size))
+    zero = f(torch.zeros(1, n_in, size, size, dtype=torch.float64))
     cols = []
     for i in range(n_in):
-        x = torch.zeros(1, n_in, size, size)
+        x = torch.zeros(1, n_in, size, size, dtype=torch.float64)
         x[0, i] = 1.0
         d = f(x) - zero
         cols.append(d.reshape(d.shape[0], d.shape[1], -1).mean(-1)[0].numpy())

@@ -442,7 +442,7 @@ class Analysis:
         rs = self.random_state if random_state is None else int(random_state)
         params = {"perplexity": float(perplexity), "random_state": rs}
         cached = self._projections.get(layer)
-        if cached is not None and cached.params == params:
+        if cached is not None and {k: cached.params.get(k) for k in params} == params:
             return cached
         x = np.asarray(self.recording.pooled(layer), dtype=np.float64)
         if x.ndim != 2 or x.shape[0] == 0:
@@ -450,19 +450,19 @@ class Analysis:
         if not np.all(np.isfinite(x)):
             raise ValueError(f"pooled activations of {layer!r} hold NaN or inf")
         method = "tsne"
-        try:
-            from cnnvis.layout import TSNE
-
-            if x.shape[0] < 4:
-                raise ValueError("too few samples")
-            perp = min(float(perplexity), (x.shape[0] - 1) / 3.0)
-            coords = TSNE(n_components=2, perplexity=perp, random_state=rs).fit_transform(x)
-        except (ImportError, AttributeError, NotImplementedError, ValueError) as exc:
-            if not isinstance(exc, ValueError) or x.shape[0] < 4:
-                method = "pca"
-                coords = _pca2(x)
+        if x.shape[0] < 4:
+            method, coords = "pca", _pca2(x)  # t-SNE needs at least 4 points
+        else:
+            try:
+                from cnnvis.layout import TSNE
+            except (ImportError, AttributeError, NotImplementedError):
+                TSNE = None  # noqa: N806
+            if TSNE is None:
+                method, coords = "pca", _pca2(x)
             else:
-                raise
+                perp = min(float(perplexity), (x.shape[0] - 1) / 3.0)
+                params["perplexity_used"] = perp
+                coords = TSNE(n_components=2, perplexity=perp, random_state=rs).fit_transform(x)
         proj = Projection(layer, np.asarray(coords, dtype=np.float32), method, params)
         self._projections[layer] = proj
         return proj
