@@ -242,3 +242,41 @@ def test_cluster_aggregation_keeps_signs_apart():
             if (int(i), int(j), b.sign) in drawn
         }
     assert covered == drawn
+
+
+def test_squeeze_excitation_gate_is_ignored_and_noted():
+    rng = np.random.default_rng(7)
+    wb = rng.normal(size=(3, 4, 1, 1))
+    g = graph(
+        [
+            ("x", "input", 4, []),
+            ("a", "conv", 4, ["x"]),
+            ("pool", "pool", 4, ["a"]),
+            ("fc1", "conv", 2, ["pool"]),
+            ("act", "act", 2, ["fc1"]),
+            ("fc2", "conv", 4, ["act"]),
+            ("gate", "act", 4, ["fc2"]),
+            ("mul", "mul", 4, ["gate", "a"]),
+            ("b", "conv", 3, ["mul"]),
+        ]
+    )
+    for node, shape in {
+        "a": (4, 6, 6),
+        "pool": (4, 1, 1),
+        "fc1": (2, 1, 1),
+        "act": (2, 1, 1),
+        "fc2": (4, 1, 1),
+        "gate": (4, 1, 1),
+        "mul": (4, 6, 6),
+    }.items():
+        g.nodes[node]["out_shape"] = shape
+    w = {
+        "a": {"weight": rng.normal(size=(4, 4, 1, 1))},
+        "fc1": {"weight": rng.normal(size=(2, 4, 1, 1))},
+        "fc2": {"weight": rng.normal(size=(4, 2, 1, 1))},
+        "b": {"weight": wb},
+    }
+    rec = _rec([("a", 4), ("b", 3)], g, w)
+    ns = neuron_strengths(rec, "a", "b")
+    np.testing.assert_allclose(ns.strength, wb.sum((2, 3)).T, rtol=1e-12)
+    assert len(ns.notes) == 1 and "gate ignored" in ns.notes[0]
