@@ -255,21 +255,24 @@ Placement pack(const double* w, const double* h, std::size_t n, const PackOption
   for (Rule r : {Rule::BottomLeft, Rule::ShortSide, Rule::Area, Rule::LongSide})
     for (Order o : {Order::Height, Order::Area, Order::LongSide, Order::Perimeter, Order::Width})
       all.push_back({r, o});
-  std::vector<Variant> variants;
+  std::vector<std::size_t> chosen;
   if (opt.variant >= 0) {
     if (opt.variant >= static_cast<int>(all.size()))
       throw InvalidArgument("variant must be < " + std::to_string(all.size()));
-    variants = {all[static_cast<std::size_t>(opt.variant)]};
+    chosen.push_back(static_cast<std::size_t>(opt.variant));
   } else if (opt.effort <= 0) {
-    variants = {all[0]};
+    chosen.push_back(0);
   } else if (opt.effort == 1) {
     // Bottom-left/height wins on large sets (density ~0.99 at 1,000); on small sets (where one
     // packing is cheap) three more variants sometimes do better.
-    variants = {all[0]};
-    if (n <= 400) variants.insert(variants.end(), {all[5], all[9], all[14]});
+    chosen.push_back(0);
+    if (n <= 400)
+      for (std::size_t v : {5, 9, 14}) chosen.push_back(v);
   } else {
-    variants = all;
+    for (std::size_t v = 0; v < all.size(); ++v) chosen.push_back(v);
   }
+  std::vector<Variant> variants;
+  for (std::size_t v : chosen) variants.push_back(all[v]);
   std::vector<Placement> results(variants.size());
   // Each variant bisects the density of its box on its own; chunks are fixed, so the winner is
   // the same for any number of threads.
