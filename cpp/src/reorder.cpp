@@ -656,8 +656,10 @@ HeuristicResult heuristic_path(const double* dist, std::size_t n, const Heuristi
   res.local_length = cur;
   check_interrupt(interrupt);
 
-  const std::int64_t max_iter =
-      opt.max_iter >= 0 ? opt.max_iter : 20000 + 10 * static_cast<std::int64_t>(n);
+  const auto ni = static_cast<std::int64_t>(n);
+  const std::int64_t default_iter =
+      std::min<std::int64_t>(20000 + 10 * ni, std::max<std::int64_t>(1000, 200 * ni));
+  const std::int64_t max_iter = opt.max_iter >= 0 ? opt.max_iter : default_iter;
   std::mt19937_64 rng(opt.seed);
   const int max_seg = std::max(1, std::min(std::max(1, opt.kick_size), (N - 2) / 3));
   std::int64_t it = 0;
