@@ -501,7 +501,7 @@ class TSNE:
         quarter less. With ``movement_penalty`` = lambda > 0 each step is followed by the
         proximal step of ``lambda / (2 n) * sum_i |y_i - y_i(previous)|^2`` (the movement term of
         dynamic t-SNE), which pulls points towards their previous positions; useful values are
-        about 0.1 to 10.
+        about 0.01 to 1 (larger ones pin the points and cost KL).
         With ``align`` each frame is rotated/reflected (orthogonal Procrustes, no scaling) onto
         the previous one for display.
 
