@@ -395,7 +395,7 @@ struct Tree {
       }
     side = 0.0;
     for (int a = 0; a < D; ++a) side = std::max(side, hi[a] - lo[a]);
-    side = side > 0.0 ? side * (1.0 + 1e-12) : 1e-300;
+    side = side > 0.0 ? side * (1.0 + 1e-12) : 1.0;  // all points coincide: any cell
     const double scale = std::ldexp(1.0, B) / side;
     const double qmax = std::ldexp(1.0, B) - 1.0;
     codes.resize(n);
@@ -414,28 +414,34 @@ struct Tree {
     });
     radix_sort();
     pos.resize(n * D);
-    for (std::size_t s = 0; s < n; ++s)
-      for (int a = 0; a < D; ++a) pos[s * D + a] = Y[static_cast<std::size_t>(order[s]) * D + a];
+    parallel_for(n, n_threads, [&](std::size_t b, std::size_t e, int) {
+      for (std::size_t s = b; s < e; ++s)
+        for (int a = 0; a < D; ++a)
+          pos[s * D + a] = Y[static_cast<std::size_t>(order[s]) * D + a];
+    });
+    // The top of the tree is built serially down to ranges of at most `cut` points; those
+    // subtrees are built in parallel and spliced in. The cut depends on n only, so the tree
+    // (and every sum in it) is the same for any thread count.
+    const auto cut = static_cast<std::uint32_t>(
+        std::max<std::size_t>(static_cast<std::size_t>(kGroupSize), n / 64));
+    top.clear();
+    stubs.clear();
+    build_node(top, 0, static_cast<std::uint32_t>(n), 0, cut);
+    if (subs.size() < stubs.size()) subs.resize(stubs.size());
+    dynamic_for(stubs.size(), n_threads, [&](std::size_t t, int) {
+      subs[t].clear();
+      build_node(subs[t], stubs[t].b, stubs[t].e, stubs[t].level, 0);
+      sum_masses(subs[t], 0, subs[t].size());
+    });
     nodes.clear();
-    build_node(0, static_cast<std::uint32_t>(n), 0);
-    // Centres of mass, children before parents (reverse depth-first order).
-    for (std::size_t k = nodes.size(); k-- > 0;) {
-      Node<D>& nd = nodes[k];
-      double s[D] = {};
-      if (nd.leaf) {
-        for (std::uint32_t p = nd.begin; p < nd.end; ++p)
-          for (int a = 0; a < D; ++a) s[a] += pos[p * D + a];
-        nd.mass = static_cast<double>(nd.end - nd.begin);
-      } else {
-        for (std::uint32_t ch = static_cast<std::uint32_t>(k) + 1; ch < nd.next;
-             ch = nodes[ch].next)
-          for (int a = 0; a < D; ++a) s[a] += nodes[ch].c[a];  // still sums: divided below
-        nd.mass = static_cast<double>(nd.end - nd.begin);
-      }
-      for (int a = 0; a < D; ++a) nd.c[a] = s[a];
-    }
-    for (auto& nd : nodes)
-      for (int a = 0; a < D; ++a) nd.c[a] /= nd.mass;
+    top_pos.clear();
+    emit(0);
+    // top nodes: children first (reverse order of position)
+    for (std::size_t t = top_pos.size(); t-- > 0;) sum_masses(nodes, top_pos[t], top_pos[t] + 1);
+    parallel_for(nodes.size(), n_threads, [&](std::size_t b, std::size_t e, int) {
+      for (std::size_t k = b; k < e; ++k)
+        for (int a = 0; a < D; ++a) nodes[k].c[a] /= nodes[k].mass;
+    });
     groups.clear();
     for (std::uint32_t k = 0; k < nodes.size();) {
       if (nodes[k].leaf || nodes[k].end - nodes[k].begin <= static_cast<std::uint32_t>(kGroupSize)) {
@@ -445,6 +451,52 @@ struct Tree {
         ++k;
       }
     }
+  }
+
+  struct Stub {
+    std::uint32_t b, e;
+    int level;
+  };
+  std::vector<Node<D>> top;
+  std::vector<Stub> stubs;
+  std::vector<std::vector<Node<D>>> subs;
+  std::vector<std::size_t> top_pos;
+
+  // Sums of positions (in c) and masses for nodes [b, e) of v, children after parents.
+  void sum_masses(std::vector<Node<D>>& v, std::size_t b, std::size_t e) const {
+    for (std::size_t k = e; k-- > b;) {
+      Node<D>& nd = v[k];
+      double s[D] = {};
+      if (nd.leaf) {
+        for (std::uint32_t p = nd.begin; p < nd.end; ++p)
+          for (int a = 0; a < D; ++a) s[a] += pos[p * D + a];
+      } else {
+        for (std::uint32_t ch = static_cast<std::uint32_t>(k) + 1; ch < nd.next; ch = v[ch].next)
+          for (int a = 0; a < D; ++a) s[a] += v[ch].c[a];
+      }
+      nd.mass = static_cast<double>(nd.end - nd.begin);
+      for (int a = 0; a < D; ++a) nd.c[a] = s[a];
+    }
+  }
+
+  // Copies top node k (and, recursively, its children or its separately built subtree).
+  void emit(std::uint32_t k) {
+    const Node<D>& t = top[k];
+    if (t.leaf == 2) {  // a stub: next holds the stub's number
+      const auto& sub = subs[t.next];
+      const auto off = static_cast<std::uint32_t>(nodes.size());
+      for (Node<D> nd : sub) {
+        nd.next += off;
+        nodes.push_back(nd);
+      }
+      return;
+    }
+    const std::size_t at = nodes.size();
+    nodes.push_back(t);
+    top_pos.push_back(at);
+    for (std::uint32_t ch = k + 1; ch < t.next; ch = top[ch].leaf == 2 ? ch + 1 : top[ch].next)
+      emit(ch);
+    nodes[at].next = static_cast<std::uint32_t>(nodes.size());
   }
 
   void radix_sort() {
@@ -472,19 +524,31 @@ struct Tree {
     }
   }
 
-  void build_node(std::uint32_t b, std::uint32_t e, int level) {
+  // Appends the subtree of points [b, e) to out (depth-first, compressed single-child chains).
+  // With defer > 0 a range of at most defer points becomes a stub (leaf == 2, next = stub id).
+  void build_node(std::vector<Node<D>>& out, std::uint32_t b, std::uint32_t e, int level,
+                  std::uint32_t defer) {
+    const auto k = static_cast<std::uint32_t>(out.size());
+    if (defer > 0 && e - b <= defer) {
+      out.emplace_back();
+      out.back().begin = b;
+      out.back().end = e;
+      out.back().leaf = 2;
+      out.back().next = static_cast<std::uint32_t>(stubs.size());
+      stubs.push_back({b, e, level});
+      return;
+    }
     while (level < B && digit(codes[b], level) == digit(codes[e - 1], level)) ++level;
-    const auto k = static_cast<std::uint32_t>(nodes.size());
-    nodes.emplace_back();
+    out.emplace_back();
     {
-      Node<D>& nd = nodes.back();
+      Node<D>& nd = out.back();
       const double w = std::ldexp(side, -level);
       nd.width2 = w * w;
       nd.begin = b;
       nd.end = e;
       nd.leaf = (e - b <= static_cast<std::uint32_t>(kLeafSize) || level >= B) ? 1u : 0u;
     }
-    if (!nodes[k].leaf) {
+    if (!out[k].leaf) {
       std::uint32_t s = b;
       while (s < e) {
         const int dg = digit(codes[s], level);
@@ -496,11 +560,11 @@ struct Tree {
           else
             hi = mid;
         }
-        build_node(s, lo, level + 1);
+        build_node(out, s, lo, level + 1, defer);
         s = lo;
       }
     }
-    nodes[k].next = static_cast<std::uint32_t>(nodes.size());
+    out[k].next = static_cast<std::uint32_t>(out.size());
   }
 };
 
