@@ -240,7 +240,9 @@ class TSNE:
         n = int(self.n_jobs)
         if n == 0:
             raise ValueError("n_jobs must be a positive integer or -1")
-        return max(1, os.cpu_count() or 1) if n < 0 else n
+        cores = max(1, os.cpu_count() or 1)
+        # more threads than cores never helps; the result is the same for any count
+        return cores if n < 0 else min(n, 4 * cores)
 
     def _log(self, msg: str) -> None:
         if self.verbose:
