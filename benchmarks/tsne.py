@@ -143,15 +143,13 @@ def table_2d(name: str, X: np.ndarray, methods: list[tuple[str, Callable]], line
     return rows
 
 
-def table_3d(X: np.ndarray, quick: bool, lines: list[str]):
+def table_3d(X: np.ndarray, lines: list[str]):
     P = shared_p(X)
     nn_x, _ = _core._tsne_knn(X, 10, 2)
     methods = [("cnnvis 3-D, 1 thread", lambda X: ours(X, 1, 3))]
     methods.append(("cnnvis 3-D, 2 threads", lambda X: ours(X, 2, 3)))
     if have("openTSNE"):
         methods.append(("openTSNE BH 3-D", lambda X: open_bh(X, 3)))
-    if not quick:
-        methods.append(("scikit-learn BH 3-D", lambda X: sklearn_bh(X, 3)))
     lines.append(f"\n### 3-D (mixture, n = {X.shape[0]:,}, 50-D)\n")
     lines.append("| method | wall s | CPU s | exact KL | 10-NN preservation |")
     lines.append("|---|---:|---:|---:|---:|")
@@ -259,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
         sizes.append(("mixture", mixture(20000)))
     for name, X in sizes:
         table_2d(name, X, methods, lines)
-    table_3d(mixture(5000), args.quick, lines)
+    table_3d(mixture(5000), lines)
     table_sequence(lines)
     text = "\n".join(lines) + "\n"
     print(text)

@@ -399,7 +399,9 @@ struct Tree {
     const double qmax = std::ldexp(1.0, B) - 1.0;
     codes.resize(n);
     order.resize(n);
-    parallel_for(n, n_threads, [&](std::size_t b, std::size_t e, int) {
+    // light O(n) passes: threads only pay off for large n
+    const int lt = n >= 200000 ? n_threads : 1;
+    parallel_for(n, lt, [&](std::size_t b, std::size_t e, int) {
       for (std::size_t i = b; i < e; ++i) {
         std::uint64_t code = 0;
         for (int a = 0; a < D; ++a) {
@@ -413,7 +415,7 @@ struct Tree {
     });
     radix_sort();
     pos.resize(n * D);
-    parallel_for(n, n_threads, [&](std::size_t b, std::size_t e, int) {
+    parallel_for(n, lt, [&](std::size_t b, std::size_t e, int) {
       for (std::size_t s = b; s < e; ++s)
         for (int a = 0; a < D; ++a)
           pos[s * D + a] = Y[static_cast<std::size_t>(order[s]) * D + a];
@@ -437,7 +439,7 @@ struct Tree {
     emit(0);
     // top nodes: children first (reverse order of position)
     for (std::size_t t = top_pos.size(); t-- > 0;) sum_masses(nodes, top_pos[t], top_pos[t] + 1);
-    parallel_for(nodes.size(), n_threads, [&](std::size_t b, std::size_t e, int) {
+    parallel_for(nodes.size(), lt, [&](std::size_t b, std::size_t e, int) {
       for (std::size_t k = b; k < e; ++k)
         for (int a = 0; a < D; ++a) nodes[k].c[a] /= nodes[k].mass;
     });
