@@ -631,6 +631,12 @@ def record(
                             f"the model's forward pass fails on a batch of shape "
                             f"{tuple(x.shape)}: {type(e).__name__}: {e}"
                         ) from e
+                    for n, (mean, mx, _arg, _sp) in current.items():  # in execution order
+                        if not (torch.isfinite(mean).all() and torch.isfinite(mx).all()):
+                            raise RecordError(
+                                f"layer {n!r} produced NaN or inf activations (batch starting "
+                                f"at sample {start}); check the inputs and the model's weights"
+                            )
                     z = _pick_logits(out, logits)
                     if not torch.isfinite(z).all():
                         raise RecordError(
@@ -707,11 +713,6 @@ def record(
                     for n in order:
                         st = states[n]
                         mean, mx, arg, _spatial = current[n]
-                        if not (torch.isfinite(mean).all() and torch.isfinite(mx).all()):
-                            raise RecordError(
-                                f"layer {n!r} produced NaN or inf activations (batch starting at "
-                                f"sample {start}); check the inputs and the model's weights"
-                            )
                         st.class_sums.index_add_(0, ycd, mean.double())
                         if take.size:
                             st.pooled[rows_t] = mean[take_t.to(mean.device)].cpu()
