@@ -163,7 +163,10 @@ def test_future_version(rec, tmp_path):
 def test_parts(rec, tmp_path):
     path = rec.save(tmp_path / "s")
     assert not session.has_part(path, "analysis")
-    arrays = {"clusters": np.arange(10, dtype=np.int32), "xy": np.random.default_rng(0).random((5, 2))}
+    arrays = {
+        "clusters": np.arange(10, dtype=np.int32),
+        "xy": np.random.default_rng(0).random((5, 2)),
+    }
     session.write_part(path, "analysis", json_obj={"k": 3, "names": ["a"]}, arrays=arrays)
     assert session.has_part(path, "analysis")
     obj, back = session.read_part(path, "analysis")
