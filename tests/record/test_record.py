@@ -313,3 +313,61 @@ def test_shared_module_is_refused():
         warnings.simplefilter("ignore")
         with pytest.raises(RecordError, match="ran 2 times"):
             record(Reuse().eval(), (x, torch.arange(4)), layers=["conv"], progress=False)
+
+
+def test_analytic_fields_match_gradient_probe():
+    torchvision = pytest.importorskip("torchvision")
+    from cnnvis.record.receptive import analytic_receptive_fields, measure_receptive_fields
+
+    # (GoogLeNet and DenseNet-121 agree too, checked by hand; too slow for the suite)
+    for name in ("resnet18",):
+        torch.manual_seed(0)
+        model = torchvision.models.get_model(name, num_classes=10).eval()
+        x = torch.zeros(1, 3, 32, 32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            graph = cnnvis.model_graph(model, x)
+        layers = cnnvis.graph.default_layers(graph)
+        spatial = {}
+        modules = dict(model.named_modules())
+        hooks = [
+            modules[n].register_forward_hook(
+                lambda _m, _i, o, n=n, sp=spatial: (
+                    sp.__setitem__(n, tuple(o.shape[2:])) if o.dim() == 4 else None
+                )
+            )
+            for n in layers
+        ]
+        with torch.no_grad():
+            model(x)
+        for h in hooks:
+            h.remove()
+        analytic = analytic_receptive_fields(model, graph, layers, 32, 32, spatial)
+        measured = measure_receptive_fields(model, layers, x[0], spatial)
+        for n in layers:
+            assert analytic[n] is not None, (name, n)
+            idx = np.arange(int(np.prod(spatial.get(n, (1, 1)))))
+            np.testing.assert_array_equal(analytic[n].boxes(idx), measured[n].boxes(idx), n)
+
+
+class FunctionalPool(nn.Module):
+    """A functional max-pool the graph arithmetic cannot see: the gradient probe takes over."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(1, 8, 3, padding=1)
+        self.b = nn.Conv2d(8, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 16, 10)
+
+    def forward(self, x):
+        h = torch.nn.functional.max_pool2d(torch.relu(self.a(x)), 2)
+        return self.fc(torch.relu(self.b(h)).flatten(1))
+
+
+def test_gradient_fallback_for_functional_ops():
+    torch.manual_seed(0)
+    x = torch.rand(12, 1, 8, 8)
+    rec = record(FunctionalPool().eval(), (x, torch.arange(12) % 10), progress=False, top_k=2)
+    rf = rec.meta["receptive_fields"]
+    assert rf["a"]["method"] == "analytic" and rf["b"]["method"] == "gradient"
+    assert rf["b"]["lo"] == [-3, -3] and rf["b"]["hi"] == [5, 5] and rf["b"]["jump"] == [2, 2]
