@@ -395,6 +395,38 @@ class Analysis:
             )
         return self._strengths[key]
 
+    def incoming(self, layer: str, neuron: int, kind: str = "weight") -> dict[str, np.ndarray]:
+        """Strengths into channel ``neuron`` of ``layer`` from each layer feeding it.
+
+        ``{source layer: ndarray (n_source_channels,)}`` over the :attr:`layer_pairs` ending at
+        ``layer`` (for a neuron's details panel).
+        """
+        self._check_neuron(layer, neuron)
+        return {
+            a: self.neuron_strengths(a, b, kind).strength[:, int(neuron)].copy()
+            for a, b in self.layer_pairs
+            if b == layer
+        }
+
+    def outgoing(self, layer: str, neuron: int, kind: str = "weight") -> dict[str, np.ndarray]:
+        """Strengths from channel ``neuron`` of ``layer`` into each layer it feeds.
+
+        ``{target layer: ndarray (n_target_channels,)}`` over the :attr:`layer_pairs` starting at
+        ``layer``.
+        """
+        self._check_neuron(layer, neuron)
+        return {
+            b: self.neuron_strengths(a, b, kind).strength[int(neuron)].copy()
+            for a, b in self.layer_pairs
+            if a == layer
+        }
+
+    def _check_neuron(self, layer: str, neuron: int) -> int:
+        n = self.labels[self._check_layer(layer)].shape[0]
+        if not 0 <= int(neuron) < n:
+            raise ValueError(f"neuron {neuron} does not exist in {layer!r} (channels 0..{n - 1})")
+        return int(neuron)
+
     def connections(
         self,
         layer_a: str,
