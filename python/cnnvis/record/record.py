@@ -10,7 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from cnnvis.record.receptive import ReceptiveField, measure_receptive_fields
+from cnnvis.record.receptive import (
+    ReceptiveField,
+    analytic_receptive_fields,
+    measure_receptive_fields,
+)
 from cnnvis.record.recording import LayerRecord, Recording
 
 __all__ = ["record", "snapshot_activations", "RecordError"]
@@ -289,7 +293,7 @@ class _Reservoir:
 class _LayerState:
     """Running per-channel summaries of one layer."""
 
-    def __init__(self, name, n_channels, n_classes, k, n_pool_rows, patch_shape, device):
+    def __init__(self, name, n_channels, n_classes, k, n_pool_rows, device):
         import torch
 
         self.name = name
@@ -299,15 +303,12 @@ class _LayerState:
         self.top_values = torch.full((n_channels, k), -math.inf, device=device)
         self.top_samples = torch.full((n_channels, k), -1, dtype=torch.int64, device=device)
         self.top_loc = torch.zeros((n_channels, k), dtype=torch.int64, device=device)
-        # patch storage slots; top_slot says which slot holds the patch of each top-k entry
-        self.top_slot = torch.arange(k, device=device).repeat(n_channels, 1)
-        self.patches = torch.zeros((n_channels, k, *patch_shape), dtype=torch.uint8)
         self.rf: ReceptiveField | None = None
         self.spatial: tuple[int, int] | None = None
 
 
-def _merge_top(state: _LayerState, mx, arg, start: int):
-    """Merge a batch's per-channel spatial maxima into the top-k; returns the new entries.
+def _merge_top(state: _LayerState, mx, arg, start: int) -> None:
+    """Merge a batch's per-channel spatial maxima into the top-k.
 
     Ties keep the earlier sample (stable sort, old entries first).
     """
@@ -320,33 +321,50 @@ def _merge_top(state: _LayerState, mx, arg, start: int):
     vals = torch.cat([state.top_values, mx.t().float()], dim=1)
     samples = torch.cat([state.top_samples, sample], dim=1)
     locs = torch.cat([state.top_loc, arg.t()], dim=1)
-    slots = torch.cat(
-        [state.top_slot, torch.full((state.n_channels, b), -1, dtype=torch.int64, device=dev)],
-        dim=1,
-    )
-    order = torch.sort(vals, dim=1, descending=True, stable=True).indices
-    vals, samples, locs, slots = (t.gather(1, order) for t in (vals, samples, locs, slots))
-    kept_slot, dropped_slot = slots[:, :k], slots[:, k:]
-    new = kept_slot < 0
-    if bool(new.any()):
-        # free slots of dropped old entries, valid ones first (stable), assigned to new entries
-        free_order = torch.sort((dropped_slot < 0).to(torch.int8), dim=1, stable=True).indices
-        free = dropped_slot.gather(1, free_order)
-        rank = new.to(torch.int64).cumsum(dim=1) - 1
-        kept_slot = torch.where(new, free.gather(1, rank.clamp(min=0)), kept_slot)
-    state.top_values = vals[:, :k].contiguous()
-    state.top_samples = samples[:, :k].contiguous()
-    state.top_loc = locs[:, :k].contiguous()
-    state.top_slot = kept_slot.contiguous()
-    ch, pos = torch.nonzero(new, as_tuple=True)
-    return ch, state.top_slot[ch, pos], state.top_samples[ch, pos] - start, state.top_loc[ch, pos]
+    order = torch.sort(vals, dim=1, descending=True, stable=True).indices[:, :k]
+    state.top_values = vals.gather(1, order)
+    state.top_samples = samples.gather(1, order)
+    state.top_loc = locs.gather(1, order)
+
+
+class _ImageCache:
+    """uint8 copies of the input images that some top-k entry currently refers to.
+
+    Images enter when one of their activations enters a top-k list; images no longer referred
+    to are dropped whenever the cache holds more than twice the referred images (+256), so it
+    never holds more than ``2 * min(N, sum_l C_l * k) + 256 + batch`` images.
+    """
+
+    def __init__(self) -> None:
+        self.images: dict[int, object] = {}
+        self.limit = 256
+
+    def add(self, states, x, start: int, low, high) -> None:
+        import torch
+
+        b = x.shape[0]
+        need = torch.zeros(b, dtype=torch.bool)
+        for st in states:
+            fresh = st.top_samples[st.top_samples >= start] - start
+            need[fresh.cpu()] = True
+        idx = torch.nonzero(need).flatten()
+        if idx.numel():
+            u8 = _to_uint8(x.index_select(0, idx.to(x.device)), low, high).cpu()
+            for j, i in enumerate(idx.tolist()):
+                self.images[start + i] = u8[j]
+        if len(self.images) > self.limit:
+            live = torch.unique(torch.cat([st.top_samples.flatten().cpu() for st in states]))
+            keep = set(live.tolist())
+            self.images = {i: v for i, v in self.images.items() if i in keep}
+            self.limit = 2 * len(self.images) + 256
 
 
 def crop_resize(images, index, boxes: np.ndarray, size: int):
     """Crop boxes ``(y0, x0, y1, x1)`` (end-exclusive pixels) out of ``images[index]`` and resize.
 
-    Bilinear sampling of ``s x s`` points per output pixel averaged together (``s`` = how many
-    input pixels one output pixel spans, at most 4), so large boxes are shrunk without aliasing.
+    Bilinear sampling of ``s x s`` points per output pixel averaged together (``s`` = half the
+    number of input pixels one output pixel spans, at most 4), so large boxes are shrunk with
+    little aliasing.
     Returns ``(n, C, size, size)`` float tensors.
     """
     import torch
@@ -356,7 +374,7 @@ def crop_resize(images, index, boxes: np.ndarray, size: int):
     _, _, height, width = images.shape
     b = torch.from_numpy(np.asarray(boxes, dtype=np.float32)).to(images.device)
     span = float(max((boxes[:, 2] - boxes[:, 0]).max(), (boxes[:, 3] - boxes[:, 1]).max()))
-    s = int(min(4, max(1, math.ceil(span / size))))
+    s = int(min(4, max(1, math.ceil(span / (2 * size)))))
     q = size * s
     t = (torch.arange(q, device=images.device, dtype=torch.float32) + 0.5) / q  # (q,)
     ys = b[:, 0:1] + t[None, :] * (b[:, 2:3] - b[:, 0:1])  # (n, q) in pixel-edge coordinates
@@ -369,13 +387,44 @@ def crop_resize(images, index, boxes: np.ndarray, size: int):
     return F.avg_pool2d(out, s) if s > 1 else out
 
 
-def _crop_patches(state, images, ch, slot, local, loc, patch_size: int, low, high) -> None:
-    """Cut the receptive-field boxes of new top-k entries out of the batch, resized, as uint8."""
-    if ch.numel() == 0:
-        return
-    boxes = state.rf.boxes(loc.cpu().numpy())  # (n, 4) y0 x0 y1 x1
-    crops = crop_resize(images, local, boxes, patch_size)
-    state.patches[ch.cpu(), slot.cpu()] = _to_uint8(crops, low, high).cpu()
+def _top_patches(
+    states, cache: _ImageCache, patch_size: int, channels: int, chunk: int = 2048
+) -> dict:
+    """Receptive-field crops of every top-k entry, resized to ``patch_size``, as uint8.
+
+    Identical (sample, box) pairs are cropped once. Returns ``{layer: (C, k, P, P, c) uint8}``.
+    """
+    import torch
+
+    keys: dict[tuple[int, int, int, int, int], int] = {}
+    where = {}
+    for st in states:
+        samples = st.top_samples.cpu().numpy()
+        boxes = st.rf.boxes(st.top_loc.cpu().numpy().reshape(-1)).reshape(*samples.shape, 4)
+        ids = np.full(samples.shape, -1, dtype=np.int64)
+        for (c, j), sample in np.ndenumerate(samples):
+            if sample >= 0:
+                key = (int(sample), *map(int, boxes[c, j]))
+                ids[c, j] = keys.setdefault(key, len(keys))
+        where[st.name] = (ids, boxes)
+    crops = torch.zeros((len(keys), patch_size, patch_size, channels), dtype=torch.uint8)
+    items = list(keys)
+    for lo in range(0, len(items), chunk):
+        part = items[lo : lo + chunk]
+        uniq = sorted({k[0] for k in part})
+        pos = {smp: i for i, smp in enumerate(uniq)}
+        imgs = torch.stack([cache.images[smp] for smp in uniq]).permute(0, 3, 1, 2).float()
+        index = torch.tensor([pos[k[0]] for k in part], dtype=torch.int64)
+        boxes = np.asarray([k[1:] for k in part], dtype=np.int64)
+        out = crop_resize(imgs, index, boxes, patch_size)  # values in 0..255
+        crops[lo : lo + len(part)] = out.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+    result = {}
+    for st in states:
+        ids, _boxes = where[st.name]
+        patches = crops[torch.from_numpy(np.maximum(ids, 0))].numpy()
+        patches[ids < 0] = 0
+        result[st.name] = patches
+    return result
 
 
 # -- the public function -----------------------------------------------------------------------------
@@ -460,16 +509,22 @@ def record(
     Notes
     -----
     Memory is bounded independently of the number of samples N, apart from 20 bytes per sample
-    for labels, predictions and confidences. With L layers of C_l channels, K classes, k =
-    ``top_k``, P = ``patch_size`` and c input channels, the pass holds: one batch of activations
-    (the model's own forward); per layer ``C_l * (8 K + 24 k + k P^2 c)`` bytes of running means,
-    top-k entries and patches; ``4 * max_pooled * sum(C_l)`` bytes of pooled vectors plus
-    ``max_pooled`` thumbnails (longest side at most 64 pixels); and a float32 copy of the weights.
+    for labels, predictions and confidences. With layers of C_l channels (S = sum of C_l), K
+    classes, k = ``top_k``, P = ``patch_size``, B = batch size and input images of c x H x W,
+    the pass holds: one batch of activations (the model's own forward); ``S * (8 K + 20 k)``
+    bytes of running class sums and top-k entries; ``4 * max_pooled * S`` bytes of pooled
+    vectors plus ``max_pooled`` thumbnails (longest side at most 64 pixels); uint8 copies of the
+    images that some top-k entry refers to, at most ``2 * min(N, S * k) + 256 + B`` of
+    ``c H W`` bytes each (the crops are cut once, at the end); the result's ``S * k * P^2 * c``
+    bytes of patches; and a float32 copy of the weights.
 
     Hooked outputs are reduced inside the hook (spatial mean, spatial max and its location)
     before the next module runs, so a following in-place ReLU cannot alter them; the full
-    feature maps are never stored. Receptive fields are measured once per layer with gradients
-    of a random probe (see :mod:`cnnvis.record.receptive`), which holds for branching networks.
+    feature maps are never stored. Receptive fields come from the conv and pool arithmetic along
+    the model's graph (branches take the union; a global gate such as squeeze-excitation adds no
+    spatial extent); layers behind ops that arithmetic does not know (functional convs or pools,
+    padding, interpolation) are measured instead with input gradients of a random probe. See
+    :mod:`cnnvis.record.receptive`; ``meta["receptive_fields"]`` says which method each layer got.
     """
     import torch
 
@@ -581,6 +636,7 @@ def record(
         preds_all: list[np.ndarray] = []
         conf_all: list[np.ndarray] = []
         reservoir: _Reservoir | None = None
+        cache = _ImageCache()
         low = high = None
         thumbs = None
         thumb_hw = _thumbnail_size(input_shape[1], input_shape[2])
@@ -631,6 +687,12 @@ def record(
                             f"the model's forward pass fails on a batch of shape "
                             f"{tuple(x.shape)}: {type(e).__name__}: {e}"
                         ) from e
+                    for n, (mean, mx, _arg, _sp) in current.items():  # in execution order
+                        if not (torch.isfinite(mean).all() and torch.isfinite(mx).all()):
+                            raise RecordError(
+                                f"layer {n!r} produced NaN or inf activations (batch starting "
+                                f"at sample {start}); check the inputs and the model's weights"
+                            )
                     z = _pick_logits(out, logits)
                     if not torch.isfinite(z).all():
                         raise RecordError(
@@ -656,16 +718,26 @@ def record(
                         order = sorted(chosen, key=lambda n: list(current).index(n))
                         low, high = _display_range(x)
                         spatial = {n: current[n][3] for n in order if current[n][3] is not None}
-                        paused = True
-                        try:
-                            rfs = measure_receptive_fields(model, order, x[0], spatial, seed=seed)
-                        finally:
-                            paused = False
+                        h_in, w_in = input_shape[1], input_shape[2]
+                        rfs = analytic_receptive_fields(model, graph, order, h_in, w_in, spatial)
+                        rf_method = {n: "analytic" for n in order if rfs[n] is not None}
+                        unknown_rf = [n for n in order if rfs[n] is None]
+                        if unknown_rf:
+                            paused = True
+                            try:
+                                rfs.update(
+                                    measure_receptive_fields(
+                                        model, unknown_rf, x[0], spatial, seed=seed
+                                    )
+                                )
+                            finally:
+                                paused = False
+                            rf_method.update({n: "gradient" for n in unknown_rf})
                         c_in = input_shape[0]
                         for n in order:
                             st = _LayerState(
                                 n, int(current[n][0].shape[1]), n_classes, top_k,
-                                max_pooled, (patch_size, patch_size, c_in), device,
+                                max_pooled, device,
                             )  # fmt: skip
                             st.rf = rfs[n]
                             st.spatial = current[n][3]
@@ -703,20 +775,16 @@ def record(
                             antialias=True, align_corners=False,
                         ) if thumb_hw != tuple(input_shape[1:]) else x[take_t.to(x.device)]  # fmt: skip
                         thumbs[rows_t] = _to_uint8(small, low, high).cpu()
-                    ycd = yc.to(device)
+                    onehot = torch.zeros((n_classes, b), dtype=torch.float64, device=device)
+                    onehot[yc.to(device), torch.arange(b, device=device)] = 1.0
                     for n in order:
                         st = states[n]
                         mean, mx, arg, _spatial = current[n]
-                        if not (torch.isfinite(mean).all() and torch.isfinite(mx).all()):
-                            raise RecordError(
-                                f"layer {n!r} produced NaN or inf activations (batch starting at "
-                                f"sample {start}); check the inputs and the model's weights"
-                            )
-                        st.class_sums.index_add_(0, ycd, mean.double())
+                        st.class_sums.addmm_(onehot, mean.double())
                         if take.size:
                             st.pooled[rows_t] = mean[take_t.to(mean.device)].cpu()
-                        ch, slot, local, loc = _merge_top(st, mx, arg, start)
-                        _crop_patches(st, x, ch, slot, local, loc, patch_size, low, high)
+                        _merge_top(st, mx, arg, start)
+                    cache.add([states[n] for n in order], x, start, low, high)
                     start += b
                     if bar is not None:
                         bar.update(b)
@@ -736,6 +804,7 @@ def record(
 
     rows_a, pos_a = reservoir.kept()
 
+    all_patches = _top_patches([states[n] for n in order], cache, patch_size, input_shape[0])
     layer_records: dict[str, LayerRecord] = {}
     rf_meta = {}
     for n in order:
@@ -749,11 +818,7 @@ def record(
         values[empty] = np.nan
         boxes = st.rf.boxes(st.top_loc.cpu().numpy().reshape(-1)).reshape(st.n_channels, k, 4)
         boxes[empty] = 0
-        slot = st.top_slot.cpu()
-        patches = st.patches.gather(
-            1, slot.view(st.n_channels, k, 1, 1, 1).expand(-1, -1, *st.patches.shape[2:])
-        ).numpy()
-        patches[empty] = 0
+        patches = all_patches[n]
         layer_records[n] = LayerRecord(
             name=n,
             op=_op_from_graph(graph, n, modules[n]),
@@ -764,7 +829,7 @@ def record(
             top_boxes=boxes.astype(np.int32),
             top_patches=patches,
         )
-        rf_meta[n] = st.rf.to_json()
+        rf_meta[n] = {**st.rf.to_json(), "method": rf_method[n]}
 
     meta = {
         "n_samples_seen": int(start),

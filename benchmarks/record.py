@@ -1,0 +1,179 @@
+"""Recording cost against the bare forward pass over the same data, and peak memory vs data size.
+
+Anchor: the bare forward pass (``model(x)`` under ``torch.no_grad()`` over the same DataLoader).
+Claim: ``cnnvis.record`` costs at most 1.3x the bare pass, and its peak memory does not grow
+with the number of samples.
+
+* ResNet-18 (torchvision, random weights, 10 classes) on random 3x64x64 images, default layers
+  (16 layers, 3,274 channels), top-k 9, 32-pixel patches, 2,000 pooled samples;
+* DemoCNN on the 1,797 digits (the five demo layers, 16-pixel patches).
+
+Times are the best of ``--repeats`` alternating runs (the machine is shared). Peak memory is the
+growth of the process's peak RSS (``ru_maxrss``) during one recording, each measured in a fresh
+subprocess, with images generated on the fly so that the data set itself takes no memory.
+
+Usage::
+
+    PYTHONPATH=python python benchmarks/record.py [--n 512] [--repeats 3] [--out FILE.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+
+def _torch():
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    return torch
+
+
+class OnTheFly:
+    """n images made from their index (no storage), labels cycling over 10 classes."""
+
+    def __init__(self, n: int, shape: tuple[int, int, int]) -> None:
+        self.n, self.shape = n, shape
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int):
+        torch = _torch()
+        g = torch.Generator().manual_seed(int(i))
+        return torch.rand(self.shape, generator=g), int(i) % 10
+
+
+def make_case(name: str, n: int, materialise: bool = True):
+    torch = _torch()
+    from torch.utils.data import TensorDataset
+
+    torch.manual_seed(0)
+    if name == "resnet18":
+        import torchvision
+
+        model = torchvision.models.resnet18(num_classes=10).eval()
+        shape = (3, 64, 64)
+        kw = {"patch_size": 32}
+        data = OnTheFly(n, shape)
+    else:
+        from cnnvis.data.digits import DigitsDataset
+        from cnnvis.models.demo import DEMO_LAYERS, DemoCNN
+
+        model = DemoCNN().eval()
+        shape = (1, 8, 8)
+        kw = {"patch_size": 16, "layers": DEMO_LAYERS}
+        data = DigitsDataset("all") if n <= 0 else OnTheFly(n, shape)
+    if materialise and isinstance(data, OnTheFly):
+        x = torch.stack([data[i][0] for i in range(len(data))])
+        data = TensorDataset(x, torch.arange(len(data)) % 10)
+    return model, data, kw
+
+
+def bare_pass(model, data, batch_size: int = 64) -> float:
+    torch = _torch()
+    from torch.utils.data import DataLoader
+
+    t = time.perf_counter()
+    with torch.no_grad():
+        for x, _y in DataLoader(data, batch_size=batch_size, shuffle=False):
+            model(x)
+    return time.perf_counter() - t
+
+
+def record_pass(model, data, kw, batch_size: int = 64) -> tuple[float, object]:
+    import cnnvis
+
+    t = time.perf_counter()
+    rec = cnnvis.record(model, data, batch_size=batch_size, progress=False, **kw)
+    return time.perf_counter() - t, rec
+
+
+def child_memory(name: str, n: int) -> None:
+    """Print JSON: peak-RSS growth (MB) of one recording of n on-the-fly samples."""
+    model, data, kw = make_case(name, n, materialise=False)
+    bare_pass(model, OnTheFly(64, data.shape))  # warm up allocators and kernels
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    import gc
+
+    gc.collect()
+    _t, rec = record_pass(model, data, kw)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    pooled = sum(lr.pooled.shape[0] for lr in rec.layers.values()) // len(rec.layers)
+    print(json.dumps({"growth_mb": (peak - before) / 1024, "peak_mb": peak / 1024,
+                      "pooled_rows": pooled, "n": rec.n_samples}))  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=512, help="ResNet-18 images (512)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--mem-sizes", default="resnet18:500,4000;demo:2000,40000")
+    ap.add_argument("--out", default=None, help="also write the tables to this markdown file")
+    ap.add_argument("--child", nargs=2, metavar=("MODEL", "N"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child_memory(args.child[0], int(args.child[1]))
+        return
+    torch = _torch()
+    rows = []
+    for name, n in (("resnet18", args.n), ("demo", 0)):
+        model, data, kw = make_case(name, n)
+        bare_pass(model, data)  # warm-up
+        bares, recs = [], []
+        rec = None
+        for _ in range(args.repeats):
+            bares.append(bare_pass(model, data))
+            t, rec = record_pass(model, data, kw)
+            recs.append(t)
+        channels = sum(lr.n_channels for lr in rec.layers.values())
+        label = "ResNet-18, 3x64x64" if name == "resnet18" else "DemoCNN, digits 1x8x8"
+        rows.append((label, len(data), len(rec.layers), channels, min(bares), min(recs)))
+        print(f"{label}: bare {min(bares):.2f} s, record {min(recs):.2f} s", flush=True)
+
+    mem_rows = []
+    for spec in args.mem_sizes.split(";"):
+        name, sizes = spec.split(":")
+        for n in sizes.split(","):
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", name, n],
+                check=True, capture_output=True, text=True, env=os.environ,
+            ).stdout  # fmt: skip
+            r = json.loads(out.strip().splitlines()[-1])
+            mem_rows.append((name, int(n), r["growth_mb"], r["peak_mb"], r["pooled_rows"]))
+            print(f"memory {name} n={n}: +{r['growth_mb']:.1f} MB", flush=True)
+
+    lines = [
+        f"threads: {torch.get_num_threads()}, torch {torch.__version__}, best of {args.repeats}",
+        "",
+        "| model | samples | layers | channels | bare forward (s) | record (s) | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, n, nl, ch, b, r in rows:
+        lines.append(f"| {label} | {n} | {nl} | {ch} | {b:.2f} | {r:.2f} | {r / b:.2f}x |")
+    lines += [
+        "",
+        "| model | samples | peak RSS growth during record (MB) | process peak RSS (MB) | "
+        "pooled rows |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, n, g, p, pooled in mem_rows:
+        lines.append(f"| {name} | {n} | {g:.1f} | {p:.0f} | {pooled} |")
+    table = "\n".join(lines)
+    print()
+    print(table)
+    if args.out:
+        cmd = "PYTHONPATH=python python benchmarks/record.py " + " ".join(sys.argv[1:])
+        with open(args.out, "w") as f:
+            f.write("# record: recording cost vs the bare forward pass, and memory\n\n")
+            f.write(f"Command: `{cmd}`\n\n{table}\n")
+
+
+if __name__ == "__main__":
+    main()
