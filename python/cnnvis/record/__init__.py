@@ -3,7 +3,21 @@
 Importing this package does not import torch; :func:`record` imports it when called.
 """
 
+import sys
+import types
+
 from cnnvis.record.record import RecordError, record, snapshot_activations
 from cnnvis.record.recording import LayerRecord, Recording
+
+
+class _CallableModule(types.ModuleType):
+    """Importing this subpackage rebinds ``cnnvis.record`` to it (Python's import rule); making
+    the package callable keeps ``cnnvis.record(model, data)`` working whatever was imported."""
+
+    def __call__(self, *args, **kwargs):
+        return record(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = ["LayerRecord", "Recording", "record", "snapshot_activations", "RecordError"]
