@@ -181,3 +181,13 @@ def test_contiguity_on_a_hand_built_layout():
     assert contiguity(pos, size, [0, 0, 1, 1])["contiguous"] == 0.5
     st = contiguity(pos, size, [0, 1, 2, 2])
     assert st["same_cluster_contact"] == 0.0 and st["chance_contact"] == pytest.approx(6 / 16)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_hierarchy_where_every_linkage_group_is_small(seed):
+    # few items cut into many groups, each under min_cluster_size: they must merge, not fail
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 12))
+    result = pack_hierarchy(np.full((n, 2), 8), rng.random((n, 5)), 1.0, n_clusters=n)
+    assert result.positions.shape == (n, 2)
+    assert set(np.unique(result.labels)) == set(range(int(result.labels.max()) + 1))

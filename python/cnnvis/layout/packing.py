@@ -354,13 +354,12 @@ def pack_hierarchy(
     # leaves: the previous one, or the next for the first.
     min_size = max(1, min(int(min_cluster_size), n))
     counts = np.bincount(labels)
-    target = np.arange(len(counts))
-    for c in range(len(counts)):
-        if counts[c] < min_size and len(counts) > 1:
-            target[c] = target[c - 1] if c > 0 else -1
-    for c in range(len(counts) - 1, -1, -1):  # the first cluster(s) join the next kept one
-        if target[c] == -1:
-            target[c] = target[c + 1]
+    kept = np.flatnonzero(counts >= min_size)
+    if kept.size == 0:  # every group is an outlier: they all become one cluster
+        kept = np.array([0])
+    # each group joins the nearest kept one at or before it, the leading ones the first kept
+    before = np.searchsorted(kept, np.arange(len(counts)), side="right") - 1
+    target = kept[np.maximum(before, 0)]
     _, labels = np.unique(target[labels], return_inverse=True)
     labels = labels.astype(np.int64)
     n_groups = int(labels.max()) + 1
