@@ -359,65 +359,55 @@ class _ImageCache:
             self.limit = 2 * len(self.images) + 256
 
 
-def crop_resize(images, index, boxes: np.ndarray, size: int):
-    """Crop boxes ``(y0, x0, y1, x1)`` (end-exclusive pixels) out of ``images[index]`` and resize.
-
-    Bilinear sampling of ``s x s`` points per output pixel averaged together (``s`` = half the
-    number of input pixels one output pixel spans, at most 4), so large boxes are shrunk with
-    little aliasing.
-    Returns ``(n, C, size, size)`` float tensors.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    n = len(boxes)
-    _, _, height, width = images.shape
-    b = torch.from_numpy(np.asarray(boxes, dtype=np.float32)).to(images.device)
-    span = float(max((boxes[:, 2] - boxes[:, 0]).max(), (boxes[:, 3] - boxes[:, 1]).max()))
-    s = int(min(4, max(1, math.ceil(span / (2 * size)))))
-    q = size * s
-    t = (torch.arange(q, device=images.device, dtype=torch.float32) + 0.5) / q  # (q,)
-    ys = b[:, 0:1] + t[None, :] * (b[:, 2:3] - b[:, 0:1])  # (n, q) in pixel-edge coordinates
-    xs = b[:, 1:2] + t[None, :] * (b[:, 3:4] - b[:, 1:2])
-    gy = (2.0 * ys / height - 1.0)[:, :, None].expand(n, q, q)
-    gx = (2.0 * xs / width - 1.0)[:, None, :].expand(n, q, q)
-    grid = torch.stack([gx, gy], dim=-1)
-    src = images.index_select(0, index.to(images.device)).float()
-    out = F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return F.avg_pool2d(out, s) if s > 1 else out
-
-
 def _top_patches(
     states, cache: _ImageCache, patch_size: int, channels: int, chunk: int = 2048
 ) -> dict:
     """Receptive-field crops of every top-k entry, resized to ``patch_size``, as uint8.
 
-    Identical (sample, box) pairs are cropped once. Returns ``{layer: (C, k, P, P, c) uint8}``.
+    Identical (sample, box) pairs are cropped once; boxes of one size are gathered and resized
+    together (bilinear, antialiased, on uint8). Returns ``{layer: (C, k, P, P, c) uint8}``.
     """
     import torch
+    import torch.nn.functional as F
 
-    keys: dict[tuple[int, int, int, int, int], int] = {}
-    where = {}
+    rows, sizes = [], []
     for st in states:
-        samples = st.top_samples.cpu().numpy()
-        boxes = st.rf.boxes(st.top_loc.cpu().numpy().reshape(-1)).reshape(*samples.shape, 4)
-        ids = np.full(samples.shape, -1, dtype=np.int64)
-        for (c, j), sample in np.ndenumerate(samples):
-            if sample >= 0:
-                key = (int(sample), *map(int, boxes[c, j]))
-                ids[c, j] = keys.setdefault(key, len(keys))
-        where[st.name] = (ids, boxes)
+        samples = st.top_samples.cpu().numpy().reshape(-1)
+        boxes = st.rf.boxes(st.top_loc.cpu().numpy().reshape(-1))
+        rows.append(np.concatenate([samples[:, None], boxes.astype(np.int64)], axis=1))
+        sizes.append(samples.shape[0])
+    table = np.concatenate(rows, axis=0)
+    valid = table[:, 0] >= 0
+    keys, inverse = np.unique(table[valid], axis=0, return_inverse=True)
+    ids_all = np.full(table.shape[0], -1, dtype=np.int64)
+    ids_all[valid] = inverse.reshape(-1)
     crops = torch.zeros((len(keys), patch_size, patch_size, channels), dtype=torch.uint8)
-    items = list(keys)
-    for lo in range(0, len(items), chunk):
-        part = items[lo : lo + chunk]
-        uniq = sorted({k[0] for k in part})
-        pos = {smp: i for i, smp in enumerate(uniq)}
-        imgs = torch.stack([cache.images[smp] for smp in uniq]).permute(0, 3, 1, 2).float()
-        index = torch.tensor([pos[k[0]] for k in part], dtype=torch.int64)
-        boxes = np.asarray([k[1:] for k in part], dtype=np.int64)
-        out = crop_resize(imgs, index, boxes, patch_size)  # values in 0..255
-        crops[lo : lo + len(part)] = out.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+    if len(keys):
+        # the images once, then every box of one size gathered and resized in one call
+        samples, sample_index = np.unique(keys[:, 0], return_inverse=True)
+        images = torch.stack([cache.images[int(smp)] for smp in samples])  # (U, H, W, c) uint8
+        sizes_hw = keys[:, 3:5] - keys[:, 1:3]
+        groups, group_of = np.unique(sizes_hw, axis=0, return_inverse=True)
+        group_of = group_of.reshape(-1)
+        for g, (h, w) in enumerate(groups):
+            members = np.flatnonzero(group_of == g)
+            for lo in range(0, len(members), chunk):
+                m = members[lo : lo + chunk]
+                iy = torch.from_numpy(keys[m, 1][:, None] + np.arange(h)[None, :])
+                ix = torch.from_numpy(keys[m, 2][:, None] + np.arange(w)[None, :])
+                si = torch.from_numpy(sample_index.reshape(-1)[m])
+                win = images[si[:, None, None], iy[:, :, None], ix[:, None, :]]  # (n, h, w, c)
+                # uint8 in, uint8 out: torch's fast channels-last path, no float copies
+                out = F.interpolate(
+                    win.permute(0, 3, 1, 2), size=(patch_size, patch_size), mode="bilinear",
+                    antialias=True, align_corners=False,
+                )  # fmt: skip
+                crops[torch.from_numpy(m)] = out.permute(0, 2, 3, 1)
+    where = {}
+    offset = 0
+    for st, n in zip(states, sizes):
+        where[st.name] = (ids_all[offset : offset + n].reshape(st.top_samples.shape), None)
+        offset += n
     result = {}
     for st in states:
         ids, _boxes = where[st.name]
