@@ -359,6 +359,15 @@ class _ImageCache:
             self.limit = 2 * len(self.images) + 256
 
 
+def _ranges(counts: np.ndarray) -> np.ndarray:
+    """``[0..c0-1, 0..c1-1, ...]`` for counts ``[c0, c1, ...]``."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    return np.arange(total, dtype=np.int64) - starts
+
+
 def _top_patches(
     states, cache: _ImageCache, patch_size: int, channels: int, chunk: int = 2048
 ) -> dict:
@@ -381,10 +390,15 @@ def _top_patches(
     keys, inverse = np.unique(table[valid], axis=0, return_inverse=True)
     ids_all = np.full(table.shape[0], -1, dtype=np.int64)
     ids_all[valid] = inverse.reshape(-1)
-    crops = torch.zeros((len(keys), patch_size, patch_size, channels), dtype=torch.uint8)
+    # one zeroed block for all layers (calloc: pages are touched only where written)
+    block = np.zeros((table.shape[0], patch_size, patch_size, channels), dtype=np.uint8)
+    out_t = torch.from_numpy(block)
+    by_key = np.argsort(ids_all, kind="stable")  # rows grouped by key id (invalid rows first)
+    sorted_ids = ids_all[by_key]
     if len(keys):
         # the images once, then every box of one size gathered and resized in one call
         samples, sample_index = np.unique(keys[:, 0], return_inverse=True)
+        sample_index = sample_index.reshape(-1)
         images = torch.stack([cache.images[int(smp)] for smp in samples])  # (U, H, W, c) uint8
         sizes_hw = keys[:, 3:5] - keys[:, 1:3]
         groups, group_of = np.unique(sizes_hw, axis=0, return_inverse=True)
@@ -395,25 +409,27 @@ def _top_patches(
                 m = members[lo : lo + chunk]
                 iy = torch.from_numpy(keys[m, 1][:, None] + np.arange(h)[None, :])
                 ix = torch.from_numpy(keys[m, 2][:, None] + np.arange(w)[None, :])
-                si = torch.from_numpy(sample_index.reshape(-1)[m])
+                si = torch.from_numpy(sample_index[m])
                 win = images[si[:, None, None], iy[:, :, None], ix[:, None, :]]  # (n, h, w, c)
                 # uint8 in, uint8 out: torch's fast channels-last path, no float copies
-                out = F.interpolate(
+                crop = F.interpolate(
                     win.permute(0, 3, 1, 2), size=(patch_size, patch_size), mode="bilinear",
                     antialias=True, align_corners=False,
-                )  # fmt: skip
-                crops[torch.from_numpy(m)] = out.permute(0, 2, 3, 1)
-    where = {}
+                ).permute(0, 2, 3, 1)  # fmt: skip
+                # every top-k entry that shows one of these crops
+                start = np.searchsorted(sorted_ids, m, side="left")
+                stop = np.searchsorted(sorted_ids, m, side="right")
+                counts = stop - start
+                rows = by_key[np.repeat(start, counts) + _ranges(counts)]
+                src = np.repeat(np.arange(len(m)), counts)
+                out_t[torch.from_numpy(rows)] = crop[torch.from_numpy(src)]
+    result = {}
     offset = 0
     for st, n in zip(states, sizes):
-        where[st.name] = (ids_all[offset : offset + n].reshape(st.top_samples.shape), None)
+        result[st.name] = block[offset : offset + n].reshape(
+            *st.top_samples.shape, patch_size, patch_size, channels
+        )
         offset += n
-    result = {}
-    for st in states:
-        ids, _boxes = where[st.name]
-        patches = crops[torch.from_numpy(np.maximum(ids, 0))].numpy()
-        patches[ids < 0] = 0
-        result[st.name] = patches
     return result
 
 
