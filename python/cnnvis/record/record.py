@@ -303,6 +303,9 @@ class _LayerState:
         self.top_values = torch.full((n_channels, k), -math.inf, device=device)
         self.top_samples = torch.full((n_channels, k), -1, dtype=torch.int64, device=device)
         self.top_loc = torch.zeros((n_channels, k), dtype=torch.int64, device=device)
+        # each entry's patch lives in a fixed slot; a new entry takes the slot of the one it evicts
+        self.top_slot = torch.arange(k, device=device).repeat(n_channels, 1)
+        self.offset = 0  # first row of this layer's slots in the shared patch block
         self.rf: ReceptiveField | None = None
         self.spatial: tuple[int, int] | None = None
 
@@ -310,7 +313,8 @@ class _LayerState:
 def _merge_top(state: _LayerState, mx, arg, start: int) -> None:
     """Merge a batch's per-channel spatial maxima into the top-k.
 
-    Ties keep the earlier sample (stable sort, old entries first).
+    Ties keep the earlier sample (stable sort, old entries first). Entries from this batch
+    (``top_samples >= start``) take over the patch slots of the entries they evict.
     """
     import torch
 
@@ -321,42 +325,161 @@ def _merge_top(state: _LayerState, mx, arg, start: int) -> None:
     vals = torch.cat([state.top_values, mx.t().float()], dim=1)
     samples = torch.cat([state.top_samples, sample], dim=1)
     locs = torch.cat([state.top_loc, arg.t()], dim=1)
-    order = torch.sort(vals, dim=1, descending=True, stable=True).indices[:, :k]
-    state.top_values = vals.gather(1, order)
-    state.top_samples = samples.gather(1, order)
-    state.top_loc = locs.gather(1, order)
+    slots = torch.cat(
+        [state.top_slot, torch.full((state.n_channels, b), -1, dtype=torch.int64, device=dev)],
+        dim=1,
+    )
+    order = torch.sort(vals, dim=1, descending=True, stable=True).indices
+    vals, samples, locs, slots = (t.gather(1, order) for t in (vals, samples, locs, slots))
+    kept, dropped = slots[:, :k], slots[:, k:]
+    new = kept < 0
+    if bool(new.any()):
+        # slots of the evicted old entries (valid ones first, stable) go to the new entries
+        free = dropped.gather(1, torch.sort((dropped < 0).to(torch.int8), dim=1, stable=True)[1])
+        rank = (new.to(torch.int64).cumsum(dim=1) - 1).clamp(min=0)
+        kept = torch.where(new, free.gather(1, rank), kept)
+    state.top_values = vals[:, :k].contiguous()
+    state.top_samples = samples[:, :k].contiguous()
+    state.top_loc = locs[:, :k].contiguous()
+    state.top_slot = kept.contiguous()
 
 
-class _ImageCache:
-    """uint8 copies of the input images that some top-k entry currently refers to.
+class _Patches:
+    """Receptive-field patches of all top-k entries, cut lazily from a bounded image cache.
 
-    Images enter when one of their activations enters a top-k list; images no longer referred
-    to are dropped whenever the cache holds more than twice the referred images (+256), so it
-    never holds more than ``2 * min(N, sum_l C_l * k) + 256 + batch`` images.
+    A new top-k entry is *pending*: its image (uint8, display range) goes to the cache. Pending
+    patches are cut in bulk (:meth:`flush`) when the cache outgrows its byte budget and at the
+    end; cutting deduplicates (sample, box) pairs across layers, gathers the boxes of one size
+    together and resizes them on uint8. Memory: the patch block (``S * k * P^2 * c`` bytes, the
+    result itself) plus the cache (at most ``budget`` bytes + one batch of images).
     """
 
-    def __init__(self) -> None:
-        self.images: dict[int, object] = {}
-        self.limit = 256
+    def __init__(self, states, patch_size: int, channels: int, budget: int | None) -> None:
+        import torch
 
-    def add(self, states, x, start: int, low, high) -> None:
+        self.states = states
+        self.p = patch_size
+        self.c = channels
+        total = 0
+        for st in states:
+            st.offset = total
+            total += st.n_channels * st.top_slot.shape[1]
+        # np.zeros is calloc: pages are only touched where a patch is written
+        self.block = torch.from_numpy(np.zeros((total, patch_size, patch_size, channels), np.uint8))
+        self.pending = np.zeros(total, dtype=bool)  # by slot row
+        self.images: dict[int, Any] = {}
+        self.image_bytes = 0
+        self.budget = max(64 << 20, total * patch_size * patch_size * channels) if budget is None \
+            else int(budget)  # fmt: skip
+        self.flushes = 0
+
+    def _rows(self, st) -> np.ndarray:
+        k = st.top_slot.shape[1]
+        base = st.offset + np.arange(st.n_channels)[:, None] * k
+        return base + st.top_slot.cpu().numpy()  # (C, k) slot rows, in top-k order
+
+    def add(self, x, start: int, low, high) -> None:
         import torch
 
         b = x.shape[0]
         need = torch.zeros(b, dtype=torch.bool)
-        for st in states:
-            fresh = st.top_samples[st.top_samples >= start] - start
-            need[fresh.cpu()] = True
+        for st in self.states:
+            fresh = (st.top_samples >= start).cpu()
+            if bool(fresh.any()):
+                self.pending[self._rows(st)[fresh.numpy()]] = True
+                need[st.top_samples.cpu()[fresh] - start] = True
         idx = torch.nonzero(need).flatten()
         if idx.numel():
             u8 = _to_uint8(x.index_select(0, idx.to(x.device)), low, high).cpu()
             for j, i in enumerate(idx.tolist()):
                 self.images[start + i] = u8[j]
-        if len(self.images) > self.limit:
-            live = torch.unique(torch.cat([st.top_samples.flatten().cpu() for st in states]))
-            keep = set(live.tolist())
-            self.images = {i: v for i, v in self.images.items() if i in keep}
-            self.limit = 2 * len(self.images) + 256
+                self.image_bytes += u8[j].numel()
+        if self.image_bytes > self.budget:
+            self._collect()
+            if self.image_bytes > self.budget // 2:
+                self.flush()
+
+    def _collect(self) -> None:
+        """Drop cached images that no pending entry needs any more."""
+        keep = set()
+        for st in self.states:
+            pend = self.pending[self._rows(st)]
+            keep.update(st.top_samples.cpu().numpy()[pend].tolist())
+        self.images = {i: v for i, v in self.images.items() if i in keep}
+        self.image_bytes = sum(v.numel() for v in self.images.values())
+
+    def flush(self, chunk: int = 2048) -> None:
+        """Cut the patches of all pending entries and free the image cache."""
+        import torch
+        import torch.nn.functional as F
+
+        tables, targets = [], []
+        for st in self.states:
+            rows = self._rows(st)
+            samples = st.top_samples.cpu().numpy()
+            pend = self.pending[rows] & (samples >= 0)
+            if not pend.any():
+                continue
+            boxes = st.rf.boxes(st.top_loc.cpu().numpy()[pend])
+            tables.append(np.concatenate([samples[pend][:, None], boxes.astype(np.int64)], 1))
+            targets.append(rows[pend])
+        self.pending[:] = False
+        if tables:
+            table = np.concatenate(tables)
+            target = np.concatenate(targets)
+            keys, key_of = np.unique(table, axis=0, return_inverse=True)
+            key_of = key_of.reshape(-1)
+            by_key = np.argsort(key_of, kind="stable")
+            sorted_keys = key_of[by_key]
+            samples, sample_index = np.unique(keys[:, 0], return_inverse=True)
+            sample_index = sample_index.reshape(-1)
+            images = torch.stack([self.images[int(smp)] for smp in samples])  # (U, H, W, c)
+            img_h, img_w = int(images.shape[1]), int(images.shape[2])
+            pixels = images.reshape(-1, self.c)
+            groups, group_of = np.unique(keys[:, 3:5] - keys[:, 1:3], axis=0, return_inverse=True)
+            group_of = group_of.reshape(-1)
+            for g, (h, w) in enumerate(groups):
+                members = np.flatnonzero(group_of == g)
+                for lo in range(0, len(members), chunk):
+                    m = members[lo : lo + chunk]
+                    iy = keys[m, 1][:, None] + np.arange(h)[None, :]  # (n, h)
+                    ix = keys[m, 2][:, None] + np.arange(w)[None, :]  # (n, w)
+                    flat = (sample_index[m][:, None, None] * img_h + iy[:, :, None]) * img_w
+                    flat = torch.from_numpy((flat + ix[:, None, :]).reshape(-1))
+                    win = pixels.index_select(0, flat).view(len(m), h, w, self.c)
+                    # uint8 in, uint8 out: torch's fast channels-last path, no float copies
+                    crop = F.interpolate(
+                        win.permute(0, 3, 1, 2), size=(self.p, self.p), mode="bilinear",
+                        antialias=True, align_corners=False,
+                    ).permute(0, 2, 3, 1)  # fmt: skip
+                    first = np.searchsorted(sorted_keys, m, side="left")
+                    counts = np.searchsorted(sorted_keys, m, side="right") - first
+                    entries = by_key[np.repeat(first, counts) + _ranges(counts)]
+                    src = torch.from_numpy(np.repeat(np.arange(len(m)), counts))
+                    self.block.index_copy_(
+                        0, torch.from_numpy(target[entries]), crop.index_select(0, src)
+                    )
+        self.images = {}
+        self.image_bytes = 0
+        self.flushes += 1
+
+    def result(self) -> dict[str, np.ndarray]:
+        """``{layer: (C, k, P, P, c) uint8}`` in top-k order (zeros where no sample)."""
+        self.flush()
+        out = {}
+        for st in self.states:
+            rows = self._rows(st)
+            patches = self.block[_torch_from(rows.reshape(-1))].numpy()
+            patches = patches.reshape(*rows.shape, self.p, self.p, self.c)
+            patches[st.top_samples.cpu().numpy() < 0] = 0
+            out[st.name] = patches
+        return out
+
+
+def _torch_from(a: np.ndarray):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a))
 
 
 def _ranges(counts: np.ndarray) -> np.ndarray:
@@ -366,71 +489,6 @@ def _ranges(counts: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     starts = np.repeat(np.cumsum(counts) - counts, counts)
     return np.arange(total, dtype=np.int64) - starts
-
-
-def _top_patches(
-    states, cache: _ImageCache, patch_size: int, channels: int, chunk: int = 2048
-) -> dict:
-    """Receptive-field crops of every top-k entry, resized to ``patch_size``, as uint8.
-
-    Identical (sample, box) pairs are cropped once; boxes of one size are gathered and resized
-    together (bilinear, antialiased, on uint8). Returns ``{layer: (C, k, P, P, c) uint8}``.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    rows, sizes = [], []
-    for st in states:
-        samples = st.top_samples.cpu().numpy().reshape(-1)
-        boxes = st.rf.boxes(st.top_loc.cpu().numpy().reshape(-1))
-        rows.append(np.concatenate([samples[:, None], boxes.astype(np.int64)], axis=1))
-        sizes.append(samples.shape[0])
-    table = np.concatenate(rows, axis=0)
-    valid = table[:, 0] >= 0
-    keys, inverse = np.unique(table[valid], axis=0, return_inverse=True)
-    ids_all = np.full(table.shape[0], -1, dtype=np.int64)
-    ids_all[valid] = inverse.reshape(-1)
-    # one zeroed block for all layers (calloc: pages are touched only where written)
-    block = np.zeros((table.shape[0], patch_size, patch_size, channels), dtype=np.uint8)
-    out_t = torch.from_numpy(block)
-    by_key = np.argsort(ids_all, kind="stable")  # rows grouped by key id (invalid rows first)
-    sorted_ids = ids_all[by_key]
-    if len(keys):
-        # the images once, then every box of one size gathered and resized in one call
-        samples, sample_index = np.unique(keys[:, 0], return_inverse=True)
-        sample_index = sample_index.reshape(-1)
-        images = torch.stack([cache.images[int(smp)] for smp in samples])  # (U, H, W, c) uint8
-        sizes_hw = keys[:, 3:5] - keys[:, 1:3]
-        groups, group_of = np.unique(sizes_hw, axis=0, return_inverse=True)
-        group_of = group_of.reshape(-1)
-        for g, (h, w) in enumerate(groups):
-            members = np.flatnonzero(group_of == g)
-            for lo in range(0, len(members), chunk):
-                m = members[lo : lo + chunk]
-                iy = torch.from_numpy(keys[m, 1][:, None] + np.arange(h)[None, :])
-                ix = torch.from_numpy(keys[m, 2][:, None] + np.arange(w)[None, :])
-                si = torch.from_numpy(sample_index[m])
-                win = images[si[:, None, None], iy[:, :, None], ix[:, None, :]]  # (n, h, w, c)
-                # uint8 in, uint8 out: torch's fast channels-last path, no float copies
-                crop = F.interpolate(
-                    win.permute(0, 3, 1, 2), size=(patch_size, patch_size), mode="bilinear",
-                    antialias=True, align_corners=False,
-                ).permute(0, 2, 3, 1)  # fmt: skip
-                # every top-k entry that shows one of these crops
-                start = np.searchsorted(sorted_ids, m, side="left")
-                stop = np.searchsorted(sorted_ids, m, side="right")
-                counts = stop - start
-                rows = by_key[np.repeat(start, counts) + _ranges(counts)]
-                src = np.repeat(np.arange(len(m)), counts)
-                out_t[torch.from_numpy(rows)] = crop[torch.from_numpy(src)]
-    result = {}
-    offset = 0
-    for st, n in zip(states, sizes):
-        result[st.name] = block[offset : offset + n].reshape(
-            *st.top_samples.shape, patch_size, patch_size, channels
-        )
-        offset += n
-    return result
 
 
 # -- the public function -----------------------------------------------------------------------------
@@ -452,6 +510,7 @@ def record(
     logits: Callable[[Any], Any] | None = None,
     model_name: str | None = None,
     seed: int = 0,
+    patch_budget: int | None = None,
 ) -> Recording:
     """Run ``model`` once over ``data`` and keep per-channel summaries of the chosen layers.
 
@@ -500,6 +559,10 @@ def record(
         Name stored in the recording; default: the model's class name.
     seed : int
         Seed of the pooled-sample reservoirs and of the receptive-field probe.
+    patch_budget : int, optional
+        Bytes of input images kept until the patches of new top-k entries are cut (in bulk, when
+        the budget is exceeded and at the end). Default: the size of the patches themselves, at
+        least 64 MiB.
 
     Returns
     -------
@@ -520,9 +583,9 @@ def record(
     the pass holds: one batch of activations (the model's own forward); ``S * (8 K + 20 k)``
     bytes of running class sums and top-k entries; ``4 * max_pooled * S`` bytes of pooled
     vectors plus ``max_pooled`` thumbnails (longest side at most 64 pixels); uint8 copies of the
-    images that some top-k entry refers to, at most ``2 * min(N, S * k) + 256 + B`` of
-    ``c H W`` bytes each (the crops are cut once, at the end); the result's ``S * k * P^2 * c``
-    bytes of patches; and a float32 copy of the weights.
+    images of top-k entries whose patches are not cut yet, at most ``patch_budget`` bytes plus
+    one batch; the result's ``S * k * P^2 * c`` bytes of patches; and a float32 copy of the
+    weights.
 
     Hooked outputs are reduced inside the hook (spatial mean, spatial max and its location)
     before the next module runs, so a following in-place ReLU cannot alter them; the full
@@ -642,7 +705,7 @@ def record(
         preds_all: list[np.ndarray] = []
         conf_all: list[np.ndarray] = []
         reservoir: _Reservoir | None = None
-        cache = _ImageCache()
+        patches: _Patches | None = None
         low = high = None
         thumbs = None
         thumb_hw = _thumbnail_size(input_shape[1], input_shape[2])
@@ -790,7 +853,10 @@ def record(
                         if take.size:
                             st.pooled[rows_t] = mean[take_t.to(mean.device)].cpu()
                         _merge_top(st, mx, arg, start)
-                    cache.add([states[n] for n in order], x, start, low, high)
+                    if patches is None:
+                        patches = _Patches([states[n] for n in order], patch_size,
+                                           input_shape[0], patch_budget)  # fmt: skip
+                    patches.add(x, start, low, high)
                     start += b
                     if bar is not None:
                         bar.update(b)
@@ -810,7 +876,8 @@ def record(
 
     rows_a, pos_a = reservoir.kept()
 
-    all_patches = _top_patches([states[n] for n in order], cache, patch_size, input_shape[0])
+    all_patches = patches.result()
+    n_flushes = patches.flushes
     layer_records: dict[str, LayerRecord] = {}
     rf_meta = {}
     for n in order:
@@ -848,6 +915,7 @@ def record(
             "high": [float(v) for v in high.cpu()],
         },
         "receptive_fields": rf_meta,
+        "patch_flushes": int(n_flushes),
         "device": str(device),
     }
     return Recording(
