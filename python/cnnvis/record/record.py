@@ -334,8 +334,11 @@ def _merge_top(state: _LayerState, mx, arg, start: int) -> None:
     kept, dropped = slots[:, :k], slots[:, k:]
     new = kept < 0
     if bool(new.any()):
-        # slots of the evicted old entries (valid ones first, stable) go to the new entries
-        free = dropped.gather(1, torch.sort((dropped < 0).to(torch.int8), dim=1, stable=True)[1])
+        # the r-th evicted old entry's slot goes to the r-th new entry (per channel, in order)
+        valid = dropped >= 0
+        rank_d = torch.where(valid, valid.to(torch.int64).cumsum(dim=1) - 1, k)
+        free = torch.zeros((state.n_channels, k + 1), dtype=torch.int64, device=dev)
+        free.scatter_(1, rank_d, dropped)  # column k collects the non-slots and is ignored
         rank = (new.to(torch.int64).cumsum(dim=1) - 1).clamp(min=0)
         kept = torch.where(new, free.gather(1, rank), kept)
     state.top_values = vals[:, :k].contiguous()
@@ -455,10 +458,12 @@ class _Patches:
                     first = np.searchsorted(sorted_keys, m, side="left")
                     counts = np.searchsorted(sorted_keys, m, side="right") - first
                     entries = by_key[np.repeat(first, counts) + _ranges(counts)]
-                    src = torch.from_numpy(np.repeat(np.arange(len(m)), counts))
-                    self.block.index_copy_(
-                        0, torch.from_numpy(target[entries]), crop.index_select(0, src)
-                    )
+                    if np.all(counts == 1):  # no (sample, box) shared by several entries
+                        source = crop
+                    else:
+                        src = torch.from_numpy(np.repeat(np.arange(len(m)), counts))
+                        source = crop.index_select(0, src)
+                    self.block.index_copy_(0, torch.from_numpy(target[entries]), source)
         self.images = {}
         self.image_bytes = 0
         self.flushes += 1
@@ -469,7 +474,7 @@ class _Patches:
         out = {}
         for st in self.states:
             rows = self._rows(st)
-            patches = self.block[_torch_from(rows.reshape(-1))].numpy()
+            patches = self.block.index_select(0, _torch_from(rows.reshape(-1))).numpy()
             patches = patches.reshape(*rows.shape, self.p, self.p, self.c)
             patches[st.top_samples.cpu().numpy() < 0] = 0
             out[st.name] = patches
