@@ -372,8 +372,8 @@ class _Patches:
         self.pending = np.zeros(total, dtype=bool)  # by slot row
         self.images: dict[int, Any] = {}
         self.image_bytes = 0
-        self.budget = max(64 << 20, total * patch_size * patch_size * channels) if budget is None \
-            else int(budget)  # fmt: skip
+        patch_bytes = total * patch_size * patch_size * channels
+        self.budget = max(32 << 20, patch_bytes // 4) if budget is None else int(budget)
         self.flushes = 0
 
     def _rows(self, st) -> np.ndarray:
@@ -566,8 +566,8 @@ def record(
         Seed of the pooled-sample reservoirs and of the receptive-field probe.
     patch_budget : int, optional
         Bytes of input images kept until the patches of new top-k entries are cut (in bulk, when
-        the budget is exceeded and at the end). Default: the size of the patches themselves, at
-        least 64 MiB.
+        the budget is exceeded and at the end). Default: a quarter of the size of the patches
+        themselves, at least 32 MiB.
 
     Returns
     -------
