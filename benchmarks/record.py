@@ -196,7 +196,9 @@ def main() -> None:
     print()
     print(table)
     if args.out:
-        cmd = "PYTHONPATH=python python benchmarks/record.py " + " ".join(sys.argv[1:])
+        threads = os.environ.get("BENCH_THREADS", "2")
+        argv = " ".join(f"'{a}'" if ";" in a else a for a in sys.argv[1:])
+        cmd = f"BENCH_THREADS={threads} PYTHONPATH=python python benchmarks/record.py {argv}"
         with open(args.out, "w") as f:
             f.write("# record: recording cost vs the bare forward pass, and memory\n\n")
             f.write(f"Command: `{cmd}`\n\n{table}\n")
