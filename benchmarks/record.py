@@ -8,9 +8,11 @@ with the number of samples.
   (16 layers, 3,274 channels), top-k 9, 32-pixel patches, 2,000 pooled samples;
 * DemoCNN on the 1,797 digits (the five demo layers, 16-pixel patches).
 
-Times are the best of ``--repeats`` alternating runs (the machine is shared). Peak memory is the
-growth of the process's peak RSS (``ru_maxrss``) during one recording, each measured in a fresh
-subprocess, with images generated on the fly so that the data set itself takes no memory.
+Times are the best of ``--repeats`` alternating runs (the machine is shared), with
+``BENCH_THREADS`` torch threads (default 2). Peak memory is the growth of the resident set size
+during the bare pass and then during one recording over the same data (sampled every 2 ms), in
+a fresh subprocess per size after a warm-up recording, with images generated on the fly so that
+the data set itself takes no memory.
 
 Usage::
 
@@ -22,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -95,19 +96,45 @@ def record_pass(model, data, kw, batch_size: int = 64) -> tuple[float, object]:
     return time.perf_counter() - t, rec
 
 
-def child_memory(name: str, n: int) -> None:
-    """Print JSON: peak-RSS growth (MB) of one recording of n on-the-fly samples."""
-    model, data, kw = make_case(name, n, materialise=False)
-    bare_pass(model, OnTheFly(64, data.shape))  # warm up allocators and kernels
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    import gc
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
-    gc.collect()
-    _t, rec = record_pass(model, data, kw)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    pooled = sum(lr.pooled.shape[0] for lr in rec.layers.values()) // len(rec.layers)
-    print(json.dumps({"growth_mb": (peak - before) / 1024, "peak_mb": peak / 1024,
-                      "pooled_rows": pooled, "n": rec.n_samples}))  # fmt: skip
+
+def child_memory(name: str, n: int) -> None:
+    """Print JSON: peak RSS growth (MB) during one recording of n on-the-fly samples.
+
+    A thread samples the resident set size every 2 ms (ru_maxrss cannot be used: the process's
+    peak is set earlier, while torch loads)."""
+    import gc
+    import threading
+
+    model, data, kw = make_case(name, n, materialise=False)
+    record_pass(model, OnTheFly(64, data.shape), kw)  # warm up allocators, kernels and imports
+
+    def peak_growth(fn):
+        gc.collect()
+        before = _rss_mb()
+        peak = [before]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], _rss_mb())
+                time.sleep(0.002)
+
+        th = threading.Thread(target=sample, daemon=True)
+        th.start()
+        result = fn()
+        done.set()
+        th.join()
+        return max(peak[0], _rss_mb()) - before, result
+
+    bare_growth, _ = peak_growth(lambda: bare_pass(model, data))
+    growth, (_t, rec) = peak_growth(lambda: record_pass(model, data, kw))
+    pooled = rec.pooled_index.shape[0]
+    print(json.dumps({"growth_mb": growth, "bare_growth_mb": bare_growth, "peak_mb": _rss_mb(),
+                      "pooled_rows": int(pooled), "n": rec.n_samples}))  # fmt: skip
 
 
 def main() -> None:
@@ -146,7 +173,7 @@ def main() -> None:
                 check=True, capture_output=True, text=True, env=os.environ,
             ).stdout  # fmt: skip
             r = json.loads(out.strip().splitlines()[-1])
-            mem_rows.append((name, int(n), r["growth_mb"], r["peak_mb"], r["pooled_rows"]))
+            mem_rows.append((name, int(n), r["bare_growth_mb"], r["growth_mb"], r["pooled_rows"]))
             print(f"memory {name} n={n}: +{r['growth_mb']:.1f} MB", flush=True)
 
     lines = [
@@ -159,17 +186,19 @@ def main() -> None:
         lines.append(f"| {label} | {n} | {nl} | {ch} | {b:.2f} | {r:.2f} | {r / b:.2f}x |")
     lines += [
         "",
-        "| model | samples | peak RSS growth during record (MB) | process peak RSS (MB) | "
+        "| model | samples | peak RSS growth, bare pass (MB) | peak RSS growth, record (MB) | "
         "pooled rows |",
         "|---|---:|---:|---:|---:|",
     ]
-    for name, n, g, p, pooled in mem_rows:
-        lines.append(f"| {name} | {n} | {g:.1f} | {p:.0f} | {pooled} |")
+    for name, n, bare_g, g, pooled in mem_rows:
+        lines.append(f"| {name} | {n} | {bare_g:.1f} | {g:.1f} | {pooled} |")
     table = "\n".join(lines)
     print()
     print(table)
     if args.out:
-        cmd = "PYTHONPATH=python python benchmarks/record.py " + " ".join(sys.argv[1:])
+        threads = os.environ.get("BENCH_THREADS", "2")
+        argv = " ".join(f"'{a}'" if ";" in a else a for a in sys.argv[1:])
+        cmd = f"BENCH_THREADS={threads} PYTHONPATH=python python benchmarks/record.py {argv}"
         with open(args.out, "w") as f:
             f.write("# record: recording cost vs the bare forward pass, and memory\n\n")
             f.write(f"Command: `{cmd}`\n\n{table}\n")

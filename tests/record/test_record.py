@@ -371,3 +371,21 @@ def test_gradient_fallback_for_functional_ops():
     rf = rec.meta["receptive_fields"]
     assert rf["a"]["method"] == "analytic" and rf["b"]["method"] == "gradient"
     assert rf["b"]["lo"] == [-3, -3] and rf["b"]["hi"] == [5, 5] and rf["b"]["jump"] == [2, 2]
+
+
+def test_patches_cut_in_many_flushes_equal_one_flush(digits):
+    model = small_net()
+    kw = {"layers": ["0", "3", "6"], "top_k": 4, "batch_size": 16, "progress": False,
+          "patch_size": 8}  # fmt: skip
+    once = record(model, digits, **kw)
+    often = record(model, digits, patch_budget=64 * 20, **kw)  # ~20 digit images per flush
+    assert once.meta["patch_flushes"] == 1 and often.meta["patch_flushes"] > 5
+    for name in kw["layers"]:
+        np.testing.assert_array_equal(once.layer(name).top_patches, often.layer(name).top_patches)
+        np.testing.assert_array_equal(once.layer(name).top_samples, often.layer(name).top_samples)
+    # and each patch is the crop of its box: check one entry by hand (8x8 -> 8x8 is a resize of
+    # the box; a whole-image box of the linear layer is the image itself)
+    lr = once.layer("6")
+    s = int(lr.top_samples[0, 0])
+    expect = np.round(digits.images[s, 0].numpy() * 255).astype(np.uint8)
+    np.testing.assert_array_equal(lr.top_patches[0, 0, ..., 0], expect)

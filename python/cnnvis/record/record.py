@@ -303,6 +303,9 @@ class _LayerState:
         self.top_values = torch.full((n_channels, k), -math.inf, device=device)
         self.top_samples = torch.full((n_channels, k), -1, dtype=torch.int64, device=device)
         self.top_loc = torch.zeros((n_channels, k), dtype=torch.int64, device=device)
+        # each entry's patch lives in a fixed slot; a new entry takes the slot of the one it evicts
+        self.top_slot = torch.arange(k, device=device).repeat(n_channels, 1)
+        self.offset = 0  # first row of this layer's slots in the shared patch block
         self.rf: ReceptiveField | None = None
         self.spatial: tuple[int, int] | None = None
 
@@ -310,7 +313,8 @@ class _LayerState:
 def _merge_top(state: _LayerState, mx, arg, start: int) -> None:
     """Merge a batch's per-channel spatial maxima into the top-k.
 
-    Ties keep the earlier sample (stable sort, old entries first).
+    Ties keep the earlier sample (stable sort, old entries first). Entries from this batch
+    (``top_samples >= start``) take over the patch slots of the entries they evict.
     """
     import torch
 
@@ -321,110 +325,175 @@ def _merge_top(state: _LayerState, mx, arg, start: int) -> None:
     vals = torch.cat([state.top_values, mx.t().float()], dim=1)
     samples = torch.cat([state.top_samples, sample], dim=1)
     locs = torch.cat([state.top_loc, arg.t()], dim=1)
-    order = torch.sort(vals, dim=1, descending=True, stable=True).indices[:, :k]
-    state.top_values = vals.gather(1, order)
-    state.top_samples = samples.gather(1, order)
-    state.top_loc = locs.gather(1, order)
+    slots = torch.cat(
+        [state.top_slot, torch.full((state.n_channels, b), -1, dtype=torch.int64, device=dev)],
+        dim=1,
+    )
+    order = torch.sort(vals, dim=1, descending=True, stable=True).indices
+    vals, samples, locs, slots = (t.gather(1, order) for t in (vals, samples, locs, slots))
+    kept, dropped = slots[:, :k], slots[:, k:]
+    new = kept < 0
+    if bool(new.any()):
+        # the r-th evicted old entry's slot goes to the r-th new entry (per channel, in order)
+        valid = dropped >= 0
+        rank_d = torch.where(valid, valid.to(torch.int64).cumsum(dim=1) - 1, k)
+        free = torch.zeros((state.n_channels, k + 1), dtype=torch.int64, device=dev)
+        free.scatter_(1, rank_d, dropped)  # column k collects the non-slots and is ignored
+        rank = (new.to(torch.int64).cumsum(dim=1) - 1).clamp(min=0)
+        kept = torch.where(new, free.gather(1, rank), kept)
+    state.top_values = vals[:, :k].contiguous()
+    state.top_samples = samples[:, :k].contiguous()
+    state.top_loc = locs[:, :k].contiguous()
+    state.top_slot = kept.contiguous()
 
 
-class _ImageCache:
-    """uint8 copies of the input images that some top-k entry currently refers to.
+class _Patches:
+    """Receptive-field patches of all top-k entries, cut lazily from a bounded image cache.
 
-    Images enter when one of their activations enters a top-k list; images no longer referred
-    to are dropped whenever the cache holds more than twice the referred images (+256), so it
-    never holds more than ``2 * min(N, sum_l C_l * k) + 256 + batch`` images.
+    A new top-k entry is *pending*: its image (uint8, display range) goes to the cache. Pending
+    patches are cut in bulk (:meth:`flush`) when the cache outgrows its byte budget and at the
+    end; cutting deduplicates (sample, box) pairs across layers, gathers the boxes of one size
+    together and resizes them on uint8. Memory: the patch block (``S * k * P^2 * c`` bytes, the
+    result itself) plus the cache (at most ``budget`` bytes + one batch of images).
     """
 
-    def __init__(self) -> None:
-        self.images: dict[int, object] = {}
-        self.limit = 256
+    def __init__(self, states, patch_size: int, channels: int, budget: int | None) -> None:
+        import torch
 
-    def add(self, states, x, start: int, low, high) -> None:
+        self.states = states
+        self.p = patch_size
+        self.c = channels
+        total = 0
+        for st in states:
+            st.offset = total
+            total += st.n_channels * st.top_slot.shape[1]
+        # np.zeros is calloc: pages are only touched where a patch is written
+        self.block = torch.from_numpy(np.zeros((total, patch_size, patch_size, channels), np.uint8))
+        self.pending = np.zeros(total, dtype=bool)  # by slot row
+        self.images: dict[int, Any] = {}
+        self.image_bytes = 0
+        patch_bytes = total * patch_size * patch_size * channels
+        self.budget = max(32 << 20, patch_bytes // 4) if budget is None else int(budget)
+        self.flushes = 0
+
+    def _rows(self, st) -> np.ndarray:
+        k = st.top_slot.shape[1]
+        base = st.offset + np.arange(st.n_channels)[:, None] * k
+        return base + st.top_slot.cpu().numpy()  # (C, k) slot rows, in top-k order
+
+    def add(self, x, start: int, low, high) -> None:
         import torch
 
         b = x.shape[0]
         need = torch.zeros(b, dtype=torch.bool)
-        for st in states:
-            fresh = st.top_samples[st.top_samples >= start] - start
-            need[fresh.cpu()] = True
+        for st in self.states:
+            fresh = (st.top_samples >= start).cpu()
+            if bool(fresh.any()):
+                self.pending[self._rows(st)[fresh.numpy()]] = True
+                need[st.top_samples.cpu()[fresh] - start] = True
         idx = torch.nonzero(need).flatten()
         if idx.numel():
             u8 = _to_uint8(x.index_select(0, idx.to(x.device)), low, high).cpu()
             for j, i in enumerate(idx.tolist()):
                 self.images[start + i] = u8[j]
-        if len(self.images) > self.limit:
-            live = torch.unique(torch.cat([st.top_samples.flatten().cpu() for st in states]))
-            keep = set(live.tolist())
-            self.images = {i: v for i, v in self.images.items() if i in keep}
-            self.limit = 2 * len(self.images) + 256
+                self.image_bytes += u8[j].numel()
+        if self.image_bytes > self.budget:
+            self._collect()
+            if self.image_bytes > self.budget // 2:
+                self.flush()
+
+    def _collect(self) -> None:
+        """Drop cached images that no pending entry needs any more."""
+        keep = set()
+        for st in self.states:
+            pend = self.pending[self._rows(st)]
+            keep.update(st.top_samples.cpu().numpy()[pend].tolist())
+        self.images = {i: v for i, v in self.images.items() if i in keep}
+        self.image_bytes = sum(v.numel() for v in self.images.values())
+
+    def flush(self, chunk: int = 2048) -> None:
+        """Cut the patches of all pending entries and free the image cache."""
+        import torch
+        import torch.nn.functional as F
+
+        tables, targets = [], []
+        for st in self.states:
+            rows = self._rows(st)
+            samples = st.top_samples.cpu().numpy()
+            pend = self.pending[rows] & (samples >= 0)
+            if not pend.any():
+                continue
+            boxes = st.rf.boxes(st.top_loc.cpu().numpy()[pend])
+            tables.append(np.concatenate([samples[pend][:, None], boxes.astype(np.int64)], 1))
+            targets.append(rows[pend])
+        self.pending[:] = False
+        if tables:
+            table = np.concatenate(tables)
+            target = np.concatenate(targets)
+            keys, key_of = np.unique(table, axis=0, return_inverse=True)
+            key_of = key_of.reshape(-1)
+            by_key = np.argsort(key_of, kind="stable")
+            sorted_keys = key_of[by_key]
+            samples, sample_index = np.unique(keys[:, 0], return_inverse=True)
+            sample_index = sample_index.reshape(-1)
+            images = torch.stack([self.images[int(smp)] for smp in samples])  # (U, H, W, c)
+            img_h, img_w = int(images.shape[1]), int(images.shape[2])
+            pixels = images.reshape(-1, self.c)
+            groups, group_of = np.unique(keys[:, 3:5] - keys[:, 1:3], axis=0, return_inverse=True)
+            group_of = group_of.reshape(-1)
+            for g, (h, w) in enumerate(groups):
+                members = np.flatnonzero(group_of == g)
+                for lo in range(0, len(members), chunk):
+                    m = members[lo : lo + chunk]
+                    iy = keys[m, 1][:, None] + np.arange(h)[None, :]  # (n, h)
+                    ix = keys[m, 2][:, None] + np.arange(w)[None, :]  # (n, w)
+                    flat = (sample_index[m][:, None, None] * img_h + iy[:, :, None]) * img_w
+                    flat = torch.from_numpy((flat + ix[:, None, :]).reshape(-1))
+                    win = pixels.index_select(0, flat).view(len(m), h, w, self.c)
+                    # uint8 in, uint8 out: torch's fast channels-last path, no float copies
+                    crop = F.interpolate(
+                        win.permute(0, 3, 1, 2), size=(self.p, self.p), mode="bilinear",
+                        antialias=True, align_corners=False,
+                    ).permute(0, 2, 3, 1)  # fmt: skip
+                    first = np.searchsorted(sorted_keys, m, side="left")
+                    counts = np.searchsorted(sorted_keys, m, side="right") - first
+                    entries = by_key[np.repeat(first, counts) + _ranges(counts)]
+                    if np.all(counts == 1):  # no (sample, box) shared by several entries
+                        source = crop
+                    else:
+                        src = torch.from_numpy(np.repeat(np.arange(len(m)), counts))
+                        source = crop.index_select(0, src)
+                    self.block.index_copy_(0, torch.from_numpy(target[entries]), source)
+        self.images = {}
+        self.image_bytes = 0
+        self.flushes += 1
+
+    def result(self) -> dict[str, np.ndarray]:
+        """``{layer: (C, k, P, P, c) uint8}`` in top-k order (zeros where no sample)."""
+        self.flush()
+        out = {}
+        for st in self.states:
+            rows = self._rows(st)
+            patches = self.block.index_select(0, _torch_from(rows.reshape(-1))).numpy()
+            patches = patches.reshape(*rows.shape, self.p, self.p, self.c)
+            patches[st.top_samples.cpu().numpy() < 0] = 0
+            out[st.name] = patches
+        return out
 
 
-def crop_resize(images, index, boxes: np.ndarray, size: int):
-    """Crop boxes ``(y0, x0, y1, x1)`` (end-exclusive pixels) out of ``images[index]`` and resize.
-
-    Bilinear sampling of ``s x s`` points per output pixel averaged together (``s`` = half the
-    number of input pixels one output pixel spans, at most 4), so large boxes are shrunk with
-    little aliasing.
-    Returns ``(n, C, size, size)`` float tensors.
-    """
+def _torch_from(a: np.ndarray):
     import torch
-    import torch.nn.functional as F
 
-    n = len(boxes)
-    _, _, height, width = images.shape
-    b = torch.from_numpy(np.asarray(boxes, dtype=np.float32)).to(images.device)
-    span = float(max((boxes[:, 2] - boxes[:, 0]).max(), (boxes[:, 3] - boxes[:, 1]).max()))
-    s = int(min(4, max(1, math.ceil(span / (2 * size)))))
-    q = size * s
-    t = (torch.arange(q, device=images.device, dtype=torch.float32) + 0.5) / q  # (q,)
-    ys = b[:, 0:1] + t[None, :] * (b[:, 2:3] - b[:, 0:1])  # (n, q) in pixel-edge coordinates
-    xs = b[:, 1:2] + t[None, :] * (b[:, 3:4] - b[:, 1:2])
-    gy = (2.0 * ys / height - 1.0)[:, :, None].expand(n, q, q)
-    gx = (2.0 * xs / width - 1.0)[:, None, :].expand(n, q, q)
-    grid = torch.stack([gx, gy], dim=-1)
-    src = images.index_select(0, index.to(images.device)).float()
-    out = F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return F.avg_pool2d(out, s) if s > 1 else out
+    return torch.from_numpy(np.ascontiguousarray(a))
 
 
-def _top_patches(
-    states, cache: _ImageCache, patch_size: int, channels: int, chunk: int = 2048
-) -> dict:
-    """Receptive-field crops of every top-k entry, resized to ``patch_size``, as uint8.
-
-    Identical (sample, box) pairs are cropped once. Returns ``{layer: (C, k, P, P, c) uint8}``.
-    """
-    import torch
-
-    keys: dict[tuple[int, int, int, int, int], int] = {}
-    where = {}
-    for st in states:
-        samples = st.top_samples.cpu().numpy()
-        boxes = st.rf.boxes(st.top_loc.cpu().numpy().reshape(-1)).reshape(*samples.shape, 4)
-        ids = np.full(samples.shape, -1, dtype=np.int64)
-        for (c, j), sample in np.ndenumerate(samples):
-            if sample >= 0:
-                key = (int(sample), *map(int, boxes[c, j]))
-                ids[c, j] = keys.setdefault(key, len(keys))
-        where[st.name] = (ids, boxes)
-    crops = torch.zeros((len(keys), patch_size, patch_size, channels), dtype=torch.uint8)
-    items = list(keys)
-    for lo in range(0, len(items), chunk):
-        part = items[lo : lo + chunk]
-        uniq = sorted({k[0] for k in part})
-        pos = {smp: i for i, smp in enumerate(uniq)}
-        imgs = torch.stack([cache.images[smp] for smp in uniq]).permute(0, 3, 1, 2).float()
-        index = torch.tensor([pos[k[0]] for k in part], dtype=torch.int64)
-        boxes = np.asarray([k[1:] for k in part], dtype=np.int64)
-        out = crop_resize(imgs, index, boxes, patch_size)  # values in 0..255
-        crops[lo : lo + len(part)] = out.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
-    result = {}
-    for st in states:
-        ids, _boxes = where[st.name]
-        patches = crops[torch.from_numpy(np.maximum(ids, 0))].numpy()
-        patches[ids < 0] = 0
-        result[st.name] = patches
-    return result
+def _ranges(counts: np.ndarray) -> np.ndarray:
+    """``[0..c0-1, 0..c1-1, ...]`` for counts ``[c0, c1, ...]``."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    return np.arange(total, dtype=np.int64) - starts
 
 
 # -- the public function -----------------------------------------------------------------------------
@@ -446,6 +515,7 @@ def record(
     logits: Callable[[Any], Any] | None = None,
     model_name: str | None = None,
     seed: int = 0,
+    patch_budget: int | None = None,
 ) -> Recording:
     """Run ``model`` once over ``data`` and keep per-channel summaries of the chosen layers.
 
@@ -494,6 +564,10 @@ def record(
         Name stored in the recording; default: the model's class name.
     seed : int
         Seed of the pooled-sample reservoirs and of the receptive-field probe.
+    patch_budget : int, optional
+        Bytes of input images kept until the patches of new top-k entries are cut (in bulk, when
+        the budget is exceeded and at the end). Default: a quarter of the size of the patches
+        themselves, at least 32 MiB.
 
     Returns
     -------
@@ -514,9 +588,9 @@ def record(
     the pass holds: one batch of activations (the model's own forward); ``S * (8 K + 20 k)``
     bytes of running class sums and top-k entries; ``4 * max_pooled * S`` bytes of pooled
     vectors plus ``max_pooled`` thumbnails (longest side at most 64 pixels); uint8 copies of the
-    images that some top-k entry refers to, at most ``2 * min(N, S * k) + 256 + B`` of
-    ``c H W`` bytes each (the crops are cut once, at the end); the result's ``S * k * P^2 * c``
-    bytes of patches; and a float32 copy of the weights.
+    images of top-k entries whose patches are not cut yet, at most ``patch_budget`` bytes plus
+    one batch; the result's ``S * k * P^2 * c`` bytes of patches; and a float32 copy of the
+    weights.
 
     Hooked outputs are reduced inside the hook (spatial mean, spatial max and its location)
     before the next module runs, so a following in-place ReLU cannot alter them; the full
@@ -636,7 +710,7 @@ def record(
         preds_all: list[np.ndarray] = []
         conf_all: list[np.ndarray] = []
         reservoir: _Reservoir | None = None
-        cache = _ImageCache()
+        patches: _Patches | None = None
         low = high = None
         thumbs = None
         thumb_hw = _thumbnail_size(input_shape[1], input_shape[2])
@@ -687,8 +761,8 @@ def record(
                             f"the model's forward pass fails on a batch of shape "
                             f"{tuple(x.shape)}: {type(e).__name__}: {e}"
                         ) from e
-                    for n, (mean, mx, _arg, _sp) in current.items():  # in execution order
-                        if not (torch.isfinite(mean).all() and torch.isfinite(mx).all()):
+                    for n, (mean, _mx, _arg, _sp) in current.items():  # in execution order
+                        if not torch.isfinite(mean).all():  # any NaN or inf reaches the mean
                             raise RecordError(
                                 f"layer {n!r} produced NaN or inf activations (batch starting "
                                 f"at sample {start}); check the inputs and the model's weights"
@@ -784,7 +858,10 @@ def record(
                         if take.size:
                             st.pooled[rows_t] = mean[take_t.to(mean.device)].cpu()
                         _merge_top(st, mx, arg, start)
-                    cache.add([states[n] for n in order], x, start, low, high)
+                    if patches is None:
+                        patches = _Patches([states[n] for n in order], patch_size,
+                                           input_shape[0], patch_budget)  # fmt: skip
+                    patches.add(x, start, low, high)
                     start += b
                     if bar is not None:
                         bar.update(b)
@@ -804,7 +881,8 @@ def record(
 
     rows_a, pos_a = reservoir.kept()
 
-    all_patches = _top_patches([states[n] for n in order], cache, patch_size, input_shape[0])
+    all_patches = patches.result()
+    n_flushes = patches.flushes
     layer_records: dict[str, LayerRecord] = {}
     rf_meta = {}
     for n in order:
@@ -842,6 +920,7 @@ def record(
             "high": [float(v) for v in high.cpu()],
         },
         "receptive_fields": rf_meta,
+        "patch_flushes": int(n_flushes),
         "device": str(device),
     }
     return Recording(
