@@ -26,10 +26,3 @@ sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = ["LayerRecord", "Recording", "record", "snapshot_activations", "RecordError"]
 
-
-class _CallablePackage(types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        return record(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallablePackage
