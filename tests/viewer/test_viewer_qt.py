@@ -43,11 +43,23 @@ def qapp():
     return _qt_app()
 
 
-@pytest.fixture()
-def session_copy(demo_session, tmp_path):
-    """A private copy of the demo session (edits are saved into it)."""
-    dst = tmp_path / "session"
+@pytest.fixture(scope="module")
+def prepared_demo(demo_session, tmp_path_factory):
+    """The demo session as `python -m cnnvis viewer` leaves it after creating it: analysed, with
+    its first projection saved (what the first opening of a session computes)."""
+    from cnnvis.viewer.app import prepare_session
+
+    dst = tmp_path_factory.mktemp("viewer") / "demo"
     shutil.copytree(demo_session, dst)
+    prepare_session(dst)
+    return dst
+
+
+@pytest.fixture()
+def session_copy(prepared_demo, tmp_path):
+    """A private copy of the prepared demo session (edits are saved into it)."""
+    dst = tmp_path / "session"
+    shutil.copytree(prepared_demo, dst)
     return dst
 
 
@@ -74,6 +86,7 @@ def _changed(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.count_nonzero(np.abs(a - b).max(axis=2) > 24))
 
 
+@pytest.mark.slow
 def test_viewer_opens_demo_selects_and_edits(qapp, session_copy):
     from cnnvis.viewer.app import ViewerWindow, open_session
 
@@ -175,6 +188,7 @@ def test_viewer_opens_demo_selects_and_edits(qapp, session_copy):
     win.close()
 
 
+@pytest.mark.slow
 def test_mouse_click_drag_and_context_menu_on_the_overview(qapp, session_copy):
     """Real Qt mouse events on the overview: click selects, a neuron dragged onto another cluster
     moves there, and the context menu's actions edit the clusters."""
@@ -255,9 +269,9 @@ def test_missing_session_gives_a_clear_message(tmp_path):
     assert "nowhere" in r.stderr and "does not exist" in r.stderr
 
 
-def test_corrupt_session_gives_a_clear_message(demo_session, tmp_path):
+def test_corrupt_session_gives_a_clear_message(prepared_demo, tmp_path):
     bad = tmp_path / "bad"
-    shutil.copytree(demo_session, bad)
+    shutil.copytree(prepared_demo, bad)
     (bad / "manifest.json").write_text("{ this is not json", encoding="utf-8")
     r = _cli(str(bad))
     assert r.returncode != 0
@@ -286,12 +300,13 @@ def test_missing_session_in_the_window_is_a_dialog_not_a_crash(qapp, tmp_path, m
     win.close()
 
 
-def test_screenshot_cli_writes_a_png(demo_session, tmp_path):
+@pytest.mark.slow
+def test_screenshot_cli_writes_a_png(prepared_demo, tmp_path):
     from PySide6 import QtGui
 
     out = tmp_path / "shot.png"
     session = tmp_path / "s"
-    shutil.copytree(demo_session, session)
+    shutil.copytree(prepared_demo, session)
     r = _cli(str(session), "--screenshot", str(out), "--size", "1280x800")
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr

@@ -678,14 +678,25 @@ def ensure_demo_session(progress: bool = True) -> str:
     viewer shows first, so that opening it later only reads files.
     """
     from cnnvis import demo
-    from cnnvis.viewer.controller import default_projection_layer
 
     path = Path(demo.default_demo_dir())
     if not (path / "manifest.json").exists():
         print(f"creating the demo session in {path} (once)…", file=sys.stderr)
         demo.make_demo_session(path, progress=progress)
     if not (path / "analysis.json").exists():
-        analysis = open_session(path, announce=lambda m: print(m, file=sys.stderr))
-        analysis.projection(default_projection_layer(analysis))
-        analysis.save(path)
+        prepare_session(path, announce=lambda m: print(m, file=sys.stderr))
     return str(path)
+
+
+def prepare_session(path: str | os.PathLike, *, announce=None) -> Any:
+    """Analyse a session and compute the projection the viewer shows first, saved into it.
+
+    What the first opening of a session would do; afterwards opening only reads files.
+    Returns the analysis.
+    """
+    from cnnvis.viewer.controller import default_projection_layer
+
+    analysis = open_session(path, announce=announce)
+    analysis.projection(default_projection_layer(analysis))
+    analysis.save(Path(path).expanduser())
+    return analysis
