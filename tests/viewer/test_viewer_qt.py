@@ -249,6 +249,31 @@ def test_mouse_click_drag_and_context_menu_on_the_overview(qapp, session_copy):
     _settle(qapp, 0.1)
     assert ctl.n_clusters(layer) == k + 1
     assert ctl.analysis.history[-1]["op"] == "split"
+
+    # hovering a projected sample shows its label and prediction
+    proj = win.projection
+    i = int(np.flatnonzero(ctl.sample_labels != ctl.sample_predictions)[0])
+    tr = proj.view.scene.transform
+    px, py = np.asarray(tr.map(np.array([*proj.coords[i], 0.0, 1.0])))[:2]
+    QTest.mouseMove(proj.canvas.native, QtCore.QPoint(round(px), round(py)))
+    _settle(qapp, 0.1)
+    assert proj.card.isVisible()
+    text = proj.hovered_card_text()
+    hovered = int(text.split("sample ")[1].split()[0])
+    assert f"label: ■ {ctl.class_names[ctl.sample_labels[hovered]]}" in text
+    assert f"predicted: {ctl.class_names[ctl.sample_predictions[hovered]]}" in text
+
+    # another layer in the projection's box: its t-SNE is computed and cached in the session
+    other = ctl.layers[1]
+    proj.layer_box.setCurrentText(other)
+    _settle(qapp, 0.1)
+    assert ctl.projection_layer == other
+    assert proj.coords.shape == (len(ctl.rec.pooled_index), 2)
+    from cnnvis.analysis.core import PROJECTIONS_FILE
+
+    with np.load(session_copy / PROJECTIONS_FILE) as saved:
+        assert other in saved.files
+        assert np.allclose(saved[other], proj.coords)
     win.close()
 
 
