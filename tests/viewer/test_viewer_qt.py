@@ -90,14 +90,16 @@ def _changed(a: np.ndarray, b: np.ndarray) -> int:
 def test_viewer_opens_demo_selects_and_edits(qapp, session_copy):
     from cnnvis.viewer.app import ViewerWindow, open_session
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     analysis = open_session(session_copy)
     win = ViewerWindow(analysis, str(session_copy))
     win.resize(1280, 800)
     win.show()
     _settle(qapp)
-    opened = time.perf_counter() - t0
-    assert opened < 5.0, f"opening the demo took {opened:.2f} s"
+    opened, cpu = time.perf_counter() - t0, time.process_time() - c0
+    # the CPU time is what a quiet machine waits; the wall time has room for a busy shared one
+    assert cpu < 5.0, f"opening the demo took {cpu:.2f} s of CPU"
+    assert opened < 15.0, f"opening the demo took {opened:.2f} s"
     ctl = win.controller
     assert win.windowTitle().startswith("cnnvis")
     assert session_copy.name in win.windowTitle()

@@ -635,6 +635,9 @@ def run_viewer(
     for _ in range(3):
         app.processEvents()
     opened = time.perf_counter() - t0
+    age = process_age()
+    if age is not None:
+        opened = max(opened, age)  # count the imports too: the time a user waits
     win.statusBar().showMessage(
         win.statusBar().currentMessage() + f"  ·  opened in {opened:.1f} s", 15000
     )
@@ -648,6 +651,18 @@ def run_viewer(
         return 0
     app.exec()
     return 0
+
+
+def process_age() -> float | None:
+    """Seconds since this process started (Linux), or None where that is not known."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _screenshot_and_quit(win: ViewerWindow, out: str, app: QtWidgets.QApplication) -> None:
