@@ -1,1 +1,1004 @@
+// Barnes-Hut t-SNE (see cnnvis/tsne.hpp for the contract and the meaning of theta).
+//
+// Layout of the work per gradient evaluation:
+//  1. Morton codes of the embedding (64-bit, 32 bits per axis in 2-D, 21 in 3-D), a stable LSD
+//     radix sort, and the positions copied in that order: points that are close in the plane are
+//     close in memory.
+//  2. A flat tree over the sorted points, stored in depth-first order with a "next" index (the
+//     node after the subtree), so a walk is a forward scan without a stack. Chains of
+//     single-child cells are collapsed, so every cell is as tight as the Morton grid allows.
+//  3. Groups: the largest cells holding at most kGroupSize points. Each group walks the tree once
+//     and collects an interaction list (cell summaries and single points); then every point of
+//     the group is evaluated against that list by a vectorised loop in single precision, in
+//     coordinates relative to the group's centre (differences stay accurate), summed in double.
+//  4. Groups are handed out to threads dynamically; each point's result depends only on its group,
+//     and all totals are summed in index order, so the output does not depend on the threads.
 #include "cnnvis/tsne.hpp"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <string>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+// Compiled twice, for AVX2 and for the baseline; chosen at load time. No FMA: each operation is
+// rounded exactly as in the baseline build, so both give the same bytes.
+#define CNNVIS_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CNNVIS_CLONES
+#endif
+
+namespace cnnvis::tsne {
+
+typedef double v4d __attribute__((vector_size(32)));
+
+namespace {
+
+static int kLeafSize = std::getenv("TSNE_LEAF") ? std::atoi(std::getenv("TSNE_LEAF")) : 8;     // points per tree leaf at most (unless all in one finest cell)
+static int kGroupSize = std::getenv("TSNE_GROUP") ? std::atoi(std::getenv("TSNE_GROUP")) : 32;   // points sharing one tree walk at most (same exception)
+constexpr int kLanes = 16;       // width of the interaction-list kernel; lists are padded to it
+
+// Runs fn(item, thread) for item in [0, n_items), items handed out dynamically. Callers must make
+// each item's result independent of the thread that ran it.
+template <class Fn>
+void dynamic_for(std::size_t n_items, int n_threads, Fn&& fn) {
+  const int t = static_cast<int>(
+      std::max<std::size_t>(1, std::min<std::size_t>(std::max(1, n_threads), n_items)));
+  std::atomic<std::size_t> next{0};
+  parallel_for(static_cast<std::size_t>(t), t, [&](std::size_t, std::size_t, int tid) {
+    for (;;) {
+      const std::size_t i = next.fetch_add(1, std::memory_order_relaxed);
+      if (i >= n_items) break;
+      fn(i, tid);
+    }
+  });
+}
+
+// Same, over [0, n) in blocks of `block`: fn(begin, end, thread).
+template <class Fn>
+void dynamic_blocks(std::size_t n, std::size_t block, int n_threads, Fn&& fn) {
+  const std::size_t nb = (n + block - 1) / block;
+  dynamic_for(nb, n_threads, [&](std::size_t b, int tid) {
+    fn(b * block, std::min(n, (b + 1) * block), tid);
+  });
+}
+
+}  // namespace
+
+// ----------------------------------------------------------------------------------------------
+// Exact k nearest neighbours
+// ----------------------------------------------------------------------------------------------
+
+namespace detail {
+
+// out (rows x 8) = A (rows x d, row-major, rows a multiple of 4) . panel (d x 8).
+CNNVIS_CLONES void dot_panel(const double* A, std::size_t rows, std::size_t d,
+                             const double* panel, double* out) {
+  for (std::size_t r = 0; r < rows; r += 4) {
+    v4d acc[4][2] = {};
+    const double* a0 = A + r * d;
+    for (std::size_t t = 0; t < d; ++t) {
+      v4d p0, p1;
+      std::memcpy(&p0, panel + t * 8, sizeof(v4d));
+      std::memcpy(&p1, panel + t * 8 + 4, sizeof(v4d));
+      for (int i = 0; i < 4; ++i) {
+        const double a = a0[static_cast<std::size_t>(i) * d + t];
+        const v4d av = {a, a, a, a};
+        acc[i][0] += av * p0;
+        acc[i][1] += av * p1;
+      }
+    }
+    for (int i = 0; i < 4; ++i) {
+      std::memcpy(out + (r + i) * 8, &acc[i][0], sizeof(v4d));
+      std::memcpy(out + (r + i) * 8 + 4, &acc[i][1], sizeof(v4d));
+    }
+  }
+}
+
+}  // namespace detail
+
+namespace {
+
+struct Cand {
+  double d;
+  std::int32_t j;
+};
+inline bool cand_less(const Cand& a, const Cand& b) { return a.d < b.d || (a.d == b.d && a.j < b.j); }
+
+}  // namespace
+
+void knn_exact(const double* X, std::size_t n, std::size_t d, const double* Q, std::size_t m,
+               int k, int n_threads, std::int32_t* idx, double* d2, const Interrupt& interrupt) {
+  const bool self = (Q == nullptr);
+  if (self) {
+    Q = X;
+    m = n;
+  }
+  if (k < 1 || static_cast<std::size_t>(k) > (self ? n - 1 : n))
+    throw InvalidArgument("knn: k must be in [1, " + std::to_string(self ? n - 1 : n) + "], got " +
+                          std::to_string(k));
+  if (d == 0) throw InvalidArgument("knn: the data must have at least one column");
+  const std::size_t K = static_cast<std::size_t>(k);
+
+  // Centre on the reference mean (smaller norms, less cancellation in |x|^2 + |y|^2 - 2 x.y).
+  std::vector<double> mean(d, 0.0);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t t = 0; t < d; ++t) mean[t] += X[i * d + t];
+  for (auto& v : mean) v /= static_cast<double>(n);
+
+  // Reference panels: 8 columns (points) at a time, d x 8, zero padded.
+  const std::size_t np = (n + 7) / 8;
+  std::vector<double> panels(np * d * 8, 0.0), nref(np * 8, 0.0);
+  for (std::size_t j = 0; j < n; ++j) {
+    double s = 0.0;
+    for (std::size_t t = 0; t < d; ++t) {
+      const double v = X[j * d + t] - mean[t];
+      panels[(j / 8) * d * 8 + t * 8 + (j % 8)] = v;
+      s += v * v;
+    }
+    nref[j] = s;
+  }
+  // Queries, centred, padded to a multiple of 4 rows.
+  const std::size_t mp = (m + 3) / 4 * 4;
+  std::vector<double> A(mp * d, 0.0), nq(mp, 0.0);
+  for (std::size_t i = 0; i < m; ++i) {
+    double s = 0.0;
+    for (std::size_t t = 0; t < d; ++t) {
+      const double v = Q[i * d + t] - mean[t];
+      A[i * d + t] = v;
+      s += v * v;
+    }
+    nq[i] = s;
+  }
+
+  constexpr std::size_t RB = 64;  // query rows per block (a multiple of 4)
+  const std::size_t nblocks = (m + RB - 1) / RB;
+  std::atomic<bool> stop{false};
+  dynamic_for(nblocks, n_threads, [&](std::size_t blk, int tid) {
+    if (stop.load(std::memory_order_relaxed)) return;
+    if (tid == 0 && interrupt) {
+      try {
+        interrupt();
+      } catch (...) {
+        stop = true;
+        throw;
+      }
+    }
+    const std::size_t r0 = blk * RB, r1 = std::min(m, r0 + RB), rows = (r1 - r0 + 3) / 4 * 4;
+    std::vector<Cand> heaps(RB * K);
+    std::vector<std::size_t> fill(RB, 0);
+    std::vector<double> out(RB * 8);
+    for (std::size_t p = 0; p < np; ++p) {
+      detail::dot_panel(A.data() + r0 * d, rows, d, panels.data() + p * d * 8, out.data());
+      const std::size_t jn = std::min<std::size_t>(8, n - p * 8);
+      for (std::size_t r = 0; r < r1 - r0; ++r) {
+        const std::size_t i = r0 + r;
+        Cand* h = heaps.data() + r * K;
+        std::size_t& f = fill[r];
+        for (std::size_t c = 0; c < jn; ++c) {
+          const std::size_t j = p * 8 + c;
+          if (self && j == i) continue;
+          const double dist = std::max(0.0, nq[i] + nref[j] - 2.0 * out[r * 8 + c]);
+          const Cand cand{dist, static_cast<std::int32_t>(j)};
+          if (f < K) {
+            h[f++] = cand;
+            std::push_heap(h, h + f, cand_less);
+          } else if (dist < h[0].d) {
+            std::pop_heap(h, h + K, cand_less);
+            h[K - 1] = cand;
+            std::push_heap(h, h + K, cand_less);
+          }
+        }
+      }
+    }
+    // Exact distances of the chosen neighbours, then sort by (distance, index).
+    for (std::size_t r = 0; r < r1 - r0; ++r) {
+      const std::size_t i = r0 + r;
+      Cand* h = heaps.data() + r * K;
+      for (std::size_t a = 0; a < K; ++a) {
+        const double* xi = Q + i * d;
+        const double* xj = X + static_cast<std::size_t>(h[a].j) * d;
+        double s = 0.0;
+        for (std::size_t t = 0; t < d; ++t) {
+          const double v = xi[t] - xj[t];
+          s += v * v;
+        }
+        h[a].d = s;
+      }
+      std::sort(h, h + K, cand_less);
+      for (std::size_t a = 0; a < K; ++a) {
+        idx[i * K + a] = h[a].j;
+        d2[i * K + a] = h[a].d;
+      }
+    }
+  });
+}
+
+// ----------------------------------------------------------------------------------------------
+// Affinities
+// ----------------------------------------------------------------------------------------------
+
+void conditional_p(const double* d2, std::size_t m, int k, double perplexity, int n_threads,
+                   double* p, double* reached) {
+  if (!(perplexity > 0.0)) throw InvalidArgument("perplexity must be positive");
+  const std::size_t K = static_cast<std::size_t>(k);
+  const double target = std::log(perplexity);
+  dynamic_blocks(m, 256, n_threads, [&](std::size_t b, std::size_t e, int) {
+    std::vector<double> sh(K);
+    for (std::size_t i = b; i < e; ++i) {
+      const double* r = d2 + i * K;
+      double* pi = p + i * K;
+      const double dmin = *std::min_element(r, r + K);
+      double mean = 0.0;
+      for (std::size_t j = 0; j < K; ++j) {
+        sh[j] = r[j] - dmin;
+        mean += sh[j];
+      }
+      mean /= static_cast<double>(K);
+      double beta = mean > 0.0 ? 1.0 / mean : 1.0;
+      double lo = 0.0, hi = std::numeric_limits<double>::infinity(), H = 0.0;
+      for (int it = 0; it < 200; ++it) {
+        double sum = 0.0, sdp = 0.0;
+        for (std::size_t j = 0; j < K; ++j) {
+          const double v = std::exp(-beta * sh[j]);
+          pi[j] = v;
+          sum += v;
+          sdp += v * sh[j];
+        }
+        H = std::log(sum) + beta * sdp / sum;
+        if (std::fabs(H - target) < 1e-9) break;
+        if (H > target) {
+          lo = beta;
+          beta = std::isinf(hi) ? beta * 2.0 : 0.5 * (beta + hi);
+        } else {
+          hi = beta;
+          beta = 0.5 * (beta + lo);
+        }
+      }
+      double sum = 0.0;
+      for (std::size_t j = 0; j < K; ++j) sum += pi[j];
+      for (std::size_t j = 0; j < K; ++j) pi[j] /= sum;
+      if (reached) reached[i] = std::exp(H);
+    }
+  });
+}
+
+SparseP joint_p(const std::int32_t* idx, const double* pcond, std::size_t n, int k) {
+  const std::size_t K = static_cast<std::size_t>(k);
+  SparseP P;
+  P.n = n;
+  std::vector<std::int64_t> cnt(n + 1, 0);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t a = 0; a < K; ++a) {
+      const auto j = idx[i * K + a];
+      if (j < 0 || static_cast<std::size_t>(j) >= n || static_cast<std::size_t>(j) == i)
+        throw InvalidArgument("neighbour index out of range or a point listed as its own neighbour");
+      cnt[i + 1] += 1;
+      cnt[static_cast<std::size_t>(j) + 1] += 1;
+    }
+  std::partial_sum(cnt.begin(), cnt.end(), cnt.begin());
+  std::vector<std::pair<std::int32_t, double>> ent(static_cast<std::size_t>(cnt[n]));
+  std::vector<std::int64_t> pos(cnt.begin(), cnt.end() - 1);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t a = 0; a < K; ++a) {
+      const auto j = static_cast<std::size_t>(idx[i * K + a]);
+      const double v = pcond[i * K + a];
+      ent[static_cast<std::size_t>(pos[i]++)] = {static_cast<std::int32_t>(j), v};
+      ent[static_cast<std::size_t>(pos[j]++)] = {static_cast<std::int32_t>(i), v};
+    }
+  P.indptr.assign(n + 1, 0);
+  P.indices.reserve(ent.size());
+  P.data.reserve(ent.size());
+  const double scale = 1.0 / (2.0 * static_cast<double>(n));
+  for (std::size_t i = 0; i < n; ++i) {
+    auto b = ent.begin() + cnt[i], e = ent.begin() + cnt[i + 1];
+    std::sort(b, e, [](const auto& x, const auto& y) {
+      return x.first < y.first || (x.first == y.first && x.second < y.second);
+    });
+    for (auto it = b; it != e;) {
+      double s = it->second;
+      auto jt = it + 1;
+      // at most two entries per column: p_{j|i} and p_{i|j}; a + b == b + a exactly
+      for (; jt != e && jt->first == it->first; ++jt) s += jt->second;
+      P.indices.push_back(it->first);
+      P.data.push_back(s * scale);
+      it = jt;
+    }
+    P.indptr[i + 1] = static_cast<std::int64_t>(P.indices.size());
+  }
+  return P;
+}
+
+SparseP make_sparse(std::size_t n, const std::int64_t* indptr, const std::int32_t* indices,
+                    const double* data, std::size_t nnz) {
+  if (indptr[0] != 0 || static_cast<std::size_t>(indptr[n]) != nnz)
+    throw InvalidArgument("P: indptr must start at 0 and end at nnz");
+  for (std::size_t i = 0; i < n; ++i)
+    if (indptr[i + 1] < indptr[i]) throw InvalidArgument("P: indptr must be non-decreasing");
+  for (std::size_t a = 0; a < nnz; ++a) {
+    if (indices[a] < 0 || static_cast<std::size_t>(indices[a]) >= n)
+      throw InvalidArgument("P: column index out of range");
+    if (!(data[a] >= 0.0) || !std::isfinite(data[a]))
+      throw InvalidArgument("P: values must be finite and non-negative");
+  }
+  SparseP P;
+  P.n = n;
+  P.indptr.assign(indptr, indptr + n + 1);
+  P.indices.assign(indices, indices + nnz);
+  P.data.assign(data, data + nnz);
+  return P;
+}
+
+// ----------------------------------------------------------------------------------------------
+// The tree
+// ----------------------------------------------------------------------------------------------
+
+namespace {
+
+inline std::uint64_t spread2(std::uint64_t x) {  // 32 bits -> even bits of 64
+  x &= 0xffffffffULL;
+  x = (x | (x << 16)) & 0x0000ffff0000ffffULL;
+  x = (x | (x << 8)) & 0x00ff00ff00ff00ffULL;
+  x = (x | (x << 4)) & 0x0f0f0f0f0f0f0f0fULL;
+  x = (x | (x << 2)) & 0x3333333333333333ULL;
+  x = (x | (x << 1)) & 0x5555555555555555ULL;
+  return x;
+}
+inline std::uint64_t spread3(std::uint64_t x) {  // 21 bits -> every third bit of 63
+  x &= 0x1fffffULL;
+  x = (x | (x << 32)) & 0x1f00000000ffffULL;
+  x = (x | (x << 16)) & 0x1f0000ff0000ffULL;
+  x = (x | (x << 8)) & 0x100f00f00f00f00fULL;
+  x = (x | (x << 4)) & 0x10c30c30c30c30c3ULL;
+  x = (x | (x << 2)) & 0x1249249249249249ULL;
+  return x;
+}
+
+template <int D>
+struct Node {
+  double c[D];         // centre of mass
+  double mass;         // number of points
+  double width2;       // squared side length of the cell
+  std::uint32_t next;  // index of the node after this subtree
+  std::uint32_t begin, end;  // range of sorted points
+  std::uint32_t leaf;
+};
+
+template <int D>
+struct Tree {
+  static constexpr int B = (D == 2) ? 32 : 21;  // bits per axis
+  std::vector<Node<D>> nodes;
+  std::vector<std::uint32_t> order, tmp_order;  // sorted position -> original index
+  std::vector<std::uint64_t> codes, tmp_codes;
+  std::vector<double> pos;            // positions in sorted order, n x D
+  std::vector<std::uint32_t> groups;  // node indices of the groups, in point order
+  double side = 0.0;
+  std::size_t n = 0;
+
+  int digit(std::uint64_t code, int level) const {
+    return static_cast<int>((code >> (D * (B - 1 - level))) & ((1u << D) - 1));
+  }
+
+  void build(const double* Y, std::size_t n_points, int n_threads) {
+    n = n_points;
+    double lo[D], hi[D];
+    for (int a = 0; a < D; ++a) lo[a] = hi[a] = Y[a];
+    for (std::size_t i = 1; i < n; ++i)
+      for (int a = 0; a < D; ++a) {
+        lo[a] = std::min(lo[a], Y[i * D + a]);
+        hi[a] = std::max(hi[a], Y[i * D + a]);
+      }
+    side = 0.0;
+    for (int a = 0; a < D; ++a) side = std::max(side, hi[a] - lo[a]);
+    side = side > 0.0 ? side * (1.0 + 1e-12) : 1e-300;
+    const double scale = std::ldexp(1.0, B) / side;
+    const double qmax = std::ldexp(1.0, B) - 1.0;
+    codes.resize(n);
+    order.resize(n);
+    parallel_for(n, n_threads, [&](std::size_t b, std::size_t e, int) {
+      for (std::size_t i = b; i < e; ++i) {
+        std::uint64_t code = 0;
+        for (int a = 0; a < D; ++a) {
+          const double q = std::min(qmax, std::floor((Y[i * D + a] - lo[a]) * scale));
+          const auto qi = static_cast<std::uint64_t>(std::max(0.0, q));
+          code |= (D == 2 ? spread2(qi) : spread3(qi)) << a;
+        }
+        codes[i] = code;
+        order[i] = static_cast<std::uint32_t>(i);
+      }
+    });
+    radix_sort();
+    pos.resize(n * D);
+    for (std::size_t s = 0; s < n; ++s)
+      for (int a = 0; a < D; ++a) pos[s * D + a] = Y[static_cast<std::size_t>(order[s]) * D + a];
+    nodes.clear();
+    build_node(0, static_cast<std::uint32_t>(n), 0);
+    // Centres of mass, children before parents (reverse depth-first order).
+    for (std::size_t k = nodes.size(); k-- > 0;) {
+      Node<D>& nd = nodes[k];
+      double s[D] = {};
+      if (nd.leaf) {
+        for (std::uint32_t p = nd.begin; p < nd.end; ++p)
+          for (int a = 0; a < D; ++a) s[a] += pos[p * D + a];
+        nd.mass = static_cast<double>(nd.end - nd.begin);
+      } else {
+        for (std::uint32_t ch = static_cast<std::uint32_t>(k) + 1; ch < nd.next;
+             ch = nodes[ch].next)
+          for (int a = 0; a < D; ++a) s[a] += nodes[ch].c[a];  // still sums: divided below
+        nd.mass = static_cast<double>(nd.end - nd.begin);
+      }
+      for (int a = 0; a < D; ++a) nd.c[a] = s[a];
+    }
+    for (auto& nd : nodes)
+      for (int a = 0; a < D; ++a) nd.c[a] /= nd.mass;
+    groups.clear();
+    for (std::uint32_t k = 0; k < nodes.size();) {
+      if (nodes[k].leaf || nodes[k].end - nodes[k].begin <= static_cast<std::uint32_t>(kGroupSize)) {
+        groups.push_back(k);
+        k = nodes[k].next;
+      } else {
+        ++k;
+      }
+    }
+  }
+
+  void radix_sort() {
+    tmp_codes.resize(n);
+    tmp_order.resize(n);
+    std::vector<std::size_t> hist(256);
+    for (int pass = 0; pass < 8; ++pass) {
+      const int sh = pass * 8;
+      std::fill(hist.begin(), hist.end(), 0);
+      for (std::size_t i = 0; i < n; ++i) ++hist[(codes[i] >> sh) & 0xff];
+      if (std::find(hist.begin(), hist.end(), n) != hist.end()) continue;  // one bucket: skip
+      std::size_t s = 0;
+      for (auto& h : hist) {
+        const std::size_t c = h;
+        h = s;
+        s += c;
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t dst = hist[(codes[i] >> sh) & 0xff]++;
+        tmp_codes[dst] = codes[i];
+        tmp_order[dst] = order[i];
+      }
+      codes.swap(tmp_codes);
+      order.swap(tmp_order);
+    }
+  }
+
+  void build_node(std::uint32_t b, std::uint32_t e, int level) {
+    while (level < B && digit(codes[b], level) == digit(codes[e - 1], level)) ++level;
+    const auto k = static_cast<std::uint32_t>(nodes.size());
+    nodes.emplace_back();
+    {
+      Node<D>& nd = nodes.back();
+      const double w = std::ldexp(side, -level);
+      nd.width2 = w * w;
+      nd.begin = b;
+      nd.end = e;
+      nd.leaf = (e - b <= static_cast<std::uint32_t>(kLeafSize) || level >= B) ? 1u : 0u;
+    }
+    if (!nodes[k].leaf) {
+      std::uint32_t s = b;
+      while (s < e) {
+        const int dg = digit(codes[s], level);
+        std::uint32_t lo = s + 1, hi = e;  // first index with a larger digit
+        while (lo < hi) {
+          const std::uint32_t mid = lo + (hi - lo) / 2;
+          if (digit(codes[mid], level) <= dg)
+            lo = mid + 1;
+          else
+            hi = mid;
+        }
+        build_node(s, lo, level + 1);
+        s = lo;
+      }
+    }
+    nodes[k].next = static_cast<std::uint32_t>(nodes.size());
+  }
+};
+
+// Interaction list of one group, structure of arrays, coordinates relative to the group centre.
+struct List {
+  std::vector<float> x, y, z, m;
+  std::size_t size = 0;
+  void clear() { size = 0; }
+  void reserve_more(std::size_t add) {
+    if (size + add > x.size()) {
+      const std::size_t cap = std::max<std::size_t>(2 * x.size(), size + add + kLanes);
+      x.resize(cap);
+      y.resize(cap);
+      z.resize(cap);
+      m.resize(cap);
+    }
+  }
+  void pad() {
+    const std::size_t L = (size + kLanes - 1) / kLanes * kLanes;
+    reserve_more(L - size);
+    for (std::size_t i = size; i < L; ++i) x[i] = y[i] = z[i] = m[i] = 0.0f;
+    size = L;
+  }
+};
+
+}  // namespace
+
+namespace detail {
+
+// For each of np points (px, py relative to the group centre): sums over the list of
+//   m q, m q^2 dx, m q^2 dy   with q = 1 / (1 + |d|^2), d = p - list entry.
+// Written to out[3 * i ...]. L is a multiple of kLanes.
+CNNVIS_CLONES void repulse2(const float* lx, const float* ly, const float* lm, std::size_t L,
+                            const float* px, const float* py, std::size_t np, double* out) {
+  for (std::size_t i = 0; i < np; ++i) {
+    float az[kLanes] = {}, ax[kLanes] = {}, ay[kLanes] = {};
+    const float x = px[i], y = py[i];
+    for (std::size_t k = 0; k < L; k += kLanes) {
+      for (int l = 0; l < kLanes; ++l) {
+        const float dx = x - lx[k + l], dy = y - ly[k + l];
+        const float q = 1.0f / (1.0f + dx * dx + dy * dy);
+        const float mq = lm[k + l] * q;
+        az[l] += mq;
+        const float mq2 = mq * q;
+        ax[l] += mq2 * dx;
+        ay[l] += mq2 * dy;
+      }
+    }
+    double z = 0.0, fx = 0.0, fy = 0.0;
+    for (int l = 0; l < kLanes; ++l) {
+      z += az[l];
+      fx += ax[l];
+      fy += ay[l];
+    }
+    out[3 * i] = z;
+    out[3 * i + 1] = fx;
+    out[3 * i + 2] = fy;
+  }
+}
+
+CNNVIS_CLONES void repulse3(const float* lx, const float* ly, const float* lz, const float* lm,
+                            std::size_t L, const float* px, const float* py, const float* pz,
+                            std::size_t np, double* out) {
+  for (std::size_t i = 0; i < np; ++i) {
+    float az[kLanes] = {}, ax[kLanes] = {}, ay[kLanes] = {}, azz[kLanes] = {};
+    const float x = px[i], y = py[i], zc = pz[i];
+    for (std::size_t k = 0; k < L; k += kLanes) {
+      for (int l = 0; l < kLanes; ++l) {
+        const float dx = x - lx[k + l], dy = y - ly[k + l], dz = zc - lz[k + l];
+        const float q = 1.0f / (1.0f + dx * dx + dy * dy + dz * dz);
+        const float mq = lm[k + l] * q;
+        az[l] += mq;
+        const float mq2 = mq * q;
+        ax[l] += mq2 * dx;
+        ay[l] += mq2 * dy;
+        azz[l] += mq2 * dz;
+      }
+    }
+    double z = 0.0, fx = 0.0, fy = 0.0, fz = 0.0;
+    for (int l = 0; l < kLanes; ++l) {
+      z += az[l];
+      fx += ax[l];
+      fy += ay[l];
+      fz += azz[l];
+    }
+    out[4 * i] = z;
+    out[4 * i + 1] = fx;
+    out[4 * i + 2] = fy;
+    out[4 * i + 3] = fz;
+  }
+}
+
+}  // namespace detail
+
+namespace detail {
+
+// Attractive sums a_i = sum_j P_ij q_ij (y_i - y_j) for rows [b, e), four edges per vector; the
+// lanes are summed in a fixed order. out holds (e - b) x D values.
+CNNVIS_CLONES void attract2(const double* Y, const std::int64_t* indptr, const std::int32_t* cols,
+                            const double* vals, std::size_t b, std::size_t e, double* out) {
+  for (std::size_t i = b; i < e; ++i) {
+    const double x = Y[2 * i], y = Y[2 * i + 1];
+    const v4d xi = {x, x, x, x}, yi = {y, y, y, y};
+    v4d ax = {}, ay = {};
+    std::int64_t a = indptr[i];
+    const std::int64_t end = indptr[i + 1];
+    for (; a < end; a += 4) {
+      std::size_t j[4];
+      v4d w;
+      for (int l = 0; l < 4; ++l) {
+        const bool in = a + l < end;
+        j[l] = in ? static_cast<std::size_t>(cols[a + l]) : i;
+        w[l] = in ? vals[a + l] : 0.0;
+      }
+      const v4d xj = {Y[2 * j[0]], Y[2 * j[1]], Y[2 * j[2]], Y[2 * j[3]]};
+      const v4d yj = {Y[2 * j[0] + 1], Y[2 * j[1] + 1], Y[2 * j[2] + 1], Y[2 * j[3] + 1]};
+      const v4d dx = xi - xj, dy = yi - yj;
+      const v4d q = w / (1.0 + dx * dx + dy * dy);
+      ax += q * dx;
+      ay += q * dy;
+    }
+    out[2 * (i - b)] = (ax[0] + ax[1]) + (ax[2] + ax[3]);
+    out[2 * (i - b) + 1] = (ay[0] + ay[1]) + (ay[2] + ay[3]);
+  }
+}
+
+CNNVIS_CLONES void attract3(const double* Y, const std::int64_t* indptr, const std::int32_t* cols,
+                            const double* vals, std::size_t b, std::size_t e, double* out) {
+  for (std::size_t i = b; i < e; ++i) {
+    const double x = Y[3 * i], y = Y[3 * i + 1], z = Y[3 * i + 2];
+    const v4d xi = {x, x, x, x}, yi = {y, y, y, y}, zi = {z, z, z, z};
+    v4d ax = {}, ay = {}, az = {};
+    std::int64_t a = indptr[i];
+    const std::int64_t end = indptr[i + 1];
+    for (; a < end; a += 4) {
+      std::size_t j[4];
+      v4d w;
+      for (int l = 0; l < 4; ++l) {
+        const bool in = a + l < end;
+        j[l] = in ? static_cast<std::size_t>(cols[a + l]) : i;
+        w[l] = in ? vals[a + l] : 0.0;
+      }
+      const v4d xj = {Y[3 * j[0]], Y[3 * j[1]], Y[3 * j[2]], Y[3 * j[3]]};
+      const v4d yj = {Y[3 * j[0] + 1], Y[3 * j[1] + 1], Y[3 * j[2] + 1], Y[3 * j[3] + 1]};
+      const v4d zj = {Y[3 * j[0] + 2], Y[3 * j[1] + 2], Y[3 * j[2] + 2], Y[3 * j[3] + 2]};
+      const v4d dx = xi - xj, dy = yi - yj, dz = zi - zj;
+      const v4d q = w / (1.0 + dx * dx + dy * dy + dz * dz);
+      ax += q * dx;
+      ay += q * dy;
+      az += q * dz;
+    }
+    out[3 * (i - b)] = (ax[0] + ax[1]) + (ax[2] + ax[3]);
+    out[3 * (i - b) + 1] = (ay[0] + ay[1]) + (ay[2] + ay[3]);
+    out[3 * (i - b) + 2] = (az[0] + az[1]) + (az[2] + az[3]);
+  }
+}
+
+}  // namespace detail
+
+struct Workspace {
+  Tree<2> tree2;
+  Tree<3> tree3;
+  std::vector<List> lists;
+  std::vector<std::vector<float>> pts;  // per thread: group points, SoA
+  std::vector<std::vector<double>> outs;
+  std::vector<double> zpt, frep;  // per point (original order): z_i and repulsive sums
+  std::vector<double> rowsum;
+};
+
+void WorkspaceDeleter::operator()(Workspace* w) const { delete w; }
+WorkspacePtr make_workspace() { return WorkspacePtr(new Workspace()); }
+
+namespace {
+
+// Repulsive sums for every point: zpt[i] = sum_{j != i} q_ij, frep[i] = sum_j q_ij^2 (y_i - y_j).
+template <int D>
+void repulsion(Tree<D>& tree, const double* Y, std::size_t n, double theta, int n_threads,
+               Workspace& ws) {
+  tree.build(Y, n, n_threads);
+  const int T = std::max(1, n_threads);
+  if (ws.lists.size() < static_cast<std::size_t>(T)) {
+    ws.lists.resize(static_cast<std::size_t>(T));
+    ws.pts.resize(static_cast<std::size_t>(T));
+    ws.outs.resize(static_cast<std::size_t>(T));
+  }
+  ws.zpt.resize(n);
+  ws.frep.resize(n * D);
+  const double theta2 = theta * theta;
+  const auto& nodes = tree.nodes;
+  const std::uint32_t nn = static_cast<std::uint32_t>(nodes.size());
+  dynamic_for(tree.groups.size(), n_threads, [&](std::size_t g, int tid) {
+    const Node<D>& gn = nodes[tree.groups[g]];
+    const std::uint32_t gb = gn.begin, ge = gn.end;
+    double bmin[D], bmax[D], gc[D];
+    for (int a = 0; a < D; ++a) bmin[a] = bmax[a] = tree.pos[gb * D + a];
+    for (std::uint32_t p = gb + 1; p < ge; ++p)
+      for (int a = 0; a < D; ++a) {
+        bmin[a] = std::min(bmin[a], tree.pos[p * D + a]);
+        bmax[a] = std::max(bmax[a], tree.pos[p * D + a]);
+      }
+    for (int a = 0; a < D; ++a) gc[a] = 0.5 * (bmin[a] + bmax[a]);
+    List& L = ws.lists[static_cast<std::size_t>(tid)];
+    L.clear();
+    auto push = [&](const double* c, double mass) {
+      L.reserve_more(1);
+      L.x[L.size] = static_cast<float>(c[0] - gc[0]);
+      L.y[L.size] = static_cast<float>(c[1] - gc[1]);
+      if constexpr (D == 3) L.z[L.size] = static_cast<float>(c[2] - gc[2]);
+      L.m[L.size] = static_cast<float>(mass);
+      ++L.size;
+    };
+    for (std::uint32_t k = 0; k < nn;) {
+      const Node<D>& nd = nodes[k];
+      if (nd.end <= gb || nd.begin >= ge) {
+        double d2 = 0.0;
+        for (int a = 0; a < D; ++a) {
+          const double v = std::max({0.0, bmin[a] - nd.c[a], nd.c[a] - bmax[a]});
+          d2 += v * v;
+        }
+        if (nd.width2 < theta2 * d2) {
+          push(nd.c, nd.mass);
+          k = nd.next;
+          continue;
+        }
+      }
+      if (nd.leaf) {
+        for (std::uint32_t p = nd.begin; p < nd.end; ++p) push(&tree.pos[p * D], 1.0);
+        k = nd.next;
+        continue;
+      }
+      ++k;
+    }
+    L.pad();
+    const std::size_t np = ge - gb;
+    auto& P = ws.pts[static_cast<std::size_t>(tid)];
+    P.resize(np * D);
+    for (std::size_t p = 0; p < np; ++p)
+      for (int a = 0; a < D; ++a)
+        P[a * np + p] = static_cast<float>(tree.pos[(gb + p) * D + a] - gc[a]);
+    auto& out = ws.outs[static_cast<std::size_t>(tid)];
+    out.resize(np * (D + 1));
+    if constexpr (D == 2)
+      detail::repulse2(L.x.data(), L.y.data(), L.m.data(), L.size, P.data(), P.data() + np, np,
+                       out.data());
+    else
+      detail::repulse3(L.x.data(), L.y.data(), L.z.data(), L.m.data(), L.size, P.data(),
+                       P.data() + np, P.data() + 2 * np, np, out.data());
+    for (std::size_t p = 0; p < np; ++p) {
+      const std::size_t i = tree.order[gb + p];
+      ws.zpt[i] = out[p * (D + 1)] - 1.0;  // the point itself, q_ii = 1
+      for (int a = 0; a < D; ++a) ws.frep[i * D + a] = out[p * (D + 1) + 1 + a];
+    }
+  });
+}
+
+template <int D>
+double gradient_impl(const SparseP& P, const double* Y, double theta, double exaggeration,
+                     int n_threads, double* grad, Workspace& ws) {
+  const std::size_t n = P.n;
+  if (n == 0) return 0.0;
+  if constexpr (D == 2)
+    repulsion<2>(ws.tree2, Y, n, theta, n_threads, ws);
+  else
+    repulsion<3>(ws.tree3, Y, n, theta, n_threads, ws);
+  double Z = 0.0;
+  for (std::size_t i = 0; i < n; ++i) Z += ws.zpt[i];
+  const double invZ = Z > 0.0 ? 1.0 / Z : 0.0;
+  dynamic_blocks(n, 512, n_threads, [&](std::size_t b, std::size_t e, int) {
+    double* att = grad + b * D;  // attractive sums first, then combined in place
+    if constexpr (D == 2)
+      detail::attract2(Y, P.indptr.data(), P.indices.data(), P.data.data(), b, e, att);
+    else
+      detail::attract3(Y, P.indptr.data(), P.indices.data(), P.data.data(), b, e, att);
+    for (std::size_t i = b; i < e; ++i)
+      for (int c = 0; c < D; ++c)
+        grad[i * D + c] = exaggeration * grad[i * D + c] - ws.frep[i * D + c] * invZ;
+  });
+  return Z;
+}
+
+}  // namespace
+
+double gradient(const SparseP& P, const double* Y, int dim, double theta, double exaggeration,
+                int n_threads, double* grad, Workspace& ws) {
+  if (dim == 2) return gradient_impl<2>(P, Y, theta, exaggeration, n_threads, grad, ws);
+  if (dim == 3) return gradient_impl<3>(P, Y, theta, exaggeration, n_threads, grad, ws);
+  throw InvalidArgument("n_components must be 2 or 3");
+}
+
+double kl_given_z(const SparseP& P, const double* Y, int dim, double Z, int n_threads) {
+  const std::size_t n = P.n;
+  const std::size_t D = static_cast<std::size_t>(dim);
+  std::vector<double> row(n, 0.0);
+  const double logZ = std::log(Z);
+  dynamic_blocks(n, 512, n_threads, [&](std::size_t b, std::size_t e, int) {
+    for (std::size_t i = b; i < e; ++i) {
+      double s = 0.0;
+      for (std::int64_t a = P.indptr[i]; a < P.indptr[i + 1]; ++a) {
+        const double pij = P.data[static_cast<std::size_t>(a)];
+        if (!(pij > 0.0)) continue;
+        const std::size_t j = static_cast<std::size_t>(P.indices[static_cast<std::size_t>(a)]);
+        double d2 = 0.0;
+        for (std::size_t c = 0; c < D; ++c) {
+          const double v = Y[i * D + c] - Y[j * D + c];
+          d2 += v * v;
+        }
+        s += pij * (std::log(pij) + std::log1p(d2) + logZ);
+      }
+      row[i] = s;
+    }
+  });
+  double kl = 0.0;
+  for (double v : row) kl += v;
+  return kl;
+}
+
+double exact_kl(const SparseP& P, const double* Y, int dim, int n_threads) {
+  const std::size_t n = P.n;
+  const std::size_t D = static_cast<std::size_t>(dim);
+  std::vector<double> row(n, 0.0);
+  dynamic_blocks(n, 64, n_threads, [&](std::size_t b, std::size_t e, int) {
+    for (std::size_t i = b; i < e; ++i) {
+      double s = 0.0;
+      for (std::size_t j = 0; j < n; ++j) {
+        if (j == i) continue;
+        double d2 = 0.0;
+        for (std::size_t c = 0; c < D; ++c) {
+          const double v = Y[i * D + c] - Y[j * D + c];
+          d2 += v * v;
+        }
+        s += 1.0 / (1.0 + d2);
+      }
+      row[i] = s;
+    }
+  });
+  double Z = 0.0;
+  for (double v : row) Z += v;
+  return kl_given_z(P, Y, dim, Z, n_threads);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Optimiser
+// ----------------------------------------------------------------------------------------------
+
+Optimizer::Optimizer(SparseP P, int dim, const double* Y0, double theta, int n_threads)
+    : P_(std::move(P)), dim_(dim), theta_(theta), n_threads_(std::max(1, n_threads)),
+      ws_(make_workspace()) {
+  if (dim != 2 && dim != 3) throw InvalidArgument("n_components must be 2 or 3");
+  const std::size_t nd = P_.n * static_cast<std::size_t>(dim);
+  Y_.assign(Y0, Y0 + nd);
+  update_.assign(nd, 0.0);
+  gains_.assign(nd, 1.0);
+  grad_.assign(nd, 0.0);
+}
+
+int Optimizer::run(const Schedule& s, const Interrupt& interrupt) {
+  const std::size_t n = P_.n;
+  const std::size_t D = static_cast<std::size_t>(dim_);
+  if (n < 2) return s.n_iter;
+  for (int it = 0; it < s.n_iter; ++it) {
+    check_interrupt(interrupt);
+    last_z_ = gradient(P_, Y_.data(), dim_, theta_, s.exaggeration, n_threads_, grad_.data(), *ws_);
+    const double prox =
+        s.anchor ? s.learning_rate * s.penalty / static_cast<double>(n) : 0.0;
+    dynamic_blocks(n, 1024, n_threads_, [&](std::size_t b, std::size_t e, int) {
+      for (std::size_t i = b; i < e; ++i) {
+        double norm2 = 0.0;
+        for (std::size_t c = 0; c < D; ++c) {
+          const std::size_t t = i * D + c;
+          const double g = grad_[t];
+          double& gain = gains_[t];
+          gain = ((g > 0.0) != (update_[t] > 0.0)) ? gain + 0.2 : gain * 0.8;
+          if (gain < 0.01) gain = 0.01;
+          update_[t] = s.momentum * update_[t] - s.learning_rate * gain * g;
+          norm2 += update_[t] * update_[t];
+        }
+        if (s.max_step_norm > 0.0 && norm2 > s.max_step_norm * s.max_step_norm) {
+          const double f = s.max_step_norm / std::sqrt(norm2);
+          for (std::size_t c = 0; c < D; ++c) update_[i * D + c] *= f;
+        }
+        for (std::size_t c = 0; c < D; ++c) Y_[i * D + c] += update_[i * D + c];
+        if (prox > 0.0)  // proximal step of the movement penalty: stable for any weight
+          for (std::size_t c = 0; c < D; ++c)
+            Y_[i * D + c] = (Y_[i * D + c] + prox * s.anchor[i * D + c]) / (1.0 + prox);
+      }
+    });
+    double mean[3] = {0.0, 0.0, 0.0};
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t c = 0; c < D; ++c) mean[c] += Y_[i * D + c];
+    for (std::size_t c = 0; c < D; ++c) mean[c] /= static_cast<double>(n);
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t c = 0; c < D; ++c) Y_[i * D + c] -= mean[c];
+  }
+  return s.n_iter;
+}
+
+double Optimizer::kl_divergence() {
+  if (P_.n < 2) return 0.0;
+  const double Z =
+      gradient(P_, Y_.data(), dim_, theta_, 1.0, n_threads_, grad_.data(), *ws_);
+  return kl_given_z(P_, Y_.data(), dim_, Z, n_threads_);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Placing new points
+// ----------------------------------------------------------------------------------------------
+
+namespace {
+
+template <int D>
+void transform_impl(const double* Yref, std::size_t n, const std::int32_t* idx, const double* p,
+                    std::size_t m, int k, double* Ynew, int n_iter, double lr, double theta,
+                    int n_threads, const Interrupt& interrupt) {
+  Tree<D> tree;
+  tree.build(Yref, n, n_threads);
+  const auto& nodes = tree.nodes;
+  const std::uint32_t nn = static_cast<std::uint32_t>(nodes.size());
+  const double theta2 = theta * theta;
+  const std::size_t K = static_cast<std::size_t>(k);
+  std::vector<double> upd(m * D, 0.0), gains(m * D, 1.0);
+  for (int it = 0; it < n_iter; ++it) {
+    check_interrupt(interrupt);
+    const double momentum = it < 50 ? 0.5 : 0.8;
+    dynamic_blocks(m, 16, n_threads, [&](std::size_t b, std::size_t e, int) {
+      for (std::size_t i = b; i < e; ++i) {
+        double* y = Ynew + i * D;
+        double z = 0.0, fr[D] = {}, fa[D] = {};
+        for (std::uint32_t kk = 0; kk < nn;) {
+          const Node<D>& nd = nodes[kk];
+          double dd[D], d2 = 0.0;
+          for (int a = 0; a < D; ++a) {
+            dd[a] = y[a] - nd.c[a];
+            d2 += dd[a] * dd[a];
+          }
+          if (nd.width2 < theta2 * d2 || nd.leaf) {
+            if (nd.width2 < theta2 * d2) {
+              const double q = 1.0 / (1.0 + d2);
+              z += nd.mass * q;
+              for (int a = 0; a < D; ++a) fr[a] += nd.mass * q * q * dd[a];
+            } else {
+              for (std::uint32_t s = nd.begin; s < nd.end; ++s) {
+                double e2 = 0.0, de[D];
+                for (int a = 0; a < D; ++a) {
+                  de[a] = y[a] - tree.pos[s * D + a];
+                  e2 += de[a] * de[a];
+                }
+                const double q = 1.0 / (1.0 + e2);
+                z += q;
+                for (int a = 0; a < D; ++a) fr[a] += q * q * de[a];
+              }
+            }
+            kk = nd.next;
+            continue;
+          }
+          ++kk;
+        }
+        for (std::size_t a2 = 0; a2 < K; ++a2) {
+          const double* yj = Yref + static_cast<std::size_t>(idx[i * K + a2]) * D;
+          double dd[D], d2 = 0.0;
+          for (int a = 0; a < D; ++a) {
+            dd[a] = y[a] - yj[a];
+            d2 += dd[a] * dd[a];
+          }
+          const double w = p[i * K + a2] / (1.0 + d2);
+          for (int a = 0; a < D; ++a) fa[a] += w * dd[a];
+        }
+        double norm2 = 0.0;
+        for (int a = 0; a < D; ++a) {
+          const std::size_t t = i * D + static_cast<std::size_t>(a);
+          const double g = fa[a] - (z > 0.0 ? fr[a] / z : 0.0);
+          gains[t] = ((g > 0.0) != (upd[t] > 0.0)) ? gains[t] + 0.2 : std::max(0.01, gains[t] * 0.8);
+          upd[t] = momentum * upd[t] - lr * gains[t] * g;
+          norm2 += upd[t] * upd[t];
+        }
+        if (norm2 > 1.0) {
+          const double f = 1.0 / std::sqrt(norm2);
+          for (int a = 0; a < D; ++a) upd[i * D + static_cast<std::size_t>(a)] *= f;
+        }
+        for (int a = 0; a < D; ++a) y[a] += upd[i * D + static_cast<std::size_t>(a)];
+      }
+    });
+  }
+}
+
+}  // namespace
+
+void transform(const double* Yref, std::size_t n, int dim, const std::int32_t* idx,
+               const double* p, std::size_t m, int k, double* Ynew, int n_iter,
+               double learning_rate, double theta, int n_threads, const Interrupt& interrupt) {
+  if (n == 0 || m == 0) return;
+  if (dim == 2)
+    transform_impl<2>(Yref, n, idx, p, m, k, Ynew, n_iter, learning_rate, theta, n_threads,
+                      interrupt);
+  else if (dim == 3)
+    transform_impl<3>(Yref, n, idx, p, m, k, Ynew, n_iter, learning_rate, theta, n_threads,
+                      interrupt);
+  else
+    throw InvalidArgument("n_components must be 2 or 3");
+}
+
+}  // namespace cnnvis::tsne
