@@ -71,7 +71,7 @@ void init_reorder(py::module_& m) {
   m.def(
       "heuristic_path",
       [](const F64Array& dist, std::int64_t max_iter, double time_budget, std::uint64_t seed,
-         int neighbours, int group_size, int fan_out) {
+         int neighbours, int group_size, int fan_out, int kick_size) {
         const std::size_t n = check_dist(dist);
         if (!std::isfinite(time_budget)) fail("time_budget must be finite");
         cnnvis::reorder::HeuristicOptions opt;
@@ -81,6 +81,7 @@ void init_reorder(py::module_& m) {
         opt.neighbours = neighbours;
         opt.group_size = group_size;
         opt.fan_out = fan_out;
+        opt.kick_size = kick_size;
         cnnvis::reorder::HeuristicResult res;
         {
           py::gil_scoped_release release;
@@ -96,9 +97,9 @@ void init_reorder(py::module_& m) {
         info["time_capped"] = res.time_capped;
         return py::make_tuple(to_array(res.order), info);
       },
-      py::arg("dist"), py::arg("max_iter") = -1, py::arg("time_budget") = 1.0,
+      py::arg("dist"), py::arg("max_iter") = -1, py::arg("time_budget") = 2.0,
       py::arg("seed") = 0, py::arg("neighbours") = 10, py::arg("group_size") = 9,
-      py::arg("fan_out") = 8, "Hierarchical start + iterated 2-opt/Or-opt local search.");
+      py::arg("fan_out") = 8, py::arg("kick_size") = 100, "Hierarchical start + iterated 2-opt/Or-opt local search.");
 
   m.def(
       "nearest_neighbour_path",

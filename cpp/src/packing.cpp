@@ -255,37 +255,52 @@ Placement pack(const double* w, const double* h, std::size_t n, const PackOption
   for (Rule r : {Rule::BottomLeft, Rule::ShortSide, Rule::Area, Rule::LongSide})
     for (Order o : {Order::Height, Order::Area, Order::LongSide, Order::Perimeter, Order::Width})
       all.push_back({r, o});
-  std::vector<Variant> variants;
+  std::vector<std::size_t> chosen;
   if (opt.variant >= 0) {
     if (opt.variant >= static_cast<int>(all.size()))
       throw InvalidArgument("variant must be < " + std::to_string(all.size()));
-    variants = {all[static_cast<std::size_t>(opt.variant)]};
+    chosen.push_back(static_cast<std::size_t>(opt.variant));
   } else if (opt.effort <= 0) {
-    variants = {all[0]};
+    chosen.push_back(0);
   } else if (opt.effort == 1) {
     // Bottom-left/height wins on large sets (density ~0.99 at 1,000); on small sets (where one
     // packing is cheap) three more variants sometimes do better.
-    variants = {all[0]};
-    if (n <= 400) variants.insert(variants.end(), {all[5], all[9], all[14]});
+    chosen.push_back(0);
+    if (n <= 400)
+      for (std::size_t v : {5, 9, 14}) chosen.push_back(v);
   } else {
-    variants = all;
+    for (std::size_t v = 0; v < all.size(); ++v) chosen.push_back(v);
   }
-  std::vector<Placement> results(variants.size());
-  // Each variant bisects the density of its box on its own; chunks are fixed, so the winner is
-  // the same for any number of threads.
+  std::vector<Variant> variants;
+  for (std::size_t v : chosen) variants.push_back(all[v]);
+  // Jobs: variant x box aspect (on small sets also aspects inside the tolerance). Each job
+  // bisects the density of its box and keeps its densest success after cropping; chunks are
+  // fixed, so the winner is the same for any number of threads.
+  std::vector<double> aspects{opt.aspect};
+  if (opt.variant < 0 && opt.effort >= 1 && (n <= 400 || opt.effort >= 2) && opt.tolerance > 0)
+    for (double e : {0.5, -0.5, 0.9, -0.9}) aspects.push_back(opt.aspect * std::pow(1 + opt.tolerance, e));
+  const std::size_t n_jobs = variants.size() * aspects.size();
+  std::vector<Placement> results(n_jobs);
   const int threads = std::max(1, opt.n_threads);
-  parallel_for(variants.size(), threads, [&](std::size_t b, std::size_t e, int tid) {
-    for (std::size_t v = b; v < e; ++v) {
+  parallel_for(n_jobs, threads, [&](std::size_t b, std::size_t e, int tid) {
+    for (std::size_t job = b; job < e; ++job) {
       if (tid == 0) check_interrupt(interrupt);
-      double lo = 0.0, hi = 1.0, s = 0.9;
+      const Variant& var = variants[job % variants.size()];
+      const double box_aspect = aspects[job / variants.size()];
+      double lo = 0.0, hi = 1.0, s = 0.9, best_density = -1;
       Placement got;
       for (int step = 0; step < opt.steps + 8; ++step) {
         double W, H;
-        box_for(area, opt.aspect, s, max_w, max_h, opt.integral, W, H);
-        Placement p = maxrects(w, h, n, W, H, variants[v].rule, variants[v].order);
+        box_for(area, box_aspect, s, max_w, max_h, opt.integral, W, H);
+        Placement p = maxrects(w, h, n, W, H, var.rule, var.order);
         if (p.ok) {
-          got = std::move(p);
           lo = s;
+          fit_aspect(p, opt.aspect, opt.tolerance, opt.integral);
+          const double d = area / (p.width * p.height);
+          if (d > best_density) {
+            best_density = d;
+            got = std::move(p);
+          }
         } else {
           hi = s;
         }
@@ -297,7 +312,7 @@ Placement pack(const double* w, const double* h, std::size_t n, const PackOption
         if (step >= opt.steps && got.ok) break;
         s = 0.5 * (lo + hi);
       }
-      results[v] = std::move(got);
+      results[job] = std::move(got);
     }
   });
   check_interrupt(interrupt);

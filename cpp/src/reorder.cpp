@@ -657,9 +657,9 @@ HeuristicResult heuristic_path(const double* dist, std::size_t n, const Heuristi
   check_interrupt(interrupt);
 
   const std::int64_t max_iter =
-      opt.max_iter >= 0 ? opt.max_iter : std::max<std::int64_t>(2000, 40 * static_cast<std::int64_t>(n));
+      opt.max_iter >= 0 ? opt.max_iter : 20000 + 10 * static_cast<std::int64_t>(n);
   std::mt19937_64 rng(opt.seed);
-  const int max_seg = std::max(1, std::min(50, (N - 2) / 3));
+  const int max_seg = std::max(1, std::min(std::max(1, opt.kick_size), (N - 2) / 3));
   std::int64_t it = 0;
   for (; it < max_iter; ++it) {
     if ((it & 63) == 0) {

@@ -31,12 +31,13 @@ std::vector<std::int64_t> held_karp_path(const double* dist, std::size_t n,
                                          const Interrupt& interrupt = {});
 
 struct HeuristicOptions {
-  std::int64_t max_iter = -1;  // perturbation rounds; < 0: a default that grows with n
-  double time_budget = 1.0;    // wall-clock cap in seconds (safety net); <= 0: none
+  std::int64_t max_iter = -1;  // perturbation rounds; < 0: 20000 + 10 n
+  double time_budget = 2.0;    // wall-clock cap in seconds (safety net); <= 0: none
   std::uint64_t seed = 0;
   int neighbours = 10;  // neighbour-list length for the local search
   int group_size = 9;   // groups of the hierarchy up to this size are ordered exactly
   int fan_out = 8;      // up to this many subgroups are ordered exactly at each level
+  int kick_size = 100;  // double-bridge kicks swap two adjacent stretches of 1..kick_size points
 };
 
 struct HeuristicResult {

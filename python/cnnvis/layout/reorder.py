@@ -97,7 +97,7 @@ def hamiltonian_path(
     dist: ArrayLike,
     method: Method = "auto",
     *,
-    time_budget: float = 1.0,
+    time_budget: float = 2.0,
     max_iter: int | None = None,
     random_state: int | None = 0,
     n_jobs: int = 1,
@@ -105,6 +105,7 @@ def hamiltonian_path(
     neighbours: int = 10,
     group_size: int = 9,
     fan_out: int = 8,
+    kick_size: int = 100,
     return_info: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, dict[str, Any]]:
     """Order of the rows whose open path has the least total distance.
@@ -117,10 +118,10 @@ def hamiltonian_path(
         ``'exact'`` is Held-Karp (optimal; raises :class:`MemoryError` beyond the memory budget),
         ``'heuristic'`` the hierarchical start plus iterated local search, ``'auto'`` exact up to
         :data:`AUTO_EXACT_MAX` rows and heuristic beyond.
-    time_budget : float, default=1.0
+    time_budget : float, default=2.0
         Wall-clock cap of the heuristic in seconds (a safety net; ``<= 0`` for none).
     max_iter : int or None, default=None
-        Kicks of the iterated local search; ``None`` means ``max(20000, 60 * n)``. With the
+        Kicks of the iterated local search; ``None`` means ``20000 + 10 * n``. With the
         wall-clock cap not reached the result depends only on the input and ``random_state``.
     random_state : int or None, default=0
         Seed of the kicks; ``None`` draws a fresh one (not reproducible).
@@ -131,6 +132,8 @@ def hamiltonian_path(
     neighbours, group_size, fan_out : int
         Neighbour-list length of the local search, size of exactly ordered groups (<= 16) and
         number of sibling groups ordered exactly at each level of the hierarchy (<= 12).
+    kick_size : int, default=100
+        A kick swaps two adjacent stretches of 1 to ``kick_size`` rows (at most a third of n).
     return_info : bool, default=False
         Also return a dict: ``method``, ``length`` and, for the heuristic, ``nn_length``
         (nearest-neighbour path from row 0), ``hierarchy_length`` (CNNVis start),
@@ -156,6 +159,8 @@ def hamiltonian_path(
         raise ValueError(f"max_iter must be >= 0 or None, got {max_iter}")
     if not np.isfinite(time_budget):
         raise ValueError("time_budget must be finite")
+    if kick_size < 1:
+        raise ValueError(f"kick_size must be >= 1, got {kick_size}")
     if neighbours < 1:
         raise ValueError(f"neighbours must be >= 1, got {neighbours}")
     if method == "auto":
@@ -172,9 +177,16 @@ def hamiltonian_path(
             seed = int(random_state)
             if seed < 0:
                 raise ValueError(f"random_state must be >= 0, got {random_state}")
-        iters = max(20000, 60 * n) if max_iter is None else int(max_iter)
+        iters = 20000 + 10 * n if max_iter is None else int(max_iter)
         order, extra = _core().heuristic_path(
-            d, iters, float(time_budget), seed, int(neighbours), int(group_size), int(fan_out)
+            d,
+            iters,
+            float(time_budget),
+            seed,
+            int(neighbours),
+            int(group_size),
+            int(fan_out),
+            int(kick_size),
         )
         info.update(extra)
     order = np.asarray(order, dtype=np.int64)
