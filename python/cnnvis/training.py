@@ -161,7 +161,7 @@ def train(
         When given: ``epoch_000.pt`` (the untrained model), ``epoch_001.pt`` ... after each
         epoch, ``final.pt`` (the last epoch) and ``history.json`` are written there.
     progress : bool
-        Print one line per epoch.
+        Show a progress bar over each epoch's batches (stderr) and print one line per epoch.
     optimizer : {"adam", "sgd"}
         Adam, or SGD with ``momentum``.
     weight_decay, momentum : float
@@ -230,7 +230,12 @@ def train(
         t0 = time.perf_counter()
         model.train()
         total, correct, loss_sum = 0, 0, 0.0
-        for b, (x, y) in enumerate(loader):
+        batches = loader
+        if progress:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(loader, desc=f"epoch {epoch}/{epochs}", leave=False, unit="batch")
+        for b, (x, y) in enumerate(batches):
             x, y = x.to(device), torch.as_tensor(y).to(device)
             out = model(x)
             loss = F.cross_entropy(out, y)

@@ -42,10 +42,12 @@ def write_cifar10(root, n_per_batch=6, seed=0):
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         data = rng.integers(0, 256, size=(n_per_batch, 3072), dtype=np.uint8)
         labels = [int(v) for v in rng.integers(0, 10, size=n_per_batch)]
-        with open(d / name, "wb") as fh:
-            pickle.dump(
-                {b"batch_label": name.encode(), b"labels": labels, b"data": data}, fh, protocol=2
-            )
+        batch = {b"batch_label": name.encode(), b"labels": labels, b"data": data}
+        raw = pickle.dumps(batch, protocol=2)
+        if name == "test_batch":  # name numpy's reconstructor as the official files do (1.x)
+            raw = raw.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+            assert b"numpy.core.multiarray" in raw
+        (d / name).write_bytes(raw)
         batches[name] = (data, labels)
     with open(d / "batches.meta", "wb") as fh:
         meta = {b"label_names": [n.encode() for n in CIFAR_NAMES], b"num_vis": 3072}

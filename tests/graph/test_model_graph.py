@@ -69,6 +69,10 @@ def test_zoo_graphs_are_acyclic_branching_and_name_every_conv(graphs, name):
     assert sorted(order.values()) == list(range(g.number_of_nodes()))
     assert all(order[a] < order[b] for a, b in g.edges)
     assert g.nodes[dst]["out_shape"] == (1000,)
+    # the layer groups partition the nodes and form a DAG too
+    groups = layer_groups(g)
+    assert sorted(n for grp in groups for n in grp.nodes) == sorted(g.nodes)
+    assert nx.is_directed_acyclic_graph(group_graph(g, groups))
 
 
 def test_resnet18_details_and_groups(graphs):
@@ -140,7 +144,7 @@ def test_fx_and_hooks_agree(graphs):
         assert h.graph["method"] == "hooks"
         assert set(h.nodes) == set(g.nodes) and set(h.edges) == set(g.edges)
         for n in g:
-            for key in ("op", "module", "out_shape", "channels", "order", "scope"):
+            for key in ("op", "module", "out_shape", "channels", "order", "scope", "stack"):
                 assert h.nodes[n][key] == g.nodes[n][key], (name, n, key)
 
 
@@ -207,6 +211,14 @@ def test_clear_errors():
         model_graph(lambda x: x, torch.ones(1))
     with pytest.raises(ValueError, match="method"):
         model_graph(model, torch.ones(2, 3, 16, 16), method="jit")
+
+
+def test_a_bare_layer_is_looked_into_by_both_methods():
+    conv = nn.Conv2d(2, 3, 3)
+    for method in ("fx", "hooks"):
+        g = model_graph(conv, torch.zeros(1, 2, 5, 5), method=method)
+        assert sorted(g.edges) == [("conv2d", "output"), ("input", "conv2d")]
+        assert g.nodes["conv2d"]["op"] == "conv" and g.nodes["conv2d"]["out_shape"] == (3, 3, 3)
 
 
 def test_sequential_model_and_shared_module():

@@ -29,7 +29,6 @@ that), labels as ints; every data set carries ``.classes`` (names in label order
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import pickle
 from collections.abc import Callable
@@ -238,7 +237,7 @@ class _BatchUnpickler(pickle.Unpickler):
 def _load_batch(path: Path) -> dict:
     try:
         with open(path, "rb") as fh:
-            obj = _BatchUnpickler(io.BufferedReader(fh), encoding="latin1").load()
+            obj = _BatchUnpickler(fh, encoding="latin1").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
         raise ValueError(f"{path} is not a readable CIFAR batch: {exc}") from None
     if not isinstance(obj, dict):

@@ -431,9 +431,12 @@ def _hook_graph(model: Any, inputs: tuple[Any, ...]) -> nx.DiGraph:
                 publish(nid, out)
             return result
 
+    def leaf(m: Any) -> bool:
+        return m is not model and _is_leaf(m)  # the root's forward is always looked into
+
     def pre(m: Any, args: Any, kwargs: Any) -> None:
         name = names.get(m, "")
-        if _is_leaf(m):
+        if leaf(m):
             state["leaf_depth"] += 1
         if name:
             stack.append(name)
@@ -442,7 +445,7 @@ def _hook_graph(model: Any, inputs: tuple[Any, ...]) -> nx.DiGraph:
         name = names.get(m, "")
         if name and stack and stack[-1] == name:
             stack.pop()
-        if not _is_leaf(m):
+        if not leaf(m):
             return
         state["leaf_depth"] -= 1
         if state["leaf_depth"] > 0:

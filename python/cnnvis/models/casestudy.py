@@ -28,6 +28,7 @@ Modules are named for reading: ``features.block1.conv1``, ``features.block1.bn1`
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 import torch
 from torch import nn
@@ -137,7 +138,7 @@ class BaseCNN(CaseStudyCNN):
     BLOCKS = [(2, 32), (2, 64), (3, 128), (3, 256)]
 
     def __init__(
-        self, num_classes: int = 10, in_channels: int = 3, width: float = 1.0, **kwargs
+        self, num_classes: int = 10, in_channels: int = 3, width: float = 1.0, **kwargs: Any
     ) -> None:
         super().__init__(self.BLOCKS, num_classes, in_channels, width, **kwargs)
 
@@ -148,7 +149,7 @@ class ShallowCNN(CaseStudyCNN):
     BLOCKS = [(2, 32), (2, 64), (3, 128)]
 
     def __init__(
-        self, num_classes: int = 10, in_channels: int = 3, width: float = 1.0, **kwargs
+        self, num_classes: int = 10, in_channels: int = 3, width: float = 1.0, **kwargs: Any
     ) -> None:
         super().__init__(self.BLOCKS, num_classes, in_channels, width, **kwargs)
 
@@ -162,7 +163,7 @@ class DeepCNN(CaseStudyCNN):
     BLOCKS = [(4, 32), (4, 64), (6, 128), (6, 256)]
 
     def __init__(
-        self, num_classes: int = 10, in_channels: int = 3, width: float = 1.0, **kwargs
+        self, num_classes: int = 10, in_channels: int = 3, width: float = 1.0, **kwargs: Any
     ) -> None:
         super().__init__(self.BLOCKS, num_classes, in_channels, width, **kwargs)
 
@@ -179,7 +180,7 @@ def build_model(
     num_classes: int = 10,
     in_channels: int = 3,
     width: float = 1.0,
-    **kwargs,
+    **kwargs: Any,
 ) -> CaseStudyCNN:
     """A case-study model by name.
 
