@@ -3,7 +3,7 @@
 Per analysed layer and cluster:
 
 * ``<layer>__c<k>_features.png`` - the packed learned-feature image (C4), scaled up with nearest
-  neighbour to at least about 320 pixels so small patches stay visible, each tile labelled with its
+  neighbour to at least about 480 pixels so small patches stay visible, each tile labelled with its
   channel;
 * ``<layer>__c<k>_matrix.png`` - the activation matrix (C5): a row per neuron (in the reordered
   order, labelled by channel), a column per class (in the analysis' shared class order, labelled
@@ -149,7 +149,7 @@ def render_matrix(matrix: Any, class_names: list[str], *, cell: int = 22):
     return img
 
 
-def render_features(features: Any, *, min_size: int = 320):
+def render_features(features: Any, *, min_size: int = 480):
     """Draw a :class:`~cnnvis.analysis.LearnedFeatures` as a PIL image: scaled up, labelled."""
     from PIL import Image, ImageDraw
 
