@@ -205,6 +205,12 @@ class ViewerWindow(QtWidgets.QMainWindow):
             act.triggered.connect(lambda _=False, f=facet: self._set_facet(f))
         self.act_features.setChecked(True)
         view.addSeparator()
+        self.act_collapse = view.addAction("&Collapse layer groups")
+        self.act_collapse.setCheckable(True)
+        self.act_collapse.setToolTip(
+            "show one layer per layer group (double-click a band to expand it)"
+        )
+        self.act_collapse.triggered.connect(self._set_collapsed)
         view.addAction("&Reset view", self.reset_view, QtGui.QKeySequence("R"))
         self._update_actions()
 
@@ -378,6 +384,10 @@ class ViewerWindow(QtWidgets.QMainWindow):
     def _set_facet(self, facet: str) -> None:
         if self.controller is not None:
             self._guard(self.controller.set_facet, facet)
+
+    def _set_collapsed(self, collapsed: bool) -> None:
+        if self.controller is not None:
+            self._guard(self.controller.set_expanded, set() if collapsed else None)
 
     def _undo(self) -> None:
         if self.controller is not None:
