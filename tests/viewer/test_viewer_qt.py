@@ -265,6 +265,33 @@ def test_mouse_click_drag_and_context_menu_on_the_overview(qapp, session_copy):
     assert f"label: ■ {ctl.class_names[ctl.sample_labels[hovered]]}" in text
     assert f"predicted: {ctl.class_names[ctl.sample_predictions[hovered]]}" in text
 
+    # a box dragged around one class's samples (real mouse events, Box tool) selects them, and
+    # the neurons responding most to them light up
+    from cnnvis.viewer.projection import points_in_polygon
+
+    next(b for b in proj._tools.buttons() if b.text() == "Box").setChecked(True)
+    cls = int(ctl.sample_labels[0])
+    pts = proj.coords[ctl.sample_labels == cls]
+    pad = 0.01 * np.ptp(proj.coords, axis=0)
+    corners = []
+    for corner in (pts.min(0) - pad, pts.max(0) + pad):
+        cx, cy = np.asarray(tr.map(np.array([*corner, 0.0, 1.0])))[:2]
+        corners.append(QtCore.QPoint(round(cx), round(cy)))
+    QTest.mousePress(proj.canvas.native, left, no_mod, corners[0])
+    QTest.mouseMove(proj.canvas.native, corners[1])
+    QTest.mouseRelease(proj.canvas.native, left, no_mod, corners[1])
+    _settle(qapp, 0.1)
+    sel = ctl.selection.samples
+    assert set(np.flatnonzero(ctl.sample_labels == cls)) <= set(sel.tolist())
+    box = np.array([pts.min(0) - pad, pts.max(0) + pad])
+    inside = np.all((proj.coords >= box.min(0)) & (proj.coords <= box.max(0)), axis=1)
+    assert abs(len(sel) - int(inside.sum())) <= 2  # pixel rounding at the box's edges
+    assert ctl.selection.n_highlighted > 0
+    # the lasso's polygon test, on a concave polygon
+    u = np.array([[0, 0], [3, 0], [3, 3], [2, 3], [2, 1], [1, 1], [1, 3], [0, 3]], float)
+    probe = np.array([[0.5, 2.0], [1.5, 2.0], [2.5, 2.0], [1.5, 0.5], [4.0, 1.0]])
+    assert points_in_polygon(probe, u).tolist() == [True, False, True, True, False]
+
     # another layer in the projection's box: its t-SNE is computed and cached in the session
     other = ctl.layers[1]
     proj.layer_box.setCurrentText(other)
