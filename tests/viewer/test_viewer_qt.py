@@ -364,6 +364,7 @@ def test_screenshot_cli_writes_a_png(prepared_demo, tmp_path):
     r = _cli(str(session), "--screenshot", str(out), "--size", "1280x800")
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
+    assert f"wrote {out}" in r.stdout
     img = QtGui.QImage(str(out))
     assert (img.width(), img.height()) == (1280, 800)
     from cnnvis.viewer.app import image_to_array

@@ -653,14 +653,13 @@ def run_viewer(
     )
     if screenshot is not None:
         QtCore.QTimer.singleShot(50, lambda: _screenshot_and_quit(win, screenshot, app))
-    else:
-        QtCore.QTimer.singleShot(1500, _warm_up_edits)
         app.exec()
         if not Path(screenshot).is_file():
             print(f"cnnvis viewer: could not write {screenshot}", file=sys.stderr)
             return 1
         print(f"wrote {screenshot} (opened in {opened:.2f} s)")
         return 0
+    QtCore.QTimer.singleShot(1500, _warm_up_edits)
     app.exec()
     return 0
 
