@@ -38,9 +38,9 @@ ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(_PATH)}
 
 @pytest.fixture(scope="module")
 def qapp():
-    from cnnvis.viewer.app import _qt_app
+    from cnnvis.viewer.app import qt_app
 
-    return _qt_app()
+    return qt_app()
 
 
 @pytest.fixture(scope="module")

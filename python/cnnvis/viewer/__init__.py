@@ -15,8 +15,8 @@ panels only.
 
 Example
 -------
->>> from cnnvis.viewer.app import open_session, ViewerWindow, _qt_app  # doctest: +SKIP
->>> app = _qt_app()
+>>> from cnnvis.viewer.app import open_session, ViewerWindow, qt_app  # doctest: +SKIP
+>>> app = qt_app()
 >>> win = ViewerWindow(open_session("path/to/session"), "path/to/session")
 >>> win.controller.select_class(3)        # light up the neurons that respond to class 3
 >>> win.controller.merge_clusters("block3.relu", [0, 1])

@@ -91,7 +91,8 @@ def open_session(path: str | os.PathLike, *, announce=None) -> Any:
     return analysis
 
 
-def _qt_app() -> QtWidgets.QApplication:
+def qt_app() -> QtWidgets.QApplication:
+    """The QApplication (created on first use), with vispy set to its PySide6 backend."""
     import vispy
 
     vispy.use(app="pyside6")
@@ -638,7 +639,7 @@ def run_viewer(
     except SessionOpenError as exc:
         print(f"cnnvis viewer: {exc}", file=sys.stderr)
         return 2
-    app = _qt_app()
+    app = qt_app()
     win = ViewerWindow(analysis, str(session))
     win.resize(*(size or _default_size(app)))
     win.show()
