@@ -19,7 +19,7 @@ _LAZY = {
     "layout": "cnnvis.layout",
     "model_graph": "cnnvis.graph",
     "layer_groups": "cnnvis.graph",
-    "record": "cnnvis.record.record",  # the function, not the package
+    "record": "cnnvis.record",
     "Recording": "cnnvis.record",
     "LayerRecord": "cnnvis.record",
     "load": "cnnvis.session",

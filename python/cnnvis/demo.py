@@ -65,7 +65,7 @@ def _evaluate(model, images, targets) -> float:
     with torch.no_grad():
         pred = model(images).argmax(dim=1)
     model.train(was)
-    return float((pred == targets).float().mean())
+    return float((pred == targets).double().mean())
 
 
 def make_demo_session(

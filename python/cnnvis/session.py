@@ -399,12 +399,17 @@ def read_part(
 # -- graphs as JSON --------------------------------------------------------------------------------
 
 
+_TUPLE = "__tuple__"
+
+
 def _to_json_value(v: Any) -> Any:
     if v is None or isinstance(v, (bool, int, float, str)):
         return v
     if isinstance(v, np.generic):
         return v.item()
-    if isinstance(v, (tuple, list)):
+    if isinstance(v, tuple):  # kept apart from lists so that shapes come back as tuples
+        return {_TUPLE: [_to_json_value(x) for x in v]}
+    if isinstance(v, list):
         return [_to_json_value(x) for x in v]
     if isinstance(v, dict):
         return {str(k): _to_json_value(x) for k, x in v.items()}
@@ -415,8 +420,10 @@ def _to_json_value(v: Any) -> Any:
 
 def _from_json_value(v: Any) -> Any:
     if isinstance(v, list):
-        return tuple(_from_json_value(x) for x in v)
+        return [_from_json_value(x) for x in v]
     if isinstance(v, dict):
+        if len(v) == 1 and _TUPLE in v:
+            return tuple(_from_json_value(x) for x in v[_TUPLE])
         return {k: _from_json_value(x) for k, x in v.items()}
     return v
 
@@ -424,8 +431,8 @@ def _from_json_value(v: Any) -> Any:
 def graph_to_json(graph: nx.DiGraph) -> dict[str, Any]:
     """A directed graph as plain JSON: node ids and attributes, edges in insertion order.
 
-    Attribute values that are not JSON (tuples, numpy values, other objects) become lists, Python
-    numbers or strings.
+    Tuples are written as ``{"__tuple__": [...]}`` and come back as tuples, lists as lists; numpy
+    values become Python numbers; other objects become their ``str``.
     """
     return {
         "directed": bool(graph.is_directed()),
@@ -439,7 +446,7 @@ def graph_to_json(graph: nx.DiGraph) -> dict[str, Any]:
 
 
 def graph_from_json(obj: dict[str, Any]) -> nx.DiGraph:
-    """Inverse of :func:`graph_to_json`; lists in attributes come back as tuples."""
+    """Inverse of :func:`graph_to_json`."""
     g = nx.DiGraph() if obj.get("directed", True) else nx.Graph()
     g.graph.update(_from_json_value(obj.get("graph", {})))
     for n, attrs in obj.get("nodes", []):

@@ -1,9 +1,24 @@
 """Recording: one streaming pass of a model over data (see :func:`record`, :class:`Recording`).
 
 Importing this package does not import torch; :func:`record` imports it when called.
+
+``cnnvis.record`` names both this package and the function: the package is callable and calls
+:func:`record`, so ``cnnvis.record(model, data)`` works however ``cnnvis.record`` was reached
+(``import cnnvis.record`` binds the package to that name).
 """
+
+import sys
+import types
 
 from cnnvis.record.record import RecordError, record, snapshot_activations
 from cnnvis.record.recording import LayerRecord, Recording
 
 __all__ = ["LayerRecord", "Recording", "record", "snapshot_activations", "RecordError"]
+
+
+class _CallablePackage(types.ModuleType):
+    def __call__(self, *args, **kwargs):
+        return record(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

@@ -1,7 +1,15 @@
-"""Receptive fields of layer outputs in input pixels, measured by gradients.
+"""Receptive fields of layer outputs in input pixels: from the graph, or measured by gradients.
 
-Method
-------
+:func:`analytic_receptive_fields` follows the conv and pool arithmetic along the model's graph
+(exact; branches take the union). It is what :func:`cnnvis.record` uses; the layers it cannot
+tell (behind functional convs or pools, padding, interpolation, unknown ops) are measured with
+:func:`measure_receptive_fields`. The two agree exactly on ResNet, DenseNet and GoogLeNet (tested);
+on squeeze-excitation networks (MobileNetV3, EfficientNet) the gradient sees the whole image
+through the global gate, which the analytic field leaves out on purpose: a crop of the image
+would say nothing otherwise.
+
+Measurement by gradients
+------------------------
 For a layer with a spatial output ``(C, h, w)``, the receptive field of the output location
 ``(y, x)`` is the set of input pixels its value depends on. We measure it instead of deriving it
 from kernel sizes and strides, so that it holds for any architecture whose graph we can run
@@ -171,4 +179,110 @@ def measure_receptive_fields(
         for handle in handles:
             handle.remove()
         outputs.clear()
+    return result
+
+
+# -- analytic fields from the graph ---------------------------------------------------------------
+
+_GLOBAL = "global"  # a non-spatial value (after global pooling, flatten or a linear layer)
+_ELEMENTWISE = {"norm", "act", "dropout", "add", "mul", "concat"}
+
+
+def _pair(v) -> tuple[int, int]:
+    if isinstance(v, (tuple, list)):
+        return int(v[0]), int(v[-1])
+    return int(v), int(v)
+
+
+def _window(module) -> tuple[tuple[int, int], ...] | None:
+    """(kernel, stride, padding, dilation) pairs of a 2-d conv or pool module, else None."""
+    from torch import nn
+
+    if isinstance(module, nn.Conv2d):
+        k, s, d = _pair(module.kernel_size), _pair(module.stride), _pair(module.dilation)
+        pad = module.padding
+        if pad == "same":
+            p = (d[0] * (k[0] - 1) // 2, d[1] * (k[1] - 1) // 2)
+        elif pad == "valid":
+            p = (0, 0)
+        else:
+            p = _pair(pad)
+        return k, s, p, d
+    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+        k = _pair(module.kernel_size)
+        s = _pair(module.stride if module.stride is not None else module.kernel_size)
+        d = _pair(getattr(module, "dilation", 1))
+        return k, s, _pair(module.padding), d
+    return None
+
+
+def analytic_receptive_fields(model, graph, layers, height: int, width: int, spatial) -> dict:
+    """Receptive fields from the graph's conv and pool arithmetic; None where it cannot tell.
+
+    Each node's field is propagated in execution order: for index ``i`` of a map, input pixels
+    ``[lo + i*J, hi + i*J)`` per axis. A conv or pool module with kernel k, stride s, padding p
+    and dilation d maps ``(lo, hi, J)`` to ``(lo - p*J, hi + (d*(k-1) - p)*J, s*J)``; norm,
+    activation, dropout, add, mul and concat take the union of their spatial inputs (a global
+    input such as a squeeze-excitation gate adds no spatial extent); global pooling to 1x1,
+    flatten and linear layers make the value global (the whole image). Functional convs and
+    pools, padding, interpolation, splits and unknown ops give None, and the caller falls back
+    to :func:`measure_receptive_fields` for the layers behind them.
+    """
+    modules = dict(model.named_modules())
+    state: dict = {}
+    for node in sorted(graph.nodes, key=lambda n: graph.nodes[n].get("order", 0)):
+        attrs = graph.nodes[node]
+        op = attrs.get("op")
+        preds = [state.get(p) for p in graph.predecessors(node)]
+        module = modules.get(attrs.get("module")) if attrs.get("module") else None
+        shape = attrs.get("out_shape") or ()
+        if op == "input":
+            state[node] = (0, 1, 1, 0, 1, 1)
+            continue
+        if any(p is None for p in preds) or not preds:
+            state[node] = None
+            continue
+        fields = [p for p in preds if p != _GLOBAL]
+        if op in ("conv", "pool"):
+            win = _window(module) if module is not None else None
+            if len(preds) == 1 and preds[0] == _GLOBAL:
+                state[node] = _GLOBAL  # e.g. the 1x1 convs of a squeeze-excitation gate
+            elif win is not None and len(preds) == 1:
+                (ky, kx), (sy, sx), (py, px), (dy, dx) = win
+                lo_y, hi_y, jy, lo_x, hi_x, jx = fields[0]
+                state[node] = (
+                    lo_y - py * jy, hi_y + (dy * (ky - 1) - py) * jy, sy * jy,
+                    lo_x - px * jx, hi_x + (dx * (kx - 1) - px) * jx, sx * jx,
+                )  # fmt: skip
+            elif op == "pool" and len(shape) == 3 and tuple(shape[1:]) == (1, 1):
+                state[node] = _GLOBAL
+            else:
+                state[node] = None
+        elif op in _ELEMENTWISE or attrs.get("type") == "Identity":
+            if not fields:
+                state[node] = _GLOBAL
+            elif len({(f[2], f[5]) for f in fields}) != 1:
+                state[node] = None  # inputs at different strides: not a single field
+            else:
+                state[node] = (
+                    min(f[0] for f in fields), max(f[1] for f in fields), fields[0][2],
+                    min(f[3] for f in fields), max(f[4] for f in fields), fields[0][5],
+                )  # fmt: skip
+        elif op in ("flatten", "linear") or (op == "reshape" and len(shape) <= 1):
+            state[node] = _GLOBAL
+        else:
+            state[node] = None
+    result: dict = {}
+    for name in layers:
+        s = state.get(name)
+        if s is None:
+            result[name] = None
+        elif s == _GLOBAL or name not in spatial:
+            result[name] = whole_image(height, width)
+        else:
+            lo_y, hi_y, jy, lo_x, hi_x, jx = s
+            result[name] = ReceptiveField(
+                AxisField(lo_y, hi_y, jy, height), AxisField(lo_x, hi_x, jx, width),
+                map_shape=tuple(spatial[name]),
+            )  # fmt: skip
     return result

@@ -10,7 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from cnnvis.record.receptive import ReceptiveField, measure_receptive_fields
+from cnnvis.record.receptive import (
+    ReceptiveField,
+    analytic_receptive_fields,
+    measure_receptive_fields,
+)
 from cnnvis.record.recording import LayerRecord, Recording
 
 __all__ = ["record", "snapshot_activations", "RecordError"]
@@ -289,7 +293,7 @@ class _Reservoir:
 class _LayerState:
     """Running per-channel summaries of one layer."""
 
-    def __init__(self, name, n_channels, n_classes, k, n_pool_rows, patch_shape, device):
+    def __init__(self, name, n_channels, n_classes, k, n_pool_rows, device):
         import torch
 
         self.name = name
@@ -299,17 +303,18 @@ class _LayerState:
         self.top_values = torch.full((n_channels, k), -math.inf, device=device)
         self.top_samples = torch.full((n_channels, k), -1, dtype=torch.int64, device=device)
         self.top_loc = torch.zeros((n_channels, k), dtype=torch.int64, device=device)
-        # patch storage slots; top_slot says which slot holds the patch of each top-k entry
+        # each entry's patch lives in a fixed slot; a new entry takes the slot of the one it evicts
         self.top_slot = torch.arange(k, device=device).repeat(n_channels, 1)
-        self.patches = torch.zeros((n_channels, k, *patch_shape), dtype=torch.uint8)
+        self.offset = 0  # first row of this layer's slots in the shared patch block
         self.rf: ReceptiveField | None = None
         self.spatial: tuple[int, int] | None = None
 
 
-def _merge_top(state: _LayerState, mx, arg, start: int):
-    """Merge a batch's per-channel spatial maxima into the top-k; returns the new entries.
+def _merge_top(state: _LayerState, mx, arg, start: int) -> None:
+    """Merge a batch's per-channel spatial maxima into the top-k.
 
-    Ties keep the earlier sample (stable sort, old entries first).
+    Ties keep the earlier sample (stable sort, old entries first). Entries from this batch
+    (``top_samples >= start``) take over the patch slots of the entries they evict.
     """
     import torch
 
@@ -326,56 +331,169 @@ def _merge_top(state: _LayerState, mx, arg, start: int):
     )
     order = torch.sort(vals, dim=1, descending=True, stable=True).indices
     vals, samples, locs, slots = (t.gather(1, order) for t in (vals, samples, locs, slots))
-    kept_slot, dropped_slot = slots[:, :k], slots[:, k:]
-    new = kept_slot < 0
+    kept, dropped = slots[:, :k], slots[:, k:]
+    new = kept < 0
     if bool(new.any()):
-        # free slots of dropped old entries, valid ones first (stable), assigned to new entries
-        free_order = torch.sort((dropped_slot < 0).to(torch.int8), dim=1, stable=True).indices
-        free = dropped_slot.gather(1, free_order)
-        rank = new.to(torch.int64).cumsum(dim=1) - 1
-        kept_slot = torch.where(new, free.gather(1, rank.clamp(min=0)), kept_slot)
+        # the r-th evicted old entry's slot goes to the r-th new entry (per channel, in order)
+        valid = dropped >= 0
+        rank_d = torch.where(valid, valid.to(torch.int64).cumsum(dim=1) - 1, k)
+        free = torch.zeros((state.n_channels, k + 1), dtype=torch.int64, device=dev)
+        free.scatter_(1, rank_d, dropped)  # column k collects the non-slots and is ignored
+        rank = (new.to(torch.int64).cumsum(dim=1) - 1).clamp(min=0)
+        kept = torch.where(new, free.gather(1, rank), kept)
     state.top_values = vals[:, :k].contiguous()
     state.top_samples = samples[:, :k].contiguous()
     state.top_loc = locs[:, :k].contiguous()
-    state.top_slot = kept_slot.contiguous()
-    ch, pos = torch.nonzero(new, as_tuple=True)
-    return ch, state.top_slot[ch, pos], state.top_samples[ch, pos] - start, state.top_loc[ch, pos]
+    state.top_slot = kept.contiguous()
 
 
-def crop_resize(images, index, boxes: np.ndarray, size: int):
-    """Crop boxes ``(y0, x0, y1, x1)`` (end-exclusive pixels) out of ``images[index]`` and resize.
+class _Patches:
+    """Receptive-field patches of all top-k entries, cut lazily from a bounded image cache.
 
-    Bilinear sampling of ``s x s`` points per output pixel averaged together (``s`` = how many
-    input pixels one output pixel spans, at most 4), so large boxes are shrunk without aliasing.
-    Returns ``(n, C, size, size)`` float tensors.
+    A new top-k entry is *pending*: its image (uint8, display range) goes to the cache. Pending
+    patches are cut in bulk (:meth:`flush`) when the cache outgrows its byte budget and at the
+    end; cutting deduplicates (sample, box) pairs across layers, gathers the boxes of one size
+    together and resizes them on uint8. Memory: the patch block (``S * k * P^2 * c`` bytes, the
+    result itself) plus the cache (at most ``budget`` bytes + one batch of images).
     """
+
+    def __init__(self, states, patch_size: int, channels: int, budget: int | None) -> None:
+        import torch
+
+        self.states = states
+        self.p = patch_size
+        self.c = channels
+        total = 0
+        for st in states:
+            st.offset = total
+            total += st.n_channels * st.top_slot.shape[1]
+        # np.zeros is calloc: pages are only touched where a patch is written
+        self.block = torch.from_numpy(np.zeros((total, patch_size, patch_size, channels), np.uint8))
+        self.pending = np.zeros(total, dtype=bool)  # by slot row
+        self.images: dict[int, Any] = {}
+        self.image_bytes = 0
+        patch_bytes = total * patch_size * patch_size * channels
+        self.budget = max(32 << 20, patch_bytes // 4) if budget is None else int(budget)
+        self.flushes = 0
+
+    def _rows(self, st) -> np.ndarray:
+        k = st.top_slot.shape[1]
+        base = st.offset + np.arange(st.n_channels)[:, None] * k
+        return base + st.top_slot.cpu().numpy()  # (C, k) slot rows, in top-k order
+
+    def add(self, x, start: int, low, high) -> None:
+        import torch
+
+        b = x.shape[0]
+        need = torch.zeros(b, dtype=torch.bool)
+        for st in self.states:
+            fresh = (st.top_samples >= start).cpu()
+            if bool(fresh.any()):
+                self.pending[self._rows(st)[fresh.numpy()]] = True
+                need[st.top_samples.cpu()[fresh] - start] = True
+        idx = torch.nonzero(need).flatten()
+        if idx.numel():
+            u8 = _to_uint8(x.index_select(0, idx.to(x.device)), low, high).cpu()
+            for j, i in enumerate(idx.tolist()):
+                self.images[start + i] = u8[j]
+                self.image_bytes += u8[j].numel()
+        if self.image_bytes > self.budget:
+            self._collect()
+            if self.image_bytes > self.budget // 2:
+                self.flush()
+
+    def _collect(self) -> None:
+        """Drop cached images that no pending entry needs any more."""
+        keep = set()
+        for st in self.states:
+            pend = self.pending[self._rows(st)]
+            keep.update(st.top_samples.cpu().numpy()[pend].tolist())
+        self.images = {i: v for i, v in self.images.items() if i in keep}
+        self.image_bytes = sum(v.numel() for v in self.images.values())
+
+    def flush(self, chunk: int = 2048) -> None:
+        """Cut the patches of all pending entries and free the image cache."""
+        import torch
+        import torch.nn.functional as F
+
+        tables, targets = [], []
+        for st in self.states:
+            rows = self._rows(st)
+            samples = st.top_samples.cpu().numpy()
+            pend = self.pending[rows] & (samples >= 0)
+            if not pend.any():
+                continue
+            boxes = st.rf.boxes(st.top_loc.cpu().numpy()[pend])
+            tables.append(np.concatenate([samples[pend][:, None], boxes.astype(np.int64)], 1))
+            targets.append(rows[pend])
+        self.pending[:] = False
+        if tables:
+            table = np.concatenate(tables)
+            target = np.concatenate(targets)
+            keys, key_of = np.unique(table, axis=0, return_inverse=True)
+            key_of = key_of.reshape(-1)
+            by_key = np.argsort(key_of, kind="stable")
+            sorted_keys = key_of[by_key]
+            samples, sample_index = np.unique(keys[:, 0], return_inverse=True)
+            sample_index = sample_index.reshape(-1)
+            images = torch.stack([self.images[int(smp)] for smp in samples])  # (U, H, W, c)
+            img_h, img_w = int(images.shape[1]), int(images.shape[2])
+            pixels = images.reshape(-1, self.c)
+            groups, group_of = np.unique(keys[:, 3:5] - keys[:, 1:3], axis=0, return_inverse=True)
+            group_of = group_of.reshape(-1)
+            for g, (h, w) in enumerate(groups):
+                members = np.flatnonzero(group_of == g)
+                for lo in range(0, len(members), chunk):
+                    m = members[lo : lo + chunk]
+                    iy = keys[m, 1][:, None] + np.arange(h)[None, :]  # (n, h)
+                    ix = keys[m, 2][:, None] + np.arange(w)[None, :]  # (n, w)
+                    flat = (sample_index[m][:, None, None] * img_h + iy[:, :, None]) * img_w
+                    flat = torch.from_numpy((flat + ix[:, None, :]).reshape(-1))
+                    win = pixels.index_select(0, flat).view(len(m), h, w, self.c)
+                    # uint8 in, uint8 out: torch's fast channels-last path, no float copies
+                    crop = F.interpolate(
+                        win.permute(0, 3, 1, 2), size=(self.p, self.p), mode="bilinear",
+                        antialias=True, align_corners=False,
+                    ).permute(0, 2, 3, 1)  # fmt: skip
+                    first = np.searchsorted(sorted_keys, m, side="left")
+                    counts = np.searchsorted(sorted_keys, m, side="right") - first
+                    entries = by_key[np.repeat(first, counts) + _ranges(counts)]
+                    if np.all(counts == 1):  # no (sample, box) shared by several entries
+                        source = crop
+                    else:
+                        src = torch.from_numpy(np.repeat(np.arange(len(m)), counts))
+                        source = crop.index_select(0, src)
+                    self.block.index_copy_(0, torch.from_numpy(target[entries]), source)
+        self.images = {}
+        self.image_bytes = 0
+        self.flushes += 1
+
+    def result(self) -> dict[str, np.ndarray]:
+        """``{layer: (C, k, P, P, c) uint8}`` in top-k order (zeros where no sample)."""
+        self.flush()
+        out = {}
+        for st in self.states:
+            rows = self._rows(st)
+            patches = self.block.index_select(0, _torch_from(rows.reshape(-1))).numpy()
+            patches = patches.reshape(*rows.shape, self.p, self.p, self.c)
+            patches[st.top_samples.cpu().numpy() < 0] = 0
+            out[st.name] = patches
+        return out
+
+
+def _torch_from(a: np.ndarray):
     import torch
-    import torch.nn.functional as F
 
-    n = len(boxes)
-    _, _, height, width = images.shape
-    b = torch.from_numpy(np.asarray(boxes, dtype=np.float32)).to(images.device)
-    span = float(max((boxes[:, 2] - boxes[:, 0]).max(), (boxes[:, 3] - boxes[:, 1]).max()))
-    s = int(min(4, max(1, math.ceil(span / size))))
-    q = size * s
-    t = (torch.arange(q, device=images.device, dtype=torch.float32) + 0.5) / q  # (q,)
-    ys = b[:, 0:1] + t[None, :] * (b[:, 2:3] - b[:, 0:1])  # (n, q) in pixel-edge coordinates
-    xs = b[:, 1:2] + t[None, :] * (b[:, 3:4] - b[:, 1:2])
-    gy = (2.0 * ys / height - 1.0)[:, :, None].expand(n, q, q)
-    gx = (2.0 * xs / width - 1.0)[:, None, :].expand(n, q, q)
-    grid = torch.stack([gx, gy], dim=-1)
-    src = images.index_select(0, index.to(images.device)).float()
-    out = F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return F.avg_pool2d(out, s) if s > 1 else out
+    return torch.from_numpy(np.ascontiguousarray(a))
 
 
-def _crop_patches(state, images, ch, slot, local, loc, patch_size: int, low, high) -> None:
-    """Cut the receptive-field boxes of new top-k entries out of the batch, resized, as uint8."""
-    if ch.numel() == 0:
-        return
-    boxes = state.rf.boxes(loc.cpu().numpy())  # (n, 4) y0 x0 y1 x1
-    crops = crop_resize(images, local, boxes, patch_size)
-    state.patches[ch.cpu(), slot.cpu()] = _to_uint8(crops, low, high).cpu()
+def _ranges(counts: np.ndarray) -> np.ndarray:
+    """``[0..c0-1, 0..c1-1, ...]`` for counts ``[c0, c1, ...]``."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    return np.arange(total, dtype=np.int64) - starts
 
 
 # -- the public function -----------------------------------------------------------------------------
@@ -397,6 +515,7 @@ def record(
     logits: Callable[[Any], Any] | None = None,
     model_name: str | None = None,
     seed: int = 0,
+    patch_budget: int | None = None,
 ) -> Recording:
     """Run ``model`` once over ``data`` and keep per-channel summaries of the chosen layers.
 
@@ -445,6 +564,10 @@ def record(
         Name stored in the recording; default: the model's class name.
     seed : int
         Seed of the pooled-sample reservoirs and of the receptive-field probe.
+    patch_budget : int, optional
+        Bytes of input images kept until the patches of new top-k entries are cut (in bulk, when
+        the budget is exceeded and at the end). Default: a quarter of the size of the patches
+        themselves, at least 32 MiB.
 
     Returns
     -------
@@ -460,16 +583,22 @@ def record(
     Notes
     -----
     Memory is bounded independently of the number of samples N, apart from 20 bytes per sample
-    for labels, predictions and confidences. With L layers of C_l channels, K classes, k =
-    ``top_k``, P = ``patch_size`` and c input channels, the pass holds: one batch of activations
-    (the model's own forward); per layer ``C_l * (8 K + 24 k + k P^2 c)`` bytes of running means,
-    top-k entries and patches; ``4 * max_pooled * sum(C_l)`` bytes of pooled vectors plus
-    ``max_pooled`` thumbnails (longest side at most 64 pixels); and a float32 copy of the weights.
+    for labels, predictions and confidences. With layers of C_l channels (S = sum of C_l), K
+    classes, k = ``top_k``, P = ``patch_size``, B = batch size and input images of c x H x W,
+    the pass holds: one batch of activations (the model's own forward); ``S * (8 K + 20 k)``
+    bytes of running class sums and top-k entries; ``4 * max_pooled * S`` bytes of pooled
+    vectors plus ``max_pooled`` thumbnails (longest side at most 64 pixels); uint8 copies of the
+    images of top-k entries whose patches are not cut yet, at most ``patch_budget`` bytes plus
+    one batch; the result's ``S * k * P^2 * c`` bytes of patches; and a float32 copy of the
+    weights.
 
     Hooked outputs are reduced inside the hook (spatial mean, spatial max and its location)
     before the next module runs, so a following in-place ReLU cannot alter them; the full
-    feature maps are never stored. Receptive fields are measured once per layer with gradients
-    of a random probe (see :mod:`cnnvis.record.receptive`), which holds for branching networks.
+    feature maps are never stored. Receptive fields come from the conv and pool arithmetic along
+    the model's graph (branches take the union; a global gate such as squeeze-excitation adds no
+    spatial extent); layers behind ops that arithmetic does not know (functional convs or pools,
+    padding, interpolation) are measured instead with input gradients of a random probe. See
+    :mod:`cnnvis.record.receptive`; ``meta["receptive_fields"]`` says which method each layer got.
     """
     import torch
 
@@ -581,6 +710,7 @@ def record(
         preds_all: list[np.ndarray] = []
         conf_all: list[np.ndarray] = []
         reservoir: _Reservoir | None = None
+        patches: _Patches | None = None
         low = high = None
         thumbs = None
         thumb_hw = _thumbnail_size(input_shape[1], input_shape[2])
@@ -631,6 +761,12 @@ def record(
                             f"the model's forward pass fails on a batch of shape "
                             f"{tuple(x.shape)}: {type(e).__name__}: {e}"
                         ) from e
+                    for n, (mean, _mx, _arg, _sp) in current.items():  # in execution order
+                        if not torch.isfinite(mean).all():  # any NaN or inf reaches the mean
+                            raise RecordError(
+                                f"layer {n!r} produced NaN or inf activations (batch starting "
+                                f"at sample {start}); check the inputs and the model's weights"
+                            )
                     z = _pick_logits(out, logits)
                     if not torch.isfinite(z).all():
                         raise RecordError(
@@ -656,16 +792,26 @@ def record(
                         order = sorted(chosen, key=lambda n: list(current).index(n))
                         low, high = _display_range(x)
                         spatial = {n: current[n][3] for n in order if current[n][3] is not None}
-                        paused = True
-                        try:
-                            rfs = measure_receptive_fields(model, order, x[0], spatial, seed=seed)
-                        finally:
-                            paused = False
+                        h_in, w_in = input_shape[1], input_shape[2]
+                        rfs = analytic_receptive_fields(model, graph, order, h_in, w_in, spatial)
+                        rf_method = {n: "analytic" for n in order if rfs[n] is not None}
+                        unknown_rf = [n for n in order if rfs[n] is None]
+                        if unknown_rf:
+                            paused = True
+                            try:
+                                rfs.update(
+                                    measure_receptive_fields(
+                                        model, unknown_rf, x[0], spatial, seed=seed
+                                    )
+                                )
+                            finally:
+                                paused = False
+                            rf_method.update({n: "gradient" for n in unknown_rf})
                         c_in = input_shape[0]
                         for n in order:
                             st = _LayerState(
                                 n, int(current[n][0].shape[1]), n_classes, top_k,
-                                max_pooled, (patch_size, patch_size, c_in), device,
+                                max_pooled, device,
                             )  # fmt: skip
                             st.rf = rfs[n]
                             st.spatial = current[n][3]
@@ -703,20 +849,19 @@ def record(
                             antialias=True, align_corners=False,
                         ) if thumb_hw != tuple(input_shape[1:]) else x[take_t.to(x.device)]  # fmt: skip
                         thumbs[rows_t] = _to_uint8(small, low, high).cpu()
-                    ycd = yc.to(device)
+                    onehot = torch.zeros((n_classes, b), dtype=torch.float64, device=device)
+                    onehot[yc.to(device), torch.arange(b, device=device)] = 1.0
                     for n in order:
                         st = states[n]
                         mean, mx, arg, _spatial = current[n]
-                        if not (torch.isfinite(mean).all() and torch.isfinite(mx).all()):
-                            raise RecordError(
-                                f"layer {n!r} produced NaN or inf activations (batch starting at "
-                                f"sample {start}); check the inputs and the model's weights"
-                            )
-                        st.class_sums.index_add_(0, ycd, mean.double())
+                        st.class_sums.addmm_(onehot, mean.double())
                         if take.size:
                             st.pooled[rows_t] = mean[take_t.to(mean.device)].cpu()
-                        ch, slot, local, loc = _merge_top(st, mx, arg, start)
-                        _crop_patches(st, x, ch, slot, local, loc, patch_size, low, high)
+                        _merge_top(st, mx, arg, start)
+                    if patches is None:
+                        patches = _Patches([states[n] for n in order], patch_size,
+                                           input_shape[0], patch_budget)  # fmt: skip
+                    patches.add(x, start, low, high)
                     start += b
                     if bar is not None:
                         bar.update(b)
@@ -736,6 +881,8 @@ def record(
 
     rows_a, pos_a = reservoir.kept()
 
+    all_patches = patches.result()
+    n_flushes = patches.flushes
     layer_records: dict[str, LayerRecord] = {}
     rf_meta = {}
     for n in order:
@@ -749,11 +896,7 @@ def record(
         values[empty] = np.nan
         boxes = st.rf.boxes(st.top_loc.cpu().numpy().reshape(-1)).reshape(st.n_channels, k, 4)
         boxes[empty] = 0
-        slot = st.top_slot.cpu()
-        patches = st.patches.gather(
-            1, slot.view(st.n_channels, k, 1, 1, 1).expand(-1, -1, *st.patches.shape[2:])
-        ).numpy()
-        patches[empty] = 0
+        patches = all_patches[n]
         layer_records[n] = LayerRecord(
             name=n,
             op=_op_from_graph(graph, n, modules[n]),
@@ -764,7 +907,7 @@ def record(
             top_boxes=boxes.astype(np.int32),
             top_patches=patches,
         )
-        rf_meta[n] = st.rf.to_json()
+        rf_meta[n] = {**st.rf.to_json(), "method": rf_method[n]}
 
     meta = {
         "n_samples_seen": int(start),
@@ -777,6 +920,7 @@ def record(
             "high": [float(v) for v in high.cpu()],
         },
         "receptive_fields": rf_meta,
+        "patch_flushes": int(n_flushes),
         "device": str(device),
     }
     return Recording(

@@ -98,6 +98,12 @@ class Recording:
         ndarray (n_pooled, n_channels)}}`` with the same ``pooled_index`` samples (P5). May be empty.
     meta : dict
         Free-form JSON-serialisable facts (data set name, seeds, training history, ...).
+        :func:`cnnvis.record` fills ``n_samples_seen``, ``top_k``, ``patch_size``,
+        ``max_pooled``, ``seed``, ``display_range`` (per input channel, the values mapped to 0 and
+        255 in patches and thumbnails), ``receptive_fields`` (per layer: ``lo``, ``hi``, ``jump``
+        per axis and the ``method``, "analytic" or "gradient") and ``patch_flushes``.
+    session_path : pathlib.Path or None
+        The folder it was loaded from (set by :func:`cnnvis.load`; not saved, not compared).
     """
 
     model_name: str

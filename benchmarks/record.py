@@ -1,0 +1,208 @@
+"""Recording cost against the bare forward pass over the same data, and peak memory vs data size.
+
+Anchor: the bare forward pass (``model(x)`` under ``torch.no_grad()`` over the same DataLoader).
+Claim: ``cnnvis.record`` costs at most 1.3x the bare pass, and its peak memory does not grow
+with the number of samples.
+
+* ResNet-18 (torchvision, random weights, 10 classes) on random 3x64x64 images, default layers
+  (16 layers, 3,274 channels), top-k 9, 32-pixel patches, 2,000 pooled samples;
+* DemoCNN on the 1,797 digits (the five demo layers, 16-pixel patches).
+
+Times are the best of ``--repeats`` alternating runs (the machine is shared), with
+``BENCH_THREADS`` torch threads (default 2). Peak memory is the growth of the resident set size
+during the bare pass and then during one recording over the same data (sampled every 2 ms), in
+a fresh subprocess per size after a warm-up recording, with images generated on the fly so that
+the data set itself takes no memory.
+
+Usage::
+
+    PYTHONPATH=python python benchmarks/record.py [--n 512] [--repeats 3] [--out FILE.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def _torch():
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    return torch
+
+
+class OnTheFly:
+    """n images made from their index (no storage), labels cycling over 10 classes."""
+
+    def __init__(self, n: int, shape: tuple[int, int, int]) -> None:
+        self.n, self.shape = n, shape
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int):
+        torch = _torch()
+        g = torch.Generator().manual_seed(int(i))
+        return torch.rand(self.shape, generator=g), int(i) % 10
+
+
+def make_case(name: str, n: int, materialise: bool = True):
+    torch = _torch()
+    from torch.utils.data import TensorDataset
+
+    torch.manual_seed(0)
+    if name == "resnet18":
+        import torchvision
+
+        model = torchvision.models.resnet18(num_classes=10).eval()
+        shape = (3, 64, 64)
+        kw = {"patch_size": 32}
+        data = OnTheFly(n, shape)
+    else:
+        from cnnvis.data.digits import DigitsDataset
+        from cnnvis.models.demo import DEMO_LAYERS, DemoCNN
+
+        model = DemoCNN().eval()
+        shape = (1, 8, 8)
+        kw = {"patch_size": 16, "layers": DEMO_LAYERS}
+        data = DigitsDataset("all") if n <= 0 else OnTheFly(n, shape)
+    if materialise and isinstance(data, OnTheFly):
+        x = torch.stack([data[i][0] for i in range(len(data))])
+        data = TensorDataset(x, torch.arange(len(data)) % 10)
+    return model, data, kw
+
+
+def bare_pass(model, data, batch_size: int = 64) -> float:
+    torch = _torch()
+    from torch.utils.data import DataLoader
+
+    t = time.perf_counter()
+    with torch.no_grad():
+        for x, _y in DataLoader(data, batch_size=batch_size, shuffle=False):
+            model(x)
+    return time.perf_counter() - t
+
+
+def record_pass(model, data, kw, batch_size: int = 64) -> tuple[float, object]:
+    import cnnvis
+
+    t = time.perf_counter()
+    rec = cnnvis.record(model, data, batch_size=batch_size, progress=False, **kw)
+    return time.perf_counter() - t, rec
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def child_memory(name: str, n: int) -> None:
+    """Print JSON: peak RSS growth (MB) during one recording of n on-the-fly samples.
+
+    A thread samples the resident set size every 2 ms (ru_maxrss cannot be used: the process's
+    peak is set earlier, while torch loads)."""
+    import gc
+    import threading
+
+    model, data, kw = make_case(name, n, materialise=False)
+    record_pass(model, OnTheFly(64, data.shape), kw)  # warm up allocators, kernels and imports
+
+    def peak_growth(fn):
+        gc.collect()
+        before = _rss_mb()
+        peak = [before]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], _rss_mb())
+                time.sleep(0.002)
+
+        th = threading.Thread(target=sample, daemon=True)
+        th.start()
+        result = fn()
+        done.set()
+        th.join()
+        return max(peak[0], _rss_mb()) - before, result
+
+    bare_growth, _ = peak_growth(lambda: bare_pass(model, data))
+    growth, (_t, rec) = peak_growth(lambda: record_pass(model, data, kw))
+    pooled = rec.pooled_index.shape[0]
+    print(json.dumps({"growth_mb": growth, "bare_growth_mb": bare_growth, "peak_mb": _rss_mb(),
+                      "pooled_rows": int(pooled), "n": rec.n_samples}))  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=512, help="ResNet-18 images (512)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--mem-sizes", default="resnet18:500,4000;demo:2000,40000")
+    ap.add_argument("--out", default=None, help="also write the tables to this markdown file")
+    ap.add_argument("--child", nargs=2, metavar=("MODEL", "N"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child_memory(args.child[0], int(args.child[1]))
+        return
+    torch = _torch()
+    rows = []
+    for name, n in (("resnet18", args.n), ("demo", 0)):
+        model, data, kw = make_case(name, n)
+        bare_pass(model, data)  # warm-up
+        bares, recs = [], []
+        rec = None
+        for _ in range(args.repeats):
+            bares.append(bare_pass(model, data))
+            t, rec = record_pass(model, data, kw)
+            recs.append(t)
+        channels = sum(lr.n_channels for lr in rec.layers.values())
+        label = "ResNet-18, 3x64x64" if name == "resnet18" else "DemoCNN, digits 1x8x8"
+        rows.append((label, len(data), len(rec.layers), channels, min(bares), min(recs)))
+        print(f"{label}: bare {min(bares):.2f} s, record {min(recs):.2f} s", flush=True)
+
+    mem_rows = []
+    for spec in args.mem_sizes.split(";"):
+        name, sizes = spec.split(":")
+        for n in sizes.split(","):
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", name, n],
+                check=True, capture_output=True, text=True, env=os.environ,
+            ).stdout  # fmt: skip
+            r = json.loads(out.strip().splitlines()[-1])
+            mem_rows.append((name, int(n), r["bare_growth_mb"], r["growth_mb"], r["pooled_rows"]))
+            print(f"memory {name} n={n}: +{r['growth_mb']:.1f} MB", flush=True)
+
+    lines = [
+        f"threads: {torch.get_num_threads()}, torch {torch.__version__}, best of {args.repeats}",
+        "",
+        "| model | samples | layers | channels | bare forward (s) | record (s) | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, n, nl, ch, b, r in rows:
+        lines.append(f"| {label} | {n} | {nl} | {ch} | {b:.2f} | {r:.2f} | {r / b:.2f}x |")
+    lines += [
+        "",
+        "| model | samples | peak RSS growth, bare pass (MB) | peak RSS growth, record (MB) | "
+        "pooled rows |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, n, bare_g, g, pooled in mem_rows:
+        lines.append(f"| {name} | {n} | {bare_g:.1f} | {g:.1f} | {pooled} |")
+    table = "\n".join(lines)
+    print()
+    print(table)
+    if args.out:
+        threads = os.environ.get("BENCH_THREADS", "2")
+        argv = " ".join(f"'{a}'" if ";" in a else a for a in sys.argv[1:])
+        cmd = f"BENCH_THREADS={threads} PYTHONPATH=python python benchmarks/record.py {argv}"
+        with open(args.out, "w") as f:
+            f.write("# record: recording cost vs the bare forward pass, and memory\n\n")
+            f.write(f"Command: `{cmd}`\n\n{table}\n")
+
+
+if __name__ == "__main__":
+    main()
