@@ -99,7 +99,8 @@ void init_reorder(py::module_& m) {
       },
       py::arg("dist"), py::arg("max_iter") = -1, py::arg("time_budget") = 2.0,
       py::arg("seed") = 0, py::arg("neighbours") = 10, py::arg("group_size") = 9,
-      py::arg("fan_out") = 8, py::arg("kick_size") = 100, "Hierarchical start + iterated 2-opt/Or-opt local search.");
+      py::arg("fan_out") = 8, py::arg("kick_size") = 100,
+      "Hierarchical start + iterated 2-opt/Or-opt local search.");
 
   m.def(
       "nearest_neighbour_path",

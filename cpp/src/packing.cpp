@@ -278,7 +278,8 @@ Placement pack(const double* w, const double* h, std::size_t n, const PackOption
   // fixed, so the winner is the same for any number of threads.
   std::vector<double> aspects{opt.aspect};
   if (opt.variant < 0 && opt.effort >= 1 && (n <= 400 || opt.effort >= 2) && opt.tolerance > 0)
-    for (double e : {0.5, -0.5, 0.9, -0.9}) aspects.push_back(opt.aspect * std::pow(1 + opt.tolerance, e));
+    for (double e : {0.5, -0.5, 0.9, -0.9})
+      aspects.push_back(opt.aspect * std::pow(1 + opt.tolerance, e));
   const std::size_t n_jobs = variants.size() * aspects.size();
   std::vector<Placement> results(n_jobs);
   const int threads = std::max(1, opt.n_threads);

@@ -10,6 +10,10 @@
 #include <random>
 #include <string>
 
+#if defined(__SSE__) || defined(_M_X64)
+#include <xmmintrin.h>
+#endif
+
 namespace cnnvis::reorder {
 
 namespace {
@@ -30,7 +34,19 @@ int popcount(std::uint64_t x) {
   return c;
 }
 
-// min over i of row[i] + dj[i]; row holds +inf outside the subset and in the padding.
+// min over i of row[i] + dj[i]; row holds +inf outside the subset and in the padding. The
+// minimum of the same set of sums is the same in any lane order, so SIMD and scalar agree bit
+// for bit (path recovery compares row[i] + dj[i] against it exactly).
+#if defined(__SSE__) || defined(_M_X64)
+inline float hk_cell(const float* row, const float* dj, std::size_t stride) {
+  __m128 acc = _mm_set1_ps(kInfF);
+  for (std::size_t i = 0; i < stride; i += 4)
+    acc = _mm_min_ps(acc, _mm_add_ps(_mm_loadu_ps(row + i), _mm_loadu_ps(dj + i)));
+  alignas(16) float lane[4];
+  _mm_store_ps(lane, acc);
+  return std::min(std::min(lane[0], lane[1]), std::min(lane[2], lane[3]));
+}
+#else
 inline float hk_cell(const float* row, const float* dj, std::size_t stride) {
   float a0 = kInfF, a1 = kInfF, a2 = kInfF, a3 = kInfF;
   for (std::size_t i = 0; i < stride; i += 4) {
@@ -41,6 +57,7 @@ inline float hk_cell(const float* row, const float* dj, std::size_t stride) {
   }
   return std::min(std::min(a0, a1), std::min(a2, a3));
 }
+#endif
 
 inline void hk_subset(float* dp, const float* D, std::size_t n, std::size_t stride,
                       std::uint64_t S) {
@@ -656,8 +673,10 @@ HeuristicResult heuristic_path(const double* dist, std::size_t n, const Heuristi
   res.local_length = cur;
   check_interrupt(interrupt);
 
-  const std::int64_t max_iter =
-      opt.max_iter >= 0 ? opt.max_iter : 20000 + 10 * static_cast<std::int64_t>(n);
+  const auto ni = static_cast<std::int64_t>(n);
+  const std::int64_t default_iter =
+      std::min<std::int64_t>(20000 + 10 * ni, std::max<std::int64_t>(1000, 200 * ni));
+  const std::int64_t max_iter = opt.max_iter >= 0 ? opt.max_iter : default_iter;
   std::mt19937_64 rng(opt.seed);
   const int max_seg = std::max(1, std::min(std::max(1, opt.kick_size), (N - 2) / 3));
   std::int64_t it = 0;

@@ -19,7 +19,6 @@
 #include <array>
 #include <atomic>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <numeric>
@@ -39,8 +38,8 @@ typedef double v4d __attribute__((vector_size(32)));
 
 namespace {
 
-static int kLeafSize = std::getenv("TSNE_LEAF") ? std::atoi(std::getenv("TSNE_LEAF")) : 8;     // points per tree leaf at most (unless all in one finest cell)
-static int kGroupSize = std::getenv("TSNE_GROUP") ? std::atoi(std::getenv("TSNE_GROUP")) : 32;   // points sharing one tree walk at most (same exception)
+constexpr int kLeafSize = 8;     // points per tree leaf at most (unless all in one finest cell)
+constexpr int kGroupSize = 32;   // points sharing one tree walk at most (same exception)
 constexpr int kLanes = 16;       // width of the interaction-list kernel; lists are padded to it
 
 // Runs fn(item, thread) for item in [0, n_items), items handed out dynamically. Callers must make
@@ -395,12 +394,14 @@ struct Tree {
       }
     side = 0.0;
     for (int a = 0; a < D; ++a) side = std::max(side, hi[a] - lo[a]);
-    side = side > 0.0 ? side * (1.0 + 1e-12) : 1e-300;
+    side = side > 0.0 ? side * (1.0 + 1e-12) : 1.0;  // all points coincide: any cell
     const double scale = std::ldexp(1.0, B) / side;
     const double qmax = std::ldexp(1.0, B) - 1.0;
     codes.resize(n);
     order.resize(n);
-    parallel_for(n, n_threads, [&](std::size_t b, std::size_t e, int) {
+    // light O(n) passes: threads only pay off for large n
+    const int lt = n >= 200000 ? n_threads : 1;
+    parallel_for(n, lt, [&](std::size_t b, std::size_t e, int) {
       for (std::size_t i = b; i < e; ++i) {
         std::uint64_t code = 0;
         for (int a = 0; a < D; ++a) {
@@ -414,28 +415,34 @@ struct Tree {
     });
     radix_sort();
     pos.resize(n * D);
-    for (std::size_t s = 0; s < n; ++s)
-      for (int a = 0; a < D; ++a) pos[s * D + a] = Y[static_cast<std::size_t>(order[s]) * D + a];
+    parallel_for(n, lt, [&](std::size_t b, std::size_t e, int) {
+      for (std::size_t s = b; s < e; ++s)
+        for (int a = 0; a < D; ++a)
+          pos[s * D + a] = Y[static_cast<std::size_t>(order[s]) * D + a];
+    });
+    // The top of the tree is built serially down to ranges of at most `cut` points; those
+    // subtrees are built in parallel and spliced in. The cut depends on n only, so the tree
+    // (and every sum in it) is the same for any thread count.
+    const auto cut = static_cast<std::uint32_t>(
+        std::max<std::size_t>(static_cast<std::size_t>(kGroupSize), n / 64));
+    top.clear();
+    stubs.clear();
+    build_node(top, 0, static_cast<std::uint32_t>(n), 0, cut);
+    if (subs.size() < stubs.size()) subs.resize(stubs.size());
+    dynamic_for(stubs.size(), n_threads, [&](std::size_t t, int) {
+      subs[t].clear();
+      build_node(subs[t], stubs[t].b, stubs[t].e, stubs[t].level, 0);
+      sum_masses(subs[t], 0, subs[t].size());
+    });
     nodes.clear();
-    build_node(0, static_cast<std::uint32_t>(n), 0);
-    // Centres of mass, children before parents (reverse depth-first order).
-    for (std::size_t k = nodes.size(); k-- > 0;) {
-      Node<D>& nd = nodes[k];
-      double s[D] = {};
-      if (nd.leaf) {
-        for (std::uint32_t p = nd.begin; p < nd.end; ++p)
-          for (int a = 0; a < D; ++a) s[a] += pos[p * D + a];
-        nd.mass = static_cast<double>(nd.end - nd.begin);
-      } else {
-        for (std::uint32_t ch = static_cast<std::uint32_t>(k) + 1; ch < nd.next;
-             ch = nodes[ch].next)
-          for (int a = 0; a < D; ++a) s[a] += nodes[ch].c[a];  // still sums: divided below
-        nd.mass = static_cast<double>(nd.end - nd.begin);
-      }
-      for (int a = 0; a < D; ++a) nd.c[a] = s[a];
-    }
-    for (auto& nd : nodes)
-      for (int a = 0; a < D; ++a) nd.c[a] /= nd.mass;
+    top_pos.clear();
+    emit(0);
+    // top nodes: children first (reverse order of position)
+    for (std::size_t t = top_pos.size(); t-- > 0;) sum_masses(nodes, top_pos[t], top_pos[t] + 1);
+    parallel_for(nodes.size(), lt, [&](std::size_t b, std::size_t e, int) {
+      for (std::size_t k = b; k < e; ++k)
+        for (int a = 0; a < D; ++a) nodes[k].c[a] /= nodes[k].mass;
+    });
     groups.clear();
     for (std::uint32_t k = 0; k < nodes.size();) {
       if (nodes[k].leaf || nodes[k].end - nodes[k].begin <= static_cast<std::uint32_t>(kGroupSize)) {
@@ -445,6 +452,52 @@ struct Tree {
         ++k;
       }
     }
+  }
+
+  struct Stub {
+    std::uint32_t b, e;
+    int level;
+  };
+  std::vector<Node<D>> top;
+  std::vector<Stub> stubs;
+  std::vector<std::vector<Node<D>>> subs;
+  std::vector<std::size_t> top_pos;
+
+  // Sums of positions (in c) and masses for nodes [b, e) of v, children after parents.
+  void sum_masses(std::vector<Node<D>>& v, std::size_t b, std::size_t e) const {
+    for (std::size_t k = e; k-- > b;) {
+      Node<D>& nd = v[k];
+      double s[D] = {};
+      if (nd.leaf) {
+        for (std::uint32_t p = nd.begin; p < nd.end; ++p)
+          for (int a = 0; a < D; ++a) s[a] += pos[p * D + a];
+      } else {
+        for (std::uint32_t ch = static_cast<std::uint32_t>(k) + 1; ch < nd.next; ch = v[ch].next)
+          for (int a = 0; a < D; ++a) s[a] += v[ch].c[a];
+      }
+      nd.mass = static_cast<double>(nd.end - nd.begin);
+      for (int a = 0; a < D; ++a) nd.c[a] = s[a];
+    }
+  }
+
+  // Copies top node k (and, recursively, its children or its separately built subtree).
+  void emit(std::uint32_t k) {
+    const Node<D>& t = top[k];
+    if (t.leaf == 2) {  // a stub: next holds the stub's number
+      const auto& sub = subs[t.next];
+      const auto off = static_cast<std::uint32_t>(nodes.size());
+      for (Node<D> nd : sub) {
+        nd.next += off;
+        nodes.push_back(nd);
+      }
+      return;
+    }
+    const std::size_t at = nodes.size();
+    nodes.push_back(t);
+    top_pos.push_back(at);
+    for (std::uint32_t ch = k + 1; ch < t.next; ch = top[ch].leaf == 2 ? ch + 1 : top[ch].next)
+      emit(ch);
+    nodes[at].next = static_cast<std::uint32_t>(nodes.size());
   }
 
   void radix_sort() {
@@ -472,19 +525,31 @@ struct Tree {
     }
   }
 
-  void build_node(std::uint32_t b, std::uint32_t e, int level) {
+  // Appends the subtree of points [b, e) to out (depth-first, compressed single-child chains).
+  // With defer > 0 a range of at most defer points becomes a stub (leaf == 2, next = stub id).
+  void build_node(std::vector<Node<D>>& out, std::uint32_t b, std::uint32_t e, int level,
+                  std::uint32_t defer) {
+    const auto k = static_cast<std::uint32_t>(out.size());
+    if (defer > 0 && e - b <= defer) {
+      out.emplace_back();
+      out.back().begin = b;
+      out.back().end = e;
+      out.back().leaf = 2;
+      out.back().next = static_cast<std::uint32_t>(stubs.size());
+      stubs.push_back({b, e, level});
+      return;
+    }
     while (level < B && digit(codes[b], level) == digit(codes[e - 1], level)) ++level;
-    const auto k = static_cast<std::uint32_t>(nodes.size());
-    nodes.emplace_back();
+    out.emplace_back();
     {
-      Node<D>& nd = nodes.back();
+      Node<D>& nd = out.back();
       const double w = std::ldexp(side, -level);
       nd.width2 = w * w;
       nd.begin = b;
       nd.end = e;
       nd.leaf = (e - b <= static_cast<std::uint32_t>(kLeafSize) || level >= B) ? 1u : 0u;
     }
-    if (!nodes[k].leaf) {
+    if (!out[k].leaf) {
       std::uint32_t s = b;
       while (s < e) {
         const int dg = digit(codes[s], level);
@@ -496,11 +561,11 @@ struct Tree {
           else
             hi = mid;
         }
-        build_node(s, lo, level + 1);
+        build_node(out, s, lo, level + 1, defer);
         s = lo;
       }
     }
-    nodes[k].next = static_cast<std::uint32_t>(nodes.size());
+    out[k].next = static_cast<std::uint32_t>(out.size());
   }
 };
 
@@ -607,20 +672,34 @@ CNNVIS_CLONES void attract2(const double* Y, const std::int64_t* indptr, const s
     v4d ax = {}, ay = {};
     std::int64_t a = indptr[i];
     const std::int64_t end = indptr[i + 1];
-    for (; a < end; a += 4) {
-      std::size_t j[4];
-      v4d w;
-      for (int l = 0; l < 4; ++l) {
-        const bool in = a + l < end;
-        j[l] = in ? static_cast<std::size_t>(cols[a + l]) : i;
-        w[l] = in ? vals[a + l] : 0.0;
-      }
+    auto body = [&](const std::size_t* j, const v4d& w) {
       const v4d xj = {Y[2 * j[0]], Y[2 * j[1]], Y[2 * j[2]], Y[2 * j[3]]};
       const v4d yj = {Y[2 * j[0] + 1], Y[2 * j[1] + 1], Y[2 * j[2] + 1], Y[2 * j[3] + 1]};
       const v4d dx = xi - xj, dy = yi - yj;
       const v4d q = w / (1.0 + dx * dx + dy * dy);
       ax += q * dx;
       ay += q * dy;
+    };
+    for (; a + 4 <= end; a += 4) {  // full blocks of four edges
+      const std::size_t j[4] = {static_cast<std::size_t>(cols[a]),
+                                static_cast<std::size_t>(cols[a + 1]),
+                                static_cast<std::size_t>(cols[a + 2]),
+                                static_cast<std::size_t>(cols[a + 3])};
+      v4d w;
+      std::memcpy(&w, vals + a, sizeof(v4d));
+      body(j, w);
+    }
+    if (a < end) {  // the last one to three edges; empty lanes have weight 0
+      std::size_t j[4];
+      double wt[4];
+      for (int l = 0; l < 4; ++l) {
+        const bool in = a + l < end;
+        j[l] = in ? static_cast<std::size_t>(cols[a + l]) : i;
+        wt[l] = in ? vals[a + l] : 0.0;
+      }
+      v4d w;
+      std::memcpy(&w, wt, sizeof(v4d));
+      body(j, w);
     }
     out[2 * (i - b)] = (ax[0] + ax[1]) + (ax[2] + ax[3]);
     out[2 * (i - b) + 1] = (ay[0] + ay[1]) + (ay[2] + ay[3]);
@@ -635,14 +714,7 @@ CNNVIS_CLONES void attract3(const double* Y, const std::int64_t* indptr, const s
     v4d ax = {}, ay = {}, az = {};
     std::int64_t a = indptr[i];
     const std::int64_t end = indptr[i + 1];
-    for (; a < end; a += 4) {
-      std::size_t j[4];
-      v4d w;
-      for (int l = 0; l < 4; ++l) {
-        const bool in = a + l < end;
-        j[l] = in ? static_cast<std::size_t>(cols[a + l]) : i;
-        w[l] = in ? vals[a + l] : 0.0;
-      }
+    auto body = [&](const std::size_t* j, const v4d& w) {
       const v4d xj = {Y[3 * j[0]], Y[3 * j[1]], Y[3 * j[2]], Y[3 * j[3]]};
       const v4d yj = {Y[3 * j[0] + 1], Y[3 * j[1] + 1], Y[3 * j[2] + 1], Y[3 * j[3] + 1]};
       const v4d zj = {Y[3 * j[0] + 2], Y[3 * j[1] + 2], Y[3 * j[2] + 2], Y[3 * j[3] + 2]};
@@ -651,6 +723,27 @@ CNNVIS_CLONES void attract3(const double* Y, const std::int64_t* indptr, const s
       ax += q * dx;
       ay += q * dy;
       az += q * dz;
+    };
+    for (; a + 4 <= end; a += 4) {  // full blocks of four edges
+      const std::size_t j[4] = {static_cast<std::size_t>(cols[a]),
+                                static_cast<std::size_t>(cols[a + 1]),
+                                static_cast<std::size_t>(cols[a + 2]),
+                                static_cast<std::size_t>(cols[a + 3])};
+      v4d w;
+      std::memcpy(&w, vals + a, sizeof(v4d));
+      body(j, w);
+    }
+    if (a < end) {  // the last one to three edges; empty lanes have weight 0
+      std::size_t j[4];
+      double wt[4];
+      for (int l = 0; l < 4; ++l) {
+        const bool in = a + l < end;
+        j[l] = in ? static_cast<std::size_t>(cols[a + l]) : i;
+        wt[l] = in ? vals[a + l] : 0.0;
+      }
+      v4d w;
+      std::memcpy(&w, wt, sizeof(v4d));
+      body(j, w);
     }
     out[3 * (i - b)] = (ax[0] + ax[1]) + (ax[2] + ax[3]);
     out[3 * (i - b) + 1] = (ay[0] + ay[1]) + (ay[2] + ay[3]);
@@ -846,25 +939,79 @@ double exact_kl(const SparseP& P, const double* Y, int dim, int n_threads) {
 // ----------------------------------------------------------------------------------------------
 
 Optimizer::Optimizer(SparseP P, int dim, const double* Y0, double theta, int n_threads)
-    : P_(std::move(P)), dim_(dim), theta_(theta), n_threads_(std::max(1, n_threads)),
-      ws_(make_workspace()) {
+    : dim_(dim), theta_(theta), n_threads_(std::max(1, n_threads)), ws_(make_workspace()) {
   if (dim != 2 && dim != 3) throw InvalidArgument("n_components must be 2 or 3");
-  const std::size_t nd = P_.n * static_cast<std::size_t>(dim);
-  Y_.assign(Y0, Y0 + nd);
-  update_.assign(nd, 0.0);
-  gains_.assign(nd, 1.0);
-  grad_.assign(nd, 0.0);
+  const std::size_t n = P.n, D = static_cast<std::size_t>(dim);
+  perm_.resize(n);
+  if (n >= 2) {
+    if (dim == 2) {
+      ws_->tree2.build(Y0, n, n_threads_);
+      perm_ = ws_->tree2.order;
+    } else {
+      ws_->tree3.build(Y0, n, n_threads_);
+      perm_ = ws_->tree3.order;
+    }
+  } else {
+    std::iota(perm_.begin(), perm_.end(), 0u);
+  }
+  std::vector<std::uint32_t> inv(n);
+  for (std::size_t r = 0; r < n; ++r) inv[perm_[r]] = static_cast<std::uint32_t>(r);
+  // P relabelled: row r is the caller's row perm_[r], columns renumbered and sorted.
+  P_.n = n;
+  P_.indptr.assign(n + 1, 0);
+  for (std::size_t r = 0; r < n; ++r)
+    P_.indptr[r + 1] = P_.indptr[r] + (P.indptr[perm_[r] + 1] - P.indptr[perm_[r]]);
+  P_.indices.resize(P.indices.size());
+  P_.data.resize(P.data.size());
+  parallel_for(n, n_threads_, [&](std::size_t b, std::size_t e, int) {
+    std::vector<std::pair<std::int32_t, double>> row;
+    for (std::size_t r = b; r < e; ++r) {
+      const std::size_t o = perm_[r];
+      row.clear();
+      for (std::int64_t a = P.indptr[o]; a < P.indptr[o + 1]; ++a)
+        row.emplace_back(static_cast<std::int32_t>(inv[static_cast<std::size_t>(
+                             P.indices[static_cast<std::size_t>(a)])]),
+                         P.data[static_cast<std::size_t>(a)]);
+      std::sort(row.begin(), row.end());
+      auto at = static_cast<std::size_t>(P_.indptr[r]);
+      for (const auto& [c, v] : row) {
+        P_.indices[at] = c;
+        P_.data[at++] = v;
+      }
+    }
+  });
+  Y_.resize(n * D);
+  for (std::size_t r = 0; r < n; ++r)
+    for (std::size_t c = 0; c < D; ++c) Y_[r * D + c] = Y0[perm_[r] * D + c];
+  update_.assign(n * D, 0.0);
+  gains_.assign(n * D, 1.0);
+  grad_.assign(n * D, 0.0);
+}
+
+std::vector<double> Optimizer::embedding() const {
+  const std::size_t D = static_cast<std::size_t>(dim_);
+  std::vector<double> out(Y_.size());
+  for (std::size_t r = 0; r < P_.n; ++r)
+    for (std::size_t c = 0; c < D; ++c) out[perm_[r] * D + c] = Y_[r * D + c];
+  return out;
 }
 
 int Optimizer::run(const Schedule& s, const Interrupt& interrupt) {
   const std::size_t n = P_.n;
   const std::size_t D = static_cast<std::size_t>(dim_);
   if (n < 2) return s.n_iter;
+  const double* anchor = nullptr;
+  if (s.anchor) {
+    anchor_.resize(n * D);
+    for (std::size_t r = 0; r < n; ++r)
+      for (std::size_t c = 0; c < D; ++c) anchor_[r * D + c] = s.anchor[perm_[r] * D + c];
+    anchor = anchor_.data();
+  }
   for (int it = 0; it < s.n_iter; ++it) {
     check_interrupt(interrupt);
     last_z_ = gradient(P_, Y_.data(), dim_, theta_, s.exaggeration, n_threads_, grad_.data(), *ws_);
     const double prox =
-        s.anchor ? s.learning_rate * s.penalty / static_cast<double>(n) : 0.0;
+        anchor ? s.learning_rate * s.penalty / static_cast<double>(n) : 0.0;
     dynamic_blocks(n, 1024, n_threads_, [&](std::size_t b, std::size_t e, int) {
       for (std::size_t i = b; i < e; ++i) {
         double norm2 = 0.0;
@@ -884,7 +1031,7 @@ int Optimizer::run(const Schedule& s, const Interrupt& interrupt) {
         for (std::size_t c = 0; c < D; ++c) Y_[i * D + c] += update_[i * D + c];
         if (prox > 0.0)  // proximal step of the movement penalty: stable for any weight
           for (std::size_t c = 0; c < D; ++c)
-            Y_[i * D + c] = (Y_[i * D + c] + prox * s.anchor[i * D + c]) / (1.0 + prox);
+            Y_[i * D + c] = (Y_[i * D + c] + prox * anchor[i * D + c]) / (1.0 + prox);
       }
     });
     double mean[3] = {0.0, 0.0, 0.0};

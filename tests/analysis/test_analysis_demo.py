@@ -62,8 +62,15 @@ def test_demo_analysis_edit_save_export(demo_copy, tmp_path):
         an.connections(a, b)
     assert time.perf_counter() - t0 < 1.0
     assert 5 in an.activation_matrix(layer, dst).neurons
-    proj = an.projection(layer)
-    assert proj.coords.shape == (rec.pooled(layer).shape[0], 2)
+    proj = an.projection(an.layers[-2])
+    assert proj.method == "tsne"
+    assert proj.coords.shape == (rec.pooled(an.layers[-2]).shape[0], 2)
+    # classes separate in the t-SNE of the trained penultimate layer: 10-NN votes in 2-D
+    from sklearn.model_selection import cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    acc = cross_val_score(KNeighborsClassifier(10), proj.coords, rec.pooled_labels, cv=3).mean()
+    assert acc > 0.85
     an.save(demo_copy)
 
     back = load_analysis(demo_copy, cnnvis.load(demo_copy))

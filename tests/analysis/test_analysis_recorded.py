@@ -83,6 +83,14 @@ def test_connections_on_a_recorded_branching_model(rec):
             covered += [(int(i), int(j), bc.sign) for i, j in bc.edges]
             assert set(bc.edges[:, 0]) <= set(bc.rows) and set(bc.edges[:, 1]) <= set(bc.cols)
         assert sorted(covered) == sorted(drawn)  # every drawn edge exactly once
+    inc = an.incoming("relu3", 2)
+    assert list(inc) == ["relu2"]
+    np.testing.assert_allclose(inc["relu2"], expect23[:, 2])
+    out = an.outgoing("relu3", 7)
+    assert list(out) == ["fc"]
+    np.testing.assert_allclose(out["fc"], expect3f[7])
+    with pytest.raises(ValueError, match="neuron 9 does not exist"):
+        an.incoming("relu3", 9)
     groups = an.groups
     assert [m for g in groups for m in g.layers] == an.layers
 

@@ -92,6 +92,7 @@ def test_missing_top_patches_are_skipped(rec):
 def test_projection_is_cached_and_saved(rec, tmp_path):
     an = cnnvis.analyze(rec)
     p = an.projection("a")
+    assert p.method == "tsne" and p.params["perplexity_used"] == pytest.approx(13.0)
     assert p.coords.shape == (rec.pooled("a").shape[0], 2)
     assert np.all(np.isfinite(p.coords))
     assert an.projection("a") is p
@@ -121,3 +122,34 @@ def test_linking_helpers_point_at_planted_neurons():
     an.extract_neuron("a", 2)
     top = an.top_samples_for_cluster("a", an.cluster_of("a", 2), n=4)
     assert sorted(top.tolist()) == [5, 6, 7, 8]
+
+
+def test_degenerate_layers_give_obvious_facets_and_clear_errors(tmp_path):
+    from analysis_helpers import graph
+
+    from cnnvis.export.facets import export_facets
+
+    one = layer_record("one", "conv", np.array([[0.2, 0.9, 0.1]]))
+    flat = layer_record("flat", "conv", np.full((5, 3), 0.7), seed=1)
+    g = graph([("x", "input", 1, []), ("one", "conv", 1, ["x"]), ("flat", "conv", 5, ["one"])])
+    w = {"one": {"weight": np.ones((1, 1, 3, 3))}, "flat": {"weight": np.full((5, 1, 1, 1), -2.0)}}
+    rec = recording([one, flat], graph=g, weights=w)
+    an = cnnvis.analyze(rec)
+    assert an.n_clusters("one") == 1 and an.n_clusters("flat") == 1
+    m = an.activation_matrix("flat", 0)
+    np.testing.assert_array_equal(m.normalized, np.full((5, 3), 0.5, np.float32))
+    assert an.learned_features("one", 0).placements.shape == (1, 4)
+    cc = an.connections("one", "flat")
+    np.testing.assert_allclose(cc.strength, np.full((1, 5), -2.0))
+    assert cc.positive.max() == 0 and cc.negative.min() == -2.0
+    assert [(i, j, s) for i, j, s, _ in cc.edges()] == [(0, 0, -1)]
+    assert np.all(an.neurons_for_class("flat", 1) == 0)  # constant: no class preference
+    out = export_facets(an, tmp_path / "f")
+    assert len(list(out.glob("*.png"))) == 4
+    w["flat"]["weight"] = np.full((5, 1, 1, 1), np.nan)
+    an2 = cnnvis.analyze(rec)
+    with pytest.raises(ValueError, match="not finite"):
+        an2.connections("one", "flat")
+    rec.layer("flat").pooled[3, 2] = np.inf
+    with pytest.raises(ValueError, match="NaN or inf"):
+        an2.projection("flat")

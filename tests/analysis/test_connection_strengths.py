@@ -16,8 +16,6 @@ from analysis_helpers import graph, layer_record, recording
 
 from cnnvis.analysis import neuron_strengths
 
-torch.set_default_dtype(torch.float64)
-
 
 def _t(a):
     return torch.as_tensor(a, dtype=torch.float64)
@@ -25,10 +23,10 @@ def _t(a):
 
 def _response(f, n_in, size=6):
     """strength[i, j] = mean_spatial(f(e_i) - f(0))[j]."""
-    zero = f(torch.zeros(1, n_in, size, size))
+    zero = f(torch.zeros(1, n_in, size, size, dtype=torch.float64))
     cols = []
     for i in range(n_in):
-        x = torch.zeros(1, n_in, size, size)
+        x = torch.zeros(1, n_in, size, size, dtype=torch.float64)
         x[0, i] = 1.0
         d = f(x) - zero
         cols.append(d.reshape(d.shape[0], d.shape[1], -1).mean(-1)[0].numpy())
@@ -244,3 +242,41 @@ def test_cluster_aggregation_keeps_signs_apart():
             if (int(i), int(j), b.sign) in drawn
         }
     assert covered == drawn
+
+
+def test_squeeze_excitation_gate_is_ignored_and_noted():
+    rng = np.random.default_rng(7)
+    wb = rng.normal(size=(3, 4, 1, 1))
+    g = graph(
+        [
+            ("x", "input", 4, []),
+            ("a", "conv", 4, ["x"]),
+            ("pool", "pool", 4, ["a"]),
+            ("fc1", "conv", 2, ["pool"]),
+            ("act", "act", 2, ["fc1"]),
+            ("fc2", "conv", 4, ["act"]),
+            ("gate", "act", 4, ["fc2"]),
+            ("mul", "mul", 4, ["gate", "a"]),
+            ("b", "conv", 3, ["mul"]),
+        ]
+    )
+    for node, shape in {
+        "a": (4, 6, 6),
+        "pool": (4, 1, 1),
+        "fc1": (2, 1, 1),
+        "act": (2, 1, 1),
+        "fc2": (4, 1, 1),
+        "gate": (4, 1, 1),
+        "mul": (4, 6, 6),
+    }.items():
+        g.nodes[node]["out_shape"] = shape
+    w = {
+        "a": {"weight": rng.normal(size=(4, 4, 1, 1))},
+        "fc1": {"weight": rng.normal(size=(2, 4, 1, 1))},
+        "fc2": {"weight": rng.normal(size=(4, 2, 1, 1))},
+        "b": {"weight": wb},
+    }
+    rec = _rec([("a", 4), ("b", 3)], g, w)
+    ns = neuron_strengths(rec, "a", "b")
+    np.testing.assert_allclose(ns.strength, wb.sum((2, 3)).T, rtol=1e-12)
+    assert len(ns.notes) == 1 and "gate ignored" in ns.notes[0]

@@ -101,3 +101,16 @@ def test_analyze_per_layer_dict_and_layer_selection():
     assert b.layers == ["l1", "l2"]
     with pytest.raises(KeyError, match="not recorded"):
         cnnvis.analyze(rec, layers=["nope"])
+
+
+def test_silhouette_matches_scikit_learn():
+    from scipy.spatial.distance import cdist
+    from sklearn.metrics import silhouette_score
+
+    from cnnvis.analysis.clusters import silhouette
+
+    rng = np.random.default_rng(5)
+    x = rng.random((60, 4))
+    lab = rng.integers(0, 5, 60)
+    lab[3] = 9  # a singleton cluster scores 0
+    assert silhouette(cdist(x, x), lab) == pytest.approx(silhouette_score(x, lab), abs=1e-12)

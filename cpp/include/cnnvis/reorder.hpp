@@ -31,7 +31,7 @@ std::vector<std::int64_t> held_karp_path(const double* dist, std::size_t n,
                                          const Interrupt& interrupt = {});
 
 struct HeuristicOptions {
-  std::int64_t max_iter = -1;  // perturbation rounds; < 0: 20000 + 10 n
+  std::int64_t max_iter = -1;  // perturbation rounds; < 0: min(20000 + 10 n, max(1000, 200 n))
   double time_budget = 2.0;    // wall-clock cap in seconds (safety net); <= 0: none
   std::uint64_t seed = 0;
   int neighbours = 10;  // neighbour-list length for the local search

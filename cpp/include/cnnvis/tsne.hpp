@@ -92,7 +92,8 @@ class Optimizer {
   // Runs sched.n_iter iterations; checks interrupt between iterations on the calling thread.
   // Returns the number of iterations done.
   int run(const Schedule& sched, const Interrupt& interrupt);
-  const std::vector<double>& embedding() const { return Y_; }
+  // The current embedding, n x dim, in the caller's point order.
+  std::vector<double> embedding() const;
   // KL divergence of the current embedding, with Z from a fresh Barnes-Hut evaluation.
   double kl_divergence();
   double last_z() const { return last_z_; }
@@ -104,7 +105,10 @@ class Optimizer {
   int dim_;
   double theta_;
   int n_threads_;
-  std::vector<double> Y_, update_, gains_, grad_;
+  // Internally points are renumbered once, by the Morton order of the start, so that points
+  // that attract each other are mostly close in memory; perm_[internal] = caller's index.
+  std::vector<std::uint32_t> perm_;
+  std::vector<double> Y_, update_, gains_, grad_, anchor_;
   WorkspacePtr ws_;
   double last_z_ = 0.0;
 };

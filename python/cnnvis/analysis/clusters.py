@@ -82,8 +82,8 @@ def canonical_labels(labels: np.ndarray) -> np.ndarray:
     return np.array([remap[int(v)] for v in labels], dtype=np.int64)
 
 
-def _kmeans(x: np.ndarray, k: int, random_state: int) -> np.ndarray:
-    """K-Means with 10 restarts on one thread.
+def _kmeans(x: np.ndarray, k: int, random_state: int, n_init: int = 10) -> np.ndarray:
+    """K-Means with ``n_init`` restarts on one thread.
 
     The profiles are small (neurons x classes): threads only cost here (OpenMP start-up and
     oversubscription made one fit 50x slower on a busy 2-core machine), and one thread keeps the
@@ -97,7 +97,7 @@ def _kmeans(x: np.ndarray, k: int, random_state: int) -> np.ndarray:
     if k == 1:
         return np.zeros(x.shape[0], dtype=np.int64)
     with threadpool_limits(limits=1):
-        km = KMeans(n_clusters=k, n_init=10, random_state=random_state)
+        km = KMeans(n_clusters=k, n_init=n_init, random_state=random_state)
         return km.fit_predict(x).astype(np.int64)
 
 
@@ -117,7 +117,8 @@ def cluster_layer(
         ``rec.class_means(layer)``.
     n_clusters : int or None
         K-Means only. ``None`` chooses k in :func:`candidate_ks` by the largest mean silhouette
-        (Euclidean on the profiles; the smaller k wins ties); layers with fewer than 3 neurons, or
+        (Euclidean on the profiles, K-Means with 3 restarts per k; the smaller k wins ties; the
+        chosen k is fitted again with 10 restarts); layers with fewer than 3 neurons, or
         whose profiles are all equal, get one cluster. An int is used as given (capped at the number
         of distinct profiles).
     method : {'kmeans', 'meanshift'}
@@ -150,21 +151,23 @@ def cluster_layer(
             labels = _kmeans(x, k, random_state)
             info.update(criterion="given")
         else:
-            from sklearn.metrics import silhouette_score
-
+            sq = np.sum(x * x, axis=1)
+            dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (x @ x.T), 0.0))
+            np.fill_diagonal(dist, 0.0)
             scores: dict[str, float] = {}
             best_k, best_s, best_labels = 1, -np.inf, np.zeros(n, dtype=np.int64)
             for k in candidate_ks(n):
-                lab = _kmeans(x, k, random_state)
+                lab = _kmeans(x, k, random_state, n_init=3)
                 if np.unique(lab).size < 2 or np.unique(lab).size >= n:
                     continue
-                s = float(silhouette_score(x, lab, metric="euclidean"))
+                s = silhouette(dist, lab)
                 scores[str(k)] = s
                 if s > best_s + 1e-12:
                     best_k, best_s, best_labels = int(np.unique(lab).size), s, lab
             labels = best_labels
+            if best_k > 1:  # the winner again with 10 restarts
+                labels = _kmeans(x, best_k, random_state)
             info.update(criterion="silhouette", scores=scores)
-            del best_k
     elif method == "meanshift":
         if n_clusters is not None:
             raise ValueError(
@@ -205,6 +208,31 @@ def _meanshift(x: np.ndarray, random_state: int) -> tuple[np.ndarray, dict[str, 
             if s > best_s + 1e-12:
                 best, best_s = lab, s
     return best, scores
+
+
+def silhouette(dist: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette of a clustering from its distance matrix.
+
+    As scikit-learn's ``silhouette_score(..., metric="precomputed")`` (a point alone in its
+    cluster scores 0), computed with one matrix product so the k search shares one distance matrix.
+    """
+    labels = np.asarray(labels)
+    _, lab = np.unique(labels, return_inverse=True)
+    k = int(lab.max()) + 1
+    n = lab.size
+    onehot = np.zeros((n, k))
+    onehot[np.arange(n), lab] = 1.0
+    sums = dist @ onehot  # (n, k): distance of each point to every cluster, summed
+    counts = onehot.sum(axis=0)
+    own = counts[lab]
+    a = sums[np.arange(n), lab] / np.maximum(own - 1, 1)
+    other = sums / counts
+    other[np.arange(n), lab] = np.inf
+    b = other.min(axis=1)
+    denom = np.maximum(a, b)
+    s = np.where(denom > 0, (b - a) / np.where(denom > 0, denom, 1.0), 0.0)
+    s[own == 1] = 0.0
+    return float(s.mean())
 
 
 # -- edits --------------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ The strength of neuron ``i`` of layer ``a`` on neuron ``j`` of layer ``b`` is th
 * a residual add sums the paths (identity on the skip); a subtraction subtracts (first operand
   minus the others); a channel split raises (which part reaches ``b`` is not recorded); a concatenation
   stacks the channels of its inputs in order (index ranges); a product (attention gating, e.g.
-  squeeze-excitation) passes the operands that come from ``a`` through and ignores the gate,
-  noted;
+  squeeze-excitation) passes the feature map (the operand from ``a`` with the largest spatial
+  extent, by the graph's ``out_shape``) through and ignores the gate, noted;
 * only paths from ``a`` to ``b`` that avoid the other analysed layers count (so each drawn edge
   is between neighbours). An op that changes the channel count in a way none of the rules above
   describes raises :class:`ValueError` naming the node.
@@ -191,6 +191,14 @@ def _channels(graph: nx.DiGraph, node: Any) -> int | None:
     return None
 
 
+def _spatial(graph: nx.DiGraph, node: Any) -> int:
+    """Number of positions of a node's output (1 for vectors or an unknown shape)."""
+    shape = _attr(graph, node, "out_shape")
+    if not shape or len(shape) < 2:
+        return 1
+    return int(np.prod(shape[1:]))
+
+
 def _kind(graph: nx.DiGraph, node: Any) -> str:
     op = str(_attr(graph, node, "op", "") or "").lower()
     mtype = str(_attr(graph, node, "type", "") or _attr(graph, node, "module_type", "") or "")
@@ -332,8 +340,13 @@ def neuron_strengths(
         elif "add" in kd or kd.startswith("sum"):
             m = _sum_same(ins, v)
         elif "mul" in kd:
-            m = _sum_same(ins, v)
-            notes.append(f"{v}: product; passed the operands from {layer_a} through, gate ignored")
+            # a gate (squeeze-excitation: a (C, 1, 1) scale computed from the same input) is
+            # ignored: keep the operands with the largest spatial extent, the feature maps
+            live = [p for p in preds if p in maps]
+            extent = [_spatial(g, p) for p in live]
+            keep = [maps[p] for p, e in zip(live, extent) if e == max(extent)]
+            m = _sum_same(keep, v)
+            notes.append(f"{v}: product; the feature map passed through, the gate ignored")
         else:
             x = _sum_same(ins, v)
             if "conv" in kd:

@@ -395,6 +395,38 @@ class Analysis:
             )
         return self._strengths[key]
 
+    def incoming(self, layer: str, neuron: int, kind: str = "weight") -> dict[str, np.ndarray]:
+        """Strengths into channel ``neuron`` of ``layer`` from each layer feeding it.
+
+        ``{source layer: ndarray (n_source_channels,)}`` over the :attr:`layer_pairs` ending at
+        ``layer`` (for a neuron's details panel).
+        """
+        self._check_neuron(layer, neuron)
+        return {
+            a: self.neuron_strengths(a, b, kind).strength[:, int(neuron)].copy()
+            for a, b in self.layer_pairs
+            if b == layer
+        }
+
+    def outgoing(self, layer: str, neuron: int, kind: str = "weight") -> dict[str, np.ndarray]:
+        """Strengths from channel ``neuron`` of ``layer`` into each layer it feeds.
+
+        ``{target layer: ndarray (n_target_channels,)}`` over the :attr:`layer_pairs` starting at
+        ``layer``.
+        """
+        self._check_neuron(layer, neuron)
+        return {
+            b: self.neuron_strengths(a, b, kind).strength[int(neuron)].copy()
+            for a, b in self.layer_pairs
+            if a == layer
+        }
+
+    def _check_neuron(self, layer: str, neuron: int) -> int:
+        n = self.labels[self._check_layer(layer)].shape[0]
+        if not 0 <= int(neuron) < n:
+            raise ValueError(f"neuron {neuron} does not exist in {layer!r} (channels 0..{n - 1})")
+        return int(neuron)
+
     def connections(
         self,
         layer_a: str,
@@ -442,7 +474,7 @@ class Analysis:
         rs = self.random_state if random_state is None else int(random_state)
         params = {"perplexity": float(perplexity), "random_state": rs}
         cached = self._projections.get(layer)
-        if cached is not None and cached.params == params:
+        if cached is not None and {k: cached.params.get(k) for k in params} == params:
             return cached
         x = np.asarray(self.recording.pooled(layer), dtype=np.float64)
         if x.ndim != 2 or x.shape[0] == 0:
@@ -450,19 +482,19 @@ class Analysis:
         if not np.all(np.isfinite(x)):
             raise ValueError(f"pooled activations of {layer!r} hold NaN or inf")
         method = "tsne"
-        try:
-            from cnnvis.layout import TSNE
-
-            if x.shape[0] < 4:
-                raise ValueError("too few samples")
-            perp = min(float(perplexity), (x.shape[0] - 1) / 3.0)
-            coords = TSNE(n_components=2, perplexity=perp, random_state=rs).fit_transform(x)
-        except (ImportError, AttributeError, NotImplementedError, ValueError) as exc:
-            if not isinstance(exc, ValueError) or x.shape[0] < 4:
-                method = "pca"
-                coords = _pca2(x)
+        if x.shape[0] < 4:
+            method, coords = "pca", _pca2(x)  # t-SNE needs at least 4 points
+        else:
+            try:
+                from cnnvis.layout import TSNE
+            except (ImportError, AttributeError, NotImplementedError):
+                TSNE = None  # noqa: N806
+            if TSNE is None:
+                method, coords = "pca", _pca2(x)
             else:
-                raise
+                perp = min(float(perplexity), (x.shape[0] - 1) / 3.0)
+                params["perplexity_used"] = perp
+                coords = TSNE(n_components=2, perplexity=perp, random_state=rs).fit_transform(x)
         proj = Projection(layer, np.asarray(coords, dtype=np.float32), method, params)
         self._projections[layer] = proj
         return proj

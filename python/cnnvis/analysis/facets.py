@@ -71,7 +71,8 @@ class LearnedFeatures:
     image : ndarray of uint8, shape (H, W, 3)
         The cluster's neuron tiles packed into one picture on a light grey background.
     neurons : ndarray of int64, shape (n,)
-        The cluster's channels, in the order of ``placements``.
+        The cluster's channels, in the order of ``placements``: the same order as the rows of
+        the cluster's :class:`ActivationMatrix`.
     placements : ndarray of int64, shape (n, 4)
         Each neuron's tile in ``image`` as ``(x, y, w, h)`` in pixels, origin top left.
     patch_boxes : list of ndarray of int64, shape (k_i, 4)

@@ -272,8 +272,8 @@ def pack_hierarchy(
     cells hold similar clusters) into two runs of about equal area across the box's longer side;
     (3) each cluster's items are packed into its cell. The box's fill density is bisected for the
     largest at which every cluster fits. When that is less dense than packing each cluster on its
-    own and then packing the clusters' boxes (``variant`` ``'nested/...'``), the latter is
-    returned. Either way each cluster occupies one rectangle of the result. When all items have
+    own (all at one of a few aspects, for up to 400 items) and then packing the clusters' boxes (``variant``
+    ``'nested/...'``), the latter is returned. Either way each cluster occupies one rectangle of the result. When all items have
     the same size (one layer's patches), they fill a grid at the requested aspect along a snake
     (boustrophedon) in dendrogram leaf order instead (``variant`` ``'snake-grid'``): every
     cluster is then one connected run and ``cluster_boxes`` are the runs' bounding boxes.
@@ -366,10 +366,15 @@ def pack_hierarchy(
             cluster_boxes=cells,
             linkage=np.asarray(Z, dtype=np.float64),
         )
-    best = _treemap_packing(s, groups, aspect, integral)
-    nested = _nested_packing(s, groups, aspect, tolerance, effort, integral)
-    if best is None or nested[2] * nested[3] < best[2] * best[3]:
-        best = nested
+    inner = [pack_rectangles(s[idx], 1.0, effort=effort) for idx in groups]
+    best = _treemap_packing(s, groups, aspect, integral, [p.density for p in inner])
+    # Nested: each cluster packed on its own (all at one of a few aspects), then the boxes.
+    for inner_aspect in (1.0, 0.5, 0.7, 1.4, 2.0) if n <= 400 else (1.0,):
+        if inner_aspect != 1.0:
+            inner = [pack_rectangles(s[idx], inner_aspect, effort=effort) for idx in groups]
+        nested = _nested_packing(s, groups, inner, aspect, tolerance, effort)
+        if best is None or nested[2] * nested[3] < best[2] * best[3]:
+            best = nested
     positions, cluster_boxes, width, height, variant = best
     return HierarchicalPacking(
         positions,
@@ -427,8 +432,12 @@ def _treemap_try(s, groups, areas, aspect, density, integral):
     return positions, np.array(cells, dtype=np.float64), W, H
 
 
-def _treemap_packing(s, groups, aspect, integral):
+def _treemap_packing(s, groups, aspect, integral, own_density):
+    # Cells share the box in proportion to each cluster's area over the density it reaches on
+    # its own, so clusters that pack poorly (few or awkward items) get the room they need.
     areas = np.array([np.prod(s[idx], axis=1).sum() for idx in groups])
+    weighted = areas / np.asarray(own_density)
+    areas = weighted * (areas.sum() / weighted.sum())
     lo, hi, found = 0.3, 0.99, None
     got = _treemap_try(s, groups, areas, aspect, lo, integral)
     if got is None:
@@ -449,13 +458,8 @@ def _treemap_packing(s, groups, aspect, integral):
     return positions, cells, used_w, used_h, "treemap/maxrects"
 
 
-def _nested_packing(s, groups, aspect, tolerance, effort, integral):
-    inner = []
-    boxes = np.zeros((len(groups), 2))
-    for c, idx in enumerate(groups):
-        p = pack_rectangles(s[idx], 1.0, effort=effort)
-        inner.append(p)
-        boxes[c] = (p.width, p.height)
+def _nested_packing(s, groups, inner, aspect, tolerance, effort):
+    boxes = np.array([(p.width, p.height) for p in inner], dtype=np.float64).reshape(-1, 2)
     outer = pack_rectangles(boxes, aspect, tolerance=tolerance, effort=effort)
     positions = np.zeros((s.shape[0], 2))
     cells = np.zeros((len(groups), 4))

@@ -121,7 +121,8 @@ def hamiltonian_path(
     time_budget : float, default=2.0
         Wall-clock cap of the heuristic in seconds (a safety net; ``<= 0`` for none).
     max_iter : int or None, default=None
-        Kicks of the iterated local search; ``None`` means ``20000 + 10 * n``. With the
+        Kicks of the iterated local search; ``None`` means
+        ``min(20000 + 10 * n, max(1000, 200 * n))``. With the
         wall-clock cap not reached the result depends only on the input and ``random_state``.
     random_state : int or None, default=0
         Seed of the kicks; ``None`` draws a fresh one (not reproducible).
@@ -177,7 +178,7 @@ def hamiltonian_path(
             seed = int(random_state)
             if seed < 0:
                 raise ValueError(f"random_state must be >= 0, got {random_state}")
-        iters = 20000 + 10 * n if max_iter is None else int(max_iter)
+        iters = min(20000 + 10 * n, max(1000, 200 * n)) if max_iter is None else int(max_iter)
         order, extra = _core().heuristic_path(
             d,
             iters,

@@ -240,7 +240,9 @@ class TSNE:
         n = int(self.n_jobs)
         if n == 0:
             raise ValueError("n_jobs must be a positive integer or -1")
-        return max(1, os.cpu_count() or 1) if n < 0 else n
+        cores = max(1, os.cpu_count() or 1)
+        # more threads than cores never helps; the result is the same for any count
+        return cores if n < 0 else min(n, 4 * cores)
 
     def _log(self, msg: str) -> None:
         if self.verbose:
@@ -501,7 +503,7 @@ class TSNE:
         quarter less. With ``movement_penalty`` = lambda > 0 each step is followed by the
         proximal step of ``lambda / (2 n) * sum_i |y_i - y_i(previous)|^2`` (the movement term of
         dynamic t-SNE), which pulls points towards their previous positions; useful values are
-        about 0.1 to 10.
+        about 0.01 to 1 (larger ones pin the points and cost KL).
         With ``align`` each frame is rotated/reflected (orthogonal Procrustes, no scaling) onto
         the previous one for display.
 

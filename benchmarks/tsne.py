@@ -1,0 +1,270 @@
+"""t-SNE side by side: cnnvis (1 and 2 threads) against openTSNE (Barnes-Hut, FFT) and scikit-learn.
+
+Every method runs perplexity 30 with 250 early-exaggeration + 750 iterations, PCA init, and one
+thread unless stated. Quality is measured the same way for all: the exact KL divergence (O(n^2)
+normalisation) against one shared P (cnnvis' exact-kNN affinities at perplexity 30), and 10-NN
+preservation (the fraction of each point's 10 exact nearest neighbours in the input that are among
+its 10 nearest neighbours in the embedding).
+
+Tables: digits (1,797 x 64) and 10-cluster Gaussian mixtures in 50-D (n = 5,000 and 20,000); a 3-D
+timing; and fit_sequence on the hidden layer of an MLP trained on digits (frames after several
+epochs): movement between consecutive frames (after Procrustes alignment) against independent runs.
+
+Usage::
+
+    python benchmarks/tsne.py            # full (about 15 minutes on 2 shared cores)
+    python benchmarks/tsne.py --quick    # digits and n = 5,000 only, fewer anchors
+    python benchmarks/tsne.py --write benchmarks/results/tsne.md
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from cnnvis import _core  # noqa: E402
+from cnnvis.layout import TSNE  # noqa: E402
+from cnnvis.layout.tsne import _procrustes  # noqa: E402
+
+
+def mixture(n: int, d: int = 50, k: int = 10, seed: int = 0) -> np.ndarray:
+    """k Gaussian clusters (unit variance) with centres drawn from N(0, 3^2) in d dimensions."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=3.0, size=(k, d))
+    return centres[rng.integers(0, k, n)] + rng.normal(size=(n, d))
+
+
+def digits() -> np.ndarray:
+    from sklearn.datasets import load_digits
+
+    return load_digits().data.astype(np.float64)
+
+
+def shared_p(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    idx, d2 = _core._tsne_knn(X, 90, 2)
+    p, _ = _core._tsne_conditional_p(d2, 30.0, 2)
+    return _core._tsne_joint_p(idx, p)
+
+
+def knn_preservation(nn_x: np.ndarray, Y: np.ndarray, k: int = 10) -> float:
+    nn_y, _ = _core._tsne_knn(np.ascontiguousarray(Y, dtype=np.float64), k, 2)
+    hits = (nn_x[:, :, None] == nn_y[:, None, :]).any(-1).sum()
+    return hits / nn_x.size
+
+
+def timed(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float, float]:
+    t0, c0 = time.perf_counter(), time.process_time()
+    Y = fn()
+    return np.asarray(Y, dtype=np.float64), time.perf_counter() - t0, time.process_time() - c0
+
+
+def ours(X: np.ndarray, n_jobs: int = 1, dim: int = 2) -> np.ndarray:
+    return TSNE(n_components=dim, perplexity=30, n_iter=1000, n_jobs=n_jobs).fit_transform(X)
+
+
+def open_bh(X: np.ndarray, dim: int = 2) -> np.ndarray:
+    import openTSNE
+
+    return openTSNE.TSNE(
+        n_components=dim,
+        perplexity=30,
+        n_iter=750,
+        early_exaggeration_iter=250,
+        negative_gradient_method="bh",
+        n_jobs=1,
+        random_state=0,
+    ).fit(X)
+
+
+def open_fft(X: np.ndarray) -> np.ndarray:
+    import openTSNE
+
+    return openTSNE.TSNE(
+        perplexity=30,
+        n_iter=750,
+        early_exaggeration_iter=250,
+        negative_gradient_method="fft",
+        n_jobs=1,
+        random_state=0,
+    ).fit(X)
+
+
+def sklearn_bh(X: np.ndarray, dim: int = 2) -> np.ndarray:
+    from sklearn.manifold import TSNE as SKTSNE
+
+    return SKTSNE(
+        n_components=dim, perplexity=30, max_iter=1000, init="pca", n_jobs=1, random_state=0
+    ).fit_transform(X)
+
+
+def have(module: str) -> bool:
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
+def table_2d(name: str, X: np.ndarray, methods: list[tuple[str, Callable]], lines: list[str]):
+    P = shared_p(X)
+    nn_x, _ = _core._tsne_knn(X, 10, 2)
+    rows = []
+    for label, fn in methods:
+        Y, wall, cpu = timed(lambda fn=fn: fn(X))
+        kl = _core._tsne_exact_kl(*P, Y, 2)
+        pres = knn_preservation(nn_x, Y)
+        rows.append((label, wall, cpu, kl, pres))
+        print(f"  {name:>10} {label:<24} {wall:7.1f} s  KL {kl:.4f}  10-NN {pres:.3f}", flush=True)
+    ref = next((r for r in rows if r[0].startswith("openTSNE BH")), None)
+    lines.append(f"\n### {name} (n = {X.shape[0]:,}, {X.shape[1]}-D)\n")
+    lines.append(
+        "| method | wall s | CPU s | speed-up vs openTSNE BH (wall / CPU) | exact KL"
+        " | KL vs openTSNE BH | 10-NN preservation |"
+    )
+    lines.append("|---|---:|---:|---:|---:|---:|---:|")
+    for label, wall, cpu, kl, pres in rows:
+        if ref is not None:
+            sp = f"{ref[1] / wall:.2f}x / {ref[2] / cpu:.2f}x"
+            dkl = f"{100 * (kl / ref[3] - 1):+.2f}%"
+        else:
+            sp, dkl = "-", "-"
+        lines.append(f"| {label} | {wall:.2f} | {cpu:.2f} | {sp} | {kl:.4f} | {dkl} | {pres:.3f} |")
+    return rows
+
+
+def table_3d(X: np.ndarray, lines: list[str]):
+    P = shared_p(X)
+    nn_x, _ = _core._tsne_knn(X, 10, 2)
+    methods = [("cnnvis 3-D, 1 thread", lambda X: ours(X, 1, 3))]
+    methods.append(("cnnvis 3-D, 2 threads", lambda X: ours(X, 2, 3)))
+    if have("openTSNE"):
+        methods.append(("openTSNE BH 3-D", lambda X: open_bh(X, 3)))
+    lines.append(f"\n### 3-D (mixture, n = {X.shape[0]:,}, 50-D)\n")
+    lines.append("| method | wall s | CPU s | exact KL | 10-NN preservation |")
+    lines.append("|---|---:|---:|---:|---:|")
+    for label, fn in methods:
+        Y, wall, cpu = timed(lambda fn=fn: fn(X))
+        kl = _core._tsne_exact_kl(*P, Y, 2)
+        pres = knn_preservation(nn_x, Y)
+        print(f"  3-D {label:<24} {wall:7.1f} s  KL {kl:.4f}  10-NN {pres:.3f}", flush=True)
+        lines.append(f"| {label} | {wall:.2f} | {cpu:.2f} | {kl:.4f} | {pres:.3f} |")
+
+
+def mlp_frames(epochs: list[int]) -> list[np.ndarray]:
+    """Hidden-layer (64 ReLU units) activations of an MLP on digits after the given epochs."""
+    from sklearn.datasets import load_digits
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    mlp = MLPClassifier(hidden_layer_sizes=(64,), random_state=0, learning_rate_init=1e-3)
+    frames, done = [], 0
+    classes = np.unique(y)
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for e in range(1, max(epochs) + 1):
+            for b in np.array_split(rng.permutation(len(X)), 14):  # mini-batches of ~128
+                mlp.partial_fit(X[b], y[b], classes=classes)
+            done = e
+            if done in epochs:
+                frames.append(np.maximum(0.0, X @ mlp.coefs_[0] + mlp.intercepts_[0]))
+    return frames
+
+
+def table_sequence(lines: list[str]):
+    epochs = [1, 2, 4, 8, 16]
+    frames = mlp_frames(epochs)
+    Ps = [shared_p(F) for F in frames]
+
+    def movement(fs):
+        return [np.linalg.norm(b - a, axis=1).mean() / a.std() for a, b in zip(fs, fs[1:])]
+
+    def independent(init):
+        out = []
+        for i, F in enumerate(frames):
+            Y = TSNE(perplexity=30, init=init, random_state=i).fit_transform(F)
+            out.append(Y if not out else _procrustes(Y, out[-1]))
+        return out
+
+    variants = []
+    t0 = time.perf_counter()
+    variants.append(("independent runs (random init), Procrustes", independent("random")))
+    t_ind = time.perf_counter() - t0
+    variants.append(("independent runs (PCA init), Procrustes", independent("pca")))
+    t0 = time.perf_counter()
+    variants.append(("fit_sequence (warm start)", TSNE(perplexity=30).fit_sequence(frames)))
+    t_seq = time.perf_counter() - t0
+    for lam in (0.1, 1.0):
+        seq = TSNE(perplexity=30).fit_sequence(frames, movement_penalty=lam)
+        variants.append((f"fit_sequence, movement_penalty={lam:g}", seq))
+    lines.append(
+        f"\n### fit_sequence: MLP hidden layer (64 ReLU) on digits after epochs {epochs}\n"
+    )
+    lines.append(
+        "Movement: mean displacement between consecutive frames / embedding std (after"
+        " orthogonal Procrustes). KL: exact, mean over frames 2-5 (frame 1 is the same fit for"
+        f" the warm-started variants). Time for 5 frames: independent {t_ind:.1f} s,"
+        f" fit_sequence {t_seq:.1f} s.\n"
+    )
+    lines.append("| variant | mean movement | max movement | mean KL (frames 2-5) |")
+    lines.append("|---|---:|---:|---:|")
+    for label, fs in variants:
+        mv = movement(fs)
+        kl = np.mean([_core._tsne_exact_kl(*P, Y, 2) for P, Y in zip(Ps[1:], fs[1:])])
+        print(f"  seq {label:<44} movement {np.mean(mv):.3f} KL {kl:.4f}", flush=True)
+        lines.append(f"| {label} | {np.mean(mv):.3f} | {np.max(mv):.3f} | {kl:.4f} |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="digits and n = 5,000 only")
+    ap.add_argument("--write", metavar="PATH", help="also write the markdown tables here")
+    ap.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn")
+    args = ap.parse_args(argv)
+
+    methods: list[tuple[str, Callable]] = [
+        ("cnnvis, 1 thread", lambda X: ours(X, 1)),
+        ("cnnvis, 2 threads", lambda X: ours(X, 2)),
+    ]
+    if have("openTSNE"):
+        methods += [("openTSNE BH", open_bh), ("openTSNE FFT", open_fft)]
+    if not args.no_sklearn:
+        methods.append(("scikit-learn BH", sklearn_bh))
+
+    lines = [
+        "# t-SNE benchmark",
+        "",
+        f"Command: `python benchmarks/tsne.py{' --quick' if args.quick else ''}`"
+        f" ({platform.machine()}, {os.cpu_count()} cores, shared; Python"
+        f" {platform.python_version()}). Perplexity 30, 250 + 750 iterations, PCA init, one"
+        " thread unless stated; exact KL on one shared P; wall and CPU (process) time.",
+    ]
+    sizes = [("digits", digits())]
+    sizes.append(("mixture", mixture(5000)))
+    if not args.quick:
+        sizes.append(("mixture", mixture(20000)))
+    for name, X in sizes:
+        table_2d(name, X, methods, lines)
+    table_3d(mixture(5000), lines)
+    table_sequence(lines)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        with open(args.write, "w") as fh:
+            fh.write(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
