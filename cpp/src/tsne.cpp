@@ -849,9 +849,11 @@ void repulsion(Tree<D>& tree, const double* Y, std::size_t n, double theta, int 
   });
 }
 
-template <int D>
-double gradient_impl(const SparseP& P, const double* Y, double theta, double exaggeration,
-                     int n_threads, double* grad, Workspace& ws) {
+// The gradient, then post(b, e) on each block of rows [b, e) as soon as their gradient is known
+// (in the same parallel pass; post must not write Y).
+template <int D, class Post>
+double gradient_then(const SparseP& P, const double* Y, double theta, double exaggeration,
+                     int n_threads, double* grad, Workspace& ws, Post&& post) {
   const std::size_t n = P.n;
   if (n == 0) return 0.0;
   if constexpr (D == 2)
@@ -870,8 +872,16 @@ double gradient_impl(const SparseP& P, const double* Y, double theta, double exa
     for (std::size_t i = b; i < e; ++i)
       for (int c = 0; c < D; ++c)
         grad[i * D + c] = exaggeration * grad[i * D + c] - ws.frep[i * D + c] * invZ;
+    post(b, e);
   });
   return Z;
+}
+
+template <int D>
+double gradient_impl(const SparseP& P, const double* Y, double theta, double exaggeration,
+                     int n_threads, double* grad, Workspace& ws) {
+  return gradient_then<D>(P, Y, theta, exaggeration, n_threads, grad, ws,
+                          [](std::size_t, std::size_t) {});
 }
 
 }  // namespace
@@ -1009,10 +1019,12 @@ int Optimizer::run(const Schedule& s, const Interrupt& interrupt) {
   }
   for (int it = 0; it < s.n_iter; ++it) {
     check_interrupt(interrupt);
-    last_z_ = gradient(P_, Y_.data(), dim_, theta_, s.exaggeration, n_threads_, grad_.data(), *ws_);
     const double prox =
         anchor ? s.learning_rate * s.penalty / static_cast<double>(n) : 0.0;
-    dynamic_blocks(n, 1024, n_threads_, [&](std::size_t b, std::size_t e, int) {
+    Ynext_.resize(n * D);
+    // One step for rows [b, e): gains, momentum, step clipping, the penalty's proximal step.
+    // Reads Y_ and writes Ynext_, so it runs in the gradient's pass (other rows still read Y_).
+    auto step = [&](std::size_t b, std::size_t e) {
       for (std::size_t i = b; i < e; ++i) {
         double norm2 = 0.0;
         for (std::size_t c = 0; c < D; ++c) {
@@ -1028,12 +1040,21 @@ int Optimizer::run(const Schedule& s, const Interrupt& interrupt) {
           const double f = s.max_step_norm / std::sqrt(norm2);
           for (std::size_t c = 0; c < D; ++c) update_[i * D + c] *= f;
         }
-        for (std::size_t c = 0; c < D; ++c) Y_[i * D + c] += update_[i * D + c];
-        if (prox > 0.0)  // proximal step of the movement penalty: stable for any weight
-          for (std::size_t c = 0; c < D; ++c)
-            Y_[i * D + c] = (Y_[i * D + c] + prox * anchor[i * D + c]) / (1.0 + prox);
+        for (std::size_t c = 0; c < D; ++c) {
+          double y = Y_[i * D + c] + update_[i * D + c];
+          if (prox > 0.0)  // proximal step of the movement penalty: stable for any weight
+            y = (y + prox * anchor[i * D + c]) / (1.0 + prox);
+          Ynext_[i * D + c] = y;
+        }
       }
-    });
+    };
+    if (dim_ == 2)
+      last_z_ = gradient_then<2>(P_, Y_.data(), theta_, s.exaggeration, n_threads_, grad_.data(),
+                                 *ws_, step);
+    else
+      last_z_ = gradient_then<3>(P_, Y_.data(), theta_, s.exaggeration, n_threads_, grad_.data(),
+                                 *ws_, step);
+    Y_.swap(Ynext_);
     double mean[3] = {0.0, 0.0, 0.0};
     for (std::size_t i = 0; i < n; ++i)
       for (std::size_t c = 0; c < D; ++c) mean[c] += Y_[i * D + c];

@@ -234,6 +234,14 @@ def test_callback_reports_and_can_stop():
     assert ts.n_iter_ == 150
 
 
+def test_callbacks_do_not_change_the_result():
+    X, _ = _blobs(200, d=5)
+    kw = dict(perplexity=10, n_iter=120, early_exaggeration_iter=50)
+    plain = TSNE(**kw).fit_transform(X)
+    watched = TSNE(callback=lambda *a: None, callback_every=7, **kw).fit_transform(X)
+    assert plain.tobytes() == watched.tobytes()
+
+
 def test_ctrl_c_stops_within_a_second():
     X, _ = _blobs(4000, d=10, k=5)
     ts = TSNE(perplexity=10, n_iter=100000)

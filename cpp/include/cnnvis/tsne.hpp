@@ -108,7 +108,7 @@ class Optimizer {
   // Internally points are renumbered once, by the Morton order of the start, so that points
   // that attract each other are mostly close in memory; perm_[internal] = caller's index.
   std::vector<std::uint32_t> perm_;
-  std::vector<double> Y_, update_, gains_, grad_, anchor_;
+  std::vector<double> Y_, Ynext_, update_, gains_, grad_, anchor_;
   WorkspacePtr ws_;
   double last_z_ = 0.0;
 };
