@@ -169,3 +169,15 @@ def test_hierarchy_degenerate_inputs():
         pack_hierarchy(np.ones((4, 2)), np.ones((3, 2)))
     with pytest.raises(ValueError, match="NaN"):
         pack_hierarchy(np.ones((4, 2)), np.full((4, 2), np.nan))
+
+
+def test_contiguity_on_a_hand_built_layout():
+    pos = np.array([[0, 0], [1, 0], [5, 5], [2, 1]], dtype=float)
+    size = np.ones((4, 2))
+    # 0 and 1 share an edge; 2 is far away; 3 touches 1 only at a corner.
+    st = contiguity(pos, size, [0, 0, 0, 1])
+    assert st["contiguous"] == 0.0  # cluster 0 is split; cluster 1 is a single rectangle
+    assert st["same_cluster_contact"] == 1.0
+    assert contiguity(pos, size, [0, 0, 1, 1])["contiguous"] == 0.5
+    st = contiguity(pos, size, [0, 1, 2, 2])
+    assert st["same_cluster_contact"] == 0.0 and st["chance_contact"] == pytest.approx(6 / 16)
