@@ -61,13 +61,19 @@ def strongest_neurons(
 
 
 def default_projection_layer(analysis: Any) -> str:
-    """The layer the projection shows first: the last analysed layer with at least 8 neurons
-    (late layers separate the classes best), else the last layer."""
+    """The layer the projection shows first: the last hidden layer with at least 8 neurons.
+
+    Late layers separate the classes best; the output layer (as many neurons as classes, the
+    logits) is skipped when there is another, since its classes collapse into tight blobs.
+    """
     rec = analysis.recording
-    for name in reversed(analysis.layers):
+    names = list(analysis.layers)
+    if len(names) > 1 and rec.layer(names[-1]).n_channels == rec.n_classes:
+        names = names[:-1]
+    for name in reversed(names):
         if rec.layer(name).n_channels >= 8:
             return name
-    return analysis.layers[-1]
+    return names[-1]
 
 
 class Controller(QtCore.QObject):

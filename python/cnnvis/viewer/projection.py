@@ -338,8 +338,8 @@ class ProjectionPanel(QtWidgets.QWidget):
             rows = np.array([hit] if hit is not None else [], np.int64)
         elif tool == "Lasso" and len(self._drag) >= 3:
             rows = np.flatnonzero(points_in_polygon(self._coords, np.array(self._drag)))
-        elif tool == "Box" and len(self._drag) == 2:
-            rows = self.rows_in_box(self._drag[0], self._drag[1])
+        elif tool == "Box" and self._drag:
+            rows = self.rows_in_box(self._drag[0], tuple(self._to_data(event.pos)))
         else:
             rows = np.zeros(0, np.int64)
         self._drag = []
