@@ -790,7 +790,7 @@ def load_scene(session: Any, **options: Any) -> Scene:
         if not os.path.isdir(path):
             raise FileNotFoundError(f"no session folder at {path!r}")
         rec = cnnvis.load(path)
-        from cnnvis.analysis import has_analysis, load_analysis
+        from cnnvis.analysis.core import has_analysis, load_analysis
 
         analysis = load_analysis(path, rec) if has_analysis(path) else cnnvis.analyze(rec)
     elif hasattr(session, "layers") and hasattr(session, "class_means"):
