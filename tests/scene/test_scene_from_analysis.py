@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import cnnvis
+from cnnvis.record.record import record
 from cnnvis.scene import build_scene, load_scene
 
 
@@ -34,7 +35,7 @@ def analysis():
     model = Small().eval()
     x = torch.randn(60, 1, 10, 10)
     y = torch.arange(60) % 5
-    rec = cnnvis.record(
+    rec = record(
         model, (x, y), layers=["relu1", "relu2", "fc"], top_k=3, progress=False, patch_size=6
     )
     return cnnvis.analyze(rec)
