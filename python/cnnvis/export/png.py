@@ -121,13 +121,25 @@ def export_png(session: Any, out: str | os.PathLike, args: Any = None) -> Path:
 
     ``args`` (the CLI namespace) may carry ``size`` (``"WxH"``), ``facet`` and ``palette``.
     """
-    from cnnvis.scene import load_scene
-
     size = parse_size(getattr(args, "size", None))
     options = {}
     for name in ("facet", "palette"):
         value = getattr(args, name, None)
         if value is not None:
             options[name] = value
-    scene = load_scene(session, **options)
+    scene = _load(session, options, cli=args is not None)
     return render_png(scene, out, size)
+
+
+def _load(session: Any, options: dict, cli: bool):
+    """The session's scene; on the command line a bad session is a message, not a traceback."""
+    from cnnvis.scene import load_scene
+
+    if not cli:
+        return load_scene(session, **options)
+    try:
+        return load_scene(session, **options)
+    except (OSError, ValueError, KeyError) as exc:
+        raise SystemExit(
+            f"cnnvis export: cannot read the session {str(session)!r}: {exc}"
+        ) from None

@@ -231,8 +231,7 @@ def write_svg(scene: Scene, path: str | os.PathLike, size: tuple[int, int] = (19
 
 def export_svg(session: Any, out: str | os.PathLike, args: Any = None) -> Path:
     """Write the overview of a session (folder or loaded session) as SVG to ``out``."""
-    from cnnvis.export.png import parse_size
-    from cnnvis.scene import load_scene
+    from cnnvis.export.png import _load, parse_size
 
     size = parse_size(getattr(args, "size", None))
     options = {}
@@ -240,4 +239,4 @@ def export_svg(session: Any, out: str | os.PathLike, args: Any = None) -> Path:
         value = getattr(args, name, None)
         if value is not None:
             options[name] = value
-    return write_svg(load_scene(session, **options), out, size)
+    return write_svg(_load(session, options, cli=args is not None), out, size)

@@ -46,14 +46,15 @@ CURVE_POINTS = 14
 NODE_SIDE = 8.0
 EDGE_MIN_W, EDGE_MAX_W = 0.8, 5.0
 
-FACET_MIN_PX = 26.0  # a facet is drawn from this on-screen side on
+FACET_MIN_PX = 26.0
+LABEL_MIN_ZOOM = 0.45  # a facet is drawn from this on-screen side on
 DPI = 96.0
 
 INK = (0.16, 0.18, 0.21, 1.0)
 MUTED = (0.38, 0.41, 0.46, 1.0)
 BAND_FILL = (0.955, 0.962, 0.972, 1.0)
 BAND_FILL_ALT = (0.925, 0.936, 0.95, 1.0)
-CLUSTER_FILL = (0.80, 0.83, 0.87, 1.0)
+CLUSTER_FILL = (0.9, 0.914, 0.93, 1.0)
 CLUSTER_STROKE = (0.35, 0.38, 0.43, 1.0)
 
 
@@ -67,6 +68,7 @@ def build_scene(
     projection: bool = True,
     legend: bool = True,
     max_points: int | None = None,
+    projection_layer: str | None = None,
 ) -> Scene:
     """Lay out the CNNVis overview of an analysis as a :class:`Scene`.
 
@@ -87,6 +89,8 @@ def build_scene(
         Whether to add the projection panel and the legend panel.
     max_points : int, optional
         Draw at most this many projected samples (an even subsample, deterministic).
+    projection_layer : str, optional
+        Layer whose projection is shown (default: the last analysed layer).
 
     Returns
     -------
@@ -96,7 +100,13 @@ def build_scene(
         raise ValueError(f"facet must be 'features' or 'matrix', got {facet!r}")
     if palette not in SIGN_PALETTES:
         raise ValueError(f"palette must be one of {sorted(SIGN_PALETTES)}, got {palette!r}")
-    data = overview_input(analysis)
+    data = overview_input(
+        analysis,
+        facet=facet,
+        facet_overrides=facet_overrides,
+        projection=projection,
+        projection_layer=projection_layer,
+    )
     if not data.layers:
         raise ValueError("the analysis has no analysed layers to draw")
     overrides = dict(facet_overrides or {})
@@ -345,14 +355,19 @@ def _build_overview(data, scene, facet, overrides, expanded, pos_color, neg_colo
             lines.append((f"{lay.n_channels} neurons", 7.5, False, ("layer", name)))
             lines.append((f"{len(lay.clusters)} clusters", 7.5, False, ("layer", name)))
             prev_px = 0.0
+            offset = 4.0
             for k, (text, pt, bold, lid) in enumerate(lines):
                 px = pt * DPI / 72.0
                 zoom = text_width_px(text, px) / (LABEL_W - 24.0)
                 if k:
-                    zoom = max(zoom, 1.3 * prev_px / line_step)
+                    # each line sits far enough below the previous one to clear it from
+                    # LABEL_MIN_ZOOM on (windows of 1280x800 and up fit the overview above that)
+                    step = max(line_step, 1.3 * prev_px / LABEL_MIN_ZOOM)
+                    offset += step
+                    zoom = max(zoom, 1.3 * prev_px / step)
                 labels.add(
                     text,
-                    (14.0, row_y[name] + 4.0 + line_step * k),
+                    (14.0, row_y[name] + offset),
                     size=pt,
                     color=INK if bold else MUTED,
                     anchor=("left", "top"),
@@ -420,7 +435,11 @@ def _route_edges(data, rows, scene, cluster_x, row_y, row_h, pos_color, neg_colo
         conn = data.connection(a.name, b.name)
         if conn is None:
             continue
-        s = np.asarray(conn.strength, dtype=np.float64)
+        s_all = np.asarray(conn.strength, dtype=np.float64)
+        signed = {
+            1: np.abs(conn.positive) if conn.positive is not None else np.maximum(s_all, 0),
+            -1: np.abs(conn.negative) if conn.negative is not None else -np.minimum(s_all, 0),
+        }
         y_src = row_y[a.name] + row_h
         y_dst = row_y[b.name]
         y_node = 0.5 * (y_src + y_dst)
@@ -443,6 +462,7 @@ def _route_edges(data, rows, scene, cluster_x, row_y, row_h, pos_color, neg_colo
             )
             rows_i = [int(i) for i in bc.rows]
             cols_j = [int(j) for j in bc.cols]
+            s = signed[sign]
             for i in rows_i:
                 st = float(np.abs(s[i, cols_j]).sum()) if cols_j else 0.0
                 curves.append(
@@ -468,14 +488,16 @@ def _route_edges(data, rows, scene, cluster_x, row_y, row_h, pos_color, neg_colo
         direct = np.asarray(conn.direct, dtype=np.int64).reshape(-1, 2)
         dsign = conn.direct_sign
         for d, (i, j) in enumerate(direct):
-            sign = int(np.sign(dsign[d])) if dsign is not None else (1 if s[i, j] >= 0 else -1)
-            sign = sign or 1
+            if dsign is not None:
+                sign = int(np.sign(dsign[d])) or 1
+            else:
+                sign = 1 if s_all[i, j] >= 0 else -1
             curves.append(
                 (
                     ("edge", a.name, b.name, "direct", int(i), int(j)),
                     (a.name, int(i), "out"),
                     (b.name, int(j), "in"),
-                    abs(float(s[i, j])),
+                    float(signed[sign][i, j]),
                     sign,
                 )
             )
@@ -745,19 +767,37 @@ def _build_legend(data, scene, ccolors, pos_color, neg_color, facet) -> Panel:
 
 # -- sessions ------------------------------------------------------------------------------------
 def load_scene(session: Any, **options: Any) -> Scene:
-    """Build the scene of a saved session (a folder path) or of an already loaded session."""
+    """Build the scene of a session.
+
+    ``session`` is a session folder (its recording is loaded with :func:`cnnvis.load`, and its
+    saved analysis, edits included, with :func:`cnnvis.analysis.load_analysis`; a session without
+    one is analysed with the defaults), a :class:`~cnnvis.Recording`, an :class:`~cnnvis.Analysis`
+    or an :class:`OverviewInput`. ``options`` go to :func:`build_scene`.
+
+    Raises
+    ------
+    cnnvis.SessionError, FileNotFoundError
+        For a missing or damaged session folder.
+    """
+    import os
+
+    if isinstance(session, OverviewInput) or hasattr(session, "activation_matrix"):
+        return build_scene(session, **options)
     import cnnvis
 
-    if isinstance(session, OverviewInput):
-        return build_scene(session, **options)
-    obj = (
-        cnnvis.load(session)
-        if isinstance(session, (str, bytes)) or hasattr(session, "__fspath__")
-        else session
-    )
-    analysis = getattr(obj, "analysis", None)
-    if analysis is None and hasattr(obj, "layers") and hasattr(obj, "labels"):
-        analysis = cnnvis.analyze(obj)
-    if analysis is None:
-        analysis = obj
+    if isinstance(session, (str, bytes, os.PathLike)):
+        path = os.fsdecode(session)
+        if not os.path.isdir(path):
+            raise FileNotFoundError(f"no session folder at {path!r}")
+        rec = cnnvis.load(path)
+        from cnnvis.analysis.core import has_analysis, load_analysis
+
+        analysis = load_analysis(path, rec) if has_analysis(path) else cnnvis.analyze(rec)
+    elif hasattr(session, "layers") and hasattr(session, "class_means"):
+        analysis = cnnvis.analyze(session)
+    else:
+        raise TypeError(
+            "load_scene needs a session folder, a Recording, an Analysis or an OverviewInput, "
+            f"got {type(session).__name__}"
+        )
     return build_scene(analysis, **options)

@@ -170,11 +170,79 @@ class OverviewInput:
         return None
 
 
-def overview_input(analysis: Any) -> OverviewInput:
-    """Read an :class:`cnnvis.Analysis` (or pass an :class:`OverviewInput` through)."""
+def overview_input(
+    analysis: Any,
+    *,
+    facet: str = "features",
+    facet_overrides: dict[tuple[str, int], str] | None = None,
+    projection: bool = True,
+    projection_layer: str | None = None,
+    patches_per_neuron: int = 4,
+) -> OverviewInput:
+    """Read a :class:`cnnvis.Analysis` into an :class:`OverviewInput` (or pass one through).
+
+    Only what the picture needs is computed: learned-feature images for the clusters that show
+    them (``facet`` and ``facet_overrides``), activation matrices for every cluster (they are
+    cheap and give the neuron rows), connections for the analysis' adjacent layer pairs, and the
+    projection of ``projection_layer`` (default: the last analysed layer) when ``projection``.
+    """
     if isinstance(analysis, OverviewInput):
         return analysis
-    raise TypeError(
-        f"build_scene needs a cnnvis.Analysis or a cnnvis.scene.OverviewInput, "
-        f"got {type(analysis).__name__}"
+    needed = ("recording", "layers", "groups", "clusters", "activation_matrix", "connections")
+    if not all(hasattr(analysis, name) for name in needed):
+        raise TypeError(
+            f"build_scene needs a cnnvis.Analysis or a cnnvis.scene.OverviewInput, "
+            f"got {type(analysis).__name__}"
+        )
+    overrides = dict(facet_overrides or {})
+    rec = analysis.recording
+    layers: list[LayerInput] = []
+    for group in analysis.groups:
+        for name in group.layers:
+            clusters = []
+            for c in range(len(analysis.clusters(name))):
+                am = analysis.activation_matrix(name, c)
+                neurons = np.asarray(am.neurons, dtype=np.int64)
+                features = boxes = None
+                if overrides.get((name, c), facet) == "features":
+                    lf = analysis.learned_features(name, c, patches_per_neuron=patches_per_neuron)
+                    features = lf.image
+                    place = {
+                        int(n): (x, y, x + w, y + h)
+                        for n, (x, y, w, h) in zip(lf.neurons, np.asarray(lf.placements))
+                    }
+                    if all(int(n) in place for n in neurons):
+                        boxes = np.array([place[int(n)] for n in neurons], dtype=np.float64)
+                clusters.append(ClusterInput(c, neurons, features, np.asarray(am.values), boxes))
+            n_channels = int(rec.layer(name).n_channels)
+            layers.append(LayerInput(name, clusters, group=group.name, n_channels=n_channels))
+    connections: list[ConnectionInput] = []
+    for a, b in analysis.layer_pairs:
+        cc = analysis.connections(a, b)
+        pos = np.asarray(cc.positive, dtype=np.float64)
+        neg = np.asarray(cc.negative, dtype=np.float64)
+        direct = np.asarray(cc.direct_edges, dtype=np.int64).reshape(-1, 3)
+        connections.append(
+            ConnectionInput(
+                a,
+                b,
+                pos + neg,
+                [BiclusterInput(bc.rows, bc.cols, int(bc.sign)) for bc in cc.biclusters],
+                direct=direct[:, :2],
+                direct_sign=direct[:, 2],
+                positive=pos,
+                negative=neg,
+            )
+        )
+    proj = None
+    if projection:
+        layer = projection_layer or analysis.layers[-1]
+        p = analysis.projection(layer)
+        idx = np.asarray(rec.pooled_index, dtype=np.int64)
+        method = {"tsne": "t-SNE", "pca": "PCA"}.get(p.method, p.method)
+        proj = ProjectionInput(
+            layer, p.coords, rec.labels[idx], rec.predictions[idx], samples=idx, method=method
+        )
+    return OverviewInput(
+        list(rec.class_names), layers, connections, proj, model_name=str(rec.model_name)
     )
