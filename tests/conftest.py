@@ -7,11 +7,24 @@
     head.relu, head.fc2``, with 6 training snapshots (epochs 0, 1, 2, 4, 8, 12) and their
     checkpoints. Building it takes 10-20 s on two cores, the first time a test asks for it.
     Treat it as read-only: copy it (``shutil.copytree``) before writing parts into it.
+
+vispy allows one application backend per process. Under a display (``xvfb-run``) the suite
+selects PySide6 up front, so the Qt viewer tests and the in-process offscreen renders share it;
+``tests/export/test_png_cli.py`` covers the EGL path in a child process without a display.
 """
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+
+def pytest_configure(config):
+    if os.environ.get("DISPLAY"):
+        import vispy
+
+        vispy.use(app="pyside6")
 
 
 @pytest.fixture(scope="session")

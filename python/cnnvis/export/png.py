@@ -44,6 +44,7 @@ def offscreen_app():
     global _APP
     if _APP is not None:
         return _APP
+    import cnnvis.viewer  # noqa: F401 - loads triton before GL (see there)
     from vispy.app import use_app
 
     try:

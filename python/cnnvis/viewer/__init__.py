@@ -22,3 +22,11 @@ Example
 >>> win.controller.merge_clusters("block3.relu", [0, 1])
 >>> win.show(); app.exec()
 """
+
+import importlib.util
+
+# Mesa's software OpenGL loads its own LLVM; if torch imports triton (which bundles another LLVM)
+# after that, the process segfaults. Loaded first, triton is harmless: every GL path in cnnvis
+# (the canvas, the window, the offscreen export) imports this package before it makes a context.
+if importlib.util.find_spec("triton") is not None:
+    import triton  # noqa: F401
