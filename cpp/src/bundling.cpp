@@ -583,56 +583,72 @@ FdebOutput bundle_edges(const double* polylines, std::int64_t m, std::int64_t p,
     for (i64 e = 0; e < m; ++e) cell_items[fill[cell_y(my[e]) * g + cell_x(mx[e])]++] = e;
   }
 
-  // Compatible neighbours per edge, the most compatible first (ties: lower index).
+  // Compatible neighbours per edge, the most compatible first (ties: lower index). The chords
+  // are copied in grid order so that one grid row of cells is one contiguous range.
   const i64 kmax = opt.max_neighbors;
   std::vector<Neighbor> nb(static_cast<std::size_t>(m * kmax));
   std::vector<std::int32_t> n_nb(m, 0);
   const double min_len = 1e-9;
+  struct Chord {
+    double ax, ay, ux, uy, len, mx, my;
+    i64 id;
+  };
+  std::vector<Chord> sorted(m);
+  for (i64 it = 0; it < m; ++it) {
+    const i64 e = cell_items[it];
+    const double l = len[e];
+    const double ux = l > 0 ? (bx[e] - ax[e]) / l : 0.0, uy = l > 0 ? (by[e] - ay[e]) / l : 0.0;
+    sorted[it] = {ax[e], ay[e], ux, uy, l, mx[e], my[e], e};
+  }
+  const double pos_k = 1.0 / t - 1.0;  // position compat >= t  <=>  dm <= lavg * pos_k
+  // Visibility of chord B from chord A (Holten & van Wijk): B projected on A's line.
+  auto vis = [](const Chord& A, const Chord& B) {
+    const double s0 = (B.ax - A.ax) * A.ux + (B.ay - A.ay) * A.uy;
+    const double bx2 = B.ax + B.ux * B.len, by2 = B.ay + B.uy * B.len;
+    const double s1 = (bx2 - A.ax) * A.ux + (by2 - A.ay) * A.uy;
+    const double il = std::fabs(s1 - s0);
+    if (!(il > 0.0)) return 0.0;
+    const double sm = 0.5 * (s0 + s1);
+    const double imx = A.ax + sm * A.ux, imy = A.ay + sm * A.uy;
+    const double dx = A.mx - imx, dy = A.my - imy;
+    return std::max(0.0, 1.0 - 2.0 * std::sqrt(dx * dx + dy * dy) / il);
+  };
   parallel_for(static_cast<std::size_t>(m), opt.n_threads, [&](std::size_t b, std::size_t en, int) {
     std::vector<Neighbor> found;
     for (std::size_t ps = b; ps < en; ++ps) {
       const i64 P = static_cast<i64>(ps);
       if (len[P] < min_len || kmax == 0) continue;
       found.clear();
-      const double radius = ratio * len[P] * (1.0 / t - 1.0);
+      const double lp = len[P];
+      const double ux = (bx[P] - ax[P]) / lp, uy = (by[P] - ay[P]) / lp;
+      const Chord CP{ax[P], ay[P], ux, uy, lp, mx[P], my[P], P};
+      const double radius = ratio * lp * pos_k;
       const i64 x0 = cell_x(mx[P] - radius), x1 = cell_x(mx[P] + radius);
       const i64 y0 = cell_y(my[P] - radius), y1 = cell_y(my[P] + radius);
-      const double px = bx[P] - ax[P], py = by[P] - ay[P];
-      for (i64 cy2 = y0; cy2 <= y1; ++cy2)
-        for (i64 cx2 = x0; cx2 <= x1; ++cx2)
-          for (i64 it = cell_start[cy2 * g + cx2]; it < cell_start[cy2 * g + cx2 + 1]; ++it) {
-            const i64 Q = cell_items[it];
-            if (Q == P || len[Q] < min_len) continue;
-            const double lp = len[P], lq = len[Q];
-            const double lavg = 0.5 * (lp + lq), lmin = std::min(lp, lq);
-            if (lavg > ratio * lmin) continue;
-            const double dm = std::hypot(mx[P] - mx[Q], my[P] - my[Q]);
-            const double cp = lavg / (lavg + dm);
-            if (cp < t) continue;
-            const double cs = 2.0 / (lavg / lmin + lmin / lavg);
-            const double qx = bx[Q] - ax[Q], qy = by[Q] - ay[Q];
-            const double cosang = (px * qx + py * qy) / (lp * lq);
-            const double ca = opt.directed ? std::max(0.0, cosang) : std::fabs(cosang);
-            double c = ca * cs * cp;
-            if (c < t) continue;
-            // Visibility: project one edge onto the other's line, both ways.
-            auto vis = [&](i64 A, i64 B) {
-              const double ux = bx[A] - ax[A], uy = by[A] - ay[A];
-              const double l2 = ux * ux + uy * uy;
-              const double s0 = ((ax[B] - ax[A]) * ux + (ay[B] - ay[A]) * uy) / l2;
-              const double s1 = ((bx[B] - ax[A]) * ux + (by[B] - ay[A]) * uy) / l2;
-              const double i0x = ax[A] + s0 * ux, i0y = ay[A] + s0 * uy;
-              const double i1x = ax[A] + s1 * ux, i1y = ay[A] + s1 * uy;
-              const double il = std::hypot(i1x - i0x, i1y - i0y);
-              if (!(il > 0.0)) return 0.0;
-              const double imx = 0.5 * (i0x + i1x), imy = 0.5 * (i0y + i1y);
-              return std::max(0.0, 1.0 - 2.0 * std::hypot(mx[A] - imx, my[A] - imy) / il);
-            };
-            c *= std::min(vis(P, Q), vis(Q, P));
-            if (c < t) continue;
-            found.push_back({static_cast<std::int32_t>(Q), static_cast<float>(c),
-                             cosang < 0.0 ? 1 : 0});
-          }
+      for (i64 cy2 = y0; cy2 <= y1; ++cy2) {
+        const i64 beg = cell_start[cy2 * g + x0], end = cell_start[cy2 * g + x1 + 1];
+        for (i64 it = beg; it < end; ++it) {
+          const Chord& Q = sorted[it];
+          if (Q.id == P || Q.len < min_len) continue;
+          const double lavg = 0.5 * (lp + Q.len), lmin = std::min(lp, Q.len);
+          if (lavg > ratio * lmin) continue;
+          const double dx = CP.mx - Q.mx, dy = CP.my - Q.my;
+          const double lim = lavg * pos_k;
+          const double dm2 = dx * dx + dy * dy;
+          if (dm2 > lim * lim) continue;
+          const double cosang = ux * Q.ux + uy * Q.uy;
+          const double ca = opt.directed ? std::max(0.0, cosang) : std::fabs(cosang);
+          if (ca < t) continue;
+          const double cs = 2.0 / (lavg / lmin + lmin / lavg);
+          const double cp = lavg / (lavg + std::sqrt(dm2));
+          double c = ca * cs * cp;
+          if (c < t) continue;
+          c *= std::min(vis(CP, Q), vis(Q, CP));
+          if (c < t) continue;
+          found.push_back({static_cast<std::int32_t>(Q.id), static_cast<float>(c),
+                           cosang < 0.0 ? 1 : 0});
+        }
+      }
       auto better = [](const Neighbor& a, const Neighbor& b2) {
         if (a.c != b2.c) return a.c > b2.c;
         return a.q < b2.q;
@@ -649,14 +665,15 @@ FdebOutput bundle_edges(const double* polylines, std::int64_t m, std::int64_t p,
   for (i64 e = 0; e < m; ++e) out.n_pairs += n_nb[e];
   check_interrupt(interrupt);
 
-  // Cycles.
+  // Cycles. Positions are kept as separate x and y arrays, (n + 2) per edge, while iterating.
   i64 n = subdiv[0];
-  std::vector<double> cur(static_cast<std::size_t>(m * (n + 2) * 2)), next;
+  std::vector<double> cur(static_cast<std::size_t>(m * (n + 2) * 2));
   {
     std::vector<double> cum;
     for (i64 e = 0; e < m; ++e)
       resample_one(in.data() + e * p * 2, p, cur.data() + e * (n + 2) * 2, n + 2, cum);
   }
+  std::vector<double> X, Y, X2, Y2;
   for (int c = 0; c < opt.n_cycles; ++c) {
     if (subdiv[c] != n) {
       const i64 n2 = subdiv[c];
@@ -668,48 +685,67 @@ FdebOutput bundle_edges(const double* polylines, std::int64_t m, std::int64_t p,
       cur.swap(res);
       n = n2;
     }
-    next = cur;
+    const i64 st = n + 2;
+    X.resize(m * st);
+    Y.resize(m * st);
+    for (i64 k = 0; k < m * st; ++k) {
+      X[k] = cur[2 * k];
+      Y[k] = cur[2 * k + 1];
+    }
+    X2 = X;
+    Y2 = Y;
     const double S = opt.step / static_cast<double>(i64{1} << c);
     const int iters =
         std::max(1, static_cast<int>(std::lround(opt.n_iter * std::pow(opt.iter_rate, c))));
-    const i64 stride = (n + 2) * 2;
     for (int it = 0; it < iters; ++it) {
       parallel_for(static_cast<std::size_t>(m), opt.n_threads,
                    [&](std::size_t b, std::size_t en, int) {
-        std::vector<double> rx(n), ry(n), cp(n);
+        std::vector<double> fx(st), fy(st), rx(n), ry(n), cp(n);
         for (std::size_t ps = b; ps < en; ++ps) {
           const i64 P = static_cast<i64>(ps);
-          const double* pp = cur.data() + P * stride;
-          double* np = next.data() + P * stride;
+          const double* xp = X.data() + P * st;
+          const double* yp = Y.data() + P * st;
           const Neighbor* nbp = nb.data() + P * kmax;
           const i64 cnt = n_nb[P];
+          std::fill(fx.begin(), fx.end(), 0.0);
+          std::fill(fy.begin(), fy.end(), 0.0);
           double wsum = 0.0;
-          for (i64 k = 0; k < cnt; ++k) wsum += nbp[k].c;
+          for (i64 q = 0; q < cnt; ++q) {
+            const double cq = nbp[q].c;
+            wsum += cq;
+            const double* xq = X.data() + static_cast<i64>(nbp[q].q) * st;
+            const double* yq = Y.data() + static_cast<i64>(nbp[q].q) * st;
+            if (!nbp[q].flip) {
+              for (i64 k = 1; k <= n; ++k) {
+                const double dx = xq[k] - xp[k], dy = yq[k] - yp[k];
+                const double d = std::sqrt(dx * dx + dy * dy);
+                const double w = cq / (d > S ? d : S);
+                fx[k] += w * dx;
+                fy[k] += w * dy;
+              }
+            } else {
+              for (i64 k = 1; k <= n; ++k) {
+                const double dx = xq[n + 1 - k] - xp[k], dy = yq[n + 1 - k] - yp[k];
+                const double d = std::sqrt(dx * dx + dy * dy);
+                const double w = cq / (d > S ? d : S);
+                fx[k] += w * dx;
+                fy[k] += w * dy;
+              }
+            }
+          }
           const double norm = S / (1.0 + wsum);
           for (i64 k = 1; k <= n; ++k) {
-            const double x = pp[2 * k], y = pp[2 * k + 1];
-            double fx = 0.0, fy = 0.0;
-            for (i64 q = 0; q < cnt; ++q) {
-              const Neighbor& nq = nbp[q];
-              const i64 kk = nq.flip ? (n + 1 - k) : k;
-              const double* qp = cur.data() + static_cast<i64>(nq.q) * stride + 2 * kk;
-              const double dx = qp[0] - x, dy = qp[1] - y;
-              const double d = std::sqrt(dx * dx + dy * dy);
-              const double w = nq.c / std::max(d, S);
-              fx += w * dx;
-              fy += w * dy;
-            }
-            rx[k - 1] = x + norm * fx;
-            ry[k - 1] = y + norm * fy;
+            rx[k - 1] = xp[k] + norm * fx[k];
+            ry[k - 1] = yp[k] + norm * fy[k];
           }
           // Implicit spring: (I - a L) x' = rhs, endpoints fixed (Thomas algorithm).
           const double L = std::max(len[P], 1e-6);
           const double a = S * opt.stiffness * static_cast<double>((n + 1) * (n + 1)) / L;
           const double diagv = 1.0 + 2.0 * a;
-          rx[0] += a * pp[0];
-          ry[0] += a * pp[1];
-          rx[n - 1] += a * pp[2 * (n + 1)];
-          ry[n - 1] += a * pp[2 * (n + 1) + 1];
+          rx[0] += a * xp[0];
+          ry[0] += a * yp[0];
+          rx[n - 1] += a * xp[n + 1];
+          ry[n - 1] += a * yp[n + 1];
           double mdiag = diagv;
           cp[0] = -a / mdiag;
           rx[0] /= mdiag;
@@ -724,14 +760,21 @@ FdebOutput bundle_edges(const double* polylines, std::int64_t m, std::int64_t p,
             rx[k] -= cp[k] * rx[k + 1];
             ry[k] -= cp[k] * ry[k + 1];
           }
+          double* xn = X2.data() + P * st;
+          double* yn = Y2.data() + P * st;
           for (i64 k = 1; k <= n; ++k) {
-            np[2 * k] = rx[k - 1];
-            np[2 * k + 1] = ry[k - 1];
+            xn[k] = rx[k - 1];
+            yn[k] = ry[k - 1];
           }
         }
       });
-      cur.swap(next);
+      X.swap(X2);
+      Y.swap(Y2);
       check_interrupt(interrupt);
+    }
+    for (i64 k = 0; k < m * st; ++k) {
+      cur[2 * k] = X[k];
+      cur[2 * k + 1] = Y[k];
     }
   }
 

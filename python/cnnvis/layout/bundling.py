@@ -507,7 +507,7 @@ def bundle_edges(
     n_iter: int = 50,
     iter_rate: float = 2.0 / 3.0,
     step: float = 0.04,
-    stiffness: float = 0.2,
+    stiffness: float = 0.1,
     compatibility: float = 0.6,
     max_neighbors: int = 64,
     directed: bool = False,
@@ -545,7 +545,7 @@ def bundle_edges(
         Iteration count factor per cycle.
     step : float, default 0.04
         First-cycle step as a fraction of the bounding-box diagonal (halved every cycle).
-    stiffness : float, default 0.2
+    stiffness : float, default 0.1
         Spring constant: larger keeps edges straighter. A fully pulled edge bends by about
         ``length / (8 * stiffness)``.
     compatibility : float, default 0.6
