@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("cnnvis.commands.demo", "train the built-in demo CNN on the digits and record it"),
-    "train": ("cnnvis.commands.train", "train a case-study CNN on a data set on disk, with snapshots"),
+    "train": (
+        "cnnvis.commands.train",
+        "train a case-study CNN on a data set on disk, with snapshots",
+    ),
     "record": ("cnnvis.commands.record", "record a saved model on a data set into a session"),
     "info": ("cnnvis.commands.info", "print a summary of a session"),
     "export": ("cnnvis.commands.export", "write facets, PNG or SVG pictures of a session"),
-    "viewer": ("cnnvis.commands.viewer", "open the interactive viewer on a session (default: the demo)"),
+    "viewer": (
+        "cnnvis.commands.viewer",
+        "open the interactive viewer on a session (default: the demo)",
+    ),
 }
 
 
@@ -45,3 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except (ValueError, OSError, KeyError) as exc:
+        # Bad input (a missing file, a damaged session, an unknown layer) deserves one clear line,
+        # not a traceback; CNNVIS_DEBUG=1 shows the traceback for bug reports.
+        if os.environ.get("CNNVIS_DEBUG"):
+            raise
+        print(f"cnnvis {args.command}: error: {exc}", file=sys.stderr)
+        return 2

@@ -44,8 +44,9 @@ def offscreen_app():
     global _APP
     if _APP is not None:
         return _APP
-    import cnnvis.viewer  # noqa: F401 - loads triton before GL (see there)
     from vispy.app import use_app
+
+    import cnnvis.viewer  # noqa: F401 - loads triton before GL (see there)
 
     try:
         from vispy.app import _default_app

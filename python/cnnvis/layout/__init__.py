@@ -2,10 +2,11 @@
 
 * :class:`TSNE` - Barnes-Hut t-SNE in 2-D and 3-D, ``fit_transform``, ``transform``,
   ``fit_sequence`` for training snapshots.
-* :func:`hamiltonian_path`, :func:`reorder_rows` - row orders whose neighbours are alike
+* :func:`hamiltonian_path`, :func:`reorder_rows`, :func:`reorder_columns` - row orders whose neighbours are alike
   (exact Held-Karp where feasible, local search beyond).
 * :func:`pack_rectangles`, :func:`pack_hierarchy` - compact non-overlapping placements.
-* :func:`bicluster_edges`, :func:`bundle_edges` - edge biclustering and force-directed bundling.
+* :func:`bicluster_edges`, :func:`route_bicluster_edges`, :func:`bundle_edges` - edge
+  biclustering, curves through the in-between nodes, and force-directed bundling.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ _LAZY = {
     "pack_rectangles": "cnnvis.layout.packing",
     "pack_hierarchy": "cnnvis.layout.packing",
     "bicluster_edges": "cnnvis.layout.bundling",
+    "route_bicluster_edges": "cnnvis.layout.bundling",
     "bundle_edges": "cnnvis.layout.bundling",
+    "reorder_columns": "cnnvis.layout.reorder",
 }
 
 __all__ = list(_LAZY)

@@ -25,4 +25,3 @@ class _CallableModule(types.ModuleType):
 sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = ["LayerRecord", "Recording", "record", "snapshot_activations", "RecordError"]
-

@@ -1,0 +1,242 @@
+"""cnnvis C++ core: t-SNE, row reordering, rectangle packing, edge bundling.
+
+Type stub generated from the bindings with pybind11-stubgen; regenerate after changing
+cpp/bindings/.
+"""
+
+from __future__ import annotations
+
+import typing
+
+import numpy
+import numpy.typing
+
+__all__: list[str] = [
+    "bicluster_edges",
+    "bundle_edges",
+    "held_karp_bytes",
+    "held_karp_max_n",
+    "held_karp_path",
+    "heuristic_path",
+    "hierarchical_path",
+    "nearest_neighbour_path",
+    "pack_in_box",
+    "pack_rectangles",
+    "resample_polylines",
+    "shelf_pack",
+]
+
+class _TsneOptimizer:
+    def __init__(
+        self,
+        indptr: typing.Annotated[numpy.typing.ArrayLike, numpy.int64],
+        indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int32],
+        data: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+        Y0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+        theta: typing.SupportsFloat | typing.SupportsIndex,
+        n_jobs: typing.SupportsInt | typing.SupportsIndex = 1,
+    ) -> None: ...
+    def embedding(self) -> numpy.typing.NDArray[numpy.float64]: ...
+    def kl_divergence(self) -> float: ...
+    def run(
+        self,
+        n_iter: typing.SupportsInt | typing.SupportsIndex,
+        exaggeration: typing.SupportsFloat | typing.SupportsIndex,
+        learning_rate: typing.SupportsFloat | typing.SupportsIndex,
+        momentum: typing.SupportsFloat | typing.SupportsIndex,
+        max_step_norm: typing.SupportsFloat | typing.SupportsIndex = 5.0,
+        anchor: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None,
+        penalty: typing.SupportsFloat | typing.SupportsIndex = 0.0,
+    ) -> int: ...
+    @property
+    def last_z(self) -> float: ...
+
+def _tsne_conditional_p(
+    d2: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    perplexity: typing.SupportsFloat | typing.SupportsIndex,
+    n_jobs: typing.SupportsInt | typing.SupportsIndex = 1,
+) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64]]:
+    """
+    Row-normalised Gaussian affinities with bandwidths calibrated to the perplexity.
+    """
+
+def _tsne_exact_kl(
+    indptr: typing.Annotated[numpy.typing.ArrayLike, numpy.int64],
+    indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int32],
+    data: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    Y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    n_jobs: typing.SupportsInt | typing.SupportsIndex = 1,
+) -> float:
+    """
+    KL(P || Q) with the exact O(n^2) normalisation of Q.
+    """
+
+def _tsne_gradient(
+    indptr: typing.Annotated[numpy.typing.ArrayLike, numpy.int64],
+    indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int32],
+    data: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    Y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    theta: typing.SupportsFloat | typing.SupportsIndex,
+    exaggeration: typing.SupportsFloat | typing.SupportsIndex = 1.0,
+    n_jobs: typing.SupportsInt | typing.SupportsIndex = 1,
+) -> tuple[numpy.typing.NDArray[numpy.float64], float]:
+    """
+    t-SNE gradient without the factor 4 (Barnes-Hut repulsion) and the normalisation Z.
+    """
+
+def _tsne_joint_p(
+    idx: typing.Annotated[numpy.typing.ArrayLike, numpy.int32],
+    pcond: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+) -> tuple[
+    numpy.typing.NDArray[numpy.int64],
+    numpy.typing.NDArray[numpy.int32],
+    numpy.typing.NDArray[numpy.float64],
+]:
+    """
+    Symmetric joint affinities (p_j|i + p_i|j) / 2n as CSR (indptr, indices, data).
+    """
+
+def _tsne_knn(
+    X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    k: typing.SupportsInt | typing.SupportsIndex,
+    n_jobs: typing.SupportsInt | typing.SupportsIndex = 1,
+    queries: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None,
+) -> tuple[numpy.typing.NDArray[numpy.int32], numpy.typing.NDArray[numpy.float64]]:
+    """
+    Exact k nearest neighbours (int32 indices, squared distances), rows sorted by distance.
+    """
+
+def _tsne_transform(
+    Yref: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    idx: typing.Annotated[numpy.typing.ArrayLike, numpy.int32],
+    p: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    Y0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    n_iter: typing.SupportsInt | typing.SupportsIndex,
+    learning_rate: typing.SupportsFloat | typing.SupportsIndex,
+    theta: typing.SupportsFloat | typing.SupportsIndex,
+    n_jobs: typing.SupportsInt | typing.SupportsIndex = 1,
+) -> numpy.typing.NDArray[numpy.float64]:
+    """
+    Optimises new points against a fixed reference embedding.
+    """
+
+def bicluster_edges(
+    weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    threshold: typing.SupportsFloat | typing.SupportsIndex,
+    min_density: typing.SupportsFloat | typing.SupportsIndex,
+    min_gain: typing.SupportsInt | typing.SupportsIndex,
+    max_refine: typing.SupportsInt | typing.SupportsIndex,
+    patience: typing.SupportsInt | typing.SupportsIndex,
+    n_threads: typing.SupportsInt | typing.SupportsIndex,
+) -> tuple:
+    """
+    Biclusters of a signed weight matrix: (list of (rows, cols, sign, n_edges), direct (k, 2), n_edges).
+    """
+
+def bundle_edges(
+    edges: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    n_cycles: typing.SupportsInt | typing.SupportsIndex,
+    n_iter: typing.SupportsInt | typing.SupportsIndex,
+    iter_rate: typing.SupportsFloat | typing.SupportsIndex,
+    step: typing.SupportsFloat | typing.SupportsIndex,
+    stiffness: typing.SupportsFloat | typing.SupportsIndex,
+    compat_threshold: typing.SupportsFloat | typing.SupportsIndex,
+    max_neighbors: typing.SupportsInt | typing.SupportsIndex,
+    directed: bool,
+    n_points: typing.SupportsInt | typing.SupportsIndex,
+    n_threads: typing.SupportsInt | typing.SupportsIndex,
+) -> tuple:
+    """
+    Force-directed edge bundling: (polylines (m, n_points, 2), compatible pairs).
+    """
+
+def held_karp_bytes(n: typing.SupportsInt | typing.SupportsIndex) -> int:
+    """
+    Bytes of the Held-Karp table for n rows.
+    """
+
+def held_karp_max_n(memory_limit: typing.SupportsInt | typing.SupportsIndex) -> int:
+    """
+    Largest n whose Held-Karp table fits in memory_limit bytes.
+    """
+
+def held_karp_path(
+    dist: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    memory_limit: typing.SupportsInt | typing.SupportsIndex,
+    n_threads: typing.SupportsInt | typing.SupportsIndex = 1,
+) -> numpy.typing.NDArray[numpy.int64]:
+    """
+    Exact shortest open path (Held-Karp).
+    """
+
+def heuristic_path(
+    dist: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    max_iter: typing.SupportsInt | typing.SupportsIndex = -1,
+    time_budget: typing.SupportsFloat | typing.SupportsIndex = 2.0,
+    seed: typing.SupportsInt | typing.SupportsIndex = 0,
+    neighbours: typing.SupportsInt | typing.SupportsIndex = 10,
+    group_size: typing.SupportsInt | typing.SupportsIndex = 9,
+    fan_out: typing.SupportsInt | typing.SupportsIndex = 8,
+    kick_size: typing.SupportsInt | typing.SupportsIndex = 100,
+) -> tuple[numpy.typing.NDArray[numpy.int64], dict]:
+    """
+    Hierarchical start + iterated 2-opt/Or-opt local search.
+    """
+
+def hierarchical_path(
+    dist: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    group_size: typing.SupportsInt | typing.SupportsIndex = 9,
+    fan_out: typing.SupportsInt | typing.SupportsIndex = 8,
+) -> numpy.typing.NDArray[numpy.int64]:
+    """
+    CNNVis hierarchical order (no local search).
+    """
+
+def nearest_neighbour_path(
+    dist: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    start: typing.SupportsInt | typing.SupportsIndex = 0,
+) -> numpy.typing.NDArray[numpy.int64]:
+    """
+    Greedy nearest-neighbour open path.
+    """
+
+def pack_in_box(
+    sizes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    width: typing.SupportsFloat | typing.SupportsIndex,
+    height: typing.SupportsFloat | typing.SupportsIndex,
+    n_threads: typing.SupportsInt | typing.SupportsIndex = 1,
+) -> tuple:
+    """
+    Packs into a fixed box or raises ValueError: (xy, width, height, variant).
+    """
+
+def pack_rectangles(
+    sizes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    aspect: typing.SupportsFloat | typing.SupportsIndex = 1.0,
+    tolerance: typing.SupportsFloat | typing.SupportsIndex = 0.1,
+    integral: bool = False,
+    steps: typing.SupportsInt | typing.SupportsIndex = 7,
+    n_threads: typing.SupportsInt | typing.SupportsIndex = 1,
+    effort: typing.SupportsInt | typing.SupportsIndex = 1,
+    variant: typing.SupportsInt | typing.SupportsIndex = -1,
+) -> tuple:
+    """
+    MaxRects variants with a bisection over the box area: (xy, width, height, variant).
+    """
+
+def resample_polylines(
+    polylines: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    n_points: typing.SupportsInt | typing.SupportsIndex,
+) -> numpy.typing.NDArray[numpy.float64]:
+    """
+    Resamples polylines (m, p, 2) to n_points each, equally spaced by arc length.
+    """
+
+def shelf_pack(
+    sizes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    aspect: typing.SupportsFloat | typing.SupportsIndex = 1.0,
+    tolerance: typing.SupportsFloat | typing.SupportsIndex = 0.1,
+) -> tuple:
+    """
+    Shelf packer (rows, tallest first), the reference floor: (xy, width, height, variant).
+    """
