@@ -61,7 +61,6 @@ constexpr int kLanes = 16;       // width of the interaction-list kernel; lists 
 constexpr std::size_t kStepBlock = 512;        // rows per block of the gradient/step pass
 constexpr std::size_t kParallelPoints = 8192;  // light O(n) passes use threads from this n on
 constexpr std::size_t kBuckets = 4096;         // the sort's first split (top 12 bits of the code)
-constexpr std::size_t kBucketsPerTask = 64;    // buckets per parallel task
 
 // Runs fn(item, thread) for item in [0, n_items), items handed out dynamically. Callers must make
 // each item's result independent of the thread that ran it.
@@ -501,22 +500,12 @@ struct Tree {
       }
     });
     PROF_T(0);
-    dynamic_for(lt > 1 ? kBuckets / kBucketsPerTask : 1, lt, [&](std::size_t task, int) {
-      const std::size_t k0 = lt > 1 ? task * kBucketsPerTask : 0;
-      const std::size_t k1 = lt > 1 ? k0 + kBucketsPerTask : kBuckets;
-      for (std::size_t k = k0; k < k1; ++k) {
-        const std::uint32_t b = bucket_start[k], e = bucket_start[k + 1];
-        if (e - b > 1) sort_range(b, e);
-      }
-      const std::size_t pb = bucket_start[k0], pe = bucket_start[k1];
-      for (std::size_t s2 = pb; s2 < pe; ++s2)
-        for (int a = 0; a < D; ++a)
-          pos[s2 * D + a] = Y[static_cast<std::size_t>(order[s2]) * D + a];
-    });
     PROF_T(1);
-    // The top of the tree is built serially down to ranges of at most `cut` points; those
-    // subtrees are built in parallel and spliced in. The cut depends on n only, so the tree
-    // (and every sum in it) is the same for any thread count.
+    // The codes are now ordered by bucket only. The top of the tree is built serially from them
+    // down to ranges of at most `cut` points or within one bucket (whole buckets either way);
+    // those ranges are then sorted, copied and built into subtrees in parallel, and spliced in.
+    // The split depends on n and the data only, and the tree (and every sum in it) is the same
+    // as if built in one piece, for any thread count.
     const auto cut = static_cast<std::uint32_t>(
         std::max<std::size_t>(static_cast<std::size_t>(kGroupSize), n / 64));
     PROF_T(2);
@@ -529,6 +518,14 @@ struct Tree {
     // Each subtree: built, summed (children before parents), its root's sums kept for the top,
     // then its centres of mass divided out.
     dynamic_for(stubs.size(), n_threads, [&](std::size_t t, int) {
+      const std::uint32_t sb = stubs[t].b, se = stubs[t].e;
+      for (std::uint64_t k = codes[sb] >> kBucketShift; k <= codes[se - 1] >> kBucketShift; ++k) {
+        const std::uint32_t b = bucket_start[k], e = bucket_start[k + 1];
+        if (e - b > 1) sort_range(b, e);
+      }
+      for (std::size_t p = sb; p < se; ++p)
+        for (int a = 0; a < D; ++a)
+          pos[p * D + a] = Y[static_cast<std::size_t>(order[p]) * D + a];
       auto& sub = subs[t];
       sub.clear();
       build_node(sub, stubs[t].b, stubs[t].e, stubs[t].level, 0);
@@ -668,7 +665,8 @@ struct Tree {
   void build_node(std::vector<Node<D>>& out, std::uint32_t b, std::uint32_t e, int level,
                   std::uint32_t defer) {
     const auto k = static_cast<std::uint32_t>(out.size());
-    if (defer > 0 && e - b <= defer) {
+    if (defer > 0 &&
+        (e - b <= defer || (codes[b] >> kBucketShift) == (codes[e - 1] >> kBucketShift))) {
       out.emplace_back();
       out.back().begin = b;
       out.back().end = e;
