@@ -1,9 +1,10 @@
 // Barnes-Hut t-SNE (see cnnvis/tsne.hpp for the contract and the meaning of theta).
 //
 // Layout of the work per gradient evaluation:
-//  1. Morton codes of the embedding (64-bit, 32 bits per axis in 2-D, 21 in 3-D), a stable LSD
-//     radix sort, and the positions copied in that order: points that are close in the plane are
-//     close in memory.
+//  1. Morton codes of the embedding (64-bit, 32 bits per axis in 2-D, 21 in 3-D), sorted by
+//     (code, index): a parallel stable counting pass into 4096 buckets by the top bits, then each
+//     bucket sorted on its own (inside the subtree tasks of step 2), and the positions copied in
+//     that order: points that are close in the plane are close in memory.
 //  2. A flat tree over the sorted points, stored in depth-first order with a "next" index (the
 //     node after the subtree), so a walk is a forward scan without a stack. Chains of
 //     single-child cells are collapsed, so every cell is as tight as the Morton grid allows.
@@ -12,7 +13,11 @@
 //     the group is evaluated against that list by a vectorised loop in single precision, in
 //     coordinates relative to the group's centre (differences stay accurate), summed in double.
 //  4. Groups are handed out to threads dynamically; each point's result depends only on its group,
-//     and all totals are summed in index order, so the output does not depend on the threads.
+//     and all totals are summed in a fixed order (Z per group, then over groups in point order;
+//     the mean and box of the new embedding per fixed block of 512 rows, then over blocks), so
+//     the output does not depend on the threads. The optimiser's step, the new mean and box run
+//     in the gradient's pass, and the recentring in the next tree build's first pass: every O(n)
+//     pass of an iteration is parallel.
 #include "cnnvis/tsne.hpp"
 
 #include <algorithm>
@@ -23,23 +28,6 @@
 #include <limits>
 #include <numeric>
 #include <string>
-
-#ifdef CNNVIS_TSNE_PROFILE
-#include <chrono>
-#include <cstdio>
-namespace cnnvis::tsne::prof {
-inline double acc[16];
-inline const char* names[16] = {"bbox+codes", "radix", "pos", "top", "subs", "emit+sum", "div+groups", "repulse", "Zsum", "attract+step", "recentre"};
-inline double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-struct Report { ~Report() { for (int i = 0; i < 11; ++i) std::fprintf(stderr, "%-14s %8.3f s\n", names[i], acc[i]); } };
-inline Report report;
-}
-#define PROF_T(i) do { double _t = cnnvis::tsne::prof::now(); cnnvis::tsne::prof::acc[i] += _t - _pt; _pt = _t; } while (0)
-#define PROF_START double _pt = cnnvis::tsne::prof::now()
-#else
-#define PROF_T(i) do {} while (0)
-#define PROF_START do {} while (0)
-#endif
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 // Compiled twice, for AVX2 and for the baseline; chosen at load time. No FMA: each operation is
@@ -410,7 +398,6 @@ struct Tree {
   // Y[i] -= shift, in the same pass; box is then the box after that shift.
   void build(const double* Y, std::size_t n_points, int n_threads, const double* box = nullptr,
              double* Ymut = nullptr, const double* shift = nullptr) {
-    PROF_START;
     n = n_points;
     // light O(n) passes: threads only pay off from a few thousand points
     const int lt = n >= kParallelPoints ? std::max(1, n_threads) : 1;
@@ -499,8 +486,6 @@ struct Tree {
         order[dst] = static_cast<std::uint32_t>(i);
       }
     });
-    PROF_T(0);
-    PROF_T(1);
     // The codes are now ordered by bucket only. The top of the tree is built serially from them
     // down to ranges of at most `cut` points or within one bucket (whole buckets either way);
     // those ranges are then sorted, copied and built into subtrees in parallel, and spliced in.
@@ -508,11 +493,9 @@ struct Tree {
     // as if built in one piece, for any thread count.
     const auto cut = static_cast<std::uint32_t>(
         std::max<std::size_t>(static_cast<std::size_t>(kGroupSize), n / 64));
-    PROF_T(2);
     top.clear();
     stubs.clear();
     build_node(top, 0, static_cast<std::uint32_t>(n), 0, cut);
-    PROF_T(3);
     if (subs.size() < stubs.size()) subs.resize(stubs.size());
     stub_sum.resize(stubs.size() * D);
     // Each subtree: built, summed (children before parents), its root's sums kept for the top,
@@ -534,7 +517,6 @@ struct Tree {
       for (auto& nd : sub)
         for (int a = 0; a < D; ++a) nd.c[a] /= nd.mass;
     });
-    PROF_T(4);
     // top nodes: children first (reverse order), the same sums in the same order as if the whole
     // tree were summed in one piece
     for (std::size_t k = top.size(); k-- > 0;) {
@@ -560,7 +542,6 @@ struct Tree {
         for (int a = 0; a < D; ++a) nd.c[a] /= nd.mass;
     nodes.clear();
     emit(0);
-    PROF_T(5);
     groups.clear();
     for (std::uint32_t k = 0; k < nodes.size();) {
       if (nodes[k].leaf || nodes[k].end - nodes[k].begin <= static_cast<std::uint32_t>(kGroupSize)) {
@@ -570,7 +551,6 @@ struct Tree {
         ++k;
       }
     }
-    PROF_T(6);
   }
 
   struct Stub {
@@ -921,7 +901,6 @@ void repulsion(Tree<D>& tree, const double* Y, std::size_t n, double theta, int 
   } else {
     tree.build(Y, n, n_threads);
   }
-  PROF_START;
   const int T = std::max(1, n_threads);
   if (ws.lists.size() < static_cast<std::size_t>(T)) {
     ws.lists.resize(static_cast<std::size_t>(T));
@@ -998,7 +977,6 @@ void repulsion(Tree<D>& tree, const double* Y, std::size_t n, double theta, int 
     }
     ws.zgroup[g] = zg;
   });
-  PROF_T(7);
 }
 
 // The gradient, then post(b, e) on each block of rows [b, e) as soon as their gradient is known
@@ -1012,10 +990,8 @@ double gradient_then(const SparseP& P, const double* Y, double theta, double exa
     repulsion<2>(ws.tree2, Y, n, theta, n_threads, ws);
   else
     repulsion<3>(ws.tree3, Y, n, theta, n_threads, ws);
-  PROF_START;
   double Z = 0.0;
   for (double zg : ws.zgroup) Z += zg;  // groups in point order: fixed for any thread count
-  PROF_T(8);
   const double invZ = Z > 0.0 ? 1.0 / Z : 0.0;
   dynamic_blocks(n, kStepBlock, n_threads, [&](std::size_t b, std::size_t e, int) {
     double* att = grad + b * D;  // attractive sums first, then combined in place
@@ -1028,7 +1004,6 @@ double gradient_then(const SparseP& P, const double* Y, double theta, double exa
         grad[i * D + c] = exaggeration * grad[i * D + c] - ws.frep[i * D + c] * invZ;
     post(b, e);
   });
-  PROF_T(9);
   return Z;
 }
 
@@ -1236,7 +1211,6 @@ int Optimizer::run(const Schedule& s, const Interrupt& interrupt) {
       last_z_ = gradient_then<3>(P_, Y_.data(), theta_, s.exaggeration, n_threads_, grad_.data(),
                                  *ws_, step);
     Y_.swap(Ynext_);
-    PROF_START;
     double lo[3], hi[3];
     for (std::size_t c = 0; c < D; ++c) {
       mean[c] = 0.0;
@@ -1256,7 +1230,6 @@ int Optimizer::run(const Schedule& s, const Interrupt& interrupt) {
       ws_->box[D + c] = hi[c] - mean[c];
     }
     pending = true;
-    PROF_T(10);
   }
   if (pending)
     for (std::size_t i = 0; i < n; ++i)
