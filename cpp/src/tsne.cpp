@@ -383,7 +383,20 @@ struct Tree {
   std::vector<Node<D>> nodes;
   std::vector<std::uint32_t> order, tmp_order;  // sorted position -> original index
   std::vector<std::uint64_t> codes, tmp_codes;
-  std::vector<std::uint32_t> hist, bucket_start;  // bucket split of the sort
+  // the sort's bucket split: per thread chunk, counts and starts of each bucket in lcodes/lorder
+  std::vector<std::uint32_t> hist, hstart, bucket_start, lorder;
+  std::vector<std::uint64_t> lcodes;
+
+  // The bucket holding sorted position x (from the counts only).
+  std::size_t bucket_of(std::uint32_t x) const {
+    return static_cast<std::size_t>(
+        std::upper_bound(bucket_start.begin(), bucket_start.end(), x) - bucket_start.begin() - 1);
+  }
+  // The code at sorted position x as far as the tree's top needs it: exact for the subtrees
+  // (top == false), its bucket bits only for the top (whose ranges are unions of whole buckets).
+  std::uint64_t key(std::uint32_t x, bool top) const {
+    return top ? static_cast<std::uint64_t>(bucket_of(x)) << kBucketShift : codes[x];
+  }
   std::vector<double> pos;            // positions in sorted order, n x D
   std::vector<std::uint32_t> groups;  // node indices of the groups, in point order
   double side = 0.0;
@@ -444,12 +457,18 @@ struct Tree {
     tmp_codes.resize(n);
     tmp_order.resize(n);
     pos.resize(n * D);
-    // Sorting by (code, index), which has one answer however it is computed: the points are
-    // first split into kBuckets buckets by the top bits of their codes (a stable counting
-    // pass, per thread chunk), then each bucket is sorted on its own.
-    hist.assign(static_cast<std::size_t>(lt) * (kBuckets + 1), 0);
+    // Sorting by (code, index), which has one answer however it is computed: each thread chunk
+    // computes its codes and groups its points by bucket (the top 12 bits of the code) with a
+    // counting sort of its own; the subtree tasks below gather each of their buckets from the
+    // chunks in chunk order (so by index within a bucket) and sort it.
+    const std::size_t H = kBuckets + 1;
+    hist.assign(static_cast<std::size_t>(lt) * H, 0);
+    hstart.resize(static_cast<std::size_t>(lt) * H);
+    lcodes.resize(n);
+    lorder.resize(n);
     parallel_for(n, lt, [&](std::size_t b, std::size_t e, int t) {
-      std::uint32_t* h = &hist[static_cast<std::size_t>(t) * (kBuckets + 1)];
+      std::uint32_t* h = &hist[static_cast<std::size_t>(t) * H];
+      std::uint32_t* hs = &hstart[static_cast<std::size_t>(t) * H];
       for (std::size_t i = b; i < e; ++i) {
         if (shift)
           for (int a = 0; a < D; ++a) Ymut[i * D + a] -= shift[a];
@@ -462,31 +481,29 @@ struct Tree {
         tmp_codes[i] = code;
         ++h[code >> kBucketShift];
       }
+      auto at = static_cast<std::uint32_t>(b);
+      for (std::size_t k = 0; k < kBuckets; ++k) {
+        hs[k] = at;
+        at += h[k];
+      }
+      hs[kBuckets] = at;
+      std::vector<std::uint32_t> cur(hs, hs + kBuckets);
+      for (std::size_t i = b; i < e; ++i) {
+        const std::uint32_t dst = cur[tmp_codes[i] >> kBucketShift]++;
+        lcodes[dst] = tmp_codes[i];
+        lorder[dst] = static_cast<std::uint32_t>(i);
+      }
     });
-    // exclusive offsets: bucket-major, then thread chunk
-    bucket_start.resize(kBuckets + 1);
+    bucket_start.resize(H);
     {
       std::uint32_t s = 0;
       for (std::size_t k = 0; k < kBuckets; ++k) {
         bucket_start[k] = s;
-        for (int t = 0; t < lt; ++t) {
-          std::uint32_t& c = hist[static_cast<std::size_t>(t) * (kBuckets + 1) + k];
-          const std::uint32_t v = c;
-          c = s;
-          s += v;
-        }
+        for (int t = 0; t < lt; ++t) s += hist[static_cast<std::size_t>(t) * H + k];
       }
       bucket_start[kBuckets] = s;
     }
-    parallel_for(n, lt, [&](std::size_t b, std::size_t e, int t) {
-      std::uint32_t* h = &hist[static_cast<std::size_t>(t) * (kBuckets + 1)];
-      for (std::size_t i = b; i < e; ++i) {
-        const std::uint32_t dst = h[tmp_codes[i] >> kBucketShift]++;
-        codes[dst] = tmp_codes[i];
-        order[dst] = static_cast<std::uint32_t>(i);
-      }
-    });
-    // The codes are now ordered by bucket only. The top of the tree is built serially from them
+    // The top of the tree is built serially from the bucket counts alone
     // down to ranges of at most `cut` points or within one bucket (whole buckets either way);
     // those ranges are then sorted, copied and built into subtrees in parallel, and spliced in.
     // The split depends on n and the data only, and the tree (and every sum in it) is the same
@@ -502,8 +519,16 @@ struct Tree {
     // then its centres of mass divided out.
     dynamic_for(stubs.size(), n_threads, [&](std::size_t t, int) {
       const std::uint32_t sb = stubs[t].b, se = stubs[t].e;
-      for (std::uint64_t k = codes[sb] >> kBucketShift; k <= codes[se - 1] >> kBucketShift; ++k) {
+      for (std::size_t k = bucket_of(sb); k <= bucket_of(se - 1); ++k) {
         const std::uint32_t b = bucket_start[k], e = bucket_start[k + 1];
+        std::uint32_t dst = b;
+        for (int ct = 0; ct < lt; ++ct) {
+          const std::size_t hb = static_cast<std::size_t>(ct) * H + k;
+          const std::uint32_t from = hstart[hb], cnt = hist[hb];
+          std::copy(lcodes.begin() + from, lcodes.begin() + from + cnt, codes.begin() + dst);
+          std::copy(lorder.begin() + from, lorder.begin() + from + cnt, order.begin() + dst);
+          dst += cnt;
+        }
         if (e - b > 1) sort_range(b, e);
       }
       for (std::size_t p = sb; p < se; ++p)
@@ -645,8 +670,9 @@ struct Tree {
   void build_node(std::vector<Node<D>>& out, std::uint32_t b, std::uint32_t e, int level,
                   std::uint32_t defer) {
     const auto k = static_cast<std::uint32_t>(out.size());
+    const bool tp = defer > 0;  // the top: only bucket bits are known
     if (defer > 0 &&
-        (e - b <= defer || (codes[b] >> kBucketShift) == (codes[e - 1] >> kBucketShift))) {
+        (e - b <= defer || bucket_of(b) == bucket_of(e - 1))) {
       out.emplace_back();
       out.back().begin = b;
       out.back().end = e;
@@ -655,7 +681,7 @@ struct Tree {
       stubs.push_back({b, e, level});
       return;
     }
-    while (level < B && digit(codes[b], level) == digit(codes[e - 1], level)) ++level;
+    while (level < B && digit(key(b, tp), level) == digit(key(e - 1, tp), level)) ++level;
     out.emplace_back();
     {
       Node<D>& nd = out.back();
@@ -668,11 +694,11 @@ struct Tree {
     if (!out[k].leaf) {
       std::uint32_t s = b;
       while (s < e) {
-        const int dg = digit(codes[s], level);
+        const int dg = digit(key(s, tp), level);
         std::uint32_t lo = s + 1, hi = e;  // first index with a larger digit
         while (lo < hi) {
           const std::uint32_t mid = lo + (hi - lo) / 2;
-          if (digit(codes[mid], level) <= dg)
+          if (digit(key(mid, tp), level) <= dg)
             lo = mid + 1;
           else
             hi = mid;
