@@ -321,12 +321,20 @@ def _merge_top(state: _LayerState, mx, arg, start: int) -> None:
     b = mx.shape[0]
     k = state.top_values.shape[1]
     dev = state.top_values.device
-    sample = torch.arange(start, start + b, device=dev).expand(state.n_channels, b)
-    vals = torch.cat([state.top_values, mx.t().float()], dim=1)
-    samples = torch.cat([state.top_samples, sample], dim=1)
-    locs = torch.cat([state.top_loc, arg.t()], dim=1)
+    mx = mx.t().float()
+    # only channels whose batch maximum beats their k-th value change (ties keep the old entry)
+    rows = torch.nonzero(mx.amax(dim=1) > state.top_values[:, -1]).flatten()
+    n_rows = int(rows.numel())
+    if n_rows == 0:
+        return
+    every = n_rows == state.n_channels
+    pick = (lambda t: t) if every else (lambda t: t.index_select(0, rows))  # noqa: E731
+    sample = torch.arange(start, start + b, device=dev).expand(n_rows, b)
+    vals = torch.cat([pick(state.top_values), pick(mx)], dim=1)
+    samples = torch.cat([pick(state.top_samples), sample], dim=1)
+    locs = torch.cat([pick(state.top_loc), pick(arg.t())], dim=1)
     slots = torch.cat(
-        [state.top_slot, torch.full((state.n_channels, b), -1, dtype=torch.int64, device=dev)],
+        [pick(state.top_slot), torch.full((n_rows, b), -1, dtype=torch.int64, device=dev)],
         dim=1,
     )
     order = torch.sort(vals, dim=1, descending=True, stable=True).indices
@@ -337,14 +345,20 @@ def _merge_top(state: _LayerState, mx, arg, start: int) -> None:
         # the r-th evicted old entry's slot goes to the r-th new entry (per channel, in order)
         valid = dropped >= 0
         rank_d = torch.where(valid, valid.to(torch.int64).cumsum(dim=1) - 1, k)
-        free = torch.zeros((state.n_channels, k + 1), dtype=torch.int64, device=dev)
+        free = torch.zeros((n_rows, k + 1), dtype=torch.int64, device=dev)
         free.scatter_(1, rank_d, dropped)  # column k collects the non-slots and is ignored
         rank = (new.to(torch.int64).cumsum(dim=1) - 1).clamp(min=0)
         kept = torch.where(new, free.gather(1, rank), kept)
-    state.top_values = vals[:, :k].contiguous()
-    state.top_samples = samples[:, :k].contiguous()
-    state.top_loc = locs[:, :k].contiguous()
-    state.top_slot = kept.contiguous()
+    if every:
+        state.top_values = vals[:, :k].contiguous()
+        state.top_samples = samples[:, :k].contiguous()
+        state.top_loc = locs[:, :k].contiguous()
+        state.top_slot = kept.contiguous()
+    else:
+        state.top_values[rows] = vals[:, :k]
+        state.top_samples[rows] = samples[:, :k]
+        state.top_loc[rows] = locs[:, :k]
+        state.top_slot[rows] = kept
 
 
 class _Patches:
@@ -698,7 +712,17 @@ def record(
                         "(N, C), (N, C, L) and (N, C, H, W) outputs"
                     )
                 mean = flat.float().mean(dim=2)
-                mx, arg = flat.max(dim=2)
+                st = states.get(name)
+                if st is None or flat.shape[2] == 1:
+                    mx, arg = flat.max(dim=2)
+                else:
+                    # the location of the maximum is only needed where it can enter the top-k:
+                    # values above the channel's current k-th (ties keep the earlier sample)
+                    mx = flat.amax(dim=2)
+                    bi, ci = torch.nonzero(mx > st.top_values[:, -1], as_tuple=True)
+                    arg = torch.zeros(mx.shape, dtype=torch.int64, device=mx.device)
+                    if bi.numel():
+                        arg[bi, ci] = flat[bi, ci].argmax(dim=1)
                 current[name] = (mean, mx, arg, spatial)
 
             return hook
