@@ -372,7 +372,6 @@ class _Patches:
     """
 
     def __init__(self, states, patch_size: int, channels: int, budget: int | None) -> None:
-        import torch
 
         self.states = states
         self.p = patch_size
@@ -382,7 +381,8 @@ class _Patches:
             st.offset = total
             total += st.n_channels * st.top_slot.shape[1]
         # np.zeros is calloc: pages are only touched where a patch is written
-        self.block = torch.from_numpy(np.zeros((total, patch_size, patch_size, channels), np.uint8))
+        self.total = total
+        self.block = np.zeros((total, patch_size, patch_size, channels), np.uint8)
         self.pending = np.zeros(total, dtype=bool)  # by slot row
         self.images: dict[int, Any] = {}
         self.image_bytes = 0
@@ -425,8 +425,12 @@ class _Patches:
         self.images = {i: v for i, v in self.images.items() if i in keep}
         self.image_bytes = sum(v.numel() for v in self.images.values())
 
-    def flush(self, chunk: int = 2048) -> None:
-        """Cut the patches of all pending entries and free the image cache."""
+    def flush(self, chunk: int = 2048, dest: np.ndarray | None = None) -> None:
+        """Cut the patches of all pending entries and free the image cache.
+
+        They go to their slots in the patch block, or (``dest``, at the end) straight to their
+        rows in top-k order, so the result needs no second copy.
+        """
         import torch
         import torch.nn.functional as F
 
@@ -439,7 +443,11 @@ class _Patches:
                 continue
             boxes = st.rf.boxes(st.top_loc.cpu().numpy()[pend])
             tables.append(np.concatenate([samples[pend][:, None], boxes.astype(np.int64)], 1))
-            targets.append(rows[pend])
+            if dest is None:
+                targets.append(rows[pend])
+            else:
+                ranked = st.offset + np.arange(rows.size, dtype=np.int64).reshape(rows.shape)
+                targets.append(ranked[pend])
         self.pending[:] = False
         if tables:
             table = np.concatenate(tables)
@@ -477,28 +485,30 @@ class _Patches:
                     else:
                         src = torch.from_numpy(np.repeat(np.arange(len(m)), counts))
                         source = crop.index_select(0, src)
-                    self.block.index_copy_(0, torch.from_numpy(target[entries]), source)
+                    (self.block if dest is None else dest)[target[entries]] = source.numpy()
         self.images = {}
         self.image_bytes = 0
         self.flushes += 1
 
     def result(self) -> dict[str, np.ndarray]:
         """``{layer: (C, k, P, P, c) uint8}`` in top-k order (zeros where no sample)."""
-        self.flush()
+        # one array for all layers (each layer's result is a view of its rows): patches cut
+        # earlier are copied from their slots, pending ones are cut straight into place
+        out_all = np.zeros((self.total, self.p, self.p, self.c), np.uint8)
+        for st in self.states:
+            rows = self._rows(st).reshape(-1)
+            done = ~self.pending[rows] & (st.top_samples.cpu().numpy().reshape(-1) >= 0)
+            if done.any():
+                out_all[st.offset + np.flatnonzero(done)] = self.block[rows[done]]
+        self.flush(dest=out_all)
+        self.block = None
         out = {}
         for st in self.states:
-            rows = self._rows(st)
-            patches = self.block.index_select(0, _torch_from(rows.reshape(-1))).numpy()
-            patches = patches.reshape(*rows.shape, self.p, self.p, self.c)
-            patches[st.top_samples.cpu().numpy() < 0] = 0
-            out[st.name] = patches
+            n = st.n_channels * st.top_slot.shape[1]
+            out[st.name] = out_all[st.offset : st.offset + n].reshape(
+                st.n_channels, -1, self.p, self.p, self.c
+            )
         return out
-
-
-def _torch_from(a: np.ndarray):
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(a))
 
 
 def _ranges(counts: np.ndarray) -> np.ndarray:
