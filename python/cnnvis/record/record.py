@@ -425,11 +425,11 @@ class _Patches:
         self.images = {i: v for i, v in self.images.items() if i in keep}
         self.image_bytes = sum(v.numel() for v in self.images.values())
 
-    def flush(self, chunk: int = 2048, dest: np.ndarray | None = None) -> None:
+    def flush(self, chunk: int = 2048, ranked: bool = False) -> None:
         """Cut the patches of all pending entries and free the image cache.
 
-        They go to their slots in the patch block, or (``dest``, at the end) straight to their
-        rows in top-k order, so the result needs no second copy.
+        They go to their slots in the patch block, or (``ranked``: at the end of a pass that
+        never flushed before) straight to their rows in top-k order, so the block is the result.
         """
         import torch
         import torch.nn.functional as F
@@ -443,11 +443,11 @@ class _Patches:
                 continue
             boxes = st.rf.boxes(st.top_loc.cpu().numpy()[pend])
             tables.append(np.concatenate([samples[pend][:, None], boxes.astype(np.int64)], 1))
-            if dest is None:
+            if not ranked:
                 targets.append(rows[pend])
             else:
-                ranked = st.offset + np.arange(rows.size, dtype=np.int64).reshape(rows.shape)
-                targets.append(ranked[pend])
+                in_order = st.offset + np.arange(rows.size, dtype=np.int64).reshape(rows.shape)
+                targets.append(in_order[pend])
         self.pending[:] = False
         if tables:
             table = np.concatenate(tables)
@@ -485,29 +485,34 @@ class _Patches:
                     else:
                         src = torch.from_numpy(np.repeat(np.arange(len(m)), counts))
                         source = crop.index_select(0, src)
-                    (self.block if dest is None else dest)[target[entries]] = source.numpy()
+                    self.block[target[entries]] = source.numpy()
         self.images = {}
         self.image_bytes = 0
         self.flushes += 1
 
     def result(self) -> dict[str, np.ndarray]:
-        """``{layer: (C, k, P, P, c) uint8}`` in top-k order (zeros where no sample)."""
-        # one array for all layers (each layer's result is a view of its rows): patches cut
-        # earlier are copied from their slots, pending ones are cut straight into place
-        out_all = np.zeros((self.total, self.p, self.p, self.c), np.uint8)
-        for st in self.states:
-            rows = self._rows(st).reshape(-1)
-            done = ~self.pending[rows] & (st.top_samples.cpu().numpy().reshape(-1) >= 0)
-            if done.any():
-                out_all[st.offset + np.flatnonzero(done)] = self.block[rows[done]]
-        self.flush(dest=out_all)
-        self.block = None
+        """``{layer: (C, k, P, P, c) uint8}`` in top-k order (zeros where no sample).
+
+        The patch block becomes the result (each layer's array is a view of its rows): cut in
+        top-k order at once if nothing was cut before, else cut into the slots and put in
+        top-k order in place, one layer at a time (one layer's patches of extra memory).
+        """
+        if self.flushes == 0:
+            self.flush(ranked=True)
+        else:
+            self.flush()
+            for st in self.states:
+                rows = self._rows(st).reshape(-1)
+                seg = self.block[st.offset : st.offset + rows.size]
+                seg[:] = self.block[rows]  # the right side is a copy: no overlap problem
+                seg[st.top_samples.cpu().numpy().reshape(-1) < 0] = 0
         out = {}
         for st in self.states:
             n = st.n_channels * st.top_slot.shape[1]
-            out[st.name] = out_all[st.offset : st.offset + n].reshape(
+            out[st.name] = self.block[st.offset : st.offset + n].reshape(
                 st.n_channels, -1, self.p, self.p, self.c
             )
+        self.block = None
         return out
 
 
