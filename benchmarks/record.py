@@ -5,7 +5,7 @@ Claim: ``cnnvis.record`` costs at most 1.3x the bare pass, and its peak memory d
 with the number of samples.
 
 * ResNet-18 (torchvision, random weights, 10 classes) on random 3x64x64 images, default layers
-  (16 layers, 3,274 channels), top-k 9, 32-pixel patches, 2,000 pooled samples;
+  (the table gives the layer and channel counts), top-k 9, 32-pixel patches, 2,000 pooled samples;
 * DemoCNN on the 1,797 digits (the five demo layers, 16-pixel patches).
 
 Times are the best of ``--repeats`` alternating runs (the machine is shared), with
@@ -16,7 +16,7 @@ the data set itself takes no memory.
 
 Usage::
 
-    PYTHONPATH=python python benchmarks/record.py [--n 512] [--repeats 3] [--out FILE.md]
+    PYTHONPATH=python python benchmarks/record.py [--n 512,2048] [--repeats 3] [--out FILE.md]
 """
 
 from __future__ import annotations
@@ -139,9 +139,9 @@ def child_memory(name: str, n: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=512, help="ResNet-18 images (512)")
+    ap.add_argument("--n", default="512,2048", help="ResNet-18 images, comma-separated")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--mem-sizes", default="resnet18:500,4000;demo:2000,40000")
+    ap.add_argument("--mem-sizes", default="resnet18:2000,8000,16000;demo:2000,40000")
     ap.add_argument("--out", default=None, help="also write the tables to this markdown file")
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -150,7 +150,8 @@ def main() -> None:
         return
     torch = _torch()
     rows = []
-    for name, n in (("resnet18", args.n), ("demo", 0)):
+    cases = [("resnet18", int(n)) for n in str(args.n).split(",")] + [("demo", 0)]
+    for name, n in cases:
         model, data, kw = make_case(name, n)
         bare_pass(model, data)  # warm-up
         bares, recs = [], []
@@ -162,7 +163,9 @@ def main() -> None:
         channels = sum(lr.n_channels for lr in rec.layers.values())
         label = "ResNet-18, 3x64x64" if name == "resnet18" else "DemoCNN, digits 1x8x8"
         rows.append((label, len(data), len(rec.layers), channels, min(bares), min(recs)))
-        print(f"{label}: bare {min(bares):.2f} s, record {min(recs):.2f} s", flush=True)
+        print(
+            f"{label}, {len(data)}: bare {min(bares):.2f} s, record {min(recs):.2f} s", flush=True
+        )
 
     mem_rows = []
     for spec in args.mem_sizes.split(";"):

@@ -227,12 +227,57 @@ def table_sequence(lines: list[str]):
         lines.append(f"| {label} | {np.mean(mv):.3f} | {np.max(mv):.3f} | {kl:.4f} |")
 
 
+def table_threads(n: int, repeats: int, lines: list[str]) -> None:
+    """cnnvis end to end on 1 and 2 threads, back to back, `repeats` times (same bytes checked)."""
+    X = mixture(n)
+    ours(X[:2000], 1)  # warm-up (imports, page faults)
+    rows, ratios = [], []
+    for r in range(repeats):
+        load = os.getloadavg()[0]
+        Y1, w1, _ = timed(lambda: ours(X, 1))
+        Y2, w2, _ = timed(lambda: ours(X, 2))
+        if Y1.tobytes() != Y2.tobytes():
+            raise AssertionError("1 and 2 threads gave different bytes")
+        ratios.append(w1 / w2)
+        rows.append(f"| {r + 1} | {load:.2f} | {w1:.2f} | {w2:.2f} | {w1 / w2:.2f}x |")
+        print(
+            f"  run {r + 1}: load {load:.2f}, 1 thread {w1:.2f} s, 2 threads {w2:.2f} s, "
+            f"{w1 / w2:.2f}x",
+            flush=True,
+        )
+    lines += [
+        "",
+        f"### Thread scaling (mixture, n = {n:,}, 50-D, cnnvis end to end)",
+        "",
+        "| run | load (1 min) | 1 thread s | 2 threads s | speed-up |",
+        "|---:|---:|---:|---:|---:|",
+        *rows,
+        "",
+        f"Best {max(ratios):.2f}x, median {float(np.median(ratios)):.2f}x; identical bytes on both.",
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="digits and n = 5,000 only")
     ap.add_argument("--write", metavar="PATH", help="also write the markdown tables here")
     ap.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn")
+    ap.add_argument(
+        "--threads-only",
+        type=int,
+        metavar="REPEATS",
+        help="only cnnvis at n = 20,000 on 1 and 2 threads, back to back, this many times",
+    )
     args = ap.parse_args(argv)
+    if args.threads_only:
+        lines = [f"Command: `python benchmarks/tsne.py --threads-only {args.threads_only}`"]
+        table_threads(20000, args.threads_only, lines)
+        text = "\n".join(lines) + "\n"
+        print(text)
+        if args.write:
+            with open(args.write, "w") as fh:
+                fh.write(text)
+        return
 
     methods: list[tuple[str, Callable]] = [
         ("cnnvis, 1 thread", lambda X: ours(X, 1)),

@@ -1,9 +1,10 @@
 // Barnes-Hut t-SNE (see cnnvis/tsne.hpp for the contract and the meaning of theta).
 //
 // Layout of the work per gradient evaluation:
-//  1. Morton codes of the embedding (64-bit, 32 bits per axis in 2-D, 21 in 3-D), a stable LSD
-//     radix sort, and the positions copied in that order: points that are close in the plane are
-//     close in memory.
+//  1. Morton codes of the embedding (64-bit, 32 bits per axis in 2-D, 21 in 3-D), sorted by
+//     (code, index): a parallel stable counting pass into 4096 buckets by the top bits, then each
+//     bucket sorted on its own (inside the subtree tasks of step 2), and the positions copied in
+//     that order: points that are close in the plane are close in memory.
 //  2. A flat tree over the sorted points, stored in depth-first order with a "next" index (the
 //     node after the subtree), so a walk is a forward scan without a stack. Chains of
 //     single-child cells are collapsed, so every cell is as tight as the Morton grid allows.
@@ -12,7 +13,11 @@
 //     the group is evaluated against that list by a vectorised loop in single precision, in
 //     coordinates relative to the group's centre (differences stay accurate), summed in double.
 //  4. Groups are handed out to threads dynamically; each point's result depends only on its group,
-//     and all totals are summed in index order, so the output does not depend on the threads.
+//     and all totals are summed in a fixed order (Z per group, then over groups in point order;
+//     the mean and box of the new embedding per fixed block of 512 rows, then over blocks), so
+//     the output does not depend on the threads. The optimiser's step, the new mean and box run
+//     in the gradient's pass, and the recentring in the next tree build's first pass: every O(n)
+//     pass of an iteration is parallel.
 #include "cnnvis/tsne.hpp"
 
 #include <algorithm>
@@ -41,6 +46,9 @@ namespace {
 constexpr int kLeafSize = 8;     // points per tree leaf at most (unless all in one finest cell)
 constexpr int kGroupSize = 32;   // points sharing one tree walk at most (same exception)
 constexpr int kLanes = 16;       // width of the interaction-list kernel; lists are padded to it
+constexpr std::size_t kStepBlock = 512;        // rows per block of the gradient/step pass
+constexpr std::size_t kParallelPoints = 8192;  // light O(n) passes use threads from this n on
+constexpr std::size_t kBuckets = 4096;         // the sort's first split (top 12 bits of the code)
 
 // Runs fn(item, thread) for item in [0, n_items), items handed out dynamically. Callers must make
 // each item's result independent of the thread that ran it.
@@ -371,9 +379,24 @@ struct Node {
 template <int D>
 struct Tree {
   static constexpr int B = (D == 2) ? 32 : 21;  // bits per axis
+  static constexpr int kBucketShift = D * B - 12;  // code >> this: the bucket (kBuckets)
   std::vector<Node<D>> nodes;
   std::vector<std::uint32_t> order, tmp_order;  // sorted position -> original index
   std::vector<std::uint64_t> codes, tmp_codes;
+  // the sort's bucket split: per thread chunk, counts and starts of each bucket in lcodes/lorder
+  std::vector<std::uint32_t> hist, hstart, bucket_start, lorder;
+  std::vector<std::uint64_t> lcodes;
+
+  // The bucket holding sorted position x (from the counts only).
+  std::size_t bucket_of(std::uint32_t x) const {
+    return static_cast<std::size_t>(
+        std::upper_bound(bucket_start.begin(), bucket_start.end(), x) - bucket_start.begin() - 1);
+  }
+  // The code at sorted position x as far as the tree's top needs it: exact for the subtrees
+  // (top == false), its bucket bits only for the top (whose ranges are unions of whole buckets).
+  std::uint64_t key(std::uint32_t x, bool top) const {
+    return top ? static_cast<std::uint64_t>(bucket_of(x)) << kBucketShift : codes[x];
+  }
   std::vector<double> pos;            // positions in sorted order, n x D
   std::vector<std::uint32_t> groups;  // node indices of the groups, in point order
   double side = 0.0;
@@ -383,15 +406,47 @@ struct Tree {
     return static_cast<int>((code >> (D * (B - 1 - level))) & ((1u << D) - 1));
   }
 
-  void build(const double* Y, std::size_t n_points, int n_threads) {
+  // box: the bounding box (lo[0..D), hi[0..D)) of Y when the caller knows it, else nullptr.
+  // shift: if given, Y (which must then be writable) is first recentred in place,
+  // Y[i] -= shift, in the same pass; box is then the box after that shift.
+  void build(const double* Y, std::size_t n_points, int n_threads, const double* box = nullptr,
+             double* Ymut = nullptr, const double* shift = nullptr) {
     n = n_points;
+    // light O(n) passes: threads only pay off from a few thousand points
+    const int lt = n >= kParallelPoints ? std::max(1, n_threads) : 1;
     double lo[D], hi[D];
-    for (int a = 0; a < D; ++a) lo[a] = hi[a] = Y[a];
-    for (std::size_t i = 1; i < n; ++i)
+    if (box) {
       for (int a = 0; a < D; ++a) {
-        lo[a] = std::min(lo[a], Y[i * D + a]);
-        hi[a] = std::max(hi[a], Y[i * D + a]);
+        lo[a] = box[a];
+        hi[a] = box[D + a];
       }
+    } else {
+      // min and max are exact: the box does not depend on how the points are split
+      std::vector<double> part(static_cast<std::size_t>(lt) * 2 * D);
+      parallel_for(n, lt, [&](std::size_t b, std::size_t e, int t) {
+        double* l = &part[static_cast<std::size_t>(t) * 2 * D];
+        double* h = l + D;
+        for (int a = 0; a < D; ++a) {
+          l[a] = std::numeric_limits<double>::infinity();
+          h[a] = -std::numeric_limits<double>::infinity();
+        }
+        for (std::size_t i = b; i < e; ++i)
+          for (int a = 0; a < D; ++a) {
+            l[a] = std::min(l[a], Y[i * D + a]);
+            h[a] = std::max(h[a], Y[i * D + a]);
+          }
+      });
+      const std::size_t used = std::min<std::size_t>(static_cast<std::size_t>(lt), n);
+      for (int a = 0; a < D; ++a) {
+        lo[a] = part[static_cast<std::size_t>(a)];
+        hi[a] = part[static_cast<std::size_t>(D + a)];
+      }
+      for (std::size_t t = 1; t < used; ++t)
+        for (int a = 0; a < D; ++a) {
+          lo[a] = std::min(lo[a], part[t * 2 * D + static_cast<std::size_t>(a)]);
+          hi[a] = std::max(hi[a], part[t * 2 * D + static_cast<std::size_t>(D + a)]);
+        }
+    }
     side = 0.0;
     for (int a = 0; a < D; ++a) side = std::max(side, hi[a] - lo[a]);
     side = side > 0.0 ? side * (1.0 + 1e-12) : 1.0;  // all points coincide: any cell
@@ -399,50 +454,119 @@ struct Tree {
     const double qmax = std::ldexp(1.0, B) - 1.0;
     codes.resize(n);
     order.resize(n);
-    // light O(n) passes: threads only pay off for large n
-    const int lt = n >= 200000 ? n_threads : 1;
-    parallel_for(n, lt, [&](std::size_t b, std::size_t e, int) {
+    tmp_codes.resize(n);
+    tmp_order.resize(n);
+    pos.resize(n * D);
+    // Sorting by (code, index), which has one answer however it is computed: each thread chunk
+    // computes its codes and groups its points by bucket (the top 12 bits of the code) with a
+    // counting sort of its own; the subtree tasks below gather each of their buckets from the
+    // chunks in chunk order (so by index within a bucket) and sort it.
+    const std::size_t H = kBuckets + 1;
+    hist.assign(static_cast<std::size_t>(lt) * H, 0);
+    hstart.resize(static_cast<std::size_t>(lt) * H);
+    lcodes.resize(n);
+    lorder.resize(n);
+    parallel_for(n, lt, [&](std::size_t b, std::size_t e, int t) {
+      std::uint32_t* h = &hist[static_cast<std::size_t>(t) * H];
+      std::uint32_t* hs = &hstart[static_cast<std::size_t>(t) * H];
       for (std::size_t i = b; i < e; ++i) {
+        if (shift)
+          for (int a = 0; a < D; ++a) Ymut[i * D + a] -= shift[a];
         std::uint64_t code = 0;
         for (int a = 0; a < D; ++a) {
           const double q = std::min(qmax, std::floor((Y[i * D + a] - lo[a]) * scale));
           const auto qi = static_cast<std::uint64_t>(std::max(0.0, q));
           code |= (D == 2 ? spread2(qi) : spread3(qi)) << a;
         }
-        codes[i] = code;
-        order[i] = static_cast<std::uint32_t>(i);
+        tmp_codes[i] = code;
+        ++h[code >> kBucketShift];
+      }
+      auto at = static_cast<std::uint32_t>(b);
+      for (std::size_t k = 0; k < kBuckets; ++k) {
+        hs[k] = at;
+        at += h[k];
+      }
+      hs[kBuckets] = at;
+      std::vector<std::uint32_t> cur(hs, hs + kBuckets);
+      for (std::size_t i = b; i < e; ++i) {
+        const std::uint32_t dst = cur[tmp_codes[i] >> kBucketShift]++;
+        lcodes[dst] = tmp_codes[i];
+        lorder[dst] = static_cast<std::uint32_t>(i);
       }
     });
-    radix_sort();
-    pos.resize(n * D);
-    parallel_for(n, lt, [&](std::size_t b, std::size_t e, int) {
-      for (std::size_t s = b; s < e; ++s)
-        for (int a = 0; a < D; ++a)
-          pos[s * D + a] = Y[static_cast<std::size_t>(order[s]) * D + a];
-    });
-    // The top of the tree is built serially down to ranges of at most `cut` points; those
-    // subtrees are built in parallel and spliced in. The cut depends on n only, so the tree
-    // (and every sum in it) is the same for any thread count.
+    bucket_start.resize(H);
+    {
+      std::uint32_t s = 0;
+      for (std::size_t k = 0; k < kBuckets; ++k) {
+        bucket_start[k] = s;
+        for (int t = 0; t < lt; ++t) s += hist[static_cast<std::size_t>(t) * H + k];
+      }
+      bucket_start[kBuckets] = s;
+    }
+    // The top of the tree is built serially from the bucket counts alone
+    // down to ranges of at most `cut` points or within one bucket (whole buckets either way);
+    // those ranges are then sorted, copied and built into subtrees in parallel, and spliced in.
+    // The split depends on n and the data only, and the tree (and every sum in it) is the same
+    // as if built in one piece, for any thread count.
     const auto cut = static_cast<std::uint32_t>(
         std::max<std::size_t>(static_cast<std::size_t>(kGroupSize), n / 64));
     top.clear();
     stubs.clear();
     build_node(top, 0, static_cast<std::uint32_t>(n), 0, cut);
     if (subs.size() < stubs.size()) subs.resize(stubs.size());
+    stub_sum.resize(stubs.size() * D);
+    // Each subtree: built, summed (children before parents), its root's sums kept for the top,
+    // then its centres of mass divided out.
     dynamic_for(stubs.size(), n_threads, [&](std::size_t t, int) {
-      subs[t].clear();
-      build_node(subs[t], stubs[t].b, stubs[t].e, stubs[t].level, 0);
-      sum_masses(subs[t], 0, subs[t].size());
+      const std::uint32_t sb = stubs[t].b, se = stubs[t].e;
+      for (std::size_t k = bucket_of(sb); k <= bucket_of(se - 1); ++k) {
+        const std::uint32_t b = bucket_start[k], e = bucket_start[k + 1];
+        std::uint32_t dst = b;
+        for (int ct = 0; ct < lt; ++ct) {
+          const std::size_t hb = static_cast<std::size_t>(ct) * H + k;
+          const std::uint32_t from = hstart[hb], cnt = hist[hb];
+          std::copy(lcodes.begin() + from, lcodes.begin() + from + cnt, codes.begin() + dst);
+          std::copy(lorder.begin() + from, lorder.begin() + from + cnt, order.begin() + dst);
+          dst += cnt;
+        }
+        if (e - b > 1) sort_range(b, e);
+      }
+      for (std::size_t p = sb; p < se; ++p)
+        for (int a = 0; a < D; ++a)
+          pos[p * D + a] = Y[static_cast<std::size_t>(order[p]) * D + a];
+      auto& sub = subs[t];
+      sub.clear();
+      build_node(sub, stubs[t].b, stubs[t].e, stubs[t].level, 0);
+      sum_masses(sub, 0, sub.size());
+      for (int a = 0; a < D; ++a) stub_sum[t * D + static_cast<std::size_t>(a)] = sub[0].c[a];
+      for (auto& nd : sub)
+        for (int a = 0; a < D; ++a) nd.c[a] /= nd.mass;
     });
+    // top nodes: children first (reverse order), the same sums in the same order as if the whole
+    // tree were summed in one piece
+    for (std::size_t k = top.size(); k-- > 0;) {
+      Node<D>& nd = top[k];
+      if (nd.leaf == 2) continue;
+      double sm[D] = {};
+      if (nd.leaf) {
+        for (std::uint32_t p = nd.begin; p < nd.end; ++p)
+          for (int a = 0; a < D; ++a) sm[a] += pos[p * D + a];
+      } else {
+        for (auto ch = static_cast<std::uint32_t>(k) + 1; ch < nd.next;) {
+          const Node<D>& cn = top[ch];
+          const double* cs = cn.leaf == 2 ? &stub_sum[static_cast<std::size_t>(cn.next) * D] : cn.c;
+          for (int a = 0; a < D; ++a) sm[a] += cs[a];
+          ch = cn.leaf == 2 ? ch + 1 : cn.next;
+        }
+      }
+      nd.mass = static_cast<double>(nd.end - nd.begin);
+      for (int a = 0; a < D; ++a) nd.c[a] = sm[a];
+    }
+    for (auto& nd : top)
+      if (nd.leaf != 2)
+        for (int a = 0; a < D; ++a) nd.c[a] /= nd.mass;
     nodes.clear();
-    top_pos.clear();
     emit(0);
-    // top nodes: children first (reverse order of position)
-    for (std::size_t t = top_pos.size(); t-- > 0;) sum_masses(nodes, top_pos[t], top_pos[t] + 1);
-    parallel_for(nodes.size(), lt, [&](std::size_t b, std::size_t e, int) {
-      for (std::size_t k = b; k < e; ++k)
-        for (int a = 0; a < D; ++a) nodes[k].c[a] /= nodes[k].mass;
-    });
     groups.clear();
     for (std::uint32_t k = 0; k < nodes.size();) {
       if (nodes[k].leaf || nodes[k].end - nodes[k].begin <= static_cast<std::uint32_t>(kGroupSize)) {
@@ -461,7 +585,7 @@ struct Tree {
   std::vector<Node<D>> top;
   std::vector<Stub> stubs;
   std::vector<std::vector<Node<D>>> subs;
-  std::vector<std::size_t> top_pos;
+  std::vector<double> stub_sum;  // per stub: the sums of its root (before division)
 
   // Sums of positions (in c) and masses for nodes [b, e) of v, children after parents.
   void sum_masses(std::vector<Node<D>>& v, std::size_t b, std::size_t e) const {
@@ -494,34 +618,50 @@ struct Tree {
     }
     const std::size_t at = nodes.size();
     nodes.push_back(t);
-    top_pos.push_back(at);
     for (std::uint32_t ch = k + 1; ch < t.next; ch = top[ch].leaf == 2 ? ch + 1 : top[ch].next)
       emit(ch);
     nodes[at].next = static_cast<std::uint32_t>(nodes.size());
   }
 
-  void radix_sort() {
-    tmp_codes.resize(n);
-    tmp_order.resize(n);
-    std::vector<std::size_t> hist(256);
-    for (int pass = 0; pass < 8; ++pass) {
-      const int sh = pass * 8;
-      std::fill(hist.begin(), hist.end(), 0);
-      for (std::size_t i = 0; i < n; ++i) ++hist[(codes[i] >> sh) & 0xff];
-      if (std::find(hist.begin(), hist.end(), n) != hist.end()) continue;  // one bucket: skip
-      std::size_t s = 0;
-      for (auto& h : hist) {
-        const std::size_t c = h;
-        h = s;
-        s += c;
+  // Sorts [b, e) of codes/order by (code, order); order is increasing within the range on entry,
+  // so a stable sort by code is enough. Small ranges: insertion sort; large: LSD radix sort.
+  void sort_range(std::uint32_t b, std::uint32_t e) {
+    std::uint64_t* c = codes.data();
+    std::uint32_t* o = order.data();
+    if (e - b <= 64) {
+      for (std::uint32_t i = b + 1; i < e; ++i) {
+        const std::uint64_t ci = c[i];
+        const std::uint32_t oi = o[i];
+        std::uint32_t j = i;
+        for (; j > b && c[j - 1] > ci; --j) {
+          c[j] = c[j - 1];
+          o[j] = o[j - 1];
+        }
+        c[j] = ci;
+        o[j] = oi;
       }
-      for (std::size_t i = 0; i < n; ++i) {
-        const std::size_t dst = hist[(codes[i] >> sh) & 0xff]++;
-        tmp_codes[dst] = codes[i];
-        tmp_order[dst] = order[i];
+      return;
+    }
+    std::uint64_t* tc = tmp_codes.data();  // the same range of the scratch arrays (free now)
+    std::uint32_t* to = tmp_order.data();
+    std::uint32_t h[256];
+    for (int sh = 0; sh < kBucketShift; sh += 8) {
+      std::fill(h, h + 256, 0u);
+      for (std::uint32_t i = b; i < e; ++i) ++h[(c[i] >> sh) & 0xff];
+      if (std::find(h, h + 256, e - b) != h + 256) continue;  // one digit value: skip
+      std::uint32_t s = b;
+      for (auto& v : h) {
+        const std::uint32_t cnt = v;
+        v = s;
+        s += cnt;
       }
-      codes.swap(tmp_codes);
-      order.swap(tmp_order);
+      for (std::uint32_t i = b; i < e; ++i) {
+        const std::uint32_t dst = h[(c[i] >> sh) & 0xff]++;
+        tc[dst] = c[i];
+        to[dst] = o[i];
+      }
+      std::copy(tc + b, tc + e, c + b);
+      std::copy(to + b, to + e, o + b);
     }
   }
 
@@ -530,7 +670,9 @@ struct Tree {
   void build_node(std::vector<Node<D>>& out, std::uint32_t b, std::uint32_t e, int level,
                   std::uint32_t defer) {
     const auto k = static_cast<std::uint32_t>(out.size());
-    if (defer > 0 && e - b <= defer) {
+    const bool tp = defer > 0;  // the top: only bucket bits are known
+    if (defer > 0 &&
+        (e - b <= defer || bucket_of(b) == bucket_of(e - 1))) {
       out.emplace_back();
       out.back().begin = b;
       out.back().end = e;
@@ -539,7 +681,7 @@ struct Tree {
       stubs.push_back({b, e, level});
       return;
     }
-    while (level < B && digit(codes[b], level) == digit(codes[e - 1], level)) ++level;
+    while (level < B && digit(key(b, tp), level) == digit(key(e - 1, tp), level)) ++level;
     out.emplace_back();
     {
       Node<D>& nd = out.back();
@@ -552,11 +694,11 @@ struct Tree {
     if (!out[k].leaf) {
       std::uint32_t s = b;
       while (s < e) {
-        const int dg = digit(codes[s], level);
+        const int dg = digit(key(s, tp), level);
         std::uint32_t lo = s + 1, hi = e;  // first index with a larger digit
         while (lo < hi) {
           const std::uint32_t mid = lo + (hi - lo) / 2;
-          if (digit(codes[mid], level) <= dg)
+          if (digit(key(mid, tp), level) <= dg)
             lo = mid + 1;
           else
             hi = mid;
@@ -759,8 +901,14 @@ struct Workspace {
   std::vector<List> lists;
   std::vector<std::vector<float>> pts;  // per thread: group points, SoA
   std::vector<std::vector<double>> outs;
-  std::vector<double> zpt, frep;  // per point (original order): z_i and repulsive sums
+  std::vector<double> frep;       // per point (original order): repulsive sums
+  std::vector<double> zgroup;     // per tree group: sum of z_i over its points (in point order)
   std::vector<double> rowsum;
+  // Set by the optimiser for the next tree build only: the box of the recentred embedding and the
+  // shift that recentres it (applied in the build's first pass).
+  bool prepared = false;
+  double box[6] = {}, shift[3] = {};
+  double* Ymut = nullptr;
 };
 
 void WorkspaceDeleter::operator()(Workspace* w) const { delete w; }
@@ -768,18 +916,24 @@ WorkspacePtr make_workspace() { return WorkspacePtr(new Workspace()); }
 
 namespace {
 
-// Repulsive sums for every point: zpt[i] = sum_{j != i} q_ij, frep[i] = sum_j q_ij^2 (y_i - y_j).
+// Repulsive sums for every point, frep[i] = sum_j q_ij^2 (y_i - y_j), and z_i = sum_{j != i} q_ij
+// summed per group (zgroup[g]).
 template <int D>
 void repulsion(Tree<D>& tree, const double* Y, std::size_t n, double theta, int n_threads,
                Workspace& ws) {
-  tree.build(Y, n, n_threads);
+  if (ws.prepared) {
+    tree.build(Y, n, n_threads, ws.box, ws.Ymut, ws.shift);
+    ws.prepared = false;
+  } else {
+    tree.build(Y, n, n_threads);
+  }
   const int T = std::max(1, n_threads);
   if (ws.lists.size() < static_cast<std::size_t>(T)) {
     ws.lists.resize(static_cast<std::size_t>(T));
     ws.pts.resize(static_cast<std::size_t>(T));
     ws.outs.resize(static_cast<std::size_t>(T));
   }
-  ws.zpt.resize(n);
+  ws.zgroup.resize(tree.groups.size());
   ws.frep.resize(n * D);
   const double theta2 = theta * theta;
   const auto& nodes = tree.nodes;
@@ -841,11 +995,13 @@ void repulsion(Tree<D>& tree, const double* Y, std::size_t n, double theta, int 
     else
       detail::repulse3(L.x.data(), L.y.data(), L.z.data(), L.m.data(), L.size, P.data(),
                        P.data() + np, P.data() + 2 * np, np, out.data());
+    double zg = 0.0;
     for (std::size_t p = 0; p < np; ++p) {
       const std::size_t i = tree.order[gb + p];
-      ws.zpt[i] = out[p * (D + 1)] - 1.0;  // the point itself, q_ii = 1
+      zg += out[p * (D + 1)] - 1.0;  // the point itself, q_ii = 1
       for (int a = 0; a < D; ++a) ws.frep[i * D + a] = out[p * (D + 1) + 1 + a];
     }
+    ws.zgroup[g] = zg;
   });
 }
 
@@ -861,9 +1017,9 @@ double gradient_then(const SparseP& P, const double* Y, double theta, double exa
   else
     repulsion<3>(ws.tree3, Y, n, theta, n_threads, ws);
   double Z = 0.0;
-  for (std::size_t i = 0; i < n; ++i) Z += ws.zpt[i];
+  for (double zg : ws.zgroup) Z += zg;  // groups in point order: fixed for any thread count
   const double invZ = Z > 0.0 ? 1.0 / Z : 0.0;
-  dynamic_blocks(n, 512, n_threads, [&](std::size_t b, std::size_t e, int) {
+  dynamic_blocks(n, kStepBlock, n_threads, [&](std::size_t b, std::size_t e, int) {
     double* att = grad + b * D;  // attractive sums first, then combined in place
     if constexpr (D == 2)
       detail::attract2(Y, P.indptr.data(), P.indices.data(), P.data.data(), b, e, att);
@@ -1017,6 +1173,12 @@ int Optimizer::run(const Schedule& s, const Interrupt& interrupt) {
       for (std::size_t c = 0; c < D; ++c) anchor_[r * D + c] = s.anchor[perm_[r] * D + c];
     anchor = anchor_.data();
   }
+  // Per fixed block of kStepBlock rows (the gradient pass's blocks): sums and box of the new
+  // positions, combined in block order, so the mean does not depend on the threads.
+  const std::size_t nblk = (n + kStepBlock - 1) / kStepBlock;
+  std::vector<double> bsum(nblk * D), bbox(nblk * 2 * D);
+  double mean[3] = {0.0, 0.0, 0.0};
+  bool pending = false;  // Y_ still to be recentred by mean (done in the next tree build)
   for (int it = 0; it < s.n_iter; ++it) {
     check_interrupt(interrupt);
     const double prox =
@@ -1025,6 +1187,12 @@ int Optimizer::run(const Schedule& s, const Interrupt& interrupt) {
     // One step for rows [b, e): gains, momentum, step clipping, the penalty's proximal step.
     // Reads Y_ and writes Ynext_, so it runs in the gradient's pass (other rows still read Y_).
     auto step = [&](std::size_t b, std::size_t e) {
+      double sm[3] = {0.0, 0.0, 0.0};
+      double lo[3], hi[3];
+      for (std::size_t c = 0; c < D; ++c) {
+        lo[c] = std::numeric_limits<double>::infinity();
+        hi[c] = -std::numeric_limits<double>::infinity();
+      }
       for (std::size_t i = b; i < e; ++i) {
         double norm2 = 0.0;
         for (std::size_t c = 0; c < D; ++c) {
@@ -1045,9 +1213,23 @@ int Optimizer::run(const Schedule& s, const Interrupt& interrupt) {
           if (prox > 0.0)  // proximal step of the movement penalty: stable for any weight
             y = (y + prox * anchor[i * D + c]) / (1.0 + prox);
           Ynext_[i * D + c] = y;
+          sm[c] += y;
+          lo[c] = std::min(lo[c], y);
+          hi[c] = std::max(hi[c], y);
         }
       }
+      const std::size_t k = b / kStepBlock;
+      for (std::size_t c = 0; c < D; ++c) {
+        bsum[k * D + c] = sm[c];
+        bbox[k * 2 * D + c] = lo[c];
+        bbox[k * 2 * D + D + c] = hi[c];
+      }
     };
+    if (pending) {  // recentre Y_ in the tree build's first pass, with the box known
+      ws_->prepared = true;
+      ws_->Ymut = Y_.data();
+      for (std::size_t c = 0; c < D; ++c) ws_->shift[c] = mean[c];
+    }
     if (dim_ == 2)
       last_z_ = gradient_then<2>(P_, Y_.data(), theta_, s.exaggeration, n_threads_, grad_.data(),
                                  *ws_, step);
@@ -1055,13 +1237,29 @@ int Optimizer::run(const Schedule& s, const Interrupt& interrupt) {
       last_z_ = gradient_then<3>(P_, Y_.data(), theta_, s.exaggeration, n_threads_, grad_.data(),
                                  *ws_, step);
     Y_.swap(Ynext_);
-    double mean[3] = {0.0, 0.0, 0.0};
-    for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t c = 0; c < D; ++c) mean[c] += Y_[i * D + c];
-    for (std::size_t c = 0; c < D; ++c) mean[c] /= static_cast<double>(n);
+    double lo[3], hi[3];
+    for (std::size_t c = 0; c < D; ++c) {
+      mean[c] = 0.0;
+      lo[c] = bbox[c];
+      hi[c] = bbox[D + c];
+    }
+    for (std::size_t k = 0; k < nblk; ++k)
+      for (std::size_t c = 0; c < D; ++c) {
+        mean[c] += bsum[k * D + c];
+        lo[c] = std::min(lo[c], bbox[k * 2 * D + c]);
+        hi[c] = std::max(hi[c], bbox[k * 2 * D + D + c]);
+      }
+    // rounding is monotonic, so the box of (y - mean) is (box - mean) exactly
+    for (std::size_t c = 0; c < D; ++c) {
+      mean[c] /= static_cast<double>(n);
+      ws_->box[c] = lo[c] - mean[c];
+      ws_->box[D + c] = hi[c] - mean[c];
+    }
+    pending = true;
+  }
+  if (pending)
     for (std::size_t i = 0; i < n; ++i)
       for (std::size_t c = 0; c < D; ++c) Y_[i * D + c] -= mean[c];
-  }
   return s.n_iter;
 }
 

@@ -321,12 +321,20 @@ def _merge_top(state: _LayerState, mx, arg, start: int) -> None:
     b = mx.shape[0]
     k = state.top_values.shape[1]
     dev = state.top_values.device
-    sample = torch.arange(start, start + b, device=dev).expand(state.n_channels, b)
-    vals = torch.cat([state.top_values, mx.t().float()], dim=1)
-    samples = torch.cat([state.top_samples, sample], dim=1)
-    locs = torch.cat([state.top_loc, arg.t()], dim=1)
+    mx = mx.t().float()
+    # only channels whose batch maximum beats their k-th value change (ties keep the old entry)
+    rows = torch.nonzero(mx.amax(dim=1) > state.top_values[:, -1]).flatten()
+    n_rows = int(rows.numel())
+    if n_rows == 0:
+        return
+    every = n_rows == state.n_channels
+    pick = (lambda t: t) if every else (lambda t: t.index_select(0, rows))  # noqa: E731
+    sample = torch.arange(start, start + b, device=dev).expand(n_rows, b)
+    vals = torch.cat([pick(state.top_values), pick(mx)], dim=1)
+    samples = torch.cat([pick(state.top_samples), sample], dim=1)
+    locs = torch.cat([pick(state.top_loc), pick(arg.t())], dim=1)
     slots = torch.cat(
-        [state.top_slot, torch.full((state.n_channels, b), -1, dtype=torch.int64, device=dev)],
+        [pick(state.top_slot), torch.full((n_rows, b), -1, dtype=torch.int64, device=dev)],
         dim=1,
     )
     order = torch.sort(vals, dim=1, descending=True, stable=True).indices
@@ -337,14 +345,20 @@ def _merge_top(state: _LayerState, mx, arg, start: int) -> None:
         # the r-th evicted old entry's slot goes to the r-th new entry (per channel, in order)
         valid = dropped >= 0
         rank_d = torch.where(valid, valid.to(torch.int64).cumsum(dim=1) - 1, k)
-        free = torch.zeros((state.n_channels, k + 1), dtype=torch.int64, device=dev)
+        free = torch.zeros((n_rows, k + 1), dtype=torch.int64, device=dev)
         free.scatter_(1, rank_d, dropped)  # column k collects the non-slots and is ignored
         rank = (new.to(torch.int64).cumsum(dim=1) - 1).clamp(min=0)
         kept = torch.where(new, free.gather(1, rank), kept)
-    state.top_values = vals[:, :k].contiguous()
-    state.top_samples = samples[:, :k].contiguous()
-    state.top_loc = locs[:, :k].contiguous()
-    state.top_slot = kept.contiguous()
+    if every:
+        state.top_values = vals[:, :k].contiguous()
+        state.top_samples = samples[:, :k].contiguous()
+        state.top_loc = locs[:, :k].contiguous()
+        state.top_slot = kept.contiguous()
+    else:
+        state.top_values[rows] = vals[:, :k]
+        state.top_samples[rows] = samples[:, :k]
+        state.top_loc[rows] = locs[:, :k]
+        state.top_slot[rows] = kept
 
 
 class _Patches:
@@ -358,7 +372,6 @@ class _Patches:
     """
 
     def __init__(self, states, patch_size: int, channels: int, budget: int | None) -> None:
-        import torch
 
         self.states = states
         self.p = patch_size
@@ -368,7 +381,8 @@ class _Patches:
             st.offset = total
             total += st.n_channels * st.top_slot.shape[1]
         # np.zeros is calloc: pages are only touched where a patch is written
-        self.block = torch.from_numpy(np.zeros((total, patch_size, patch_size, channels), np.uint8))
+        self.total = total
+        self.block = np.zeros((total, patch_size, patch_size, channels), np.uint8)
         self.pending = np.zeros(total, dtype=bool)  # by slot row
         self.images: dict[int, Any] = {}
         self.image_bytes = 0
@@ -411,8 +425,12 @@ class _Patches:
         self.images = {i: v for i, v in self.images.items() if i in keep}
         self.image_bytes = sum(v.numel() for v in self.images.values())
 
-    def flush(self, chunk: int = 2048) -> None:
-        """Cut the patches of all pending entries and free the image cache."""
+    def flush(self, chunk: int = 2048, ranked: bool = False) -> None:
+        """Cut the patches of all pending entries and free the image cache.
+
+        They go to their slots in the patch block, or (``ranked``: at the end of a pass that
+        never flushed before) straight to their rows in top-k order, so the block is the result.
+        """
         import torch
         import torch.nn.functional as F
 
@@ -425,7 +443,11 @@ class _Patches:
                 continue
             boxes = st.rf.boxes(st.top_loc.cpu().numpy()[pend])
             tables.append(np.concatenate([samples[pend][:, None], boxes.astype(np.int64)], 1))
-            targets.append(rows[pend])
+            if not ranked:
+                targets.append(rows[pend])
+            else:
+                in_order = st.offset + np.arange(rows.size, dtype=np.int64).reshape(rows.shape)
+                targets.append(in_order[pend])
         self.pending[:] = False
         if tables:
             table = np.concatenate(tables)
@@ -463,28 +485,35 @@ class _Patches:
                     else:
                         src = torch.from_numpy(np.repeat(np.arange(len(m)), counts))
                         source = crop.index_select(0, src)
-                    self.block.index_copy_(0, torch.from_numpy(target[entries]), source)
+                    self.block[target[entries]] = source.numpy()
         self.images = {}
         self.image_bytes = 0
         self.flushes += 1
 
     def result(self) -> dict[str, np.ndarray]:
-        """``{layer: (C, k, P, P, c) uint8}`` in top-k order (zeros where no sample)."""
-        self.flush()
+        """``{layer: (C, k, P, P, c) uint8}`` in top-k order (zeros where no sample).
+
+        The patch block becomes the result (each layer's array is a view of its rows): cut in
+        top-k order at once if nothing was cut before, else cut into the slots and put in
+        top-k order in place, one layer at a time (one layer's patches of extra memory).
+        """
+        if self.flushes == 0:
+            self.flush(ranked=True)
+        else:
+            self.flush()
+            for st in self.states:
+                rows = self._rows(st).reshape(-1)
+                seg = self.block[st.offset : st.offset + rows.size]
+                seg[:] = self.block[rows]  # the right side is a copy: no overlap problem
+                seg[st.top_samples.cpu().numpy().reshape(-1) < 0] = 0
         out = {}
         for st in self.states:
-            rows = self._rows(st)
-            patches = self.block.index_select(0, _torch_from(rows.reshape(-1))).numpy()
-            patches = patches.reshape(*rows.shape, self.p, self.p, self.c)
-            patches[st.top_samples.cpu().numpy() < 0] = 0
-            out[st.name] = patches
+            n = st.n_channels * st.top_slot.shape[1]
+            out[st.name] = self.block[st.offset : st.offset + n].reshape(
+                st.n_channels, -1, self.p, self.p, self.c
+            )
+        self.block = None
         return out
-
-
-def _torch_from(a: np.ndarray):
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(a))
 
 
 def _ranges(counts: np.ndarray) -> np.ndarray:
@@ -698,7 +727,17 @@ def record(
                         "(N, C), (N, C, L) and (N, C, H, W) outputs"
                     )
                 mean = flat.float().mean(dim=2)
-                mx, arg = flat.max(dim=2)
+                st = states.get(name)
+                if st is None or flat.shape[2] == 1:
+                    mx, arg = flat.max(dim=2)
+                else:
+                    # the location of the maximum is only needed where it can enter the top-k:
+                    # values above the channel's current k-th (ties keep the earlier sample)
+                    mx = flat.amax(dim=2)
+                    bi, ci = torch.nonzero(mx > st.top_values[:, -1], as_tuple=True)
+                    arg = torch.zeros(mx.shape, dtype=torch.int64, device=mx.device)
+                    if bi.numel():
+                        arg[bi, ci] = flat[bi, ci].argmax(dim=1)
                 current[name] = (mean, mx, arg, spatial)
 
             return hook
