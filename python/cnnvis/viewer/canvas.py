@@ -18,6 +18,7 @@ import numpy as np
 from vispy import scene as vscene
 from vispy.gloo import Texture2D
 from vispy.visuals.filters import TextureFilter
+from vispy.visuals.text.text import FontManager
 
 from cnnvis.scene.model import Images, Labels, Panel, Points, Polylines, Rects, Scene
 
@@ -178,7 +179,7 @@ class _PanelVisuals:
             self.label_bg.order = 9
             self.label_bg.visible = False
         self.bg_zoom: float | None = None
-        self.texts = self._text_visuals(panel.labels, parent, order=10)
+        self.texts = self._text_visuals(panel.labels, parent, 10, canvas.font_manager)
         # 2-D drawing: painter's order by `order`, alpha blending, no depth test
         for node in parent.children:
             if hasattr(node, "set_gl_state"):
@@ -292,7 +293,7 @@ class _PanelVisuals:
         return markers, rings
 
     @staticmethod
-    def _text_visuals(labels: Labels, parent, order: int) -> list[dict[str, Any]]:
+    def _text_visuals(labels: Labels, parent, order: int, fonts) -> list[dict[str, Any]]:
         groups: dict[tuple, list[int]] = {}
         for i in range(len(labels)):
             key = (float(labels.size[i]), bool(labels.bold[i]), *labels.anchor[i])
@@ -307,6 +308,7 @@ class _PanelVisuals:
                 # the camera flips y (world y runs down), which swaps vispy's vertical anchors
                 anchor_y={"top": "bottom", "bottom": "top"}.get(ay, ay),
                 face="DejaVu Sans",
+                font_manager=fonts,
             )
             text.order = order
             out.append({"index": np.asarray(idx), "visual": text})
@@ -418,6 +420,9 @@ class SceneCanvas(vscene.SceneCanvas):
         self.unfreeze()
         self.model: Scene | None = None
         self._panels: dict[str, _PanelVisuals] = {}
+        # one glyph atlas for the canvas's lifetime, so a rebuilt scene (after an edit) does not
+        # rasterise its glyphs again
+        self.font_manager = FontManager(method="cpu")
         self.freeze()
         if scene is not None:
             self.set_scene(scene)
