@@ -176,6 +176,18 @@ def _tensors_in(obj: Any) -> list[Any]:
     return found
 
 
+def _add_input(b, position: int, value) -> str:
+    """The node of the model's ``position``-th input (``input``, ``input1``, ...)."""
+    return b.add(
+        "input" if position == 0 else f"input{position}",
+        module=None,
+        op="input",
+        type_name="input",
+        stack=[],
+        shape=_shape_of(value),
+    )
+
+
 def _shape_of(value: Any) -> tuple[int, ...] | None:
     import torch
 
@@ -322,14 +334,7 @@ def _fx_graph(model: Any, inputs: tuple[Any, ...]) -> nx.DiGraph:
         stack_meta = node.meta.get("nn_module_stack") or {}
         stack = [v[0] if isinstance(v, tuple) else k for k, v in stack_meta.items()]
         if node.op == "placeholder":
-            nid = b.add(
-                "input" if n_inputs == 0 else f"input{n_inputs}",
-                module=None,
-                op="input",
-                type_name="input",
-                stack=[],
-                shape=_shape_of(value),
-            )
+            nid = _add_input(b, n_inputs, value)
             n_inputs += 1
         elif node.op == "output":
             nid = b.add(
@@ -471,14 +476,7 @@ def _hook_graph(model: Any, inputs: tuple[Any, ...]) -> nx.DiGraph:
             handles.append(m.register_forward_pre_hook(pre, with_kwargs=True))
             handles.append(m.register_forward_hook(post, with_kwargs=True))
         for i, t in enumerate(inputs):
-            nid = b.add(
-                "input" if i == 0 else f"input{i}",
-                module=None,
-                op="input",
-                type_name="input",
-                stack=[],
-                shape=_shape_of(t),
-            )
+            nid = _add_input(b, i, t)
             publish(nid, t)
         with torch.no_grad(), Mode():
             out = model(*inputs)
