@@ -137,6 +137,14 @@ def test_default_layers(graphs):
     assert layers[0] == "features.0.2"  # Conv2dNormActivation's Hardswish
 
 
+def test_default_layers_keep_convs_with_1x1_maps():
+    # at 32x32 ResNet-18's last stage has 1x1 maps: real features, not squeeze-excitation gates
+    g = model_graph(torchvision.models.resnet18(num_classes=10), torch.zeros(1, 3, 32, 32))
+    assert g.nodes["layer4.1.conv2"]["out_shape"][1:] == (1, 1)
+    layers = default_layers(g)
+    assert "layer4.1.conv2" in layers and len(layers) == 1 + 16 + 3 + 1
+
+
 def test_fx_and_hooks_agree(graphs):
     for name in ("resnet18", "googlenet"):
         model, g = graphs[name]

@@ -274,6 +274,29 @@ def group_graph(graph: nx.DiGraph, groups: list[LayerGroup] | None = None) -> nx
     return q
 
 
+def _is_one_by_one(d: dict) -> bool:
+    shape = d.get("out_shape") or ()
+    return len(shape) >= 2 and all(s == 1 for s in shape[1:])
+
+
+def _is_gate(g: nx.DiGraph, node: str) -> bool:
+    """Whether ``node`` (a conv) computes a gate: its 1x1 maps flow, through other 1x1 convs,
+    activations and norms only, into a ``mul`` that scales a feature map."""
+    if not _is_one_by_one(g.nodes[node]):
+        return False
+    frontier, seen = [node], {node}
+    while frontier:
+        cur = frontier.pop()
+        for nxt in g.successors(cur):
+            nd = g.nodes[nxt]
+            if nd["op"] == "mul":
+                return True
+            if nxt not in seen and nd["op"] in ("conv", "act", "norm") and _is_one_by_one(nd):
+                seen.add(nxt)
+                frontier.append(nxt)
+    return False
+
+
 def default_layers(graph: nx.DiGraph) -> list[str]:
     """Dotted module names whose outputs are worth recording by default (one per conv/linear).
 
@@ -283,8 +306,9 @@ def default_layers(graph: nx.DiGraph) -> list[str]:
     (so ``conv -> bn -> relu`` records the ReLU's rectified maps), otherwise the conv or linear
     module itself (a functional ``F.relu``, or a ReLU module reused across the block as in
     torchvision's ResNet, whose hook would fire twice). The model's last linear layer (the
-    logits) is included; convs whose output maps are 1x1 (the gates of squeeze-excitation
-    blocks) are left out. Outputs are per-channel feature maps ``(C, H, W)`` or unit vectors
+    logits) is included; the gates of squeeze-excitation blocks (convs with 1x1 output maps
+    whose result scales another tensor through a ``mul``) are left out, while ordinary convs
+    that happen to reach 1x1 maps (ResNet's last stage on 32x32 inputs) are kept. Outputs are per-channel feature maps ``(C, H, W)`` or unit vectors
     ``(C,)``; names appear once, in execution order.
 
     Parameters
@@ -306,9 +330,8 @@ def default_layers(graph: nx.DiGraph) -> list[str]:
         d = g.nodes[n]
         if d["op"] not in ("conv", "linear") or not d.get("module"):
             continue
-        shape = d.get("out_shape") or ()
-        if d["op"] == "conv" and len(shape) >= 2 and all(s == 1 for s in shape[1:]):
-            continue  # a 1x1-map gate such as squeeze-excitation's convs: no spatial features
+        if d["op"] == "conv" and _is_gate(g, n):
+            continue  # squeeze-excitation's convs: a per-channel scale, not features
         chosen = d["module"]
         cur = n
         while g.out_degree(cur) == 1:
