@@ -185,6 +185,14 @@ class _PanelVisuals:
         for node in parent.children:
             if hasattr(node, "set_gl_state"):
                 node.set_gl_state("translucent", depth_test=False, cull_face=False)
+        # opaque fills and facets replace what is under them: blending them would give the same
+        # pixels at twice the memory traffic (software GL is bound by it)
+        for rects, mesh in ((panel.rects, self.rect_fill), (panel.top_rects, self.top_fill)):
+            if mesh is not None and (rects.fill[:, 3] >= 1.0).all():
+                mesh.set_gl_state(blend=False, depth_test=False, cull_face=False)
+        for entry in self.atlases:
+            if entry["opaque"]:
+                entry["visual"].set_gl_state(blend=False, depth_test=False, cull_face=False)
 
     # -- construction ----------------------------------------------------------------------------
     @staticmethod
@@ -219,7 +227,13 @@ class _PanelVisuals:
             quads.set_data(images.xywh[idx], boxes)
             quads.order = order
             quads.visible = False
-            out.append({"index": np.asarray(idx), "visual": quads})
+            out.append(
+                {
+                    "index": np.asarray(idx),
+                    "visual": quads,
+                    "opaque": bool((atlas[..., 3] == 255).all()),
+                }
+            )
         return out
 
     def _set_images(self, mask: np.ndarray) -> None:
