@@ -163,19 +163,21 @@ def camera_path(bounds, n):
     return out
 
 
-def move(cams, scene, k, view):
+def move(cams, scene, k, view, projection=True):
     """Frame ``k`` of the path: pan/zoom the overview; zoom the projection every other frame."""
     xa, xb, ya, yb = view
     cams["overview"].set_range(x=(xa, xb), y=(ya, yb), z=(-1, 1), margin=0)
-    if "projection" in cams and k % 2:
+    if projection and "projection" in cams and k % 2:
         f = 1.0 + 0.3 * (k % 3)
         cams["projection"].zoom(1.0 / f if k % 4 == 1 else f)
 
 
 def vispy_fps(scene, frames):
-    """Frames per second (wall) and CPU ms per frame of two loops over the same camera path:
-    drawing into the canvas's persistent frame buffer and waiting for the GL (``glFinish``), as
-    an on-screen frame costs, and ``render()`` with the read-back to an array (exports)."""
+    """Frames per second (wall) and CPU ms per frame (this process, GL threads included) of
+    three loops over the same camera path: drawing into the canvas's persistent frame buffer
+    and waiting for the GL (``glFinish``), as an on-screen frame costs, with the projection
+    zoomed every other frame ("frame") and without ("overview"); and ``render()`` with the
+    read-back to an array (exports)."""
     from cnnvis.export.png import offscreen_app
     from cnnvis.viewer.canvas import SceneCanvas
 
@@ -188,12 +190,12 @@ def vispy_fps(scene, frames):
         move(cams, scene, k, view)
         canvas.render(alpha=False)
     out = {}
-    for mode in ("frame", "read-back"):
+    for mode in ("frame", "overview", "read-back"):
         canvas.fit()
         t0, c0 = time.perf_counter(), time.process_time()
         for k, view in enumerate(path):
-            move(cams, scene, k, view)
-            if mode == "frame":
+            move(cams, scene, k, view, projection=mode != "overview")
+            if mode != "read-back":
                 canvas.draw_offscreen(finish=True)
             else:
                 canvas.render(alpha=False)
@@ -307,13 +309,17 @@ def main() -> None:
         f"{args.frames} frames; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
     print(
-        "| scene | contents | cnnvis frame fps (CPU ms/frame) | cnnvis with read-back fps "
-        "| matplotlib (Agg) fps | frame / matplotlib |"
+        "| scene | contents | cnnvis fps: overview + projection (CPU ms/frame) "
+        "| overview only (CPU ms/frame) | with read-back | matplotlib (Agg) fps "
+        "| cnnvis / matplotlib |"
     )
-    print("|---|---|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for name, what, v, m in rows:
-        (f, fc), (r, _) = v["frame"], v["read-back"]
-        print(f"| {name} | {what} | {f:.1f} ({fc:.0f}) | {r:.1f} | {m:.2f} | {f / m:.1f}x |")
+        (f, fc), (o, oc), (r, _) = v["frame"], v["overview"], v["read-back"]
+        print(
+            f"| {name} | {what} | {f:.1f} ({fc:.0f}) | {o:.1f} ({oc:.0f}) | {r:.1f} | {m:.2f} "
+            f"| {f / m:.1f}x |"
+        )
 
 
 if __name__ == "__main__":
