@@ -2,10 +2,13 @@
 
 :class:`SceneCanvas` is a ``vispy.scene.SceneCanvas`` with one view (and pan/zoom camera) per
 panel of the scene. It batches the primitives: one mesh for the rectangles' fills and one line
-visual for their outlines, one textured mesh per atlas for all facet images, one ribbon mesh for
-all edges, one ``Markers`` visual per point cloud, and one ``Text`` visual per label style.
-Level of detail (labels and facets shown only when large enough) is applied before each frame
-from the zoom of each view; highlights are overlays updated without re-uploading the rest.
+visual for their outlines, one textured quad visual per atlas for all facet images, one ribbon
+visual for all edges (never thinner than a pixel), one disc visual per point cloud, and one
+``Text`` visual per label style. Everything is uploaded once per scene: panning and zooming
+change only the camera transform, and the level of detail (labels and facets shown only when
+large enough) only flips per-item visibility flags or label alphas when the zoom crosses a
+label's or facet's threshold, never shader code or geometry (see :mod:`.glvisuals`). Highlights
+are overlays updated without re-uploading the rest.
 
 No Qt here: the viewer embeds ``canvas.native``; exports create the canvas offscreen.
 """
@@ -15,12 +18,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from vispy import gloo
 from vispy import scene as vscene
-from vispy.gloo import Texture2D
-from vispy.visuals.filters import TextureFilter
 from vispy.visuals.text.text import FontManager
 
-from cnnvis.scene.model import Images, Labels, Panel, Points, Polylines, Rects, Scene
+from cnnvis.scene.model import Images, Labels, Panel, Points, Polylines, Rects, Scene, text_width_px
+
+from .glvisuals import Discs, PixelQuads, Ribbons, TexturedQuads
 
 __all__ = ["SceneCanvas", "build_atlas"]
 
@@ -94,11 +98,13 @@ def _outline_segments(xywh: np.ndarray) -> np.ndarray:
     return seg.reshape(-1, 2)
 
 
-def _ribbons(lines: Polylines) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Triangle-strip ribbons (world width) for every polyline, as one indexed mesh."""
+def _ribbons(lines: Polylines) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Triangle-strip ribbons (world width) for every polyline, as one indexed mesh: per vertex
+    its centre point and its signed half-width normal, then faces and colours."""
     p = lines.points.astype(np.float64)
     if len(p) == 0:
-        return np.zeros((0, 2), np.float32), np.zeros((0, 3), np.uint32), np.zeros((0, 4))
+        z = np.zeros((0, 2), np.float32)
+        return z, z, np.zeros((0, 3), np.uint32), np.zeros((0, 4))
     off = lines.offsets
     owner = np.repeat(np.arange(len(lines)), np.diff(off))
     # tangent per vertex from its neighbours within the same line
@@ -113,31 +119,32 @@ def _ribbons(lines: Polylines) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     t = p[np.clip(next_i, 0, len(p) - 1)] - p[np.clip(prev_i, 0, len(p) - 1)]
     t /= np.maximum(np.hypot(t[:, 0], t[:, 1]), 1e-12)[:, None]
     nrm = np.stack([-t[:, 1], t[:, 0]], 1) * (0.5 * lines.width[owner])[:, None]
-    verts = np.empty((len(p), 2, 2))
-    verts[:, 0] = p + nrm
-    verts[:, 1] = p - nrm
-    verts = verts.reshape(-1, 2)
+    centre = np.repeat(p, 2, axis=0)
+    normal = np.stack([nrm, -nrm], axis=1).reshape(-1, 2)
     seg = np.flatnonzero(~last)  # vertex k joins k+1
     a0, a1, b0, b1 = 2 * seg, 2 * seg + 1, 2 * seg + 2, 2 * seg + 3
     faces = np.concatenate([np.stack([a0, a1, b0], 1), np.stack([a1, b1, b0], 1)]).astype(np.uint32)
     colors = np.repeat(lines.color[owner], 2, axis=0)
-    return verts.astype(np.float32), faces, colors
+    return centre.astype(np.float32), normal.astype(np.float32), faces, colors
 
 
-def _hairlines(lines: Polylines, which: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Segment pairs and colours of the polylines ``which`` (default all), for 1-pixel drawing."""
-    p = lines.points
-    if len(p) == 0:
-        return np.zeros((0, 2), np.float32), np.zeros((0, 4), np.float32)
-    off = lines.offsets
-    last = np.zeros(len(p), bool)
-    last[off[1:] - 1] = True
-    owner = np.repeat(np.arange(len(lines)), np.diff(off))
-    keep = ~last if which is None else (~last & which[owner])
-    k = np.flatnonzero(keep)
-    seg = np.stack([p[k], p[k + 1]], 1).reshape(-1, 2)
-    col = np.repeat(lines.color[owner[k]], 2, axis=0)
-    return seg.astype(np.float32), col.astype(np.float32)
+_COMPOSITE_VERT = """
+attribute vec2 a_pos;
+attribute vec2 a_tc;
+varying vec2 v_tc;
+void main() {
+    v_tc = a_tc;
+    gl_Position = vec4(a_pos, 0.0, 1.0);
+}
+"""
+
+_COMPOSITE_FRAG = """
+uniform sampler2D u_tex;
+varying vec2 v_tc;
+void main() {
+    gl_FragColor = texture2D(u_tex, v_tc);
+}
+"""
 
 
 class _PanelVisuals:
@@ -153,11 +160,10 @@ class _PanelVisuals:
         parent = self.view.scene
         self.label_mask: np.ndarray | None = None
         self.image_mask: np.ndarray | None = None
-        self.hairline_on: bool | None = None
         self.rect_fill = self._rect_mesh(panel.rects, parent, order=0)
         self.rect_edge = self._rect_lines(panel.rects, parent, order=1)
         self.atlases = self._image_meshes(panel.images, parent, order=2)
-        self.ribbons, self.hairlines = self._line_visuals(panel.lines, parent, order=3)
+        self.ribbons = self._line_visuals(panel.lines, parent, order=3)
         self.top_fill = self._rect_mesh(panel.top_rects, parent, order=4)
         self.top_edge = self._rect_lines(panel.top_rects, parent, order=5)
         self.markers, self.rings = self._point_visuals(panel.points, parent, order=6)
@@ -170,20 +176,23 @@ class _PanelVisuals:
         self.hl_fill = vscene.visuals.Mesh(parent=parent)
         self.hl_fill.order = 7
         self.hl_fill.visible = False
-        self.hl_points = vscene.visuals.Markers(parent=parent)
+        self.hl_points = Discs(parent=parent)
         self.hl_points.order = 8
         self.hl_points.visible = False
-        self.label_bg = None
-        if len(panel.labels) and (panel.labels.background[:, 3] > 0).any():
-            self.label_bg = vscene.visuals.Mesh(parent=parent)
-            self.label_bg.order = 9
-            self.label_bg.visible = False
-        self.bg_zoom: float | None = None
+        self.label_bg, self.label_bg_index = self._label_backgrounds(panel.labels, parent, 9)
         self.texts = self._text_visuals(panel.labels, parent, 10, canvas.font_manager)
         # 2-D drawing: painter's order by `order`, alpha blending, no depth test
         for node in parent.children:
             if hasattr(node, "set_gl_state"):
                 node.set_gl_state("translucent", depth_test=False, cull_face=False)
+        # opaque fills and facets replace what is under them: blending them would give the same
+        # pixels at twice the memory traffic (software GL is bound by it)
+        for rects, mesh in ((panel.rects, self.rect_fill), (panel.top_rects, self.top_fill)):
+            if mesh is not None and (rects.fill[:, 3] >= 1.0).all():
+                mesh.set_gl_state(blend=False, depth_test=False, cull_face=False)
+        for entry in self.atlases:
+            if entry["opaque"]:
+                entry["visual"].set_gl_state(blend=False, depth_test=False, cull_face=False)
 
     # -- construction ----------------------------------------------------------------------------
     @staticmethod
@@ -214,83 +223,79 @@ class _PanelVisuals:
             if not idx:
                 continue
             atlas, boxes = build_atlas([images.data[i] for i in idx], ATLAS_MAX_SIDE[interp])
-            mesh = vscene.visuals.Mesh(parent=parent, color="white")
-            mesh.order = order
+            quads = TexturedQuads(atlas, interp, parent=parent)
+            quads.set_data(images.xywh[idx], boxes)
+            quads.order = order
+            quads.visible = False
             out.append(
                 {
                     "index": np.asarray(idx),
-                    "atlas": atlas,
-                    "boxes": boxes,
-                    "mesh": mesh,
-                    "interp": interp,
-                    "filter": None,
+                    "visual": quads,
+                    "opaque": bool((atlas[..., 3] == 255).all()),
                 }
             )
         return out
 
     def _set_images(self, mask: np.ndarray) -> None:
-        images = self.panel.images
         for entry in self.atlases:
             sel = mask[entry["index"]]
-            mesh = entry["mesh"]
-            if not sel.any():
-                mesh.visible = False
-                continue
-            v, f = _quads(images.xywh[entry["index"][sel]])
-            b = entry["boxes"][sel]
-            tc = np.empty((len(b), 4, 2), np.float32)
-            tc[:, 0] = b[:, [0, 1]]
-            tc[:, 1] = b[:, [2, 1]]
-            tc[:, 2] = b[:, [2, 3]]
-            tc[:, 3] = b[:, [0, 3]]
-            tc = tc.reshape(-1, 2)
-            mesh.set_data(vertices=v, faces=f, color="white")
-            if entry["filter"] is None:
-                filt = TextureFilter(entry["atlas"], tc)
-                mesh.attach(filt)
-                filt.fshader["u_texture"] = Texture2D(
-                    entry["atlas"], interpolation=entry["interp"], wrapping="clamp_to_edge"
-                )
-                entry["filter"] = filt
-            else:
-                entry["filter"].texcoords = tc
-            mesh.visible = True
+            entry["visual"].set_shown(sel)
+            entry["visual"].visible = bool(sel.any())
 
     def _line_visuals(self, lines: Polylines, parent, order: int):
         if not len(lines):
-            return None, None
-        v, f, c = _ribbons(lines)
-        self.ribbon_vertices, self.ribbon_faces, self.ribbon_colors = v, f, c
-        self.ribbon_owner = np.repeat(np.repeat(np.arange(len(lines)), np.diff(lines.offsets)), 2)
-        ribbons = vscene.visuals.Mesh(vertices=v, faces=f, vertex_colors=c, parent=parent)
+            return None
+        centre, normal, faces, colors = _ribbons(lines)
+        # lines thinner than a pixel on screen are drawn one pixel wide (hairlines)
+        ribbons = Ribbons(min_width_px=1.0, parent=parent)
+        ribbons.set_data(centre, normal, colors, faces)
         ribbons.order = order
-        seg, col = _hairlines(lines)
-        hair = vscene.visuals.Line(pos=seg, color=col, connect="segments", parent=parent)
-        hair.order = order
-        return ribbons, hair
+        return ribbons
 
     @staticmethod
     def _point_visuals(points: Points, parent, order: int):
         if not len(points):
             return None, None
-        markers = vscene.visuals.Markers(parent=parent)
-        markers.set_data(
-            points.xy, face_color=points.color, edge_width=0, size=points.size, symbol="disc"
-        )
+        markers = Discs(parent=parent)
+        markers.set_data(points.xy, face_color=points.color, size=points.size)
         markers.order = order
         rings = None
         if points.marked.any():
-            rings = vscene.visuals.Markers(parent=parent)
+            rings = Discs(parent=parent)
             rings.set_data(
                 points.xy[points.marked],
                 face_color=(0, 0, 0, 0),
                 edge_color=points.mark_color,
                 edge_width=1.2,
                 size=points.size + 3.5,
-                symbol="disc",
             )
             rings.order = order
         return markers, rings
+
+    @staticmethod
+    def _label_backgrounds(labels: Labels, parent, order: int):
+        """Boxes behind the labels that have a background: anchored at the label, sized in
+        pixels like :meth:`Labels.screen_boxes` (plus 2 pixels each side)."""
+        if not len(labels):
+            return None, None
+        sel = np.flatnonzero(labels.background[:, 3] > 0)
+        if not len(sel):
+            return None, None
+        px = labels.size[sel] * 96.0 / 72.0
+        w = np.array([text_width_px(labels.text[i], s) for i, s in zip(sel, px)])
+        h = px * 1.25
+        fx = np.array(
+            [{"left": 0.0, "center": 0.5, "right": 1.0}[labels.anchor[i][0]] for i in sel]
+        )
+        fy = np.array(
+            [{"top": 0.0, "center": 0.5, "bottom": 1.0}[labels.anchor[i][1]] for i in sel]
+        )
+        box = np.stack([-fx * w - 2.0, -fy * h, (1 - fx) * w + 2.0, (1 - fy) * h], axis=1)
+        quads = PixelQuads(parent=parent)
+        quads.set_data(labels.pos[sel], box, labels.background[sel])
+        quads.order = order
+        quads.visible = False
+        return quads, sel
 
     @staticmethod
     def _text_visuals(labels: Labels, parent, order: int, fonts) -> list[dict[str, Any]]:
@@ -311,6 +316,17 @@ class _PanelVisuals:
                 font_manager=fonts,
             )
             text.order = order
+            font = text._font
+            if isinstance(font._kernel, np.ndarray):
+                # vispy re-uploads this filter kernel (an array) on every draw of every Text;
+                # as a texture it is uploaded once per font
+                font._kernel = gloo.Texture2D(font._kernel)
+            # every label of the style is laid out once; the level of detail only sets the
+            # alpha of the hidden ones to zero (a colour upload, no re-layout)
+            text.text = [labels.text[i] for i in idx]
+            text.pos = labels.pos[idx]
+            text.color = labels.color[idx]
+            text.visible = False
             out.append({"index": np.asarray(idx), "visual": text})
         return out
 
@@ -321,70 +337,30 @@ class _PanelVisuals:
         return float(min(w / max(rect.width, 1e-9), h / max(abs(rect.height), 1e-9)))
 
     def apply_lod(self) -> None:
+        """Show what is large enough at the current zoom; a no-op while no threshold is crossed."""
         z = self.zoom()
         labels = self.panel.labels
         mask = labels.min_zoom <= z
         if self.label_mask is None or not np.array_equal(mask, self.label_mask):
             self.label_mask = mask
             for entry in self.texts:
-                idx = entry["index"][mask[entry["index"]]]
+                shown = mask[entry["index"]]
                 vis = entry["visual"]
-                if len(idx) == 0:
+                if not shown.any():
                     vis.visible = False
                     continue
-                vis.text = [labels.text[i] for i in idx]
-                vis.pos = labels.pos[idx]
-                vis.color = labels.color[idx]
+                color = labels.color[entry["index"]].copy()
+                color[~shown, 3] = 0.0
+                vis.color = color
                 vis.visible = True
-        if self.label_bg is not None and (self.bg_zoom != z or self.label_mask is not mask):
-            self.bg_zoom = z
-            sel = np.flatnonzero(self.label_mask & (labels.background[:, 3] > 0))
-            if len(sel):
-                pad = 2.0 / z
-                box = labels.screen_boxes(z)[sel]
-                xywh = np.stack(
-                    [
-                        box[:, 0] - pad,
-                        box[:, 1],
-                        box[:, 2] - box[:, 0] + 2 * pad,
-                        box[:, 3] - box[:, 1],
-                    ],
-                    axis=1,
-                )
-                v, f = _quads(xywh)
-                colors = np.repeat(labels.background[sel], 4, axis=0)
-                self.label_bg.set_data(vertices=v, faces=f, vertex_colors=colors)
-                self.label_bg.visible = True
-            else:
-                self.label_bg.visible = False
+            if self.label_bg is not None:
+                shown = mask[self.label_bg_index]
+                self.label_bg.set_shown(shown)
+                self.label_bg.visible = bool(shown.any())
         imask = self.panel.images.min_zoom <= z
         if self.image_mask is None or not np.array_equal(imask, self.image_mask):
             self.image_mask = imask
             self._set_images(imask)
-        if self.hairlines is not None:
-            # lines thinner than a pixel on screen are drawn as 1-pixel lines instead
-            thin = self.panel.lines.width * z < 1.0
-            if self.hairline_on is None or not np.array_equal(thin, self.hairline_on):
-                self.hairline_on = thin
-                if thin.any():
-                    seg, col = _hairlines(self.panel.lines, thin)
-                    self.hairlines.set_data(pos=seg, color=col)
-                    self.hairlines.visible = True
-                    ribbon_col = self.ribbon_colors.copy()
-                    owner = self.ribbon_owner
-                    ribbon_col[thin[owner], 3] = 0.0
-                    self.ribbons.set_data(
-                        vertices=self.ribbon_vertices,
-                        faces=self.ribbon_faces,
-                        vertex_colors=ribbon_col,
-                    )
-                else:
-                    self.hairlines.visible = False
-                    self.ribbons.set_data(
-                        vertices=self.ribbon_vertices,
-                        faces=self.ribbon_faces,
-                        vertex_colors=self.ribbon_colors,
-                    )
 
 
 class SceneCanvas(vscene.SceneCanvas):
@@ -423,6 +399,18 @@ class SceneCanvas(vscene.SceneCanvas):
         # one glyph atlas for the canvas's lifetime, so a rebuilt scene (after an edit) does not
         # rasterise its glyphs again
         self.font_manager = FontManager(method="cpu")
+        # the offscreen frame buffer, kept while the canvas size stays the same
+        self._frame_fbo: gloo.FrameBuffer | None = None
+        self._frame_fbo_size: tuple[int, int] | None = None
+        # each panel drawn into its own texture, redrawn only when something in it changed
+        # (its camera, its level of detail, a highlight, its size): panning one panel leaves
+        # the others as they were, as the viewer's separate widgets do
+        self._layers: dict[str, dict[str, Any]] = {}
+        self._dirty: set[str] = set()
+        self._view_names: dict[int, str] = {}
+        self._composite: gloo.Program | None = None
+        self._plain_draw = False
+        self._layering = False
         self.freeze()
         if scene is not None:
             self.set_scene(scene)
@@ -437,6 +425,9 @@ class SceneCanvas(vscene.SceneCanvas):
         for pv in self._panels.values():
             pv.view.parent = None
         self._panels = {name: _PanelVisuals(self, panel) for name, panel in scene.panels.items()}
+        self._view_names = {id(pv.view): name for name, pv in self._panels.items()}
+        self._layers = {}
+        self._dirty = set(self._panels)
         self.model = scene
         self._layout_panels()
         self.fit()
@@ -507,9 +498,121 @@ class SceneCanvas(vscene.SceneCanvas):
         self.apply_lod()
         super().on_draw(event)
 
-    def render(self, *args: Any, **kwargs: Any) -> np.ndarray:
+    # -- drawing: one cached layer per panel -----------------------------------------------------
+    def update(self, node=None) -> None:
+        """Request a redraw; ``node`` (when given) marks only its panel's layer as changed."""
+        if getattr(self, "_layering", False):
+            # switching frame buffers while drawing the layers changes the canvas transform of
+            # every visual; that is no change of content, and must not schedule another frame
+            return
+        if not self._drawing and getattr(self, "_dirty", None) is not None:
+            name = None
+            n = node
+            while n is not None and name is None:
+                name = self._view_names.get(id(n))
+                n = n.parent
+            if name is None:
+                self._dirty.update(self._panels)
+            else:
+                self._dirty.add(name)
+        super().update(node)
+
+    def _draw_scene(self, bgcolor=None) -> None:
+        if self._plain_draw or not self._panels:
+            super()._draw_scene(bgcolor)
+            return
+        if bgcolor is None:
+            bgcolor = self._bgcolor
+        self._layering = True
+        try:
+            self._draw_layers(bgcolor)
+        finally:
+            self._layering = False
+
+    def _draw_layers(self, bgcolor) -> None:
+        scale = self.pixel_scale
+        W, H = self.size  # noqa: N806
+        # every layer is a frame buffer of the canvas's size: then switching between them and
+        # the canvas leaves the canvas transform as it is (vispy would otherwise signal a
+        # transform change to every visual of every panel on each switch)
+        size = (int(round(W * scale)), int(round(H * scale)))
+        quads = []
+        covered = 0.0
+        for name, pv in self._panels.items():
+            view = pv.view
+            layer = self._layers.get(name)
+            if layer is None or layer["size"] != size:
+                tex = gloo.Texture2D(shape=(size[1], size[0], 4), interpolation="nearest")
+                # no depth buffer: every visual here draws in painter's order without depth test
+                fbo = gloo.FrameBuffer(color=tex)
+                layer = self._layers[name] = {"size": size, "tex": tex, "fbo": fbo}
+                self._dirty.add(name)
+            if name in self._dirty:
+                self._dirty.discard(name)
+                self.push_fbo(layer["fbo"], (0, 0), size)
+                try:
+                    self.context.clear(color=bgcolor, depth=False)
+                    # vispy's draw_visual would build the draw order of the whole scene
+                    self._draw_order[view] = self._generate_draw_order(view)
+                    self.draw_visual(view)
+                finally:
+                    self.pop_fbo()
+            (x, y), (w, h) = view.pos, view.size
+            # the panel's rectangle in clip coordinates and in the layer's texture (y up)
+            x0, x1 = 2.0 * x / W - 1.0, 2.0 * (x + w) / W - 1.0
+            y0, y1 = 1.0 - 2.0 * (y + h) / H, 1.0 - 2.0 * y / H
+            u0, u1 = x / W, (x + w) / W
+            v0, v1 = 1.0 - (y + h) / H, 1.0 - y / H
+            quads.append((layer["tex"], (x0, y0, x1, y1), (u0, v0, u1, v1)))
+            covered += w * h
+        if covered < W * H:  # the panels do not tile the canvas: clear what they leave
+            self.context.clear(color=bgcolor, depth=True)
+        if self._composite is None:
+            self._composite = gloo.Program(_COMPOSITE_VERT, _COMPOSITE_FRAG)
+        prog = self._composite
+        gloo.set_state(blend=False, depth_test=False, cull_face=False)
+        for tex, (x0, y0, x1, y1), (u0, v0, u1, v1) in quads:
+            prog["a_pos"] = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], np.float32)
+            prog["a_tc"] = np.array([[u0, v0], [u1, v0], [u0, v1], [u1, v1]], np.float32)
+            prog["u_tex"] = tex
+            prog.draw("triangle_strip")
+
+    def draw_offscreen(self, finish: bool = True, read: bool = False, crop=None):
+        """Draw one frame into an offscreen frame buffer kept between frames: without ``read``
+        it is not read back (the cost of an on-screen frame; ``finish`` waits until the GL has
+        drawn it); with ``read`` the RGBA image (top row first) is returned."""
+        self.set_current()
+        size = (int(self.size[0] * self.pixel_scale), int(self.size[1] * self.pixel_scale))
+        if self._frame_fbo is None or self._frame_fbo_size != size:
+            shape = (size[1], size[0])
+            self._frame_fbo = gloo.FrameBuffer(
+                color=gloo.RenderBuffer(shape), depth=gloo.RenderBuffer(shape)
+            )
+            self._frame_fbo_size = size
         self.apply_lod()
-        return super().render(*args, **kwargs)
+        self.push_fbo(self._frame_fbo, (0, 0), self.size)
+        try:
+            self._draw_scene()
+            if read:
+                return self._frame_fbo.read(crop=crop)  # reads the bound frame buffer
+            if finish:
+                self.context.finish()
+        finally:
+            self.pop_fbo()
+        return None
+
+    def render(self, region=None, size=None, bgcolor=None, crop=None, alpha=True) -> np.ndarray:
+        """Render to an RGBA (or RGB) array, as ``vispy.scene.SceneCanvas.render``; the whole
+        canvas at its own size re-uses the frame buffer of :meth:`draw_offscreen`."""
+        self.apply_lod()
+        if region is not None or size is not None or bgcolor is not None:
+            self._plain_draw = True  # the layers are made for the canvas at its own size
+            try:
+                return super().render(region, size, bgcolor, crop, alpha)
+            finally:
+                self._plain_draw = False
+        image = self.draw_offscreen(read=True, crop=crop)
+        return image if alpha else image[..., :3]
 
     def update_highlight(self) -> None:
         """Redraw the highlight overlays from ``scene.highlight`` (nothing else is re-uploaded)."""
@@ -546,21 +649,16 @@ class SceneCanvas(vscene.SceneCanvas):
                     edge_color=HIGHLIGHT,
                     edge_width=1.5,
                     size=pts.size + 4.0,
-                    symbol="disc",
                 )
                 pr.hl_points.visible = True
                 if pr.markers is not None:
                     dim = pts.color.copy()
                     dim[:, 3] = 0.18
-                    pr.markers.set_data(
-                        pts.xy, face_color=dim, edge_width=0, size=pts.size, symbol="disc"
-                    )
+                    pr.markers.set_face_color(dim)
                     pr._dimmed = True
             else:
                 pr.hl_points.visible = False
                 if getattr(pr, "_dimmed", False) and pr.markers is not None:
-                    pr.markers.set_data(
-                        pts.xy, face_color=pts.color, edge_width=0, size=pts.size, symbol="disc"
-                    )
+                    pr.markers.set_face_color(pts.color)
                     pr._dimmed = False
         self.update()

@@ -1,0 +1,362 @@
+"""Small vispy visuals whose per-frame state is uniforms and attribute data, never shader code.
+
+vispy's ``Mesh.set_data`` and ``Markers`` rebuild (and, under llvmpipe, re-JIT) their shader
+program whenever their data change, and ``Markers`` shades a large point sprite per marker with a
+general fragment shader. The overview changes what it shows with the zoom (level of detail), so
+those rebuilds landed in the pan/zoom loop. These visuals upload their geometry once and change
+only attribute buffers (``Program.__setitem__`` re-uses the buffer, no rebuild) or uniforms:
+
+* :class:`Discs`: round markers with an optional ring, on a sprite just large enough for them;
+* :class:`Ribbons`: polylines as triangle ribbons of world width, never thinner than a pixel
+  (so no separate hairline pass is needed when zoomed out);
+* :class:`PixelQuads`: rectangles anchored at world points with sides in screen pixels (label
+  backgrounds), each shown or hidden by a flag;
+* :class:`TexturedQuads`: world rectangles textured from one atlas, each shown or hidden by a flag.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from vispy.gloo import IndexBuffer, Texture2D
+from vispy.scene.visuals import create_visual_node
+from vispy.visuals import Visual
+
+__all__ = ["Discs", "PixelQuads", "Ribbons", "TexturedQuads"]
+
+# vertex position of a hidden vertex: outside the clip volume, so its triangles are dropped
+_HIDE = "gl_Position = vec4(-2.0, -2.0, -2.0, 1.0);"
+
+_DISC_VERT = """
+attribute vec2 a_pos;
+attribute vec4 a_fill;
+attribute vec4 a_edge;
+attribute float a_size;
+attribute float a_edge_width;
+uniform float u_px_scale;
+varying vec4 v_fill;
+varying vec4 v_edge;
+varying float v_size;
+varying float v_ew;
+varying float v_total;
+void main() {
+    v_fill = a_fill;
+    v_edge = a_edge;
+    v_size = a_size * u_px_scale;
+    v_ew = a_edge_width * u_px_scale;
+    // the disc, half the ring outside it and one pixel of antialiasing on each side
+    v_total = v_size + v_ew + 2.0;
+    gl_Position = $transform(vec4(a_pos, 0.0, 1.0));
+    gl_PointSize = v_total;
+}
+"""
+
+# the same coverage as vispy's "disc" marker (antialias 1 px), without its symbol dispatch,
+# lighting and the 4x edge margin of its sprite
+_DISC_FRAG = """
+varying vec4 v_fill;
+varying vec4 v_edge;
+varying float v_size;
+varying float v_ew;
+varying float v_total;
+void main() {
+    float r = length((gl_PointCoord - vec2(0.5)) * v_total) - 0.5 * v_size;
+    if (r > 0.5 * v_ew + 1.0)
+        discard;
+    // a ring without fill: nothing to draw well inside it (its alpha there is below 1/500)
+    if (v_fill.a == 0.0 && r < -max(0.5 * v_ew - 1.0, 0.0) - 2.5)
+        discard;
+    if (v_ew == 0.0) {
+        if (r > -1.0) {
+            float a = 1.0 + r;
+            gl_FragColor = vec4(v_fill.rgb, exp(-a * a) * v_fill.a);
+        } else {
+            gl_FragColor = v_fill;
+        }
+    } else {
+        vec4 edge = vec4(v_edge.rgb, min(v_ew, 1.0) * v_edge.a);
+        float d = abs(r) - max(0.5 * v_ew - 1.0, 0.0);
+        if (d < 0.0) {
+            gl_FragColor = edge;
+        } else {
+            float a = exp(-d * d);
+            gl_FragColor = r > 0.0 ? vec4(edge.rgb, a * edge.a) : mix(v_fill, edge, a);
+        }
+    }
+}
+"""
+
+
+def _rgba(color, n: int) -> np.ndarray:
+    c = np.asarray(color, np.float32)
+    if c.ndim == 1:
+        c = np.tile(c, (n, 1))
+    if c.shape != (n, 4):
+        raise ValueError(f"need one RGBA colour or {n} of them, got shape {c.shape}")
+    return np.ascontiguousarray(c)
+
+
+def _column(value, n: int) -> np.ndarray:
+    v = np.asarray(value, np.float32)
+    return np.ascontiguousarray(np.broadcast_to(v, (n,)))
+
+
+class DiscsVisual(Visual):
+    """Screen-sized discs (diameter ``size`` pixels) with a ring of ``edge_width`` pixels."""
+
+    def __init__(self) -> None:
+        super().__init__(vcode=_DISC_VERT, fcode=_DISC_FRAG)
+        self._draw_mode = "points"
+        self._n = 0
+        self.set_gl_state("translucent", depth_test=False, cull_face=False)
+
+    def set_data(self, pos, face_color, size, edge_color=(0, 0, 0, 0), edge_width=0.0) -> None:
+        pos = np.ascontiguousarray(np.asarray(pos, np.float32).reshape(-1, 2))
+        n = len(pos)
+        self._n = n
+        if n == 0:
+            self.update()
+            return
+        p = self.shared_program
+        p["a_pos"] = pos
+        p["a_fill"] = _rgba(face_color, n)
+        p["a_edge"] = _rgba(edge_color, n)
+        p["a_size"] = _column(size, n)
+        p["a_edge_width"] = _column(edge_width, n)
+        self.update()
+
+    def set_face_color(self, face_color) -> None:
+        """Change the fill colours only (same number of discs)."""
+        if self._n:
+            self.shared_program["a_fill"] = _rgba(face_color, self._n)
+            self.update()
+
+    def _prepare_transforms(self, view) -> None:
+        view.view_program.vert["transform"] = view.get_transform()
+
+    def _prepare_draw(self, view) -> bool:
+        if self._n == 0:
+            return False
+        view.view_program["u_px_scale"] = view.transforms.pixel_scale
+        return True
+
+    def _compute_bounds(self, axis, view):
+        return None
+
+
+_RIBBON_VERT = """
+attribute vec2 a_pos;
+attribute vec2 a_normal;
+attribute vec4 a_color;
+uniform float u_min_half;
+varying vec4 v_color;
+void main() {
+    v_color = a_color;
+    vec4 c = $visual_to_doc(vec4(a_pos, 0.0, 1.0));
+    vec4 e = $visual_to_doc(vec4(a_pos + a_normal, 0.0, 1.0));
+    c.xy /= c.w;
+    vec2 d = e.xy / e.w - c.xy;
+    float l = length(d);
+    // a ribbon thinner than a pixel on screen is widened to one pixel (a hairline)
+    if (l < u_min_half)
+        d = l > 0.0 ? d * (u_min_half / l) : vec2(0.0);
+    gl_Position = $doc_to_render(vec4(c.xy + d, 0.0, 1.0));
+}
+"""
+
+_COLOR_FRAG = """
+varying vec4 v_color;
+void main() {
+    gl_FragColor = v_color;
+}
+"""
+
+
+class RibbonsVisual(Visual):
+    """Triangle ribbons: each vertex is a centre point plus a signed half-width normal (world)."""
+
+    def __init__(self, min_width_px: float = 1.0) -> None:
+        super().__init__(vcode=_RIBBON_VERT, fcode=_COLOR_FRAG)
+        self._draw_mode = "triangles"
+        self._n = 0
+        self.min_width_px = float(min_width_px)
+        self.set_gl_state("translucent", depth_test=False, cull_face=False)
+
+    def set_data(self, pos, normal, color, faces) -> None:
+        pos = np.ascontiguousarray(np.asarray(pos, np.float32).reshape(-1, 2))
+        faces = np.ascontiguousarray(np.asarray(faces, np.uint32).reshape(-1))
+        self._n = len(faces)
+        if self._n == 0:
+            self.update()
+            return
+        p = self.shared_program
+        p["a_pos"] = pos
+        p["a_normal"] = np.ascontiguousarray(np.asarray(normal, np.float32).reshape(-1, 2))
+        p["a_color"] = _rgba(color, len(pos))
+        self._index_buffer = IndexBuffer(faces)
+        self.update()
+
+    def _prepare_transforms(self, view) -> None:
+        view.view_program.vert["visual_to_doc"] = view.get_transform("visual", "document")
+        view.view_program.vert["doc_to_render"] = view.get_transform("document", "render")
+
+    def _prepare_draw(self, view) -> bool:
+        if self._n == 0:
+            return False
+        view.view_program["u_min_half"] = 0.5 * self.min_width_px
+        return True
+
+    def _compute_bounds(self, axis, view):
+        return None
+
+
+_PIXEL_QUAD_VERT = """
+attribute vec2 a_pos;
+attribute vec2 a_offset;
+attribute vec4 a_color;
+attribute float a_shown;
+varying vec4 v_color;
+void main() {
+    v_color = a_color;
+    if (a_shown < 0.5) {
+        HIDE_VERTEX
+        return;
+    }
+    vec4 c = $visual_to_doc(vec4(a_pos, 0.0, 1.0));
+    gl_Position = $doc_to_render(vec4(c.xy / c.w + a_offset, 0.0, 1.0));
+}
+""".replace("HIDE_VERTEX", _HIDE)
+
+
+def _quad_faces(n: int) -> np.ndarray:
+    base = (np.arange(n, dtype=np.uint32) * 4)[:, None]
+    return (
+        np.concatenate([base + [0, 1, 2], base + [0, 2, 3]], axis=1).reshape(-1).astype(np.uint32)
+    )
+
+
+class PixelQuadsVisual(Visual):
+    """Rectangles at world anchors whose corners are pixel offsets from the anchor."""
+
+    def __init__(self) -> None:
+        super().__init__(vcode=_PIXEL_QUAD_VERT, fcode=_COLOR_FRAG)
+        self._draw_mode = "triangles"
+        self._n = 0
+        self.set_gl_state("translucent", depth_test=False, cull_face=False)
+
+    def set_data(self, anchor, box_px, color) -> None:
+        """``anchor`` (n, 2) world points; ``box_px`` (n, 4) ``(x0, y0, x1, y1)`` pixel offsets
+        (y down); ``color`` one or n RGBA colours. Every quad starts shown."""
+        anchor = np.asarray(anchor, np.float32).reshape(-1, 2)
+        box = np.asarray(box_px, np.float32).reshape(-1, 4)
+        n = len(anchor)
+        self._n = n
+        if n == 0:
+            self.update()
+            return
+        off = np.stack(
+            [box[:, [0, 1]], box[:, [2, 1]], box[:, [2, 3]], box[:, [0, 3]]], axis=1
+        ).reshape(-1, 2)
+        p = self.shared_program
+        p["a_pos"] = np.ascontiguousarray(np.repeat(anchor, 4, axis=0))
+        p["a_offset"] = np.ascontiguousarray(off)
+        p["a_color"] = np.ascontiguousarray(np.repeat(_rgba(color, n), 4, axis=0))
+        p["a_shown"] = np.ones(4 * n, np.float32)
+        self._index_buffer = IndexBuffer(_quad_faces(n))
+        self.update()
+
+    def set_shown(self, shown) -> None:
+        """Show the quads where ``shown`` (n,) is true, hide the others (no re-upload)."""
+        if self._n:
+            flags = np.repeat(np.asarray(shown, bool), 4).astype(np.float32)
+            self.shared_program["a_shown"] = flags
+            self.update()
+
+    def _prepare_transforms(self, view) -> None:
+        view.view_program.vert["visual_to_doc"] = view.get_transform("visual", "document")
+        view.view_program.vert["doc_to_render"] = view.get_transform("document", "render")
+
+    def _prepare_draw(self, view) -> bool:
+        return self._n > 0
+
+    def _compute_bounds(self, axis, view):
+        return None
+
+
+_TEX_QUAD_VERT = """
+attribute vec2 a_pos;
+attribute vec2 a_texcoord;
+attribute float a_shown;
+varying vec2 v_texcoord;
+void main() {
+    v_texcoord = a_texcoord;
+    if (a_shown < 0.5) {
+        HIDE_VERTEX
+        return;
+    }
+    gl_Position = $transform(vec4(a_pos, 0.0, 1.0));
+}
+""".replace("HIDE_VERTEX", _HIDE)
+
+_TEX_QUAD_FRAG = """
+uniform sampler2D u_texture;
+varying vec2 v_texcoord;
+void main() {
+    gl_FragColor = texture2D(u_texture, v_texcoord);
+}
+"""
+
+
+class TexturedQuadsVisual(Visual):
+    """World rectangles ``(x, y, w, h)`` each showing a box ``(u0, v0, u1, v1)`` of one texture."""
+
+    def __init__(self, texture: np.ndarray, interpolation: str = "linear") -> None:
+        super().__init__(vcode=_TEX_QUAD_VERT, fcode=_TEX_QUAD_FRAG)
+        self._draw_mode = "triangles"
+        self._n = 0
+        self.shared_program["u_texture"] = Texture2D(
+            texture, interpolation=interpolation, wrapping="clamp_to_edge"
+        )
+        self.set_gl_state("translucent", depth_test=False, cull_face=False)
+
+    def set_data(self, xywh, uv_boxes) -> None:
+        xywh = np.asarray(xywh, np.float32).reshape(-1, 4)
+        b = np.asarray(uv_boxes, np.float32).reshape(-1, 4)
+        n = len(xywh)
+        self._n = n
+        if n == 0:
+            self.update()
+            return
+        x, y, w, h = xywh.T
+        v = np.stack(
+            [np.stack([x, y], 1), np.stack([x + w, y], 1), np.stack([x + w, y + h], 1),
+             np.stack([x, y + h], 1)], axis=1
+        )  # fmt: skip
+        tc = np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [2, 3]], b[:, [0, 3]]], axis=1)
+        p = self.shared_program
+        p["a_pos"] = np.ascontiguousarray(v.reshape(-1, 2))
+        p["a_texcoord"] = np.ascontiguousarray(tc.reshape(-1, 2))
+        p["a_shown"] = np.ones(4 * n, np.float32)
+        self._index_buffer = IndexBuffer(_quad_faces(n))
+        self.update()
+
+    def set_shown(self, shown) -> None:
+        """Show the quads where ``shown`` (n,) is true, hide the others (no re-upload)."""
+        if self._n:
+            flags = np.repeat(np.asarray(shown, bool), 4).astype(np.float32)
+            self.shared_program["a_shown"] = flags
+            self.update()
+
+    def _prepare_transforms(self, view) -> None:
+        view.view_program.vert["transform"] = view.get_transform()
+
+    def _prepare_draw(self, view) -> bool:
+        return self._n > 0
+
+    def _compute_bounds(self, axis, view):
+        return None
+
+
+Discs = create_visual_node(DiscsVisual)
+Ribbons = create_visual_node(RibbonsVisual)
+PixelQuads = create_visual_node(PixelQuadsVisual)
+TexturedQuads = create_visual_node(TexturedQuadsVisual)
