@@ -71,6 +71,7 @@ struct FdebOptions {
   double iter_rate = 2.0 / 3.0;
   double step = 0.04;             // first-cycle step, in bounding-box diagonals
   double stiffness = 0.1;         // spring constant K (larger: straighter edges)
+  double bandwidth = 1e9;         // pull falls off as bandwidth / distance beyond it (diagonals)
   double compat_threshold = 0.6;  // in (0, 1)
   int max_neighbors = 64;
   bool directed = false;          // true: edges pointing opposite ways never attract
