@@ -768,6 +768,8 @@ FdebOutput bundle_edges(const double* polylines, std::int64_t m, std::int64_t p,
   if (!(opt.step >= 0.0) || !std::isfinite(opt.step)) throw InvalidArgument("step must be >= 0");
   if (!(opt.stiffness > 0.0) || !std::isfinite(opt.stiffness))
     throw InvalidArgument("stiffness must be > 0");
+  if (!(opt.step_rate > 0.0 && opt.step_rate <= 1.0))
+    throw InvalidArgument("step_rate must be in (0, 1]");
   if (!(opt.bandwidth > 0.0)) throw InvalidArgument("bandwidth must be > 0");
   if (!(opt.compat_threshold > 0.0 && opt.compat_threshold < 1.0))
     throw InvalidArgument("compat_threshold must be in (0, 1)");
@@ -888,7 +890,7 @@ FdebOutput bundle_edges(const double* polylines, std::int64_t m, std::int64_t p,
     Y2 = Y;
     XR.resize(m * st);
     YR.resize(m * st);
-    const double S = opt.step / static_cast<double>(i64{1} << c);
+    const double S = opt.step * std::pow(opt.step_rate, c);
     const int iters =
         std::max(1, static_cast<int>(std::lround(opt.n_iter * std::pow(opt.iter_rate, c))));
     for (int it = 0; it < iters; ++it) {

@@ -67,13 +67,14 @@ BiclusterOutput bicluster_edges(const double* weights, std::int64_t n_rows, std:
 
 struct FdebOptions {
   int n_cycles = 6;
-  int n_iter = 50;
-  double iter_rate = 2.0 / 3.0;
+  int n_iter = 30;
+  double iter_rate = 1.0;
   double step = 0.04;             // first-cycle step, in bounding-box diagonals
-  double stiffness = 0.1;         // spring constant K (larger: straighter edges)
-  double bandwidth = 1e9;         // pull falls off as bandwidth / distance beyond it (diagonals)
+  double step_rate = 0.5;         // step factor per cycle
+  double stiffness = 0.005;       // spring constant K (larger: straighter edges)
+  double bandwidth = 0.02;        // pull falls off as bandwidth / distance beyond it (diagonals)
   double compat_threshold = 0.6;  // in (0, 1)
-  int max_neighbors = 64;
+  int max_neighbors = 32;
   bool directed = false;          // true: edges pointing opposite ways never attract
   std::int64_t n_points = 0;      // points per output polyline; 0: the last cycle's count
   int n_threads = 1;
