@@ -185,3 +185,19 @@ def test_option_errors():
         bundle_edges(seg, step_rate=1.5)
     with pytest.raises(ValueError, match="max_neighbors"):
         bundle_edges(seg, max_neighbors=-1)
+
+
+def test_ctrl_c_stops_a_long_run():
+    import _thread
+    import threading
+    import time
+
+    rng = np.random.default_rng(4)
+    seg = rng.uniform(0, 100, (3000, 2, 2))
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    t0 = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        bundle_edges(seg, n_iter=100000, n_cycles=3)  # would run for many minutes
+    assert time.perf_counter() - t0 < 5.0
+    timer.cancel()
