@@ -871,18 +871,56 @@ FdebOutput bundle_edges(const double* polylines, std::int64_t m, std::int64_t p,
   // solved in double.
   std::vector<float> X, Y, X2, Y2, XR, YR;
   const float h = static_cast<float>(std::min(opt.bandwidth, 1e30));
+  // A polyline's springs hold its own shape: rest is the input resampled to the current points
+  // (bend0: its second differences). A segment's rest shape is straight, so it needs neither.
+  std::vector<double> rest, bend0;
+  auto make_rest = [&](i64 st, std::vector<double>& r) {
+    std::vector<double> cum;
+    r.resize(static_cast<std::size_t>(m * st * 2));
+    for (i64 e = 0; e < m; ++e) resample_one(in.data() + e * p * 2, p, r.data() + e * st * 2, st, cum);
+  };
+  if (p > 2) make_rest(n + 2, rest);
   for (int c = 0; c < opt.n_cycles; ++c) {
     if (subdiv[c] != n) {
       const i64 n2 = subdiv[c];
       std::vector<double> res(static_cast<std::size_t>(m * (n2 + 2) * 2));
-      std::vector<double> cum;
-      for (i64 e = 0; e < m; ++e)
-        resample_one(cur.data() + e * (n + 2) * 2, n + 2, res.data() + e * (n2 + 2) * 2, n2 + 2,
-                     cum);
+      if (p > 2) {
+        // New points: the rest shape plus the displacement from it, interpolated along the edge
+        // (resampling the bent curve itself would cut the input's corners at every cycle).
+        std::vector<double> rest2;
+        make_rest(n2 + 2, rest2);
+        for (i64 e = 0; e < m; ++e)
+          for (i64 j = 0; j < n2 + 2; ++j) {
+            const double u = static_cast<double>(j) * (n + 1) / (n2 + 1);
+            const i64 i0 = std::min<i64>(static_cast<i64>(u), n);
+            const double f = u - static_cast<double>(i0);
+            for (int d = 0; d < 2; ++d) {
+              const double* cu = cur.data() + e * (n + 2) * 2 + d;
+              const double* ro = rest.data() + e * (n + 2) * 2 + d;
+              const double d0 = cu[2 * i0] - ro[2 * i0], d1 = cu[2 * (i0 + 1)] - ro[2 * (i0 + 1)];
+              res[(e * (n2 + 2) + j) * 2 + d] = rest2[(e * (n2 + 2) + j) * 2 + d] + d0 + f * (d1 - d0);
+            }
+          }
+        rest.swap(rest2);
+      } else {
+        std::vector<double> cum;
+        for (i64 e = 0; e < m; ++e)
+          resample_one(cur.data() + e * (n + 2) * 2, n + 2, res.data() + e * (n2 + 2) * 2, n2 + 2,
+                       cum);
+      }
       cur.swap(res);
       n = n2;
     }
     const i64 st = n + 2;
+    if (p > 2) {
+      bend0.assign(static_cast<std::size_t>(m * n * 2), 0.0);
+      for (i64 e = 0; e < m; ++e)
+        for (i64 k = 1; k <= n; ++k)
+          for (int d = 0; d < 2; ++d) {
+            const double* r = rest.data() + e * st * 2 + d;
+            bend0[(e * n + k - 1) * 2 + d] = r[2 * (k - 1)] - 2.0 * r[2 * k] + r[2 * (k + 1)];
+          }
+    }
     X.resize(m * st);
     Y.resize(m * st);
     for (i64 k = 0; k < m * st; ++k) {
@@ -929,10 +967,17 @@ FdebOutput bundle_edges(const double* polylines, std::int64_t m, std::int64_t p,
             rx[k - 1] = xp[k] + norm * fx[k];
             ry[k - 1] = yp[k] + norm * fy[k];
           }
-          // Implicit spring: (I - a L) x' = rhs, endpoints fixed (Thomas algorithm).
+          // Implicit spring: (I - a L) x' = rhs - a L rest, endpoints fixed (Thomas algorithm).
           const double L = std::max(len[P], 1e-6);
           const double a = S * opt.stiffness * static_cast<double>((n + 1) * (n + 1)) / L;
           const double diagv = 1.0 + 2.0 * a;
+          if (p > 2) {
+            const double* b0 = bend0.data() + P * n * 2;
+            for (i64 k = 0; k < n; ++k) {
+              rx[k] -= a * b0[2 * k];
+              ry[k] -= a * b0[2 * k + 1];
+            }
+          }
           rx[0] += a * xp[0];
           ry[0] += a * yp[0];
           rx[n - 1] += a * xp[n + 1];

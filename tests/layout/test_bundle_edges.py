@@ -201,3 +201,15 @@ def test_ctrl_c_stops_a_long_run():
         bundle_edges(seg, n_iter=100000, n_cycles=3)  # would run for many minutes
     assert time.perf_counter() - t0 < 5.0
     timer.cancel()
+
+
+def test_polyline_keeps_its_own_shape_without_partners():
+    # Springs hold a polyline's input shape, not a straight line: a lone zigzag (no partners)
+    # keeps its corners (up to the arc-length resampling), even with a stiff spring.
+    x = np.linspace(0, 100, 6)
+    zig = np.c_[x, [0, 30, 0, 30, 0, 30]][None]
+    for stiffness in (0.005, 1.0):
+        out = bundle_edges(zig, stiffness=stiffness)[0]
+        y_at = np.interp([20, 40, 60, 80], out[:, 0], out[:, 1])
+        assert np.all(y_at[[0, 2]] > 25) and np.all(y_at[[1, 3]] < 5), y_at
+        assert np.array_equal(out[0], zig[0, 0]) and np.array_equal(out[-1], zig[0, -1])
