@@ -2,7 +2,8 @@
 force-directed bundling (ink, displacement, time) against datashader's hammer_bundle.
 
 Run: OMP_NUM_THREADS=2 PYTHONPATH=python python benchmarks/bundling.py [--fdeb-only]
-         [--pictures benchmarks/results/bundling.png]
+         [--pictures out.png]
+     PYTHONPATH=python python benchmarks/bundling.py --scaling   (FDEB on 1 vs 2 threads)
 """
 
 from __future__ import annotations
@@ -220,6 +221,18 @@ def bench_fdeb():
             print(f"| {m} | datashader hammer_bundle | not installed | - | - | - | - | - | - |")
 
 
+def bench_scaling(m=10000):
+    """Wall and CPU time of the default bundling on 1 and 2 threads, alternating, twice."""
+    seg = hub_edges(m)
+    bundle_edges(seg[:100])
+    print(f"\n## FDEB thread scaling, {m} edges\n")
+    print("| threads | wall s | cpu s |\n|---|---|---|")
+    for j in (1, 2, 1, 2):
+        t, c = time.perf_counter(), time.process_time()
+        bundle_edges(seg, n_jobs=j)
+        print(f"| {j} | {time.perf_counter() - t:.2f} | {time.process_time() - c:.2f} |")
+
+
 def save_pictures(path):
     """Straight, cnnvis FDEB and hammer_bundle drawings of the 2,000-edge graph, side by side."""
     import matplotlib
@@ -246,6 +259,9 @@ def save_pictures(path):
 if __name__ == "__main__":
     import sys
 
+    if "--scaling" in sys.argv:
+        bench_scaling()
+        sys.exit(0)
     if "--fdeb-only" not in sys.argv:
         bench_bicluster()
     bench_fdeb()
