@@ -1,7 +1,9 @@
 """Benchmark: biclustering (edges drawn) against scikit-learn SpectralCoclustering, and
 force-directed bundling (ink, displacement, time) against datashader's hammer_bundle.
 
-Run: OMP_NUM_THREADS=2 PYTHONPATH=python python benchmarks/bundling.py
+Run: OMP_NUM_THREADS=2 PYTHONPATH=python python benchmarks/bundling.py [--fdeb-only]
+         [--pictures out.png]
+     PYTHONPATH=python python benchmarks/bundling.py --scaling   (FDEB on 1 vs 2 threads)
 """
 
 from __future__ import annotations
@@ -155,18 +157,30 @@ def hammer(seg):
     return out
 
 
+def through_hubs(seg, k=8):
+    """Reference drawing: every edge runs straight to its hub's centre, then hub to hub."""
+    ang = np.arange(k) * 2 * np.pi / k
+    hubs = np.c_[np.cos(ang), np.sin(ang)] * 400 + 500
+    near = [
+        hubs[np.argmin(np.hypot(*(seg[:, j, None] - hubs).transpose(2, 0, 1)), 1)] for j in (0, 1)
+    ]
+    return np.stack([seg[:, 0], near[0], near[1], seg[:, 1]], 1)
+
+
 def bench_fdeb():
     print("\n## Edge bundling: 8-hub graph, 2 threads (ink: union length on a 512 grid)\n")
     print(
-        "| edges | method | time s | length | ink | ink / straight | mean displacement | speed-up |"
+        "| edges | method | time s | cpu s | length | ink | ink / straight | mean displacement"
+        " | speed-up |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     try:
         import dask  # noqa: F401
         import datashader  # noqa: F401
         import skimage  # noqa: F401
 
         have_ds = True
+        hammer(hub_edges(100, seed=1))  # compile its numba kernels outside the timing
     except ImportError:
         have_ds = False
     for m in (2000, 10000):
@@ -174,31 +188,82 @@ def bench_fdeb():
         lo = seg.reshape(-1, 2).min(0) - 100
         hi = seg.reshape(-1, 2).max(0) + 100
         ink0 = edge_ink(seg, extent=(lo, hi))
-        print(f"| {m} | straight | - | {polyline_length(seg):.0f} | {ink0:.0f} | 1.00 | 0 | - |")
-        t = time.perf_counter()
+        print(
+            f"| {m} | straight | - | - | {polyline_length(seg):.0f} | {ink0:.0f} | 1.00 | 0 | - |"
+        )
+        ref = through_hubs(seg)
+        ink_r = edge_ink(ref, extent=(lo, hi))
+        print(
+            f"| {m} | reference: straight to the hub centres, hub to hub | - | - |"
+            f" {polyline_length(ref):.0f} | {ink_r:.0f} | {ink_r / ink0:.2f} | - | - |"
+        )
+        t, c = time.perf_counter(), time.process_time()
         ours = bundle_edges(seg, n_jobs=THREADS)
-        t_o = time.perf_counter() - t
+        t_o, c_o = time.perf_counter() - t, time.process_time() - c
         ink = edge_ink(ours, extent=(lo, hi))
         row = (
-            f"| {m} | cnnvis FDEB | {t_o:.2f} | {polyline_length(ours):.0f} | {ink:.0f} |"
+            f"| {m} | cnnvis FDEB | {t_o:.2f} | {c_o:.2f} | {polyline_length(ours):.0f} | {ink:.0f} |"
             f" {ink / ink0:.2f} | {mean_displacement(seg, ours):.1f} |"
         )
         if have_ds:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             hb = hammer(seg)
-            t_h = time.perf_counter() - t
+            t_h, c_h = time.perf_counter() - t, time.process_time() - c
             print(row + f" {t_h / t_o:.1f}x |")
             ink_h = edge_ink(hb, extent=(lo, hi))
             disp = mean_displacement(seg, hb) if len(hb) == m else float("nan")
             print(
-                f"| {m} | datashader hammer_bundle | {t_h:.2f} | {polyline_length(hb):.0f} |"
-                f" {ink_h:.0f} | {ink_h / ink0:.2f} | {disp:.1f} | 1.0x |"
+                f"| {m} | datashader hammer_bundle | {t_h:.2f} | {c_h:.2f} |"
+                f" {polyline_length(hb):.0f} | {ink_h:.0f} | {ink_h / ink0:.2f} | {disp:.1f} | 1.0x |"
             )
         else:
             print(row + " - |")
-            print(f"| {m} | datashader hammer_bundle | not installed | - | - | - | - | - |")
+            print(f"| {m} | datashader hammer_bundle | not installed | - | - | - | - | - | - |")
+
+
+def bench_scaling(m=10000):
+    """Wall and CPU time of the default bundling on 1 and 2 threads, alternating, twice."""
+    seg = hub_edges(m)
+    bundle_edges(seg[:100])
+    print(f"\n## FDEB thread scaling, {m} edges\n")
+    print("| threads | wall s | cpu s |\n|---|---|---|")
+    for j in (1, 2, 1, 2):
+        t, c = time.perf_counter(), time.process_time()
+        bundle_edges(seg, n_jobs=j)
+        print(f"| {j} | {time.perf_counter() - t:.2f} | {time.process_time() - c:.2f} |")
+
+
+def save_pictures(path):
+    """Straight, cnnvis FDEB and hammer_bundle drawings of the 2,000-edge graph, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seg = hub_edges(2000)
+    panels = [("straight", seg), ("cnnvis FDEB (defaults)", bundle_edges(seg, n_jobs=THREADS))]
+    try:
+        panels.append(("datashader hammer_bundle", hammer(seg)))
+    except ImportError:
+        pass
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 5))
+    for ax, (title, lines) in zip(axes, panels):
+        for pl in lines:
+            ax.plot(pl[:, 0], pl[:, 1], "k-", lw=0.3, alpha=0.15)
+        ax.set_title(title)
+        ax.set_aspect("equal")
+        ax.axis("off")
+    fig.savefig(path, dpi=60, bbox_inches="tight")
 
 
 if __name__ == "__main__":
-    bench_bicluster()
+    import sys
+
+    if "--scaling" in sys.argv:
+        bench_scaling()
+        sys.exit(0)
+    if "--fdeb-only" not in sys.argv:
+        bench_bicluster()
     bench_fdeb()
+    if "--pictures" in sys.argv:
+        save_pictures(sys.argv[sys.argv.index("--pictures") + 1])

@@ -45,7 +45,8 @@ py::tuple bicluster_edges_py(const F64Array& weights, double threshold, double m
 }
 
 py::tuple bundle_edges_py(const F64Array& polylines, int n_cycles, int n_iter, double iter_rate,
-                          double step, double stiffness, double compat_threshold,
+                          double step, double step_rate, double stiffness, double bandwidth,
+                          double compat_threshold,
                           int max_neighbors, bool directed, std::int64_t n_points, int n_threads) {
   cnnvis::bind::require_ndim(polylines, 3, "edges");
   if (polylines.shape(2) != 2)
@@ -60,7 +61,9 @@ py::tuple bundle_edges_py(const F64Array& polylines, int n_cycles, int n_iter, d
   opt.n_iter = n_iter;
   opt.iter_rate = iter_rate;
   opt.step = step;
+  opt.step_rate = step_rate;
   opt.stiffness = stiffness;
+  opt.bandwidth = bandwidth;
   opt.compat_threshold = compat_threshold;
   opt.max_neighbors = max_neighbors;
   opt.directed = directed;
@@ -106,8 +109,9 @@ void init_bundling(pybind11::module_& m) {
         "Biclusters of a signed weight matrix: (list of (rows, cols, sign, n_edges), direct "
         "(k, 2), n_edges).");
   m.def("bundle_edges", &bundle_edges_py, py::arg("edges"), py::arg("n_cycles"),
-        py::arg("n_iter"), py::arg("iter_rate"), py::arg("step"), py::arg("stiffness"),
-        py::arg("compat_threshold"), py::arg("max_neighbors"), py::arg("directed"),
+        py::arg("n_iter"), py::arg("iter_rate"), py::arg("step"),
+        py::arg("step_rate"), py::arg("stiffness"),
+        py::arg("bandwidth"), py::arg("compat_threshold"), py::arg("max_neighbors"), py::arg("directed"),
         py::arg("n_points"), py::arg("n_threads"),
         "Force-directed edge bundling: (polylines (m, n_points, 2), compatible pairs).");
   m.def("resample_polylines", &resample_polylines_py, py::arg("polylines"), py::arg("n_points"),

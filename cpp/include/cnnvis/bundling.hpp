@@ -55,24 +55,28 @@ BiclusterOutput bicluster_edges(const double* weights, std::int64_t n_rows, std:
 //
 // Input: m polylines of p >= 2 points each (p == 2: straight segments), row-major (m, p, 2).
 // Cycle c (0-based) works on max(2^c, p - 2) interior points per edge, runs
-// round(n_iter * iter_rate^c) iterations with step step / 2^c. Each iteration moves every interior
-// point by the compatibility-weighted mean direction towards the matching points of compatible
-// edges (Holten & van Wijk's electrostatic force, normalised) and relaxes it with an implicit
-// spring along the edge; endpoints never move. Compatibility (angle, scale, position, visibility)
-// is computed once from the chords (first to last point) in a frame scaled to the bounding-box
-// diagonal; candidate pairs come from a uniform grid over chord midpoints, pairs below
-// compat_threshold are dropped and at most max_neighbors (the most compatible) kept per edge.
+// round(n_iter * iter_rate^c) iterations with step step * step_rate^c. Each iteration moves every
+// interior point by the compatibility-weighted mean of unit vectors towards the matching points of
+// compatible edges, each weighted down by bandwidth / distance beyond the bandwidth (Holten & van
+// Wijk's electrostatic force, normalised), and relaxes it with an implicit spring along the edge
+// whose rest shape is the input polyline (straight for a segment); endpoints never move.
+// Compatibility (angle, scale, position, visibility) is computed once from the chords (first to
+// last point) in a frame scaled to the bounding-box diagonal; candidates come from direction bins
+// with a midpoint grid each, pairs below compat_threshold are dropped and at most max_neighbors
+// (the most compatible; ties: lower index) kept per edge.
 // Every iteration reads the previous positions only, so the output does not depend on threads.
 // ---------------------------------------------------------------------------------------------
 
 struct FdebOptions {
   int n_cycles = 6;
-  int n_iter = 50;
-  double iter_rate = 2.0 / 3.0;
+  int n_iter = 30;
+  double iter_rate = 1.0;
   double step = 0.04;             // first-cycle step, in bounding-box diagonals
-  double stiffness = 0.1;         // spring constant K (larger: straighter edges)
+  double step_rate = 0.5;         // step factor per cycle
+  double stiffness = 0.005;       // spring constant K (larger: straighter edges)
+  double bandwidth = 0.02;        // pull falls off as bandwidth / distance beyond it (diagonals)
   double compat_threshold = 0.6;  // in (0, 1)
-  int max_neighbors = 64;
+  int max_neighbors = 32;
   bool directed = false;          // true: edges pointing opposite ways never attract
   std::int64_t n_points = 0;      // points per output polyline; 0: the last cycle's count
   int n_threads = 1;
