@@ -355,9 +355,8 @@ class _Patches:
         for st in states:
             st.offset = total
             total += st.n_channels * st.top_slot.shape[1]
-        # np.zeros is calloc: pages are only touched where a patch is written
         self.total = total
-        self.block = np.zeros((total, patch_size, patch_size, self.c), np.uint8)
+        self.block = _zeroed((total, patch_size, patch_size, self.c))
         self.pending = np.zeros(total, dtype=bool)  # by slot row
         patch_bytes = total * patch_size * patch_size * self.c
         self.budget = max(32 << 20, patch_bytes // 4) if budget is None else int(budget)
@@ -378,7 +377,7 @@ class _Patches:
             used = len(self.slot_of)
             cap = max(self.budget_images + n, used + n)
             old = self.image_store
-            self.image_store = np.empty((cap, self.h, self.w, self.c), np.uint8)
+            self.image_store = _zeroed((cap, self.h, self.w, self.c))
             if old is not None:
                 self.image_store[: old.shape[0]] = old
             first = 0 if old is None else old.shape[0]
@@ -449,6 +448,7 @@ class _Patches:
             sample_index = np.fromiter((slot_of[s] for s in keys[:, 0].tolist()), np.int64)
             img_h, img_w = self.h, self.w
             pixels = torch.from_numpy(self.image_store.reshape(-1, self.c))
+            rows = pixels.view(-1, img_w * self.c)
             groups, group_of = np.unique(keys[:, 3:5] - keys[:, 1:3], axis=0, return_inverse=True)
             group_of = group_of.reshape(-1)
             for g, (h, w) in enumerate(groups):
@@ -456,10 +456,14 @@ class _Patches:
                 for lo in range(0, len(members), chunk):
                     m = members[lo : lo + chunk]
                     iy = keys[m, 1][:, None] + np.arange(h)[None, :]  # (n, h)
-                    ix = keys[m, 2][:, None] + np.arange(w)[None, :]  # (n, w)
-                    flat = (sample_index[m][:, None, None] * img_h + iy[:, :, None]) * img_w
-                    flat = torch.from_numpy((flat + ix[:, None, :]).reshape(-1))
-                    win = pixels.index_select(0, flat).view(len(m), h, w, self.c)
+                    if w == img_w:  # full-width boxes: whole image rows, one copy per row
+                        row = torch.from_numpy((sample_index[m][:, None] * img_h + iy).reshape(-1))
+                        win = rows.index_select(0, row).view(len(m), h, w, self.c)
+                    else:
+                        ix = keys[m, 2][:, None] + np.arange(w)[None, :]  # (n, w)
+                        flat = (sample_index[m][:, None, None] * img_h + iy[:, :, None]) * img_w
+                        flat = torch.from_numpy((flat + ix[:, None, :]).reshape(-1))
+                        win = pixels.index_select(0, flat).view(len(m), h, w, self.c)
                     # uint8 in, uint8 out: torch's fast channels-last path, no float copies
                     crop = F.interpolate(
                         win.permute(0, 3, 1, 2), size=(self.p, self.p), mode="bilinear",
@@ -504,6 +508,21 @@ class _Patches:
         self.block = None
         self.image_store = None
         return out
+
+
+def _zeroed(shape: tuple[int, ...]) -> np.ndarray:
+    """A zeroed uint8 array on its own anonymous memory map.
+
+    Pages are only touched where written. Unlike ``np.zeros`` (which advises the kernel to back
+    large arrays with huge pages), the map gets ordinary pages: on a long-running process the
+    compaction the kernel does to find huge pages made the first writes into the patch block 4x
+    slower than the copy itself (0.39 s against 0.10 s for 133 MB here).
+    """
+    import mmap
+
+    n = int(np.prod(shape, dtype=np.int64))
+    buf = mmap.mmap(-1, max(n, 1))
+    return np.frombuffer(buf, np.uint8, count=n).reshape(shape)
 
 
 def _unique_rows(table: np.ndarray, ny: int, nx: int) -> tuple[np.ndarray, np.ndarray]:
