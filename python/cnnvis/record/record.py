@@ -510,6 +510,33 @@ class _Patches:
         return out
 
 
+class _Column:
+    """A growing 1-D array of per-sample values, kept on anonymous memory maps.
+
+    Keeping each batch's small arrays alive for the whole pass scattered long-lived blocks
+    through the malloc heap between the forward pass's large temporaries; the heap then grew
+    with the number of samples (free but unreturnable memory: +300 MB over 16,000 ResNet-18
+    samples). Here the values live outside the heap and grow by doubling.
+    """
+
+    def __init__(self, dtype) -> None:
+        self.dtype = np.dtype(dtype)
+        self.data = _zeroed((4096 * self.dtype.itemsize,)).view(self.dtype)
+        self.n = 0
+
+    def append(self, values: np.ndarray) -> None:
+        m = self.n + len(values)
+        if m > len(self.data):
+            grown = _zeroed((2 * m * self.dtype.itemsize,)).view(self.dtype)
+            grown[: self.n] = self.data[: self.n]
+            self.data = grown
+        self.data[self.n : m] = values
+        self.n = m
+
+    def values(self) -> np.ndarray:
+        return self.data[: self.n].copy()
+
+
 def _zeroed(shape: tuple[int, ...]) -> np.ndarray:
     """A zeroed uint8 array on its own anonymous memory map.
 
@@ -771,9 +798,9 @@ def record(
         n_classes = None
         states: dict[str, _LayerState] = {}
         order: list[str] = []
-        labels_all: list[np.ndarray] = []
-        preds_all: list[np.ndarray] = []
-        conf_all: list[np.ndarray] = []
+        labels_all = _Column(np.int64)
+        preds_all = _Column(np.int64)
+        conf_all = _Column(np.float32)
         reservoir: _Reservoir | None = None
         patches: _Patches | None = None
         low = high = None
@@ -900,8 +927,8 @@ def record(
                     prob = torch.softmax(z.float(), dim=1)
                     conf, pred = prob.max(dim=1)
                     labels_all.append(yc.numpy())
-                    preds_all.append(pred.to("cpu", torch.int64).numpy())
-                    conf_all.append(conf.to("cpu", torch.float32).numpy())
+                    preds_all.append(pred.cpu().numpy())
+                    conf_all.append(conf.cpu().numpy())
 
                     # reservoir per class (Algorithm R), deterministic in the sample order
                     slot_rows = reservoir.offer(yc.tolist(), start)
@@ -953,9 +980,9 @@ def record(
         if start == 0:
             raise RecordError("the data set is empty: nothing to record")
 
-    labels = np.concatenate(labels_all)
-    predictions = np.concatenate(preds_all)
-    confidences = np.concatenate(conf_all).astype(np.float32)
+    labels = labels_all.values()
+    predictions = preds_all.values()
+    confidences = conf_all.values()
     counts = np.bincount(labels, minlength=n_classes)
 
     rows_a, pos_a = reservoir.kept()
