@@ -665,14 +665,17 @@ def record(
     Notes
     -----
     Memory is bounded independently of the number of samples N, apart from 20 bytes per sample
-    for labels, predictions and confidences. With layers of C_l channels (S = sum of C_l), K
-    classes, k = ``top_k``, P = ``patch_size``, B = batch size and input images of c x H x W,
-    the pass holds: one batch of activations (the model's own forward); ``S * (8 K + 20 k)``
+    for labels, predictions and confidences (kept in arrays that grow by doubling, so at most
+    40 bytes per sample, outside the malloc heap). With layers of C_l channels (S = sum of C_l),
+    K classes, k = ``top_k``, P = ``patch_size``, B = batch size and input images of c x H x W,
+    the pass holds: one batch of activations (the model's own forward); ``S * (8 K + 28 k)``
     bytes of running class sums and top-k entries; ``4 * max_pooled * S`` bytes of pooled
-    vectors plus ``max_pooled`` thumbnails (longest side at most 64 pixels); uint8 copies of the
-    images of top-k entries whose patches are not cut yet, at most ``patch_budget`` bytes plus
-    one batch; the result's ``S * k * P^2 * c`` bytes of patches; and a float32 copy of the
-    weights.
+    vectors plus ``max_pooled`` thumbnails (longest side at most 64 pixels); a store of uint8
+    copies of the images of top-k entries whose patches are not cut yet, allocated once with
+    room for ``patch_budget`` bytes plus one batch and reused; the result's ``S * k * P^2 * c``
+    bytes of patches; and a float32 copy of the weights. Nothing else is kept from one batch to
+    the next. Measured (``benchmarks/record.py``): the peak resident memory of a ResNet-18
+    recording is the same at 2,000 and at 16,000 samples.
 
     Hooked outputs are reduced inside the hook (spatial mean, spatial max and its location)
     before the next module runs, so a following in-place ReLU cannot alter them; the full
