@@ -363,7 +363,8 @@ class _Patches:
         self.budget_images = self.budget // (self.c * self.h * self.w)
         self.image_store: np.ndarray | None = None  # (capacity, H, W, c) uint8
         self.slot_of: dict[int, int] = {}  # sample position -> store slot
-        self.free: list[int] = []
+        self.free: list[int] = []  # released slots below ``fresh``
+        self.fresh = 0  # slots from here on were never used since the last flush
         self.flushes = 0
 
     def _rows(self, st) -> np.ndarray:
@@ -372,17 +373,22 @@ class _Patches:
         return base + st.top_slot  # (C, k) slot rows, in top-k order
 
     def _slots(self, n: int) -> list[int]:
-        """n free store slots; the store is allocated (or grown) to budget + this batch."""
-        if len(self.free) < n:
-            used = len(self.slot_of)
-            cap = max(self.budget_images + n, used + n)
+        """n free store slots: released ones first, then never used ones (``fresh`` onwards).
+
+        The store is allocated (or grown) to the budget plus this batch; its pages are only
+        touched as slots are first used.
+        """
+        reuse = [self.free.pop() for _ in range(min(n, len(self.free)))]
+        more = n - len(reuse)
+        cap = 0 if self.image_store is None else self.image_store.shape[0]
+        if self.fresh + more > cap:
             old = self.image_store
+            cap = max(self.budget_images + n, self.fresh + more)
             self.image_store = _zeroed((cap, self.h, self.w, self.c))
             if old is not None:
-                self.image_store[: old.shape[0]] = old
-            first = 0 if old is None else old.shape[0]
-            self.free.extend(range(cap - 1, first - 1, -1))
-        return [self.free.pop() for _ in range(n)]
+                self.image_store[: self.fresh] = old[: self.fresh]
+        self.fresh += more
+        return reuse + list(range(self.fresh - more, self.fresh))
 
     def mark(self, start: int, b: int) -> np.ndarray:
         """Mark the new entries of batch ``start .. start+b`` pending; their batch positions."""
@@ -479,8 +485,8 @@ class _Patches:
                         source = crop.index_select(0, src)
                     self.block[target[entries]] = source.numpy()
         self.slot_of = {}
-        if self.image_store is not None:
-            self.free = list(range(self.image_store.shape[0] - 1, -1, -1))
+        self.free = []
+        self.fresh = 0
         self.flushes += 1
 
     def result(self) -> dict[str, np.ndarray]:
