@@ -8,7 +8,8 @@ with the number of samples.
   (the table gives the layer and channel counts), top-k 9, 32-pixel patches, 2,000 pooled samples;
 * DemoCNN on the 1,797 digits (the five demo layers, 16-pixel patches).
 
-Times are the best of ``--repeats`` alternating runs (the machine is shared), with
+Times are the best of ``--repeats`` alternating runs (the machine is shared; the table also
+gives the median ratio of the (bare, record) pairs and the ratio of process CPU times), with
 ``BENCH_THREADS`` torch threads (default 2). Peak memory is the growth of the resident set size
 during the bare pass and then during one recording over the same data (sampled every 2 ms), in
 a fresh subprocess per size after a warm-up recording, with images generated on the fly so that
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -77,22 +79,28 @@ def make_case(name: str, n: int, materialise: bool = True):
     return model, data, kw
 
 
-def bare_pass(model, data, batch_size: int = 64) -> float:
+def bare_pass(model, data, batch_size: int = 64, cpu: list | None = None) -> float:
+    """Wall seconds of the bare pass (its process CPU seconds go to ``cpu`` if given)."""
     torch = _torch()
     from torch.utils.data import DataLoader
 
-    t = time.perf_counter()
+    c, t = time.process_time(), time.perf_counter()
     with torch.no_grad():
         for x, _y in DataLoader(data, batch_size=batch_size, shuffle=False):
             model(x)
+    if cpu is not None:
+        cpu.append(time.process_time() - c)
     return time.perf_counter() - t
 
 
-def record_pass(model, data, kw, batch_size: int = 64) -> tuple[float, object]:
+def record_pass(model, data, kw, batch_size: int = 64, cpu: list | None = None):
+    """(wall seconds, Recording) of one recording (its CPU seconds go to ``cpu`` if given)."""
     import cnnvis
 
-    t = time.perf_counter()
+    c, t = time.process_time(), time.perf_counter()
     rec = cnnvis.record(model, data, batch_size=batch_size, progress=False, **kw)
+    if cpu is not None:
+        cpu.append(time.process_time() - c)
     return time.perf_counter() - t, rec
 
 
@@ -154,17 +162,23 @@ def main() -> None:
     for name, n in cases:
         model, data, kw = make_case(name, n)
         bare_pass(model, data)  # warm-up
-        bares, recs = [], []
+        bares, recs, bare_cpu, rec_cpu = [], [], [], []
         rec = None
         for _ in range(args.repeats):
-            bares.append(bare_pass(model, data))
-            t, rec = record_pass(model, data, kw)
+            bares.append(bare_pass(model, data, cpu=bare_cpu))
+            t, rec = record_pass(model, data, kw, cpu=rec_cpu)
             recs.append(t)
         channels = sum(lr.n_channels for lr in rec.layers.values())
         label = "ResNet-18, 3x64x64" if name == "resnet18" else "DemoCNN, digits 1x8x8"
-        rows.append((label, len(data), len(rec.layers), channels, min(bares), min(recs)))
+        # ratio of each alternating (bare, record) pair: its median is robust to a noisy run
+        median = statistics.median(r / b for b, r in zip(bares, recs))
+        cpu_ratio = min(rec_cpu) / min(bare_cpu)
+        rows.append((label, len(data), len(rec.layers), channels, min(bares), min(recs), median,
+                     cpu_ratio))  # fmt: skip
         print(
-            f"{label}, {len(data)}: bare {min(bares):.2f} s, record {min(recs):.2f} s", flush=True
+            f"{label}, {len(data)}: bare {min(bares):.2f} s, record {min(recs):.2f} s, "
+            f"CPU ratio {cpu_ratio:.2f}",
+            flush=True,
         )
 
     mem_rows = []
@@ -182,11 +196,15 @@ def main() -> None:
     lines = [
         f"threads: {torch.get_num_threads()}, torch {torch.__version__}, best of {args.repeats}",
         "",
-        "| model | samples | layers | channels | bare forward (s) | record (s) | ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| model | samples | layers | channels | bare forward (s) | record (s) | ratio (best) | "
+        "ratio (median pair) | CPU time ratio (best) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for label, n, nl, ch, b, r in rows:
-        lines.append(f"| {label} | {n} | {nl} | {ch} | {b:.2f} | {r:.2f} | {r / b:.2f}x |")
+    for label, n, nl, ch, b, r, med, cpu in rows:
+        lines.append(
+            f"| {label} | {n} | {nl} | {ch} | {b:.2f} | {r:.2f} | {r / b:.2f}x | {med:.2f}x | "
+            f"{cpu:.2f}x |"
+        )
     lines += [
         "",
         "| model | samples | peak RSS growth, bare pass (MB) | peak RSS growth, record (MB) | "
@@ -202,9 +220,13 @@ def main() -> None:
         threads = os.environ.get("BENCH_THREADS", "2")
         argv = " ".join(f"'{a}'" if ";" in a else a for a in sys.argv[1:])
         cmd = f"BENCH_THREADS={threads} PYTHONPATH=python python benchmarks/record.py {argv}"
+        load = open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else []
         with open(args.out, "w") as f:
             f.write("# record: recording cost vs the bare forward pass, and memory\n\n")
-            f.write(f"Command: `{cmd}`\n\n{table}\n")
+            f.write(f"Command: `{cmd}`\n\n")
+            if load:
+                f.write(f"Load average at the end of the run: {' '.join(load)}\n\n")
+            f.write(f"{table}\n")
 
 
 if __name__ == "__main__":

@@ -9,9 +9,10 @@ void init_tsne(py::module_& m);
 void init_reorder(py::module_& m);
 void init_packing(py::module_& m);
 void init_bundling(py::module_& m);
+void init_topk(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "cnnvis C++ core: t-SNE, row reordering, rectangle packing, edge bundling.";
+  m.doc() = "cnnvis C++ core: t-SNE, row reordering, rectangle packing, edge bundling, top-k merge.";
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -25,4 +26,5 @@ PYBIND11_MODULE(_core, m) {
   init_reorder(m);
   init_packing(m);
   init_bundling(m);
+  init_topk(m);
 }
