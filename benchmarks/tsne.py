@@ -234,23 +234,25 @@ def table_threads(n: int, repeats: int, lines: list[str]) -> None:
     rows, ratios = [], []
     for r in range(repeats):
         load = os.getloadavg()[0]
-        Y1, w1, _ = timed(lambda: ours(X, 1))
-        Y2, w2, _ = timed(lambda: ours(X, 2))
+        Y1, w1, c1 = timed(lambda: ours(X, 1))
+        Y2, w2, c2 = timed(lambda: ours(X, 2))
         if Y1.tobytes() != Y2.tobytes():
             raise AssertionError("1 and 2 threads gave different bytes")
         ratios.append(w1 / w2)
-        rows.append(f"| {r + 1} | {load:.2f} | {w1:.2f} | {w2:.2f} | {w1 / w2:.2f}x |")
+        rows.append(
+            f"| {r + 1} | {load:.2f} | {w1:.2f} | {w2:.2f} | {w1 / w2:.2f}x | {c1:.2f} | {c2:.2f} |"
+        )
         print(
             f"  run {r + 1}: load {load:.2f}, 1 thread {w1:.2f} s, 2 threads {w2:.2f} s, "
-            f"{w1 / w2:.2f}x",
+            f"{w1 / w2:.2f}x (CPU {c1:.2f} s, {c2:.2f} s)",
             flush=True,
         )
     lines += [
         "",
         f"### Thread scaling (mixture, n = {n:,}, 50-D, cnnvis end to end)",
         "",
-        "| run | load (1 min) | 1 thread s | 2 threads s | speed-up |",
-        "|---:|---:|---:|---:|---:|",
+        "| run | load (1 min) | 1 thread s | 2 threads s | speed-up | CPU s, 1 thread | CPU s, 2 threads |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
         "",
         f"Best {max(ratios):.2f}x, median {float(np.median(ratios)):.2f}x; identical bytes on both.",

@@ -117,7 +117,7 @@ void init_tsne(pybind11::module_& m) {
 
   m.def(
       "_tsne_joint_p",
-      [](const I32Array& idx, const F64Array& pcond) {
+      [](const I32Array& idx, const F64Array& pcond, int n_jobs) {
         require_ndim(idx, 2, "idx");
         require_ndim(pcond, 2, "pcond");
         if (idx.shape(0) != pcond.shape(0) || idx.shape(1) != pcond.shape(1))
@@ -127,13 +127,13 @@ void init_tsne(pybind11::module_& m) {
         {
           py::gil_scoped_release release;
           P = cnnvis::tsne::joint_p(idx.data(), pcond.data(), static_cast<std::size_t>(idx.shape(0)),
-                                    static_cast<int>(idx.shape(1)));
+                                    static_cast<int>(idx.shape(1)), n_jobs);
         }
         return py::make_tuple(py::array_t<std::int64_t>(static_cast<py::ssize_t>(P.indptr.size()), P.indptr.data()),
                               py::array_t<std::int32_t>(static_cast<py::ssize_t>(P.indices.size()), P.indices.data()),
                               py::array_t<double>(static_cast<py::ssize_t>(P.data.size()), P.data.data()));
       },
-      py::arg("idx"), py::arg("pcond"),
+      py::arg("idx"), py::arg("pcond"), py::arg("n_jobs") = 1,
       "Symmetric joint affinities (p_j|i + p_i|j) / 2n as CSR (indptr, indices, data).");
 
   m.def(

@@ -17,7 +17,8 @@
 //     the mean and box of the new embedding per fixed block of 512 rows, then over blocks), so
 //     the output does not depend on the threads. The optimiser's step, the new mean and box run
 //     in the gradient's pass, and the recentring in the next tree build's first pass: every O(n)
-//     pass of an iteration is parallel.
+//     pass of an iteration is parallel. The passes run on a thread pool that the optimiser
+//     starts once (ThreadPool), not on threads started per pass.
 #include "cnnvis/tsne.hpp"
 
 #include <algorithm>
@@ -36,6 +37,11 @@
 #else
 #define CNNVIS_CLONES
 #endif
+#if defined(__GNUC__)
+#define CNNVIS_INLINE __attribute__((always_inline))
+#else
+#define CNNVIS_INLINE
+#endif
 
 namespace cnnvis::tsne {
 
@@ -50,14 +56,15 @@ constexpr std::size_t kStepBlock = 512;        // rows per block of the gradient
 constexpr std::size_t kParallelPoints = 8192;  // light O(n) passes use threads from this n on
 constexpr std::size_t kBuckets = 4096;         // the sort's first split (top 12 bits of the code)
 
-// Runs fn(item, thread) for item in [0, n_items), items handed out dynamically. Callers must make
-// each item's result independent of the thread that ran it.
+// Runs fn(item, thread) for item in [0, n_items) on the pool's threads, items handed out
+// dynamically. Callers must make each item's result independent of the thread that ran it.
+// At most max_threads of them.
 template <class Fn>
-void dynamic_for(std::size_t n_items, int n_threads, Fn&& fn) {
-  const int t = static_cast<int>(
-      std::max<std::size_t>(1, std::min<std::size_t>(std::max(1, n_threads), n_items)));
+void dynamic_for(ThreadPool& pool, std::size_t n_items, Fn&& fn, int max_threads = 1 << 30) {
+  const auto t = static_cast<int>(std::min<std::size_t>(
+      static_cast<std::size_t>(std::min(pool.size(), max_threads)), std::max<std::size_t>(1, n_items)));
   std::atomic<std::size_t> next{0};
-  parallel_for(static_cast<std::size_t>(t), t, [&](std::size_t, std::size_t, int tid) {
+  pool.run(t, [&](int tid) {
     for (;;) {
       const std::size_t i = next.fetch_add(1, std::memory_order_relaxed);
       if (i >= n_items) break;
@@ -66,11 +73,28 @@ void dynamic_for(std::size_t n_items, int n_threads, Fn&& fn) {
   });
 }
 
-// Same, over [0, n) in blocks of `block`: fn(begin, end, thread).
+// The same for a one-off pass: threads started for this call only.
 template <class Fn>
-void dynamic_blocks(std::size_t n, std::size_t block, int n_threads, Fn&& fn) {
+void dynamic_for(std::size_t n_items, int n_threads, Fn&& fn) {
+  if (n_threads <= 1 || n_items <= 1) {
+    for (std::size_t i = 0; i < n_items; ++i) fn(i, 0);
+    return;
+  }
+  ThreadPool pool(static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(n_threads), n_items)));
+  dynamic_for(pool, n_items, fn);
+}
+
+template <class Fn>
+void dynamic_for(std::size_t n_items, ThreadPool& pool, Fn&& fn) {
+  dynamic_for(pool, n_items, fn);
+}
+
+// Same, over [0, n) in blocks of `block`: fn(begin, end, thread); pool is a ThreadPool or a
+// thread count.
+template <class Pool, class Fn>
+void dynamic_blocks(std::size_t n, std::size_t block, Pool&& pool, Fn&& fn) {
   const std::size_t nb = (n + block - 1) / block;
-  dynamic_for(nb, n_threads, [&](std::size_t b, int tid) {
+  dynamic_for(nb, pool, [&](std::size_t b, int tid) {
     fn(b * block, std::min(n, (b + 1) * block), tid);
   });
 }
@@ -275,49 +299,75 @@ void conditional_p(const double* d2, std::size_t m, int k, double perplexity, in
   });
 }
 
-SparseP joint_p(const std::int32_t* idx, const double* pcond, std::size_t n, int k) {
+SparseP joint_p(const std::int32_t* idx, const double* pcond, std::size_t n, int k, int n_threads) {
   const std::size_t K = static_cast<std::size_t>(k);
   SparseP P;
   P.n = n;
+  ThreadPool pool(n >= kParallelPoints ? n_threads : 1);
+  // Row i gathers its own K entries (first) and one entry per point that lists i. The latter
+  // arrive in any order (atomic counters); each row is then sorted by (column, value), which
+  // has one answer, so the result does not depend on the threads.
   std::vector<std::int64_t> cnt(n + 1, 0);
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t a = 0; a < K; ++a) {
-      const auto j = idx[i * K + a];
-      if (j < 0 || static_cast<std::size_t>(j) >= n || static_cast<std::size_t>(j) == i)
-        throw InvalidArgument("neighbour index out of range or a point listed as its own neighbour");
-      cnt[i + 1] += 1;
-      cnt[static_cast<std::size_t>(j) + 1] += 1;
-    }
-  std::partial_sum(cnt.begin(), cnt.end(), cnt.begin());
+  parallel_for(pool, n, pool.size(), [&](std::size_t b, std::size_t e, int) {
+    for (std::size_t i = b; i < e; ++i)
+      for (std::size_t a = 0; a < K; ++a) {
+        const auto j = idx[i * K + a];
+        if (j < 0 || static_cast<std::size_t>(j) >= n || static_cast<std::size_t>(j) == i)
+          throw InvalidArgument(
+              "neighbour index out of range or a point listed as its own neighbour");
+        __atomic_fetch_add(&cnt[static_cast<std::size_t>(j) + 1], 1, __ATOMIC_RELAXED);
+      }
+  });
+  for (std::size_t i = 0; i < n; ++i) cnt[i + 1] += cnt[i] + static_cast<std::int64_t>(K);
   std::vector<std::pair<std::int32_t, double>> ent(static_cast<std::size_t>(cnt[n]));
-  std::vector<std::int64_t> pos(cnt.begin(), cnt.end() - 1);
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t a = 0; a < K; ++a) {
-      const auto j = static_cast<std::size_t>(idx[i * K + a]);
-      const double v = pcond[i * K + a];
-      ent[static_cast<std::size_t>(pos[i]++)] = {static_cast<std::int32_t>(j), v};
-      ent[static_cast<std::size_t>(pos[j]++)] = {static_cast<std::int32_t>(i), v};
-    }
-  P.indptr.assign(n + 1, 0);
-  P.indices.reserve(ent.size());
-  P.data.reserve(ent.size());
+  std::vector<std::int64_t> pos(n);
+  for (std::size_t i = 0; i < n; ++i) pos[i] = cnt[i] + static_cast<std::int64_t>(K);
+  parallel_for(pool, n, pool.size(), [&](std::size_t b, std::size_t e, int) {
+    for (std::size_t i = b; i < e; ++i)
+      for (std::size_t a = 0; a < K; ++a) {
+        const auto j = static_cast<std::size_t>(idx[i * K + a]);
+        const double v = pcond[i * K + a];
+        ent[static_cast<std::size_t>(cnt[i]) + a] = {static_cast<std::int32_t>(j), v};
+        const auto at = __atomic_fetch_add(&pos[j], 1, __ATOMIC_RELAXED);
+        ent[static_cast<std::size_t>(at)] = {static_cast<std::int32_t>(i), v};
+      }
+  });
+  // Per row: sort, merge equal columns in place; then the rows' lengths give indptr.
+  std::vector<std::int64_t> len(n);
   const double scale = 1.0 / (2.0 * static_cast<double>(n));
-  for (std::size_t i = 0; i < n; ++i) {
-    auto b = ent.begin() + cnt[i], e = ent.begin() + cnt[i + 1];
-    std::sort(b, e, [](const auto& x, const auto& y) {
-      return x.first < y.first || (x.first == y.first && x.second < y.second);
-    });
-    for (auto it = b; it != e;) {
-      double s = it->second;
-      auto jt = it + 1;
-      // at most two entries per column: p_{j|i} and p_{i|j}; a + b == b + a exactly
-      for (; jt != e && jt->first == it->first; ++jt) s += jt->second;
-      P.indices.push_back(it->first);
-      P.data.push_back(s * scale);
-      it = jt;
+  parallel_for(pool, n, pool.size(), [&](std::size_t b, std::size_t e, int) {
+    for (std::size_t i = b; i < e; ++i) {
+      auto rb = ent.begin() + cnt[i], re = ent.begin() + cnt[i + 1];
+      std::sort(rb, re, [](const auto& x, const auto& y) {
+        return x.first < y.first || (x.first == y.first && x.second < y.second);
+      });
+      auto out = rb;
+      for (auto it = rb; it != re;) {
+        double sm = it->second;
+        auto jt = it + 1;
+        // at most two entries per column: p_{j|i} and p_{i|j}; a + b == b + a exactly
+        for (; jt != re && jt->first == it->first; ++jt) sm += jt->second;
+        *out++ = {it->first, sm * scale};
+        it = jt;
+      }
+      len[i] = out - rb;
     }
-    P.indptr[i + 1] = static_cast<std::int64_t>(P.indices.size());
-  }
+  });
+  P.indptr.assign(n + 1, 0);
+  for (std::size_t i = 0; i < n; ++i) P.indptr[i + 1] = P.indptr[i] + len[i];
+  const auto nnz = static_cast<std::size_t>(P.indptr[n]);
+  P.indices.resize(nnz);
+  P.data.resize(nnz);
+  parallel_for(pool, n, pool.size(), [&](std::size_t b, std::size_t e, int) {
+    for (std::size_t i = b; i < e; ++i) {
+      const auto from = static_cast<std::size_t>(cnt[i]);
+      const auto to = static_cast<std::size_t>(P.indptr[i]);
+      for (std::int64_t a = 0; a < len[i]; ++a) {
+        P.indices[to + static_cast<std::size_t>(a)] = ent[from + static_cast<std::size_t>(a)].first;
+        P.data[to + static_cast<std::size_t>(a)] = ent[from + static_cast<std::size_t>(a)].second;
+      }
+    }
+  });
   return P;
 }
 
@@ -392,11 +442,6 @@ struct Tree {
     return static_cast<std::size_t>(
         std::upper_bound(bucket_start.begin(), bucket_start.end(), x) - bucket_start.begin() - 1);
   }
-  // The code at sorted position x as far as the tree's top needs it: exact for the subtrees
-  // (top == false), its bucket bits only for the top (whose ranges are unions of whole buckets).
-  std::uint64_t key(std::uint32_t x, bool top) const {
-    return top ? static_cast<std::uint64_t>(bucket_of(x)) << kBucketShift : codes[x];
-  }
   std::vector<double> pos;            // positions in sorted order, n x D
   std::vector<std::uint32_t> groups;  // node indices of the groups, in point order
   double side = 0.0;
@@ -409,11 +454,11 @@ struct Tree {
   // box: the bounding box (lo[0..D), hi[0..D)) of Y when the caller knows it, else nullptr.
   // shift: if given, Y (which must then be writable) is first recentred in place,
   // Y[i] -= shift, in the same pass; box is then the box after that shift.
-  void build(const double* Y, std::size_t n_points, int n_threads, const double* box = nullptr,
+  void build(const double* Y, std::size_t n_points, ThreadPool& pool, const double* box = nullptr,
              double* Ymut = nullptr, const double* shift = nullptr) {
     n = n_points;
     // light O(n) passes: threads only pay off from a few thousand points
-    const int lt = n >= kParallelPoints ? std::max(1, n_threads) : 1;
+    const int lt = n >= kParallelPoints ? pool.size() : 1;
     double lo[D], hi[D];
     if (box) {
       for (int a = 0; a < D; ++a) {
@@ -423,7 +468,7 @@ struct Tree {
     } else {
       // min and max are exact: the box does not depend on how the points are split
       std::vector<double> part(static_cast<std::size_t>(lt) * 2 * D);
-      parallel_for(n, lt, [&](std::size_t b, std::size_t e, int t) {
+      parallel_for(pool, n, lt, [&](std::size_t b, std::size_t e, int t) {
         double* l = &part[static_cast<std::size_t>(t) * 2 * D];
         double* h = l + D;
         for (int a = 0; a < D; ++a) {
@@ -466,7 +511,7 @@ struct Tree {
     hstart.resize(static_cast<std::size_t>(lt) * H);
     lcodes.resize(n);
     lorder.resize(n);
-    parallel_for(n, lt, [&](std::size_t b, std::size_t e, int t) {
+    parallel_for(pool, n, lt, [&](std::size_t b, std::size_t e, int t) {
       std::uint32_t* h = &hist[static_cast<std::size_t>(t) * H];
       std::uint32_t* hs = &hstart[static_cast<std::size_t>(t) * H];
       for (std::size_t i = b; i < e; ++i) {
@@ -503,21 +548,25 @@ struct Tree {
       }
       bucket_start[kBuckets] = s;
     }
-    // The top of the tree is built serially from the bucket counts alone
+    // The top of the tree is built serially from the bucket counts alone (O(1) per node)
     // down to ranges of at most `cut` points or within one bucket (whole buckets either way);
-    // those ranges are then sorted, copied and built into subtrees in parallel, and spliced in.
+    // those ranges are then sorted, copied and built into subtrees in parallel, and copied into
+    // place (with their groups) in parallel.
     // The split depends on n and the data only, and the tree (and every sum in it) is the same
     // as if built in one piece, for any thread count.
     const auto cut = static_cast<std::uint32_t>(
         std::max<std::size_t>(static_cast<std::size_t>(kGroupSize), n / 64));
     top.clear();
     stubs.clear();
-    build_node(top, 0, static_cast<std::uint32_t>(n), 0, cut);
-    if (subs.size() < stubs.size()) subs.resize(stubs.size());
+    build_top(0, static_cast<std::uint32_t>(n), 0, cut);
+    if (subs.size() < stubs.size()) {
+      subs.resize(stubs.size());
+      sub_groups.resize(stubs.size());
+    }
     stub_sum.resize(stubs.size() * D);
     // Each subtree: built, summed (children before parents), its root's sums kept for the top,
-    // then its centres of mass divided out.
-    dynamic_for(stubs.size(), n_threads, [&](std::size_t t, int) {
+    // then its centres of mass divided out, and its groups listed.
+    dynamic_for(pool, stubs.size(), [&](std::size_t t, int) {
       const std::uint32_t sb = stubs[t].b, se = stubs[t].e;
       for (std::size_t k = bucket_of(sb); k <= bucket_of(se - 1); ++k) {
         const std::uint32_t b = bucket_start[k], e = bucket_start[k + 1];
@@ -536,46 +585,72 @@ struct Tree {
           pos[p * D + a] = Y[static_cast<std::size_t>(order[p]) * D + a];
       auto& sub = subs[t];
       sub.clear();
-      build_node(sub, stubs[t].b, stubs[t].e, stubs[t].level, 0);
+      build_node(sub, stubs[t].b, stubs[t].e, stubs[t].level);
       sum_masses(sub, 0, sub.size());
       for (int a = 0; a < D; ++a) stub_sum[t * D + static_cast<std::size_t>(a)] = sub[0].c[a];
       for (auto& nd : sub)
         for (int a = 0; a < D; ++a) nd.c[a] /= nd.mass;
+      // Groups: the largest cells with at most kGroupSize points (or leaves). Top nodes hold
+      // more than `cut` >= kGroupSize points, so every group lies in a subtree.
+      auto& gs = sub_groups[t];
+      gs.clear();
+      for (std::uint32_t k = 0; k < sub.size();) {
+        if (sub[k].leaf || sub[k].end - sub[k].begin <= static_cast<std::uint32_t>(kGroupSize)) {
+          gs.push_back(k);
+          k = sub[k].next;
+        } else {
+          ++k;
+        }
+      }
     });
     // top nodes: children first (reverse order), the same sums in the same order as if the whole
-    // tree were summed in one piece
+    // tree were summed in one piece (top nodes are never leaves)
     for (std::size_t k = top.size(); k-- > 0;) {
       Node<D>& nd = top[k];
       if (nd.leaf == 2) continue;
       double sm[D] = {};
-      if (nd.leaf) {
-        for (std::uint32_t p = nd.begin; p < nd.end; ++p)
-          for (int a = 0; a < D; ++a) sm[a] += pos[p * D + a];
-      } else {
-        for (auto ch = static_cast<std::uint32_t>(k) + 1; ch < nd.next;) {
-          const Node<D>& cn = top[ch];
-          const double* cs = cn.leaf == 2 ? &stub_sum[static_cast<std::size_t>(cn.next) * D] : cn.c;
-          for (int a = 0; a < D; ++a) sm[a] += cs[a];
-          ch = cn.leaf == 2 ? ch + 1 : cn.next;
-        }
+      for (auto ch = static_cast<std::uint32_t>(k) + 1; ch < nd.next;) {
+        const Node<D>& cn = top[ch];
+        const double* cs = cn.leaf == 2 ? &stub_sum[static_cast<std::size_t>(cn.next) * D] : cn.c;
+        for (int a = 0; a < D; ++a) sm[a] += cs[a];
+        ch = cn.leaf == 2 ? ch + 1 : cn.next;
       }
       nd.mass = static_cast<double>(nd.end - nd.begin);
       for (int a = 0; a < D; ++a) nd.c[a] = sm[a];
     }
-    for (auto& nd : top)
+    for (auto& nd : top)  // parents above read their children's sums: divide afterwards
       if (nd.leaf != 2)
         for (int a = 0; a < D; ++a) nd.c[a] /= nd.mass;
-    nodes.clear();
-    emit(0);
-    groups.clear();
-    for (std::uint32_t k = 0; k < nodes.size();) {
-      if (nodes[k].leaf || nodes[k].end - nodes[k].begin <= static_cast<std::uint32_t>(kGroupSize)) {
-        groups.push_back(k);
-        k = nodes[k].next;
-      } else {
-        ++k;
-      }
+    // Where each piece goes in the flat depth-first array: the top nodes here, the subtrees and
+    // their groups copied in parallel.
+    stub_at.resize(stubs.size());
+    top_at.resize(top.size());
+    top_next.resize(top.size());
+    group_at.resize(stubs.size() + 1);
+    std::uint32_t total = 0;
+    place(0, total);
+    nodes.resize(total);
+    group_at[0] = 0;
+    for (std::size_t t = 0; t < stubs.size(); ++t)
+      group_at[t + 1] = group_at[t] + static_cast<std::uint32_t>(sub_groups[t].size());
+    groups.resize(group_at[stubs.size()]);
+    for (std::size_t k = 0; k < top.size(); ++k) {
+      const Node<D>& tn = top[k];
+      if (tn.leaf == 2) continue;
+      nodes[top_at[k]] = tn;
+      nodes[top_at[k]].next = top_next[k];
     }
+    dynamic_for(pool, stubs.size(), [&](std::size_t t, int) {
+      const std::uint32_t off = stub_at[t];
+      const auto& sub = subs[t];
+      Node<D>* out = nodes.data() + off;
+      for (std::size_t k = 0; k < sub.size(); ++k) {
+        out[k] = sub[k];
+        out[k].next += off;
+      }
+      std::uint32_t* g = groups.data() + group_at[t];
+      for (std::size_t k = 0; k < sub_groups[t].size(); ++k) g[k] = sub_groups[t][k] + off;
+    }, lt);
   }
 
   struct Stub {
@@ -585,7 +660,10 @@ struct Tree {
   std::vector<Node<D>> top;
   std::vector<Stub> stubs;
   std::vector<std::vector<Node<D>>> subs;
+  std::vector<std::vector<std::uint32_t>> sub_groups;  // per stub: its groups (local indices)
   std::vector<double> stub_sum;  // per stub: the sums of its root (before division)
+  std::vector<std::uint32_t> stub_at, group_at;  // per stub: first node, first group
+  std::vector<std::uint32_t> top_at, top_next;   // per top node: index and next in `nodes`
 
   // Sums of positions (in c) and masses for nodes [b, e) of v, children after parents.
   void sum_masses(std::vector<Node<D>>& v, std::size_t b, std::size_t e) const {
@@ -604,23 +682,19 @@ struct Tree {
     }
   }
 
-  // Copies top node k (and, recursively, its children or its separately built subtree).
-  void emit(std::uint32_t k) {
+  // Assigns top node k (and, recursively, its children or its subtree) its place in `nodes`,
+  // from index at on; at is advanced past it.
+  void place(std::uint32_t k, std::uint32_t& at) {
     const Node<D>& t = top[k];
     if (t.leaf == 2) {  // a stub: next holds the stub's number
-      const auto& sub = subs[t.next];
-      const auto off = static_cast<std::uint32_t>(nodes.size());
-      for (Node<D> nd : sub) {
-        nd.next += off;
-        nodes.push_back(nd);
-      }
+      stub_at[t.next] = at;
+      at += static_cast<std::uint32_t>(subs[t.next].size());
       return;
     }
-    const std::size_t at = nodes.size();
-    nodes.push_back(t);
+    top_at[k] = at++;
     for (std::uint32_t ch = k + 1; ch < t.next; ch = top[ch].leaf == 2 ? ch + 1 : top[ch].next)
-      emit(ch);
-    nodes[at].next = static_cast<std::uint32_t>(nodes.size());
+      place(ch, at);
+    top_next[k] = at;
   }
 
   // Sorts [b, e) of codes/order by (code, order); order is increasing within the range on entry,
@@ -665,23 +739,46 @@ struct Tree {
     }
   }
 
-  // Appends the subtree of points [b, e) to out (depth-first, compressed single-child chains).
-  // With defer > 0 a range of at most defer points becomes a stub (leaf == 2, next = stub id).
-  void build_node(std::vector<Node<D>>& out, std::uint32_t b, std::uint32_t e, int level,
-                  std::uint32_t defer) {
-    const auto k = static_cast<std::uint32_t>(out.size());
-    const bool tp = defer > 0;  // the top: only bucket bits are known
-    if (defer > 0 &&
-        (e - b <= defer || bucket_of(b) == bucket_of(e - 1))) {
-      out.emplace_back();
-      out.back().begin = b;
-      out.back().end = e;
-      out.back().leaf = 2;
-      out.back().next = static_cast<std::uint32_t>(stubs.size());
+  // The digit of bucket kb at level (level < 12 / D: the bucket holds the code's top 12 bits).
+  static std::size_t bucket_digit(std::size_t kb, int level) {
+    return (kb >> (12 - D * (level + 1))) & ((1u << D) - 1);
+  }
+
+  // The top of the tree over points [b, e) (a union of whole buckets), from the bucket counts
+  // alone: down to ranges of at most `cut` points or within one bucket, which become stubs
+  // (leaf == 2, next = stub number) built later as subtrees. The nodes are those build_node
+  // would make from the full codes.
+  void build_top(std::uint32_t b, std::uint32_t e, int level, std::uint32_t cut) {
+    const std::size_t kb = bucket_of(b), ke = bucket_of(e - 1);
+    const auto k = static_cast<std::uint32_t>(top.size());
+    top.emplace_back();
+    top.back().begin = b;
+    top.back().end = e;
+    if (e - b <= cut || kb == ke) {
+      top.back().leaf = 2;
+      top.back().next = static_cast<std::uint32_t>(stubs.size());
       stubs.push_back({b, e, level});
       return;
     }
-    while (level < B && digit(key(b, tp), level) == digit(key(e - 1, tp), level)) ++level;
+    // kb != ke: they differ at some level above the bucket's last
+    while (bucket_digit(kb, level) == bucket_digit(ke, level)) ++level;
+    const double w = std::ldexp(side, -level);
+    top.back().width2 = w * w;
+    top.back().leaf = 0;  // more than cut >= kLeafSize points
+    // children: the runs of buckets with one digit at this level, in digit order
+    const int sh = 12 - D * (level + 1);
+    for (std::size_t c = kb >> sh; c <= (ke >> sh); ++c) {
+      const std::size_t cb = std::max(kb, c << sh), ce = std::min(ke + 1, (c + 1) << sh);
+      const std::uint32_t pb = bucket_start[cb], pe = bucket_start[ce];
+      if (pb < pe) build_top(pb, pe, level + 1, cut);
+    }
+    top[k].next = static_cast<std::uint32_t>(top.size());
+  }
+
+  // Appends the subtree of points [b, e) to out (depth-first, compressed single-child chains).
+  void build_node(std::vector<Node<D>>& out, std::uint32_t b, std::uint32_t e, int level) {
+    const auto k = static_cast<std::uint32_t>(out.size());
+    while (level < B && digit(codes[b], level) == digit(codes[e - 1], level)) ++level;
     out.emplace_back();
     {
       Node<D>& nd = out.back();
@@ -694,16 +791,16 @@ struct Tree {
     if (!out[k].leaf) {
       std::uint32_t s = b;
       while (s < e) {
-        const int dg = digit(key(s, tp), level);
+        const int dg = digit(codes[s], level);
         std::uint32_t lo = s + 1, hi = e;  // first index with a larger digit
         while (lo < hi) {
           const std::uint32_t mid = lo + (hi - lo) / 2;
-          if (digit(key(mid, tp), level) <= dg)
+          if (digit(codes[mid], level) <= dg)
             lo = mid + 1;
           else
             hi = mid;
         }
-        build_node(out, s, lo, level + 1, defer);
+        build_node(out, s, lo, level + 1);
         s = lo;
       }
     }
@@ -806,21 +903,26 @@ namespace detail {
 
 // Attractive sums a_i = sum_j P_ij q_ij (y_i - y_j) for rows [b, e), four edges per vector; the
 // lanes are summed in a fixed order. out holds (e - b) x D values.
-CNNVIS_CLONES void attract2(const double* Y, const std::int64_t* indptr, const std::int32_t* cols,
-                            const double* vals, std::size_t b, std::size_t e, double* out) {
+// Always inlined, so that each clone below compiles it for its own target.
+template <int D>
+CNNVIS_INLINE inline void attract(const double* Y, const std::int64_t* indptr, const std::int32_t* cols,
+                    const double* vals, std::size_t b, std::size_t e, double* out) {
   for (std::size_t i = b; i < e; ++i) {
-    const double x = Y[2 * i], y = Y[2 * i + 1];
-    const v4d xi = {x, x, x, x}, yi = {y, y, y, y};
-    v4d ax = {}, ay = {};
+    const double* yi = Y + D * i;
+    v4d acc[D] = {};
     std::int64_t a = indptr[i];
     const std::int64_t end = indptr[i + 1];
-    auto body = [&](const std::size_t* j, const v4d& w) {
-      const v4d xj = {Y[2 * j[0]], Y[2 * j[1]], Y[2 * j[2]], Y[2 * j[3]]};
-      const v4d yj = {Y[2 * j[0] + 1], Y[2 * j[1] + 1], Y[2 * j[2] + 1], Y[2 * j[3] + 1]};
-      const v4d dx = xi - xj, dy = yi - yj;
-      const v4d q = w / (1.0 + dx * dx + dy * dy);
-      ax += q * dx;
-      ay += q * dy;
+    auto body = [&](const std::size_t* j, const v4d& w) CNNVIS_INLINE {
+      v4d d[D];
+      v4d den = {1.0, 1.0, 1.0, 1.0};  // 1 + dx dx + dy dy (+ dz dz), summed left to right
+      const double *y0 = Y + D * j[0], *y1 = Y + D * j[1], *y2 = Y + D * j[2], *y3 = Y + D * j[3];
+      for (int c = 0; c < D; ++c) {
+        const v4d yj = {y0[c], y1[c], y2[c], y3[c]};
+        d[c] = yi[c] - yj;  // the scalar is broadcast
+        den += d[c] * d[c];
+      }
+      const v4d q = w / den;
+      for (int c = 0; c < D; ++c) acc[c] += q * d[c];
     };
     for (; a + 4 <= end; a += 4) {  // full blocks of four edges
       const std::size_t j[4] = {static_cast<std::size_t>(cols[a]),
@@ -843,54 +945,19 @@ CNNVIS_CLONES void attract2(const double* Y, const std::int64_t* indptr, const s
       std::memcpy(&w, wt, sizeof(v4d));
       body(j, w);
     }
-    out[2 * (i - b)] = (ax[0] + ax[1]) + (ax[2] + ax[3]);
-    out[2 * (i - b) + 1] = (ay[0] + ay[1]) + (ay[2] + ay[3]);
+    for (int c = 0; c < D; ++c)
+      out[D * (i - b) + static_cast<std::size_t>(c)] = (acc[c][0] + acc[c][1]) + (acc[c][2] + acc[c][3]);
   }
 }
 
+// The two instances, each compiled for AVX2 and the baseline.
+CNNVIS_CLONES void attract2(const double* Y, const std::int64_t* indptr, const std::int32_t* cols,
+                            const double* vals, std::size_t b, std::size_t e, double* out) {
+  attract<2>(Y, indptr, cols, vals, b, e, out);
+}
 CNNVIS_CLONES void attract3(const double* Y, const std::int64_t* indptr, const std::int32_t* cols,
                             const double* vals, std::size_t b, std::size_t e, double* out) {
-  for (std::size_t i = b; i < e; ++i) {
-    const double x = Y[3 * i], y = Y[3 * i + 1], z = Y[3 * i + 2];
-    const v4d xi = {x, x, x, x}, yi = {y, y, y, y}, zi = {z, z, z, z};
-    v4d ax = {}, ay = {}, az = {};
-    std::int64_t a = indptr[i];
-    const std::int64_t end = indptr[i + 1];
-    auto body = [&](const std::size_t* j, const v4d& w) {
-      const v4d xj = {Y[3 * j[0]], Y[3 * j[1]], Y[3 * j[2]], Y[3 * j[3]]};
-      const v4d yj = {Y[3 * j[0] + 1], Y[3 * j[1] + 1], Y[3 * j[2] + 1], Y[3 * j[3] + 1]};
-      const v4d zj = {Y[3 * j[0] + 2], Y[3 * j[1] + 2], Y[3 * j[2] + 2], Y[3 * j[3] + 2]};
-      const v4d dx = xi - xj, dy = yi - yj, dz = zi - zj;
-      const v4d q = w / (1.0 + dx * dx + dy * dy + dz * dz);
-      ax += q * dx;
-      ay += q * dy;
-      az += q * dz;
-    };
-    for (; a + 4 <= end; a += 4) {  // full blocks of four edges
-      const std::size_t j[4] = {static_cast<std::size_t>(cols[a]),
-                                static_cast<std::size_t>(cols[a + 1]),
-                                static_cast<std::size_t>(cols[a + 2]),
-                                static_cast<std::size_t>(cols[a + 3])};
-      v4d w;
-      std::memcpy(&w, vals + a, sizeof(v4d));
-      body(j, w);
-    }
-    if (a < end) {  // the last one to three edges; empty lanes have weight 0
-      std::size_t j[4];
-      double wt[4];
-      for (int l = 0; l < 4; ++l) {
-        const bool in = a + l < end;
-        j[l] = in ? static_cast<std::size_t>(cols[a + l]) : i;
-        wt[l] = in ? vals[a + l] : 0.0;
-      }
-      v4d w;
-      std::memcpy(&w, wt, sizeof(v4d));
-      body(j, w);
-    }
-    out[3 * (i - b)] = (ax[0] + ax[1]) + (ax[2] + ax[3]);
-    out[3 * (i - b) + 1] = (ay[0] + ay[1]) + (ay[2] + ay[3]);
-    out[3 * (i - b) + 2] = (az[0] + az[1]) + (az[2] + az[3]);
-  }
+  attract<3>(Y, indptr, cols, vals, b, e, out);
 }
 
 }  // namespace detail
@@ -909,9 +976,20 @@ struct Workspace {
   bool prepared = false;
   double box[6] = {}, shift[3] = {};
   double* Ymut = nullptr;
+  std::unique_ptr<ThreadPool> pool;  // started at the first use, kept for the run
 };
 
 void WorkspaceDeleter::operator()(Workspace* w) const { delete w; }
+
+namespace {
+
+ThreadPool& pool_of(Workspace& ws, int n_threads) {
+  n_threads = std::max(1, n_threads);
+  if (!ws.pool || ws.pool->size() != n_threads) ws.pool = std::make_unique<ThreadPool>(n_threads);
+  return *ws.pool;
+}
+
+}  // namespace
 WorkspacePtr make_workspace() { return WorkspacePtr(new Workspace()); }
 
 namespace {
@@ -919,15 +997,15 @@ namespace {
 // Repulsive sums for every point, frep[i] = sum_j q_ij^2 (y_i - y_j), and z_i = sum_{j != i} q_ij
 // summed per group (zgroup[g]).
 template <int D>
-void repulsion(Tree<D>& tree, const double* Y, std::size_t n, double theta, int n_threads,
+void repulsion(Tree<D>& tree, const double* Y, std::size_t n, double theta, ThreadPool& pool,
                Workspace& ws) {
   if (ws.prepared) {
-    tree.build(Y, n, n_threads, ws.box, ws.Ymut, ws.shift);
+    tree.build(Y, n, pool, ws.box, ws.Ymut, ws.shift);
     ws.prepared = false;
   } else {
-    tree.build(Y, n, n_threads);
+    tree.build(Y, n, pool);
   }
-  const int T = std::max(1, n_threads);
+  const int T = pool.size();
   if (ws.lists.size() < static_cast<std::size_t>(T)) {
     ws.lists.resize(static_cast<std::size_t>(T));
     ws.pts.resize(static_cast<std::size_t>(T));
@@ -938,7 +1016,7 @@ void repulsion(Tree<D>& tree, const double* Y, std::size_t n, double theta, int 
   const double theta2 = theta * theta;
   const auto& nodes = tree.nodes;
   const std::uint32_t nn = static_cast<std::uint32_t>(nodes.size());
-  dynamic_for(tree.groups.size(), n_threads, [&](std::size_t g, int tid) {
+  dynamic_for(pool, tree.groups.size(), [&](std::size_t g, int tid) {
     const Node<D>& gn = nodes[tree.groups[g]];
     const std::uint32_t gb = gn.begin, ge = gn.end;
     double bmin[D], bmax[D], gc[D];
@@ -1009,17 +1087,17 @@ void repulsion(Tree<D>& tree, const double* Y, std::size_t n, double theta, int 
 // (in the same parallel pass; post must not write Y).
 template <int D, class Post>
 double gradient_then(const SparseP& P, const double* Y, double theta, double exaggeration,
-                     int n_threads, double* grad, Workspace& ws, Post&& post) {
+                     ThreadPool& pool, double* grad, Workspace& ws, Post&& post) {
   const std::size_t n = P.n;
   if (n == 0) return 0.0;
   if constexpr (D == 2)
-    repulsion<2>(ws.tree2, Y, n, theta, n_threads, ws);
+    repulsion<2>(ws.tree2, Y, n, theta, pool, ws);
   else
-    repulsion<3>(ws.tree3, Y, n, theta, n_threads, ws);
+    repulsion<3>(ws.tree3, Y, n, theta, pool, ws);
   double Z = 0.0;
   for (double zg : ws.zgroup) Z += zg;  // groups in point order: fixed for any thread count
   const double invZ = Z > 0.0 ? 1.0 / Z : 0.0;
-  dynamic_blocks(n, kStepBlock, n_threads, [&](std::size_t b, std::size_t e, int) {
+  dynamic_blocks(n, kStepBlock, pool, [&](std::size_t b, std::size_t e, int) {
     double* att = grad + b * D;  // attractive sums first, then combined in place
     if constexpr (D == 2)
       detail::attract2(Y, P.indptr.data(), P.indices.data(), P.data.data(), b, e, att);
@@ -1036,7 +1114,7 @@ double gradient_then(const SparseP& P, const double* Y, double theta, double exa
 template <int D>
 double gradient_impl(const SparseP& P, const double* Y, double theta, double exaggeration,
                      int n_threads, double* grad, Workspace& ws) {
-  return gradient_then<D>(P, Y, theta, exaggeration, n_threads, grad, ws,
+  return gradient_then<D>(P, Y, theta, exaggeration, pool_of(ws, n_threads), grad, ws,
                           [](std::size_t, std::size_t) {});
 }
 
@@ -1049,12 +1127,15 @@ double gradient(const SparseP& P, const double* Y, int dim, double theta, double
   throw InvalidArgument("n_components must be 2 or 3");
 }
 
-double kl_given_z(const SparseP& P, const double* Y, int dim, double Z, int n_threads) {
+namespace {
+
+template <class Pool>
+double kl_given_z_on(const SparseP& P, const double* Y, int dim, double Z, Pool&& pool) {
   const std::size_t n = P.n;
   const std::size_t D = static_cast<std::size_t>(dim);
   std::vector<double> row(n, 0.0);
   const double logZ = std::log(Z);
-  dynamic_blocks(n, 512, n_threads, [&](std::size_t b, std::size_t e, int) {
+  dynamic_blocks(n, 512, pool, [&](std::size_t b, std::size_t e, int) {
     for (std::size_t i = b; i < e; ++i) {
       double s = 0.0;
       for (std::int64_t a = P.indptr[i]; a < P.indptr[i + 1]; ++a) {
@@ -1076,11 +1157,18 @@ double kl_given_z(const SparseP& P, const double* Y, int dim, double Z, int n_th
   return kl;
 }
 
+}  // namespace
+
+double kl_given_z(const SparseP& P, const double* Y, int dim, double Z, int n_threads) {
+  return kl_given_z_on(P, Y, dim, Z, n_threads);
+}
+
 double exact_kl(const SparseP& P, const double* Y, int dim, int n_threads) {
   const std::size_t n = P.n;
   const std::size_t D = static_cast<std::size_t>(dim);
   std::vector<double> row(n, 0.0);
-  dynamic_blocks(n, 64, n_threads, [&](std::size_t b, std::size_t e, int) {
+  ThreadPool pool(n_threads);
+  dynamic_blocks(n, 64, pool, [&](std::size_t b, std::size_t e, int) {
     for (std::size_t i = b; i < e; ++i) {
       double s = 0.0;
       for (std::size_t j = 0; j < n; ++j) {
@@ -1097,7 +1185,7 @@ double exact_kl(const SparseP& P, const double* Y, int dim, int n_threads) {
   });
   double Z = 0.0;
   for (double v : row) Z += v;
-  return kl_given_z(P, Y, dim, Z, n_threads);
+  return kl_given_z_on(P, Y, dim, Z, pool);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -1111,10 +1199,10 @@ Optimizer::Optimizer(SparseP P, int dim, const double* Y0, double theta, int n_t
   perm_.resize(n);
   if (n >= 2) {
     if (dim == 2) {
-      ws_->tree2.build(Y0, n, n_threads_);
+      ws_->tree2.build(Y0, n, pool_of(*ws_, n_threads_));
       perm_ = ws_->tree2.order;
     } else {
-      ws_->tree3.build(Y0, n, n_threads_);
+      ws_->tree3.build(Y0, n, pool_of(*ws_, n_threads_));
       perm_ = ws_->tree3.order;
     }
   } else {
@@ -1129,7 +1217,7 @@ Optimizer::Optimizer(SparseP P, int dim, const double* Y0, double theta, int n_t
     P_.indptr[r + 1] = P_.indptr[r] + (P.indptr[perm_[r] + 1] - P.indptr[perm_[r]]);
   P_.indices.resize(P.indices.size());
   P_.data.resize(P.data.size());
-  parallel_for(n, n_threads_, [&](std::size_t b, std::size_t e, int) {
+  parallel_for(pool_of(*ws_, n_threads_), n, n_threads_, [&](std::size_t b, std::size_t e, int) {
     std::vector<std::pair<std::int32_t, double>> row;
     for (std::size_t r = b; r < e; ++r) {
       const std::size_t o = perm_[r];
@@ -1231,10 +1319,12 @@ int Optimizer::run(const Schedule& s, const Interrupt& interrupt) {
       for (std::size_t c = 0; c < D; ++c) ws_->shift[c] = mean[c];
     }
     if (dim_ == 2)
-      last_z_ = gradient_then<2>(P_, Y_.data(), theta_, s.exaggeration, n_threads_, grad_.data(),
+      last_z_ = gradient_then<2>(P_, Y_.data(), theta_, s.exaggeration, pool_of(*ws_, n_threads_),
+                                 grad_.data(),
                                  *ws_, step);
     else
-      last_z_ = gradient_then<3>(P_, Y_.data(), theta_, s.exaggeration, n_threads_, grad_.data(),
+      last_z_ = gradient_then<3>(P_, Y_.data(), theta_, s.exaggeration, pool_of(*ws_, n_threads_),
+                                 grad_.data(),
                                  *ws_, step);
     Y_.swap(Ynext_);
     double lo[3], hi[3];
@@ -1267,7 +1357,7 @@ double Optimizer::kl_divergence() {
   if (P_.n < 2) return 0.0;
   const double Z =
       gradient(P_, Y_.data(), dim_, theta_, 1.0, n_threads_, grad_.data(), *ws_);
-  return kl_given_z(P_, Y_.data(), dim_, Z, n_threads_);
+  return kl_given_z_on(P_, Y_.data(), dim_, Z, pool_of(*ws_, n_threads_));
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -1280,8 +1370,9 @@ template <int D>
 void transform_impl(const double* Yref, std::size_t n, const std::int32_t* idx, const double* p,
                     std::size_t m, int k, double* Ynew, int n_iter, double lr, double theta,
                     int n_threads, const Interrupt& interrupt) {
+  ThreadPool pool(n_threads);  // started once for all iterations
   Tree<D> tree;
-  tree.build(Yref, n, n_threads);
+  tree.build(Yref, n, pool);
   const auto& nodes = tree.nodes;
   const std::uint32_t nn = static_cast<std::uint32_t>(nodes.size());
   const double theta2 = theta * theta;
@@ -1290,7 +1381,7 @@ void transform_impl(const double* Yref, std::size_t n, const std::int32_t* idx, 
   for (int it = 0; it < n_iter; ++it) {
     check_interrupt(interrupt);
     const double momentum = it < 50 ? 0.5 : 0.8;
-    dynamic_blocks(m, 16, n_threads, [&](std::size_t b, std::size_t e, int) {
+    dynamic_blocks(m, 16, pool, [&](std::size_t b, std::size_t e, int) {
       for (std::size_t i = b; i < e; ++i) {
         double* y = Ynew + i * D;
         double z = 0.0, fr[D] = {}, fa[D] = {};

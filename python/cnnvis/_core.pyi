@@ -87,6 +87,7 @@ def _tsne_gradient(
 def _tsne_joint_p(
     idx: typing.Annotated[numpy.typing.ArrayLike, numpy.int32],
     pcond: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    n_jobs: typing.SupportsInt | typing.SupportsIndex = 1,
 ) -> tuple[
     numpy.typing.NDArray[numpy.int64],
     numpy.typing.NDArray[numpy.int32],

@@ -169,6 +169,22 @@ def test_identical_bytes_for_any_thread_count_and_repeated_runs(dim):
     assert Yr.tobytes() == Yr2.tobytes()
 
 
+def test_identical_bytes_for_any_thread_count_above_the_parallel_threshold():
+    # from 8192 points the light passes (tree codes, symmetrised P) are split between threads too
+    X, _ = _blobs(9000, d=6, k=6, sep=6.0, seed=5)
+    idx, d2 = _core._tsne_knn(X, 15, 2)
+    p, _ = _core._tsne_conditional_p(d2, 5.0, 2)
+    P1 = _core._tsne_joint_p(idx, p, 1)
+    P2 = _core._tsne_joint_p(idx, p, 2)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(P1, P2))
+    assert P1[0][-1] == len(P1[1]) and abs(P1[2].sum() - 1.0) < 1e-12
+    for dim in (2, 3):
+        kw = dict(n_components=dim, perplexity=5, n_iter=12, early_exaggeration_iter=6)
+        Y1 = TSNE(n_jobs=1, **kw).fit_transform(X)
+        Y2 = TSNE(n_jobs=2, **kw).fit_transform(X)
+        assert Y1.tobytes() == Y2.tobytes()
+
+
 def test_transform_places_a_copy_next_to_its_original():
     X, labels = _blobs(300, d=10, k=3, sep=5.0, seed=3)
     ts = TSNE(perplexity=15, n_iter=300).fit(X)

@@ -3,8 +3,14 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
+#include <cstdint>
+#include <exception>
 #include <functional>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -64,6 +70,139 @@ void parallel_for(std::size_t n, int n_threads, Fn&& fn) {
   for (auto& th : pool) th.join();
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
+}
+
+// A fixed set of threads for runs that make many short parallel passes (t-SNE makes four per
+// iteration; starting threads for each would cost more than some of the passes). The caller is
+// thread 0; workers 1..size-1 are started once and wait between passes, first spinning for a few
+// tens of microseconds (passes of one iteration follow each other closely), then sleeping on a
+// condition variable. Not reentrant: one pass at a time, from one calling thread.
+class ThreadPool {
+ public:
+  explicit ThreadPool(int n_threads) : size_(std::max(1, n_threads)), errors_(size_) {
+    threads_.reserve(static_cast<std::size_t>(size_ - 1));
+    for (int t = 1; t < size_; ++t) threads_.emplace_back([this, t] { work(t); });
+  }
+  ~ThreadPool() {
+    quit_.store(true, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      gen_.fetch_add(1, std::memory_order_release);
+    }
+    wake_.notify_all();
+    for (auto& th : threads_) th.join();
+  }
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return size_; }
+
+  // Runs fn(thread) for thread in [0, used) (used is clamped to [1, size]) and returns when all
+  // have finished; rethrows the exception of the lowest-numbered thread that threw.
+  template <class Fn>
+  void run(int used, Fn&& fn) {
+    used = std::min(std::max(1, used), size_);
+    if (used == 1) {
+      fn(0);
+      return;
+    }
+    using F = std::remove_reference_t<Fn>;
+    call_ = [](void* ctx, int t) { (*static_cast<F*>(ctx))(t); };
+    ctx_ = const_cast<void*>(static_cast<const void*>(&fn));
+    used_ = used;
+    for (auto& e : errors_) e = nullptr;
+    pending_.store(size_ - 1, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      gen_.fetch_add(1, std::memory_order_release);
+    }
+    wake_.notify_all();
+    try {
+      fn(0);
+    } catch (...) {
+      errors_[0] = std::current_exception();
+    }
+    if (!spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; })) {
+      std::unique_lock<std::mutex> lk(m_);
+      done_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
+    for (auto& e : errors_)
+      if (e) std::rethrow_exception(e);
+  }
+
+ private:
+  static void relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    std::this_thread::yield();
+#endif
+  }
+  // Spins until ready() or about 50 microseconds have passed; returns ready().
+  template <class Ready>
+  static bool spin_until(Ready&& ready) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+    for (;;) {
+      for (int i = 0; i < 64; ++i) {
+        if (ready()) return true;
+        relax();
+      }
+      if (std::chrono::steady_clock::now() > until) return ready();
+    }
+  }
+
+  void work(int t) {
+    std::uint64_t seen = 0;
+    for (;;) {
+      auto fresh = [&] { return gen_.load(std::memory_order_acquire) != seen; };
+      if (!spin_until(fresh)) {
+        std::unique_lock<std::mutex> lk(m_);
+        wake_.wait(lk, fresh);
+      }
+      seen = gen_.load(std::memory_order_acquire);
+      if (quit_.load(std::memory_order_relaxed)) return;  // set before gen_ was bumped
+      if (t < used_) {
+        try {
+          call_(ctx_, t);
+        } catch (...) {
+          errors_[static_cast<std::size_t>(t)] = std::current_exception();
+        }
+      }
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lk(m_);  // pairs with the caller's wait: no lost wake-up
+        done_.notify_one();
+      }
+    }
+  }
+
+  int size_;
+  std::vector<std::thread> threads_;
+  std::vector<std::exception_ptr> errors_;
+  std::mutex m_;
+  std::condition_variable wake_, done_;
+  std::atomic<std::uint64_t> gen_{0};
+  std::atomic<int> pending_{0};
+  void (*call_)(void*, int) = nullptr;
+  void* ctx_ = nullptr;
+  int used_ = 0;
+  std::atomic<bool> quit_{false};
+};
+
+// parallel_for on a pool: the same fixed chunks as above for min(n_threads, pool size) threads.
+template <class Fn>
+void parallel_for(ThreadPool& pool, std::size_t n, int n_threads, Fn&& fn) {
+  const std::size_t t = static_cast<std::size_t>(std::max(1, std::min(n_threads, pool.size())));
+  const std::size_t workers = std::min(t, std::max<std::size_t>(n, 1));
+  if (workers <= 1) {
+    fn(std::size_t{0}, n, 0);
+    return;
+  }
+  const std::size_t chunk = (n + workers - 1) / workers;
+  pool.run(static_cast<int>(workers), [&](int w) {
+    const std::size_t b = std::min(n, static_cast<std::size_t>(w) * chunk);
+    const std::size_t e = std::min(n, (static_cast<std::size_t>(w) + 1) * chunk);
+    fn(b, e, w);
+  });
 }
 
 }  // namespace cnnvis

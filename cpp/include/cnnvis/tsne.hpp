@@ -45,7 +45,8 @@ struct SparseP {
   std::vector<std::int32_t> indices;
   std::vector<double> data;
 };
-SparseP joint_p(const std::int32_t* idx, const double* pcond, std::size_t n, int k);
+SparseP joint_p(const std::int32_t* idx, const double* pcond, std::size_t n, int k,
+                int n_threads = 1);
 
 // Validates a CSR matrix given by the caller (throws InvalidArgument) and copies it.
 SparseP make_sparse(std::size_t n, const std::int64_t* indptr, const std::int32_t* indices,

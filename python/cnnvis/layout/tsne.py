@@ -293,7 +293,7 @@ class TSNE:
         idx, d2 = _core._tsne_knn(X, k, threads)
         t1 = time.perf_counter()
         pcond, _ = _core._tsne_conditional_p(d2, self.perplexity_, threads)
-        indptr, indices, data = _core._tsne_joint_p(idx, pcond)
+        indptr, indices, data = _core._tsne_joint_p(idx, pcond, threads)
         self._log(
             f"{k} exact neighbours in {t1 - t0:.2f} s, affinities in {time.perf_counter() - t1:.2f} s"
         )
