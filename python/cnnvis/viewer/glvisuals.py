@@ -6,7 +6,8 @@ general fragment shader. The overview changes what it shows with the zoom (level
 those rebuilds landed in the pan/zoom loop. These visuals upload their geometry once and change
 only attribute buffers (``Program.__setitem__`` re-uses the buffer, no rebuild) or uniforms:
 
-* :class:`Discs`: round markers with an optional ring, on a sprite just large enough for them;
+* :class:`Sprites`: disc or diamond markers, each with an optional outline, one point sprite
+  each, just large enough for it;
 * :class:`Ribbons`: polylines as triangle ribbons of world width, never thinner than a pixel
   (so no separate hairline pass is needed when zoomed out);
 * :class:`PixelQuads`: rectangles anchored at world points with sides in screen pixels (label
@@ -21,48 +22,59 @@ from vispy.gloo import IndexBuffer, Texture2D
 from vispy.scene.visuals import create_visual_node
 from vispy.visuals import Visual
 
-__all__ = ["Discs", "PixelQuads", "Ribbons", "TexturedQuads"]
+__all__ = ["PixelQuads", "Ribbons", "SHAPES", "Sprites", "TexturedQuads"]
 
 # vertex position of a hidden vertex: outside the clip volume, so its triangles are dropped
 _HIDE = "gl_Position = vec4(-2.0, -2.0, -2.0, 1.0);"
 
-_DISC_VERT = """
+_SPRITE_VERT = """
 attribute vec2 a_pos;
 attribute vec4 a_fill;
 attribute vec4 a_edge;
 attribute float a_size;
 attribute float a_edge_width;
+attribute float a_shape;
 uniform float u_px_scale;
 varying vec4 v_fill;
 varying vec4 v_edge;
 varying float v_size;
 varying float v_ew;
 varying float v_total;
+varying float v_shape;
 void main() {
     v_fill = a_fill;
     v_edge = a_edge;
+    v_shape = a_shape;
     v_size = a_size * u_px_scale;
     v_ew = a_edge_width * u_px_scale;
-    // the disc, half the ring outside it and one pixel of antialiasing on each side
-    v_total = v_size + v_ew + 2.0;
+    // the shape, half its outline outside it and one pixel of antialiasing: a disc needs that
+    // much more diameter, a diamond (whose margin is measured across its sides) sqrt(2) times it
+    float margin = v_ew + 2.0;
+    v_total = v_size + (a_shape > 0.5 ? 1.41421356 * margin : margin);
     gl_Position = $transform(vec4(a_pos, 0.0, 1.0));
     gl_PointSize = v_total;
 }
 """
 
-# the same coverage as vispy's "disc" marker (antialias 1 px), without its symbol dispatch,
-# lighting and the 4x edge margin of its sprite
-_DISC_FRAG = """
+# the coverage of vispy's "disc" and "diamond" markers (antialias 1 px), without their symbol
+# dispatch, lighting and the 4x edge margin of their sprites; a point and its outline are one
+# sprite, so an outlined (misclassified) sample costs no second primitive
+_SPRITE_FRAG = """
 varying vec4 v_fill;
 varying vec4 v_edge;
 varying float v_size;
 varying float v_ew;
 varying float v_total;
+varying float v_shape;
 void main() {
-    float r = length((gl_PointCoord - vec2(0.5)) * v_total) - 0.5 * v_size;
+    vec2 p = (gl_PointCoord - vec2(0.5)) * v_total;
+    // signed distance (pixels) to the outline: a disc of diameter v_size, or a diamond (a square
+    // turned by 45 degrees) whose diagonal is v_size
+    float r = v_shape > 0.5 ? (abs(p.x) + abs(p.y) - 0.5 * v_size) * 0.70710678
+                            : length(p) - 0.5 * v_size;
     if (r > 0.5 * v_ew + 1.0)
         discard;
-    // a ring without fill: nothing to draw well inside it (its alpha there is below 1/500)
+    // an outline without fill: nothing to draw well inside it (its alpha there is below 1/500)
     if (v_fill.a == 0.0 && r < -max(0.5 * v_ew - 1.0, 0.0) - 2.5)
         discard;
     if (v_ew == 0.0) {
@@ -85,6 +97,8 @@ void main() {
 }
 """
 
+SHAPES = {"disc": 0.0, "diamond": 1.0}
+
 
 def _rgba(color, n: int) -> np.ndarray:
     c = np.asarray(color, np.float32)
@@ -97,19 +111,44 @@ def _rgba(color, n: int) -> np.ndarray:
 
 def _column(value, n: int) -> np.ndarray:
     v = np.asarray(value, np.float32)
+    if v.ndim > 1 or (v.ndim == 1 and len(v) != n):
+        raise ValueError(f"need one value or {n} of them, got shape {v.shape}")
     return np.ascontiguousarray(np.broadcast_to(v, (n,)))
 
 
-class DiscsVisual(Visual):
-    """Screen-sized discs (diameter ``size`` pixels) with a ring of ``edge_width`` pixels."""
+def _shapes(shape, n: int) -> np.ndarray:
+    if isinstance(shape, str):
+        if shape not in SHAPES:
+            raise ValueError(f"unknown marker shape {shape!r}; known: {', '.join(SHAPES)}")
+        return np.full(n, SHAPES[shape], np.float32)
+    s = np.asarray(shape)
+    if s.dtype == bool:  # a flag per point: diamond where true
+        s = s.astype(np.float32)
+    elif s.dtype.kind in "US":
+        unknown = set(s.tolist()) - set(SHAPES)
+        if unknown:
+            raise ValueError(f"unknown marker shapes {sorted(unknown)}; known: {', '.join(SHAPES)}")
+        s = np.array([SHAPES[k] for k in s.tolist()], np.float32)
+    return _column(s, n)
+
+
+class SpritesVisual(Visual):
+    """Screen-sized markers, one point sprite each: a disc of diameter ``size`` pixels or a
+    diamond of diagonal ``size`` (``shape`` per point), filled with ``face_color`` and outlined
+    by a line of ``edge_width`` pixels centred on the shape's border. A fill of alpha 0 gives a
+    ring (or a hollow diamond). Points are drawn in the order given."""
 
     def __init__(self) -> None:
-        super().__init__(vcode=_DISC_VERT, fcode=_DISC_FRAG)
+        super().__init__(vcode=_SPRITE_VERT, fcode=_SPRITE_FRAG)
         self._draw_mode = "points"
         self._n = 0
         self.set_gl_state("translucent", depth_test=False, cull_face=False)
 
-    def set_data(self, pos, face_color, size, edge_color=(0, 0, 0, 0), edge_width=0.0) -> None:
+    def set_data(
+        self, pos, face_color, size, edge_color=(0, 0, 0, 0), edge_width=0.0, shape="disc"
+    ) -> None:
+        """``pos`` (n, 2); colours one RGBA or (n, 4); ``size`` and ``edge_width`` one value or
+        (n,); ``shape`` ``"disc"``, ``"diamond"``, n names, or n flags (true: diamond)."""
         pos = np.ascontiguousarray(np.asarray(pos, np.float32).reshape(-1, 2))
         n = len(pos)
         self._n = n
@@ -122,12 +161,19 @@ class DiscsVisual(Visual):
         p["a_edge"] = _rgba(edge_color, n)
         p["a_size"] = _column(size, n)
         p["a_edge_width"] = _column(edge_width, n)
+        p["a_shape"] = _shapes(shape, n)
         self.update()
 
     def set_face_color(self, face_color) -> None:
-        """Change the fill colours only (same number of discs)."""
+        """Change the fill colours only (same number of points)."""
         if self._n:
             self.shared_program["a_fill"] = _rgba(face_color, self._n)
+            self.update()
+
+    def set_edge_color(self, edge_color) -> None:
+        """Change the outline colours only (same number of points)."""
+        if self._n:
+            self.shared_program["a_edge"] = _rgba(edge_color, self._n)
             self.update()
 
     def _prepare_transforms(self, view) -> None:
@@ -356,7 +402,7 @@ class TexturedQuadsVisual(Visual):
         return None
 
 
-Discs = create_visual_node(DiscsVisual)
+Sprites = create_visual_node(SpritesVisual)
 Ribbons = create_visual_node(RibbonsVisual)
 PixelQuads = create_visual_node(PixelQuadsVisual)
 TexturedQuads = create_visual_node(TexturedQuadsVisual)
