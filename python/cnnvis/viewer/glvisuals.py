@@ -37,20 +37,32 @@ attribute float a_shape;
 uniform float u_px_scale;
 varying vec4 v_fill;
 varying vec4 v_edge;
-varying float v_size;
-varying float v_ew;
+varying float v_radius;
+varying float v_reach;
+varying float v_offset;
+varying float v_outlined;
+varying float v_hollow;
 varying float v_total;
 varying float v_shape;
 void main() {
+    float size = a_size * u_px_scale;
+    float ew = a_edge_width * u_px_scale;
+    float outlined = ew > 0.0 ? 1.0 : 0.0;
     v_fill = a_fill;
-    v_edge = a_edge;
+    // without an outline the border fades in the fill colour
+    v_edge = outlined > 0.5 ? vec4(a_edge.rgb, min(ew, 1.0) * a_edge.a) : a_fill;
     v_shape = a_shape;
-    v_size = a_size * u_px_scale;
-    v_ew = a_edge_width * u_px_scale;
+    v_radius = 0.5 * size;
+    v_reach = 0.5 * ew + 1.0;
+    v_outlined = outlined;
+    // where the fade starts: the outline's solid core (ew > 2), or a pixel inside a bare border
+    v_offset = outlined > 0.5 ? max(0.5 * ew - 1.0, 0.0) : -1.0;
+    // an outline without fill has nothing to draw well inside it (alpha there below 1/500)
+    v_hollow = a_fill.a == 0.0 ? v_offset + 2.5 : 1e30;
     // the shape, half its outline outside it and one pixel of antialiasing: a disc needs that
     // much more diameter, a diamond (whose margin is measured across its sides) sqrt(2) times it
-    float margin = v_ew + 2.0;
-    v_total = v_size + (a_shape > 0.5 ? 1.41421356 * margin : margin);
+    float margin = ew + 2.0;
+    v_total = size + (a_shape > 0.5 ? 1.41421356 * margin : margin);
     gl_Position = $transform(vec4(a_pos, 0.0, 1.0));
     gl_PointSize = v_total;
 }
@@ -58,42 +70,31 @@ void main() {
 
 # the coverage of vispy's "disc" and "diamond" markers (antialias 1 px), without their symbol
 # dispatch, lighting and the 4x edge margin of their sprites; a point and its outline are one
-# sprite, so an outlined (misclassified) sample costs no second primitive
+# sprite, so an outlined (misclassified) sample costs no second primitive. Software GL runs both
+# sides of every branch, so the shader is branch-free after the discards, with one exp().
 _SPRITE_FRAG = """
 varying vec4 v_fill;
 varying vec4 v_edge;
-varying float v_size;
-varying float v_ew;
+varying float v_radius;
+varying float v_reach;
+varying float v_offset;
+varying float v_outlined;
+varying float v_hollow;
 varying float v_total;
 varying float v_shape;
 void main() {
     vec2 p = (gl_PointCoord - vec2(0.5)) * v_total;
-    // signed distance (pixels) to the outline: a disc of diameter v_size, or a diamond (a square
-    // turned by 45 degrees) whose diagonal is v_size
-    float r = v_shape > 0.5 ? (abs(p.x) + abs(p.y) - 0.5 * v_size) * 0.70710678
-                            : length(p) - 0.5 * v_size;
-    if (r > 0.5 * v_ew + 1.0)
+    // signed distance (pixels) to the border: a disc of diameter 2 v_radius, or a diamond (a
+    // square turned by 45 degrees) whose diagonal is 2 v_radius
+    float r = v_shape > 0.5 ? (abs(p.x) + abs(p.y) - v_radius) * 0.70710678
+                            : length(p) - v_radius;
+    if (r > v_reach || r < -v_hollow)
         discard;
-    // an outline without fill: nothing to draw well inside it (its alpha there is below 1/500)
-    if (v_fill.a == 0.0 && r < -max(0.5 * v_ew - 1.0, 0.0) - 2.5)
-        discard;
-    if (v_ew == 0.0) {
-        if (r > -1.0) {
-            float a = 1.0 + r;
-            gl_FragColor = vec4(v_fill.rgb, exp(-a * a) * v_fill.a);
-        } else {
-            gl_FragColor = v_fill;
-        }
-    } else {
-        vec4 edge = vec4(v_edge.rgb, min(v_ew, 1.0) * v_edge.a);
-        float d = abs(r) - max(0.5 * v_ew - 1.0, 0.0);
-        if (d < 0.0) {
-            gl_FragColor = edge;
-        } else {
-            float a = exp(-d * d);
-            gl_FragColor = r > 0.0 ? vec4(edge.rgb, a * edge.a) : mix(v_fill, edge, a);
-        }
-    }
+    // an outline is centred on the border and fades on both sides; a bare border fades outwards
+    float s = max((v_outlined > 0.5 ? abs(r) : r) - v_offset, 0.0);
+    float t = exp(-s * s);
+    gl_FragColor = (v_outlined > 0.5 && r <= 0.0) ? mix(v_fill, v_edge, t)
+                                                  : vec4(v_edge.rgb, t * v_edge.a);
 }
 """
 
