@@ -159,7 +159,10 @@ class _PanelVisuals:
     def __init__(self, canvas: SceneCanvas, panel: Panel) -> None:
         self.panel = panel
         self.view = vscene.widgets.ViewBox(parent=canvas.scene, border_color=None)
-        self.view.bgcolor = panel.background
+        # an opaque background is the clear colour of the panel's layer, not a quad drawn over
+        # the whole panel at every redraw of it (see SceneCanvas._draw_layers)
+        self.clear_color = panel.background if panel.background[3] >= 1.0 else None
+        self.view.bgcolor = None if self.clear_color is not None else panel.background
         cam = vscene.PanZoomCamera(aspect=1.0, flip=(False, True))
         cam.interactive = panel.interactive
         self.view.camera = cam
@@ -561,7 +564,8 @@ class SceneCanvas(vscene.SceneCanvas):
                 self._dirty.discard(name)
                 self.push_fbo(layer["fbo"], (0, 0), size)
                 try:
-                    self.context.clear(color=bgcolor, depth=False)
+                    clear = pv.clear_color if pv.clear_color is not None else bgcolor
+                    self.context.clear(color=clear, depth=False)
                     # vispy's draw_visual would build the draw order of the whole scene
                     self._draw_order[view] = self._generate_draw_order(view)
                     self.draw_visual(view)
@@ -617,10 +621,15 @@ class SceneCanvas(vscene.SceneCanvas):
         self.apply_lod()
         if region is not None or size is not None or bgcolor is not None:
             self._plain_draw = True  # the layers are made for the canvas at its own size
+            cleared = [pv for pv in self._panels.values() if pv.clear_color is not None]
+            for pv in cleared:  # without layers the views draw their backgrounds
+                pv.view.bgcolor = pv.clear_color
             try:
                 return super().render(region, size, bgcolor, crop, alpha)
             finally:
                 self._plain_draw = False
+                for pv in cleared:
+                    pv.view.bgcolor = None
         image = self.draw_offscreen(read=True, crop=crop)
         return image if alpha else image[..., :3]
 
