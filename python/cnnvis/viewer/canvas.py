@@ -263,8 +263,8 @@ class _PanelVisuals:
         return ribbons
 
     def _point_visuals(self, points: Points, parent, order: int):
-        """One sprite per sample; misclassified samples (``marked``) drawn last as outlined
-        diamonds, so that no other point covers their mark."""
+        """One sprite per sample; misclassified samples (``marked``) drawn last, larger and
+        outlined in the mark colour (``MARK_SHAPE``), so that no other point covers their mark."""
         self.point_order = np.argsort(points.marked, kind="stable")
         if not len(points):
             return None
