@@ -108,6 +108,42 @@ def test_points_have_their_class_colours(rendered):
     assert checked >= 5
 
 
+def test_misclassified_samples_show_their_mark(rendered):
+    """A misclassified (marked) sample shows its class colour in the middle and the mark colour
+    on a ring around it, at its place; an unmarked sample has no ring."""
+    from cnnvis.viewer.canvas import MARK_SCALE
+
+    scene, canvas, image = rendered
+    pts = scene.panels["projection"].points
+    pix = canvas.world_to_pixel("projection", pts.xy)
+    r_mark = 0.5 * MARK_SCALE * pts.size
+    dark = 255 * pts.mark_color[:3]
+    ang = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    checked = {True: 0, False: 0}
+    for k in range(len(pts)):
+        d = np.hypot(*(pix - pix[k]).T)
+        d[k] = np.inf
+        if d.min() < 2 * r_mark + 6:
+            continue
+        cx, cy = pix[k]
+        c = pts.color[k]
+        want = 255 * (c[3] * c[:3] + (1 - c[3]))
+        assert np.abs(image[round(cy), round(cx)] - want).max() <= 12, k
+        # how near each of 16 points of the ring comes to the mark colour (within a pixel)
+        near = []
+        for a in ang:
+            x, y = round(cx + r_mark * np.cos(a)), round(cy + r_mark * np.sin(a))
+            win = image[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3)
+            near.append(np.abs(win - dark).max(axis=1).min())
+        near = np.asarray(near)
+        if pts.marked[k]:
+            assert (near <= 40).all(), (k, near)
+        else:
+            assert (near > 100).all(), (k, near)
+        checked[bool(pts.marked[k])] += 1
+    assert checked[True] >= 2 and checked[False] >= 5, checked
+
+
 def test_bands_edges_and_empty_squares(rendered):
     scene, canvas, image = rendered
     ov = scene.panels["overview"]

@@ -3,8 +3,8 @@
 :class:`SceneCanvas` is a ``vispy.scene.SceneCanvas`` with one view (and pan/zoom camera) per
 panel of the scene. It batches the primitives: one mesh for the rectangles' fills and one line
 visual for their outlines, one textured quad visual per atlas for all facet images, one ribbon
-visual for all edges (never thinner than a pixel), one disc visual per point cloud, and one
-``Text`` visual per label style. Everything is uploaded once per scene: panning and zooming
+visual for all edges (never thinner than a pixel), one sprite visual per point cloud (a disc, or
+an outlined diamond for a misclassified sample), and one ``Text`` visual per label style. Everything is uploaded once per scene: panning and zooming
 change only the camera transform, and the level of detail (labels and facets shown only when
 large enough) only flips per-item visibility flags or label alphas when the zoom crosses a
 label's or facet's threshold, never shader code or geometry (see :mod:`.glvisuals`). Highlights
@@ -24,11 +24,17 @@ from vispy.visuals.text.text import FontManager
 
 from cnnvis.scene.model import Images, Labels, Panel, Points, Polylines, Rects, Scene, text_width_px
 
-from .glvisuals import Discs, PixelQuads, Ribbons, TexturedQuads
+from .glvisuals import PixelQuads, Ribbons, Sprites, TexturedQuads
 
 __all__ = ["SceneCanvas", "build_atlas"]
 
 HIGHLIGHT = (0.84, 0.1, 0.55, 1.0)  # magenta: apart from class, sign and matrix colours
+# a misclassified sample: a disc of this many times the point size, in its class colour, with
+# an outline of the scene's mark colour (drawn in the same sprite as the fill)
+MARK_SHAPE = "disc"
+MARK_SCALE = 1.3
+MARK_EDGE_WIDTH = 1.2
+MARK_EDGE_ALPHA = 1.0
 ATLAS_MAX_SIDE = {"linear": 384, "nearest": 512}
 ATLAS_WIDTH = 4096
 
@@ -153,12 +159,16 @@ class _PanelVisuals:
     def __init__(self, canvas: SceneCanvas, panel: Panel) -> None:
         self.panel = panel
         self.view = vscene.widgets.ViewBox(parent=canvas.scene, border_color=None)
-        self.view.bgcolor = panel.background
+        # an opaque background is the clear colour of the panel's layer, not a quad drawn over
+        # the whole panel at every redraw of it (see SceneCanvas._draw_layers)
+        self.clear_color = panel.background if panel.background[3] >= 1.0 else None
+        self.view.bgcolor = None if self.clear_color is not None else panel.background
         cam = vscene.PanZoomCamera(aspect=1.0, flip=(False, True))
         cam.interactive = panel.interactive
         self.view.camera = cam
         parent = self.view.scene
         self.label_mask: np.ndarray | None = None
+        self.dimmed = False  # the points faded behind a highlight
         self.image_mask: np.ndarray | None = None
         self.rect_fill = self._rect_mesh(panel.rects, parent, order=0)
         self.rect_edge = self._rect_lines(panel.rects, parent, order=1)
@@ -166,7 +176,7 @@ class _PanelVisuals:
         self.ribbons = self._line_visuals(panel.lines, parent, order=3)
         self.top_fill = self._rect_mesh(panel.top_rects, parent, order=4)
         self.top_edge = self._rect_lines(panel.top_rects, parent, order=5)
-        self.markers, self.rings = self._point_visuals(panel.points, parent, order=6)
+        self.markers = self._point_visuals(panel.points, parent, order=6)
         # highlight overlays (empty until set)
         self.hl_lines = vscene.visuals.Line(
             pos=np.zeros((2, 2), np.float32), color=HIGHLIGHT, connect="segments", parent=parent
@@ -176,7 +186,7 @@ class _PanelVisuals:
         self.hl_fill = vscene.visuals.Mesh(parent=parent)
         self.hl_fill.order = 7
         self.hl_fill.visible = False
-        self.hl_points = Discs(parent=parent)
+        self.hl_points = Sprites(parent=parent)
         self.hl_points.order = 8
         self.hl_points.visible = False
         self.label_bg, self.label_bg_index = self._label_backgrounds(panel.labels, parent, 9)
@@ -252,25 +262,28 @@ class _PanelVisuals:
         ribbons.order = order
         return ribbons
 
-    @staticmethod
-    def _point_visuals(points: Points, parent, order: int):
+    def _point_visuals(self, points: Points, parent, order: int):
+        """One sprite per sample; misclassified samples (``marked``) drawn last, larger and
+        outlined in the mark colour (``MARK_SHAPE``), so that no other point covers their mark."""
+        self.point_order = np.argsort(points.marked, kind="stable")
         if not len(points):
-            return None, None
-        markers = Discs(parent=parent)
-        markers.set_data(points.xy, face_color=points.color, size=points.size)
+            return None
+        m = points.marked[self.point_order]
+        edge = np.zeros((len(points), 4), np.float32)
+        edge[m] = points.mark_color
+        edge[m, 3] *= MARK_EDGE_ALPHA
+        self.point_edge = edge
+        markers = Sprites(parent=parent)
+        markers.set_data(
+            points.xy[self.point_order],
+            face_color=points.color[self.point_order],
+            size=np.where(m, MARK_SCALE * points.size, points.size),
+            edge_color=edge,
+            edge_width=np.where(m, MARK_EDGE_WIDTH, 0.0),
+            shape=np.where(m, MARK_SHAPE, "disc"),
+        )
         markers.order = order
-        rings = None
-        if points.marked.any():
-            rings = Discs(parent=parent)
-            rings.set_data(
-                points.xy[points.marked],
-                face_color=(0, 0, 0, 0),
-                edge_color=points.mark_color,
-                edge_width=1.2,
-                size=points.size + 3.5,
-            )
-            rings.order = order
-        return markers, rings
+        return markers
 
     @staticmethod
     def _label_backgrounds(labels: Labels, parent, order: int):
@@ -551,7 +564,8 @@ class SceneCanvas(vscene.SceneCanvas):
                 self._dirty.discard(name)
                 self.push_fbo(layer["fbo"], (0, 0), size)
                 try:
-                    self.context.clear(color=bgcolor, depth=False)
+                    clear = pv.clear_color if pv.clear_color is not None else bgcolor
+                    self.context.clear(color=clear, depth=False)
                     # vispy's draw_visual would build the draw order of the whole scene
                     self._draw_order[view] = self._generate_draw_order(view)
                     self.draw_visual(view)
@@ -607,10 +621,15 @@ class SceneCanvas(vscene.SceneCanvas):
         self.apply_lod()
         if region is not None or size is not None or bgcolor is not None:
             self._plain_draw = True  # the layers are made for the canvas at its own size
+            cleared = [pv for pv in self._panels.values() if pv.clear_color is not None]
+            for pv in cleared:  # without layers the views draw their backgrounds
+                pv.view.bgcolor = pv.clear_color
             try:
                 return super().render(region, size, bgcolor, crop, alpha)
             finally:
                 self._plain_draw = False
+                for pv in cleared:
+                    pv.view.bgcolor = None
         image = self.draw_offscreen(read=True, crop=crop)
         return image if alpha else image[..., :3]
 
@@ -643,22 +662,29 @@ class SceneCanvas(vscene.SceneCanvas):
             if hl.classes:
                 sel |= np.isin(pts.labels, sorted(hl.classes))
             if sel.any():
+                # the highlighted samples again on top, in their own shape, outlined in magenta
+                m = pts.marked[sel]
                 pr.hl_points.set_data(
                     pts.xy[sel],
                     face_color=pts.color[sel],
                     edge_color=HIGHLIGHT,
                     edge_width=1.5,
-                    size=pts.size + 4.0,
+                    size=np.where(m, MARK_SCALE * pts.size + 4.0, pts.size + 4.0),
+                    shape=np.where(m, MARK_SHAPE, "disc"),
                 )
                 pr.hl_points.visible = True
                 if pr.markers is not None:
-                    dim = pts.color.copy()
+                    dim = pts.color[pr.point_order].copy()
                     dim[:, 3] = 0.18
+                    edge = pr.point_edge.copy()
+                    edge[:, 3] *= 0.25
                     pr.markers.set_face_color(dim)
-                    pr._dimmed = True
+                    pr.markers.set_edge_color(edge)
+                    pr.dimmed = True
             else:
                 pr.hl_points.visible = False
-                if getattr(pr, "_dimmed", False) and pr.markers is not None:
-                    pr.markers.set_face_color(pts.color)
-                    pr._dimmed = False
+                if pr.dimmed and pr.markers is not None:
+                    pr.markers.set_face_color(pts.color[pr.point_order])
+                    pr.markers.set_edge_color(pr.point_edge)
+                    pr.dimmed = False
         self.update()

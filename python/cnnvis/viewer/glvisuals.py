@@ -6,7 +6,8 @@ general fragment shader. The overview changes what it shows with the zoom (level
 those rebuilds landed in the pan/zoom loop. These visuals upload their geometry once and change
 only attribute buffers (``Program.__setitem__`` re-uses the buffer, no rebuild) or uniforms:
 
-* :class:`Discs`: round markers with an optional ring, on a sprite just large enough for them;
+* :class:`Sprites`: disc or diamond markers, each with an optional outline, one point sprite
+  each, just large enough for it;
 * :class:`Ribbons`: polylines as triangle ribbons of world width, never thinner than a pixel
   (so no separate hairline pass is needed when zoomed out);
 * :class:`PixelQuads`: rectangles anchored at world points with sides in screen pixels (label
@@ -21,69 +22,83 @@ from vispy.gloo import IndexBuffer, Texture2D
 from vispy.scene.visuals import create_visual_node
 from vispy.visuals import Visual
 
-__all__ = ["Discs", "PixelQuads", "Ribbons", "TexturedQuads"]
+__all__ = ["PixelQuads", "Ribbons", "SHAPES", "Sprites", "TexturedQuads"]
 
 # vertex position of a hidden vertex: outside the clip volume, so its triangles are dropped
 _HIDE = "gl_Position = vec4(-2.0, -2.0, -2.0, 1.0);"
 
-_DISC_VERT = """
+_SPRITE_VERT = """
 attribute vec2 a_pos;
 attribute vec4 a_fill;
 attribute vec4 a_edge;
 attribute float a_size;
 attribute float a_edge_width;
+attribute float a_shape;
 uniform float u_px_scale;
 varying vec4 v_fill;
 varying vec4 v_edge;
-varying float v_size;
-varying float v_ew;
+varying float v_radius;
+varying float v_reach;
+varying float v_offset;
+varying float v_outlined;
+varying float v_hollow;
 varying float v_total;
+varying float v_shape;
 void main() {
+    float size = a_size * u_px_scale;
+    float ew = a_edge_width * u_px_scale;
+    float outlined = ew > 0.0 ? 1.0 : 0.0;
     v_fill = a_fill;
-    v_edge = a_edge;
-    v_size = a_size * u_px_scale;
-    v_ew = a_edge_width * u_px_scale;
-    // the disc, half the ring outside it and one pixel of antialiasing on each side
-    v_total = v_size + v_ew + 2.0;
+    // without an outline the border fades in the fill colour
+    v_edge = outlined > 0.5 ? vec4(a_edge.rgb, min(ew, 1.0) * a_edge.a) : a_fill;
+    v_shape = a_shape;
+    v_radius = 0.5 * size;
+    v_reach = 0.5 * ew + 1.0;
+    v_outlined = outlined;
+    // where the fade starts: the outline's solid core (ew > 2), or a pixel inside a bare border
+    v_offset = outlined > 0.5 ? max(0.5 * ew - 1.0, 0.0) : -1.0;
+    // an outline without fill has nothing to draw well inside it (alpha there below 1/500)
+    v_hollow = a_fill.a == 0.0 ? v_offset + 2.5 : 1e30;
+    // the shape, half its outline outside it and one pixel of antialiasing: a disc needs that
+    // much more diameter, a diamond (whose margin is measured across its sides) sqrt(2) times it
+    float margin = ew + 2.0;
+    v_total = size + (a_shape > 0.5 ? 1.41421356 * margin : margin);
     gl_Position = $transform(vec4(a_pos, 0.0, 1.0));
     gl_PointSize = v_total;
 }
 """
 
-# the same coverage as vispy's "disc" marker (antialias 1 px), without its symbol dispatch,
-# lighting and the 4x edge margin of its sprite
-_DISC_FRAG = """
+# the coverage of vispy's "disc" and "diamond" markers (antialias 1 px), without their symbol
+# dispatch, lighting and the 4x edge margin of their sprites; a point and its outline are one
+# sprite, so an outlined (misclassified) sample costs no second primitive. Software GL runs both
+# sides of every branch, so the shader is branch-free after the discards, with one exp().
+_SPRITE_FRAG = """
 varying vec4 v_fill;
 varying vec4 v_edge;
-varying float v_size;
-varying float v_ew;
+varying float v_radius;
+varying float v_reach;
+varying float v_offset;
+varying float v_outlined;
+varying float v_hollow;
 varying float v_total;
+varying float v_shape;
 void main() {
-    float r = length((gl_PointCoord - vec2(0.5)) * v_total) - 0.5 * v_size;
-    if (r > 0.5 * v_ew + 1.0)
+    vec2 p = (gl_PointCoord - vec2(0.5)) * v_total;
+    // signed distance (pixels) to the border: a disc of diameter 2 v_radius, or a diamond (a
+    // square turned by 45 degrees) whose diagonal is 2 v_radius
+    float r = v_shape > 0.5 ? (abs(p.x) + abs(p.y) - v_radius) * 0.70710678
+                            : length(p) - v_radius;
+    if (r > v_reach || r < -v_hollow)
         discard;
-    // a ring without fill: nothing to draw well inside it (its alpha there is below 1/500)
-    if (v_fill.a == 0.0 && r < -max(0.5 * v_ew - 1.0, 0.0) - 2.5)
-        discard;
-    if (v_ew == 0.0) {
-        if (r > -1.0) {
-            float a = 1.0 + r;
-            gl_FragColor = vec4(v_fill.rgb, exp(-a * a) * v_fill.a);
-        } else {
-            gl_FragColor = v_fill;
-        }
-    } else {
-        vec4 edge = vec4(v_edge.rgb, min(v_ew, 1.0) * v_edge.a);
-        float d = abs(r) - max(0.5 * v_ew - 1.0, 0.0);
-        if (d < 0.0) {
-            gl_FragColor = edge;
-        } else {
-            float a = exp(-d * d);
-            gl_FragColor = r > 0.0 ? vec4(edge.rgb, a * edge.a) : mix(v_fill, edge, a);
-        }
-    }
+    // an outline is centred on the border and fades on both sides; a bare border fades outwards
+    float s = max((v_outlined > 0.5 ? abs(r) : r) - v_offset, 0.0);
+    float t = exp(-s * s);
+    gl_FragColor = (v_outlined > 0.5 && r <= 0.0) ? mix(v_fill, v_edge, t)
+                                                  : vec4(v_edge.rgb, t * v_edge.a);
 }
 """
+
+SHAPES = {"disc": 0.0, "diamond": 1.0}
 
 
 def _rgba(color, n: int) -> np.ndarray:
@@ -97,19 +112,44 @@ def _rgba(color, n: int) -> np.ndarray:
 
 def _column(value, n: int) -> np.ndarray:
     v = np.asarray(value, np.float32)
+    if v.ndim > 1 or (v.ndim == 1 and len(v) != n):
+        raise ValueError(f"need one value or {n} of them, got shape {v.shape}")
     return np.ascontiguousarray(np.broadcast_to(v, (n,)))
 
 
-class DiscsVisual(Visual):
-    """Screen-sized discs (diameter ``size`` pixels) with a ring of ``edge_width`` pixels."""
+def _shapes(shape, n: int) -> np.ndarray:
+    if isinstance(shape, str):
+        if shape not in SHAPES:
+            raise ValueError(f"unknown marker shape {shape!r}; known: {', '.join(SHAPES)}")
+        return np.full(n, SHAPES[shape], np.float32)
+    s = np.asarray(shape)
+    if s.dtype == bool:  # a flag per point: diamond where true
+        s = s.astype(np.float32)
+    elif s.dtype.kind in "US":
+        unknown = set(s.tolist()) - set(SHAPES)
+        if unknown:
+            raise ValueError(f"unknown marker shapes {sorted(unknown)}; known: {', '.join(SHAPES)}")
+        s = np.array([SHAPES[k] for k in s.tolist()], np.float32)
+    return _column(s, n)
+
+
+class SpritesVisual(Visual):
+    """Screen-sized markers, one point sprite each: a disc of diameter ``size`` pixels or a
+    diamond of diagonal ``size`` (``shape`` per point), filled with ``face_color`` and outlined
+    by a line of ``edge_width`` pixels centred on the shape's border. A fill of alpha 0 gives a
+    ring (or a hollow diamond). Points are drawn in the order given."""
 
     def __init__(self) -> None:
-        super().__init__(vcode=_DISC_VERT, fcode=_DISC_FRAG)
+        super().__init__(vcode=_SPRITE_VERT, fcode=_SPRITE_FRAG)
         self._draw_mode = "points"
         self._n = 0
         self.set_gl_state("translucent", depth_test=False, cull_face=False)
 
-    def set_data(self, pos, face_color, size, edge_color=(0, 0, 0, 0), edge_width=0.0) -> None:
+    def set_data(
+        self, pos, face_color, size, edge_color=(0, 0, 0, 0), edge_width=0.0, shape="disc"
+    ) -> None:
+        """``pos`` (n, 2); colours one RGBA or (n, 4); ``size`` and ``edge_width`` one value or
+        (n,); ``shape`` ``"disc"``, ``"diamond"``, n names, or n flags (true: diamond)."""
         pos = np.ascontiguousarray(np.asarray(pos, np.float32).reshape(-1, 2))
         n = len(pos)
         self._n = n
@@ -122,12 +162,19 @@ class DiscsVisual(Visual):
         p["a_edge"] = _rgba(edge_color, n)
         p["a_size"] = _column(size, n)
         p["a_edge_width"] = _column(edge_width, n)
+        p["a_shape"] = _shapes(shape, n)
         self.update()
 
     def set_face_color(self, face_color) -> None:
-        """Change the fill colours only (same number of discs)."""
+        """Change the fill colours only (same number of points)."""
         if self._n:
             self.shared_program["a_fill"] = _rgba(face_color, self._n)
+            self.update()
+
+    def set_edge_color(self, edge_color) -> None:
+        """Change the outline colours only (same number of points)."""
+        if self._n:
+            self.shared_program["a_edge"] = _rgba(edge_color, self._n)
             self.update()
 
     def _prepare_transforms(self, view) -> None:
@@ -356,7 +403,7 @@ class TexturedQuadsVisual(Visual):
         return None
 
 
-Discs = create_visual_node(DiscsVisual)
+Sprites = create_visual_node(SpritesVisual)
 Ribbons = create_visual_node(RibbonsVisual)
 PixelQuads = create_visual_node(PixelQuadsVisual)
 TexturedQuads = create_visual_node(TexturedQuadsVisual)

@@ -1,6 +1,8 @@
 """The projection panel (P1, P3): t-SNE of the recorded samples at one layer, linked to the overview.
 
 Points are coloured by class; misclassified samples are drawn as diamonds with a dark outline.
+Every sample is one point sprite (:class:`~cnnvis.viewer.glvisuals.Sprites`: the fill and the
+outline of a disc or diamond in one fragment shader), drawn in one call, misclassified ones last.
 Box or lasso selection (toolbar, or Shift-drag for a box and Ctrl-drag for a lasso in pan mode)
 emits :attr:`ProjectionPanel.samples_selected` with the selected sample rows; hovering a point
 shows its image, label and prediction in a card next to the cursor. Hit testing runs on the CPU on
@@ -14,6 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from vispy import scene
 from vispy.scene.cameras import PanZoomCamera
 
+from cnnvis.viewer.glvisuals import Sprites
 from cnnvis.viewer.qtutil import array_to_pixmap, class_palette, qcolor
 
 BACKGROUND = (1.0, 1.0, 1.0, 1.0)
@@ -141,20 +144,17 @@ class ProjectionPanel(QtWidgets.QWidget):
         self.canvas.native.setMouseTracking(True)
         lay.addWidget(self.canvas.native, 1)
         self.view = self.canvas.central_widget.add_view()
-        self._correct = scene.visuals.Markers(parent=self.view.scene)
-        self._wrong = scene.visuals.Markers(parent=self.view.scene)
-        self._ring = scene.visuals.Markers(parent=self.view.scene)
+        # every sample in one visual; the emphasis rings in a second one above it
+        self._points = Sprites(parent=self.view.scene)
+        self._ring = Sprites(parent=self.view.scene)
         self._path = scene.visuals.Line(
             parent=self.view.scene, color=(0.1, 0.1, 0.1, 0.9), width=1.5, method="gl"
         )
         self._path.visible = False
-        empty = np.zeros((1, 2), np.float32)
-        for v in (self._correct, self._wrong, self._ring):
-            v.set_data(empty, face_color=(0, 0, 0, 0), edge_color=(0, 0, 0, 0))
         self.view.camera = _Camera(aspect=1)
         self.view.camera.select_mode = True
-        for v, z in ((self._correct, 0), (self._wrong, -1), (self._ring, -2), (self._path, -3)):
-            v.order = -z
+        for v, z in ((self._points, 0), (self._ring, 2), (self._path, 3)):
+            v.order = z
         self.status = QtWidgets.QLabel("")
         self.status.setStyleSheet("color: #555; padding: 0 4px;")
         lay.addWidget(self.status)
@@ -251,22 +251,17 @@ class ProjectionPanel(QtWidgets.QWidget):
         size = 8.0
         if n > 2000:
             size = 5.0
-        ok = ~wrong
-        self._correct.set_data(
-            self._coords[ok] if ok.any() else np.zeros((1, 2), np.float32),
-            face_color=fill[ok] if ok.any() else (0, 0, 0, 0),
-            edge_color=edge[ok] if ok.any() else (0, 0, 0, 0),
-            size=size,
-            edge_width=0.8,
-            symbol="disc",
-        )
-        self._wrong.set_data(
-            self._coords[wrong] if wrong.any() else np.zeros((1, 2), np.float32),
-            face_color=fill[wrong] if wrong.any() else (0, 0, 0, 0),
-            edge_color=edge[wrong] if wrong.any() else (0, 0, 0, 0),
-            size=size * 1.6,
-            edge_width=1.5,
-            symbol="diamond",
+        # correct samples: discs with a thin white rim; misclassified ones: larger diamonds with
+        # a dark outline, drawn after the others so that none hides them
+        order = np.argsort(wrong, kind="stable")
+        w = wrong[order]
+        self._points.set_data(
+            self._coords[order],
+            face_color=fill[order],
+            edge_color=edge[order],
+            size=np.where(w, size * 1.6, size),
+            edge_width=np.where(w, 1.5, 0.8),
+            shape=np.where(w, "diamond", "disc"),
         )
         emph = self._emphasis[self._emphasis < n]
         if len(emph):
@@ -276,7 +271,6 @@ class ProjectionPanel(QtWidgets.QWidget):
                 edge_color=(0.84, 0.1, 0.55, 1.0),
                 size=size * 2.2,
                 edge_width=2.0,
-                symbol="ring",
             )
             self._ring.visible = True
         else:
