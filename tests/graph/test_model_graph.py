@@ -268,3 +268,12 @@ def test_hooks_follow_in_place_writes():
     assert ("b", "setitem") in g.edges and ("zeros_like", "setitem") in g.edges
     assert set(g.predecessors("add")) == {"setitem", "a"} and g.nodes["add"]["op"] == "add"
     assert list(g.predecessors("output")) == ["add"]
+
+
+def test_a_group_of_whole_sibling_blocks_is_named_by_its_first_and_last():
+    from cnnvis.models.demo import DemoCNN
+
+    g = model_graph(DemoCNN(), torch.zeros(1, 1, 8, 8))
+    names = [grp.name for grp in layer_groups(g)]
+    # block1 has no pool, so it shares a group with block2 up to block2's pool
+    assert names == ["input", "block1-block2", "block3", "head.fc1", "head.fc2", "output"]

@@ -234,6 +234,18 @@ def _run_name(g: nx.DiGraph, nodes: list[str], members: dict[str, set[str]]) -> 
             break
     if common and members.get(common, set()) == set(nodes):
         return common
+    # a run made of whole sibling modules (two conv blocks up to a pool): name it by the first
+    # and the last, so the name does not claim the run is just its first layer
+    depth = 0 if common is None else chains[0].index(common) + 1
+    parts = [c[depth] if len(c) > depth else None for c in chains]
+    whole = [p for p in dict.fromkeys(parts) if p is not None]
+    if (
+        None not in parts
+        and len(whole) > 1
+        and all(len(members.get(p, ())) > 1 for p in whole)  # modules, not single layers
+        and set().union(*(members.get(p, set()) for p in whole)) == set(nodes)
+    ):
+        return f"{whole[0]}-{whole[-1]}"
     for n in nodes:
         if g.nodes[n]["op"] in ("conv", "linear"):
             return n
