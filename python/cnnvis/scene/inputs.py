@@ -170,6 +170,22 @@ class OverviewInput:
         return None
 
 
+def default_projection_layer(analysis: Any) -> str:
+    """The layer the projection shows first: the last hidden layer with at least 8 neurons.
+
+    Late layers separate the classes best; the output layer (as many neurons as classes, the
+    logits) is skipped when there is another, since its classes collapse into tight blobs.
+    """
+    rec = analysis.recording
+    names = list(analysis.layers)
+    if len(names) > 1 and rec.layer(names[-1]).n_channels == rec.n_classes:
+        names = names[:-1]
+    for name in reversed(names):
+        if rec.layer(name).n_channels >= 8:
+            return name
+    return names[-1]
+
+
 def overview_input(
     analysis: Any,
     *,
@@ -184,7 +200,7 @@ def overview_input(
     Only what the picture needs is computed: learned-feature images for the clusters that show
     them (``facet`` and ``facet_overrides``), activation matrices for every cluster (they are
     cheap and give the neuron rows), connections for the analysis' adjacent layer pairs, and the
-    projection of ``projection_layer`` (default: the last analysed layer) when ``projection``.
+    projection of ``projection_layer`` (default: :func:`default_projection_layer`, as the viewer) when ``projection``.
     """
     if isinstance(analysis, OverviewInput):
         return analysis
@@ -236,7 +252,7 @@ def overview_input(
         )
     proj = None
     if projection:
-        layer = projection_layer or analysis.layers[-1]
+        layer = projection_layer or default_projection_layer(analysis)
         p = analysis.projection(layer)
         idx = np.asarray(rec.pooled_index, dtype=np.int64)
         method = {"tsne": "t-SNE", "pca": "PCA"}.get(p.method, p.method)

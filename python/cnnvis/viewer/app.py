@@ -734,7 +734,7 @@ def prepare_session(path: str | os.PathLike, *, announce=None) -> Any:
     What the first opening of a session would do; afterwards opening only reads files.
     Returns the analysis.
     """
-    from cnnvis.viewer.controller import default_projection_layer
+    from cnnvis.scene.inputs import default_projection_layer
 
     analysis = open_session(path, announce=announce)
     analysis.projection(default_projection_layer(analysis))

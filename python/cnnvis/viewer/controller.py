@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore
 
+from cnnvis.scene.inputs import default_projection_layer
+
 FACET_NAMES = {"features": "learned features", "matrix": "activation matrix"}
 #: How many neurons light up for a sample or class selection, per layer, at most.
 TOP_NEURONS_PER_LAYER = 8
@@ -58,22 +60,6 @@ def strongest_neurons(
     order = np.argsort(-s, kind="stable")
     keep = [int(i) for i in order[:top] if finite[i] and z[i] >= min_z]
     return np.array(keep, dtype=np.int64)
-
-
-def default_projection_layer(analysis: Any) -> str:
-    """The layer the projection shows first: the last hidden layer with at least 8 neurons.
-
-    Late layers separate the classes best; the output layer (as many neurons as classes, the
-    logits) is skipped when there is another, since its classes collapse into tight blobs.
-    """
-    rec = analysis.recording
-    names = list(analysis.layers)
-    if len(names) > 1 and rec.layer(names[-1]).n_channels == rec.n_classes:
-        names = names[:-1]
-    for name in reversed(names):
-        if rec.layer(name).n_channels >= 8:
-            return name
-    return names[-1]
 
 
 class Controller(QtCore.QObject):
