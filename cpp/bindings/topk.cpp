@@ -8,6 +8,7 @@
 
 namespace py = pybind11;
 using cnnvis::bind::fail;
+using cnnvis::bind::I64Array;
 
 namespace {
 
@@ -50,4 +51,72 @@ void init_topk(py::module_& m) {
       py::arg("batch_max"), py::arg("batch_loc"), py::arg("start"),
       "Merges a batch's per-channel maxima (batch, channels) and their locations into the "
       "per-channel top-k lists (channels, k), in place; returns the number of insertions.");
+
+  m.def(
+      "spatial_stats",
+      [](py::array x) {
+        // float32 only and no silent copy: the caller falls back to torch for anything else
+        if (!x.dtype().is(py::dtype::of<float>()))
+          fail("x has dtype " + std::string(py::str(x.dtype())) + ", expected float32");
+        if (x.ndim() != 3) fail("x must be a 3-D array (batch, channels, length)");
+        if (!(x.flags() & py::array::c_style)) fail("x must be C-contiguous");
+        const py::ssize_t b = x.shape(0), nc = x.shape(1), len = x.shape(2);
+        if (len < 1) fail("x must have at least one value per (sample, channel)");
+        py::array_t<float> mean({b, nc}), mx({b, nc});
+        py::array_t<std::int64_t> arg({b, nc});
+        const float* px = static_cast<const float*>(x.data());
+        float* pm = mean.mutable_data();
+        float* pmx = mx.mutable_data();
+        std::int64_t* pa = arg.mutable_data();
+        {
+          py::gil_scoped_release release;
+          cnnvis::topk::spatial_stats(px, static_cast<std::size_t>(b * nc),
+                                      static_cast<std::size_t>(len), pm, pmx, pa);
+        }
+        return py::make_tuple(mean, mx, arg);
+      },
+      py::arg("x"),
+      "Per (sample, channel) of a C-contiguous float32 array (batch, channels, length): the mean, "
+      "the maximum and the first index of the maximum, in one pass; returns (mean, max, argmax), "
+      "each (batch, channels).");
+
+  m.def(
+      "gather_boxes",
+      [](py::array store, py::array slot, py::array y0, py::array x0, py::ssize_t h,
+         py::ssize_t w) {
+        if (!store.dtype().is(py::dtype::of<std::uint8_t>()))
+          fail("store has dtype " + std::string(py::str(store.dtype())) + ", expected uint8");
+        if (store.ndim() != 4) fail("store must be a 4-D array (images, height, width, channels)");
+        if (!(store.flags() & py::array::c_style)) fail("store must be C-contiguous");
+        const py::ssize_t n_img = store.shape(0), height = store.shape(1),
+                          width = store.shape(2), c = store.shape(3);
+        if (h < 1 || w < 1 || h > height || w > width)
+          fail("box size " + std::to_string(h) + "x" + std::to_string(w) +
+               " does not fit images of " + std::to_string(height) + "x" + std::to_string(width));
+        I64Array s(slot), ys(y0), xs(x0);
+        const py::ssize_t n = s.size();
+        if (s.ndim() != 1 || ys.ndim() != 1 || xs.ndim() != 1 || ys.size() != n || xs.size() != n)
+          fail("slot, y0 and x0 must be 1-D arrays of one length");
+        const std::int64_t *ps = s.data(), *py_ = ys.data(), *px = xs.data();
+        for (py::ssize_t i = 0; i < n; ++i)
+          if (ps[i] < 0 || ps[i] >= n_img || py_[i] < 0 || py_[i] + h > height || px[i] < 0 ||
+              px[i] + w > width)
+            fail("box " + std::to_string(i) + " (image " + std::to_string(ps[i]) + ", at " +
+                 std::to_string(py_[i]) + "," + std::to_string(px[i]) + ") lies outside the store");
+        py::array_t<std::uint8_t> out({n, h, w, c});
+        const auto* src = static_cast<const std::uint8_t*>(store.data());
+        std::uint8_t* dst = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          cnnvis::topk::gather_boxes(src, static_cast<std::size_t>(height),
+                                     static_cast<std::size_t>(width), static_cast<std::size_t>(c),
+                                     ps, py_, px, static_cast<std::size_t>(n),
+                                     static_cast<std::size_t>(h), static_cast<std::size_t>(w), dst);
+        }
+        return out;
+      },
+      py::arg("store"), py::arg("slot"), py::arg("y0"), py::arg("x0"), py::arg("h"), py::arg("w"),
+      "Copies n boxes of h x w pixels out of a uint8 image store (images, height, width, "
+      "channels): box i is store[slot[i], y0[i]:y0[i]+h, x0[i]:x0[i]+w]; returns (n, h, w, "
+      "channels) uint8.");
 }
