@@ -2,7 +2,10 @@
 // C-contiguous, writeable and of the exact dtype (no silent copies).
 #include "cnnvis/topk.hpp"
 
+#include <optional>
 #include <string>
+
+#include <pybind11/stl.h>
 
 #include "common.hpp"
 
@@ -54,7 +57,7 @@ void init_topk(py::module_& m) {
 
   m.def(
       "spatial_stats",
-      [](py::array x) {
+      [](py::array x, std::optional<py::array> kth) {
         // float32 only and no silent copy: the caller falls back to torch for anything else
         if (!x.dtype().is(py::dtype::of<float>()))
           fail("x has dtype " + std::string(py::str(x.dtype())) + ", expected float32");
@@ -68,17 +71,27 @@ void init_topk(py::module_& m) {
         float* pm = mean.mutable_data();
         float* pmx = mx.mutable_data();
         std::int64_t* pa = arg.mutable_data();
+        const float* pk = nullptr;
+        if (kth) {
+          if (!kth->dtype().is(py::dtype::of<float>()) || kth->ndim() != 1 ||
+              kth->shape(0) != nc || !(kth->flags() & py::array::c_style))
+            fail("kth must be a C-contiguous float32 array of " + std::to_string(nc) +
+                 " values (one per channel)");
+          pk = static_cast<const float*>(kth->data());
+        }
         {
           py::gil_scoped_release release;
           cnnvis::topk::spatial_stats(px, static_cast<std::size_t>(b * nc),
-                                      static_cast<std::size_t>(len), pm, pmx, pa);
+                                      static_cast<std::size_t>(len), pm, pmx, pa, pk,
+                                      static_cast<std::size_t>(nc));
         }
         return py::make_tuple(mean, mx, arg);
       },
-      py::arg("x"),
+      py::arg("x"), py::arg("kth") = py::none(),
       "Per (sample, channel) of a C-contiguous float32 array (batch, channels, length): the mean, "
       "the maximum and the first index of the maximum, in one pass; returns (mean, max, argmax), "
-      "each (batch, channels).");
+      "each (batch, channels). With kth (float32, one per channel) the index is only looked for "
+      "where the maximum is above it (else 0).");
 
   m.def(
       "gather_boxes",

@@ -29,9 +29,11 @@ std::size_t merge(Lists& lists, const float* batch_max, const std::int64_t* batc
 // of the maximum, in one pass over the row (the index from a second scan of the row, which is in
 // cache by then). The sum runs in eight float lanes combined in double, so the mean can differ
 // from a sequential sum at rounding level. A row with a NaN gets a NaN mean and maximum and
-// index 0. len must be at least 1.
+// index 0. len must be at least 1. With kth (one value per channel, rows being (sample, channel)
+// pairs of `channels` channels), the index is only looked for where the maximum beats the
+// channel's kth value (where it can enter a top-k list), else 0.
 void spatial_stats(const float* x, std::size_t rows, std::size_t len, float* mean, float* max,
-                   std::int64_t* argmax);
+                   std::int64_t* argmax, const float* kth = nullptr, std::size_t channels = 1);
 
 // Copies n boxes of h x w pixels (c bytes each) out of a store of images (images, height, width,
 // c) into out (n, h, w, c): box i is image[slot[i]] at rows y0[i].., columns x0[i].. . The

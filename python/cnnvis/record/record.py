@@ -796,7 +796,10 @@ def record(
                 if flat.device.type == "cpu" and flat.dtype == torch.float32 and flat.shape[2]:
                     # one C++ pass over the output for the mean, the max and its location
                     # (a copy only for an output that is not contiguous)
-                    arrays = _core.spatial_stats(flat.contiguous().numpy())
+                    # the location only where it can enter the top-k (above the current k-th;
+                    # ties keep the earlier sample)
+                    kth = None if st is None else np.ascontiguousarray(st.top_values[:, -1])
+                    arrays = _core.spatial_stats(flat.contiguous().numpy(), kth)
                     mean, mx, arg = (torch.from_numpy(a) for a in arrays)
                     current[name] = (mean, mx, arg, spatial)
                     return
