@@ -57,7 +57,7 @@ void init_topk(py::module_& m) {
 
   m.def(
       "spatial_stats",
-      [](py::array x, std::optional<py::array> kth) {
+      [](py::array x, std::optional<py::array> kth, std::optional<py::tuple> out) {
         // float32 only and no silent copy: the caller falls back to torch for anything else
         if (!x.dtype().is(py::dtype::of<float>()))
           fail("x has dtype " + std::string(py::str(x.dtype())) + ", expected float32");
@@ -65,12 +65,21 @@ void init_topk(py::module_& m) {
         if (!(x.flags() & py::array::c_style)) fail("x must be C-contiguous");
         const py::ssize_t b = x.shape(0), nc = x.shape(1), len = x.shape(2);
         if (len < 1) fail("x must have at least one value per (sample, channel)");
-        py::array_t<float> mean({b, nc}), mx({b, nc});
-        py::array_t<std::int64_t> arg({b, nc});
+        py::array mean, mx, arg;
+        if (out) {  // the caller's buffers, reused from batch to batch
+          if (out->size() != 3) fail("out must be a tuple (mean, max, argmax)");
+          mean = (*out)[0].cast<py::array>();
+          mx = (*out)[1].cast<py::array>();
+          arg = (*out)[2].cast<py::array>();
+        } else {
+          mean = py::array_t<float>({b, nc});
+          mx = py::array_t<float>({b, nc});
+          arg = py::array_t<std::int64_t>({b, nc});
+        }
+        float* pm = inplace<float>(mean, "out mean", b, nc);
+        float* pmx = inplace<float>(mx, "out max", b, nc);
+        std::int64_t* pa = inplace<std::int64_t>(arg, "out argmax", b, nc);
         const float* px = static_cast<const float*>(x.data());
-        float* pm = mean.mutable_data();
-        float* pmx = mx.mutable_data();
-        std::int64_t* pa = arg.mutable_data();
         const float* pk = nullptr;
         if (kth) {
           if (!kth->dtype().is(py::dtype::of<float>()) || kth->ndim() != 1 ||
@@ -87,11 +96,12 @@ void init_topk(py::module_& m) {
         }
         return py::make_tuple(mean, mx, arg);
       },
-      py::arg("x"), py::arg("kth") = py::none(),
+      py::arg("x"), py::arg("kth") = py::none(), py::arg("out") = py::none(),
       "Per (sample, channel) of a C-contiguous float32 array (batch, channels, length): the mean, "
       "the maximum and the first index of the maximum, in one pass; returns (mean, max, argmax), "
       "each (batch, channels). With kth (float32, one per channel) the index is only looked for "
-      "where the maximum is above it (else 0).");
+      "where the maximum is above it (else 0). out: three arrays (batch, channels) of float32, "
+      "float32, int64 to write into instead of new ones.");
 
   m.def(
       "gather_boxes",

@@ -148,3 +148,17 @@ def test_gather_boxes_against_slicing():
         _core.gather_boxes(store, slot, y0, x0, 11, 4)
     with pytest.raises(ValueError, match="uint8"):
         _core.gather_boxes(store.astype(np.int16), slot, y0, x0, 3, 4)
+
+
+def test_spatial_stats_writes_into_given_buffers():
+    x = np.random.default_rng(1).standard_normal((3, 4, 10)).astype(np.float32)
+    bufs = (np.zeros((3, 4), np.float32), np.zeros((3, 4), np.float32), np.zeros((3, 4), np.int64))
+    got = _core.spatial_stats(x, None, bufs)
+    fresh = _core.spatial_stats(x)
+    for g, b, f in zip(got, bufs, fresh):
+        assert np.shares_memory(g, b)
+        np.testing.assert_array_equal(b, f)
+    with pytest.raises(ValueError, match="out max must have shape"):
+        _core.spatial_stats(x, None, (bufs[0], np.zeros((2, 4), np.float32), bufs[2]))
+    with pytest.raises(ValueError, match="out argmax has dtype"):
+        _core.spatial_stats(x, None, (bufs[0], bufs[1], np.zeros((3, 4), np.float32)))

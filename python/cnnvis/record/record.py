@@ -311,6 +311,21 @@ class _LayerState:
         # the current k-th values, a view the hooks compare against (the merge updates it)
         self.kth = torch.from_numpy(self.top_values)[:, -1]
         self.offset = 0  # first row of this layer's slots in the shared patch block
+        self.buffers: tuple[np.ndarray, ...] | None = None
+
+    def stats_buffers(self, b: int) -> tuple[np.ndarray, ...]:
+        """(mean, max, argmax) arrays ``(b, C)`` the hook's C++ pass writes into.
+
+        One set per layer, on its own memory map and reused by every batch: new arrays per
+        batch and layer would be more malloc traffic between the forward pass's temporaries.
+        """
+        if self.buffers is None or self.buffers[0].shape[0] < b:
+            c = self.n_channels
+            self.buffers = tuple(
+                _zeroed((b * c * np.dtype(dt).itemsize,)).view(dt).reshape(b, c)
+                for dt in (np.float32, np.float32, np.int64)
+            )
+        return tuple(a[:b] for a in self.buffers)
         self.rf: ReceptiveField | None = None
         self.spatial: tuple[int, int] | None = None
 
@@ -798,8 +813,11 @@ def record(
                     # (a copy only for an output that is not contiguous)
                     # the location only where it can enter the top-k (above the current k-th;
                     # ties keep the earlier sample)
-                    kth = None if st is None else np.ascontiguousarray(st.top_values[:, -1])
-                    arrays = _core.spatial_stats(flat.contiguous().numpy(), kth)
+                    kth = out = None
+                    if st is not None:
+                        kth = np.ascontiguousarray(st.top_values[:, -1])
+                        out = st.stats_buffers(int(flat.shape[0]))
+                    arrays = _core.spatial_stats(flat.contiguous().numpy(), kth, out)
                     mean, mx, arg = (torch.from_numpy(a) for a in arrays)
                     current[name] = (mean, mx, arg, spatial)
                     return
