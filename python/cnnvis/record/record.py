@@ -692,7 +692,8 @@ def record(
     40 bytes per sample, outside the malloc heap). With layers of C_l channels (S = sum of C_l),
     K classes, k = ``top_k``, P = ``patch_size``, B = batch size and input images of c x H x W,
     the pass holds: one batch of activations (the model's own forward); ``S * (8 K + 28 k)``
-    bytes of running class sums and top-k entries; ``4 * max_pooled * S`` bytes of pooled
+    bytes of running class sums and top-k entries; ``16 B S`` bytes of per-batch spatial
+    summaries (mean, max, location); ``4 * max_pooled * S`` bytes of pooled
     vectors plus ``max_pooled`` thumbnails (longest side at most 64 pixels); a store of uint8
     copies of the images of top-k entries whose patches are not cut yet, allocated once with
     room for ``patch_budget`` bytes plus one batch and reused; the result's ``S * k * P^2 * c``
