@@ -2,12 +2,16 @@
 // C-contiguous, writeable and of the exact dtype (no silent copies).
 #include "cnnvis/topk.hpp"
 
+#include <optional>
 #include <string>
+
+#include <pybind11/stl.h>
 
 #include "common.hpp"
 
 namespace py = pybind11;
 using cnnvis::bind::fail;
+using cnnvis::bind::I64Array;
 
 namespace {
 
@@ -50,4 +54,92 @@ void init_topk(py::module_& m) {
       py::arg("batch_max"), py::arg("batch_loc"), py::arg("start"),
       "Merges a batch's per-channel maxima (batch, channels) and their locations into the "
       "per-channel top-k lists (channels, k), in place; returns the number of insertions.");
+
+  m.def(
+      "spatial_stats",
+      [](py::array x, std::optional<py::array> kth, std::optional<py::tuple> out) {
+        // float32 only and no silent copy: the caller falls back to torch for anything else
+        if (!x.dtype().is(py::dtype::of<float>()))
+          fail("x has dtype " + std::string(py::str(x.dtype())) + ", expected float32");
+        if (x.ndim() != 3) fail("x must be a 3-D array (batch, channels, length)");
+        if (!(x.flags() & py::array::c_style)) fail("x must be C-contiguous");
+        const py::ssize_t b = x.shape(0), nc = x.shape(1), len = x.shape(2);
+        if (len < 1) fail("x must have at least one value per (sample, channel)");
+        py::array mean, mx, arg;
+        if (out) {  // the caller's buffers, reused from batch to batch
+          if (out->size() != 3) fail("out must be a tuple (mean, max, argmax)");
+          mean = (*out)[0].cast<py::array>();
+          mx = (*out)[1].cast<py::array>();
+          arg = (*out)[2].cast<py::array>();
+        } else {
+          mean = py::array_t<float>({b, nc});
+          mx = py::array_t<float>({b, nc});
+          arg = py::array_t<std::int64_t>({b, nc});
+        }
+        float* pm = inplace<float>(mean, "out mean", b, nc);
+        float* pmx = inplace<float>(mx, "out max", b, nc);
+        std::int64_t* pa = inplace<std::int64_t>(arg, "out argmax", b, nc);
+        const float* px = static_cast<const float*>(x.data());
+        const float* pk = nullptr;
+        if (kth) {
+          if (!kth->dtype().is(py::dtype::of<float>()) || kth->ndim() != 1 ||
+              kth->shape(0) != nc || !(kth->flags() & py::array::c_style))
+            fail("kth must be a C-contiguous float32 array of " + std::to_string(nc) +
+                 " values (one per channel)");
+          pk = static_cast<const float*>(kth->data());
+        }
+        {
+          py::gil_scoped_release release;
+          cnnvis::topk::spatial_stats(px, static_cast<std::size_t>(b * nc),
+                                      static_cast<std::size_t>(len), pm, pmx, pa, pk,
+                                      static_cast<std::size_t>(nc));
+        }
+        return py::make_tuple(mean, mx, arg);
+      },
+      py::arg("x"), py::arg("kth") = py::none(), py::arg("out") = py::none(),
+      "Per (sample, channel) of a C-contiguous float32 array (batch, channels, length): the mean, "
+      "the maximum and the first index of the maximum, in one pass; returns (mean, max, argmax), "
+      "each (batch, channels). With kth (float32, one per channel) the index is only looked for "
+      "where the maximum is above it (else 0). out: three arrays (batch, channels) of float32, "
+      "float32, int64 to write into instead of new ones.");
+
+  m.def(
+      "gather_boxes",
+      [](py::array store, py::array slot, py::array y0, py::array x0, py::ssize_t h,
+         py::ssize_t w) {
+        if (!store.dtype().is(py::dtype::of<std::uint8_t>()))
+          fail("store has dtype " + std::string(py::str(store.dtype())) + ", expected uint8");
+        if (store.ndim() != 4) fail("store must be a 4-D array (images, height, width, channels)");
+        if (!(store.flags() & py::array::c_style)) fail("store must be C-contiguous");
+        const py::ssize_t n_img = store.shape(0), height = store.shape(1),
+                          width = store.shape(2), c = store.shape(3);
+        if (h < 1 || w < 1 || h > height || w > width)
+          fail("box size " + std::to_string(h) + "x" + std::to_string(w) +
+               " does not fit images of " + std::to_string(height) + "x" + std::to_string(width));
+        I64Array s(slot), ys(y0), xs(x0);
+        const py::ssize_t n = s.size();
+        if (s.ndim() != 1 || ys.ndim() != 1 || xs.ndim() != 1 || ys.size() != n || xs.size() != n)
+          fail("slot, y0 and x0 must be 1-D arrays of one length");
+        const std::int64_t *ps = s.data(), *py_ = ys.data(), *px = xs.data();
+        for (py::ssize_t i = 0; i < n; ++i)
+          if (ps[i] < 0 || ps[i] >= n_img || py_[i] < 0 || py_[i] + h > height || px[i] < 0 ||
+              px[i] + w > width)
+            fail("box " + std::to_string(i) + " (image " + std::to_string(ps[i]) + ", at " +
+                 std::to_string(py_[i]) + "," + std::to_string(px[i]) + ") lies outside the store");
+        py::array_t<std::uint8_t> out({n, h, w, c});
+        const auto* src = static_cast<const std::uint8_t*>(store.data());
+        std::uint8_t* dst = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          cnnvis::topk::gather_boxes(src, static_cast<std::size_t>(height),
+                                     static_cast<std::size_t>(width), static_cast<std::size_t>(c),
+                                     ps, py_, px, static_cast<std::size_t>(n),
+                                     static_cast<std::size_t>(h), static_cast<std::size_t>(w), dst);
+        }
+        return out;
+      },
+      py::arg("store"), py::arg("slot"), py::arg("y0"), py::arg("x0"), py::arg("h"), py::arg("w"),
+      "Copies n boxes of h x w pixels out of a uint8 image store (images, height, width, "
+      "channels): box i is store[slot[i], y0[i]:y0[i]+h, x0[i]:x0[i]+w]; returns (n, h, w, "
+      "channels) uint8.");
 }

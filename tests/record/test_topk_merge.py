@@ -1,4 +1,4 @@
-"""The C++ top-k merge against a stable descending sort, and the record helpers around it."""
+"""The C++ recording kernels (top-k merge, spatial stats, box gather) against numpy and torch."""
 
 import numpy as np
 import pytest
@@ -91,3 +91,74 @@ def test_unique_rows_matches_numpy():
     keys2, key_of2 = _unique_rows(table, 2**20, 2**20)
     np.testing.assert_array_equal(keys2, ref)
     np.testing.assert_array_equal(key_of2, ref_of.reshape(-1))
+
+
+@pytest.mark.parametrize("length", [1, 3, 8, 17, 256])
+def test_spatial_stats_against_torch(length):
+    import torch
+
+    rng = np.random.default_rng(length)
+    x = rng.standard_normal((6, 5, length)).astype(np.float32)
+    x[0, 0] = 2.0  # all equal: the first index
+    x[1, 2, -1] = x[1, 2, 0] = 9.0  # a tie at both ends: the first
+    mean, mx, arg = _core.spatial_stats(x)
+    t = torch.from_numpy(x)
+    np.testing.assert_allclose(mean, t.mean(2).numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(mx, t.amax(2).numpy())
+    np.testing.assert_array_equal(arg, t.argmax(2).numpy())
+    assert arg[0, 0] == 0 and arg[1, 2] == 0
+    # with per-channel thresholds the location is only looked for above them
+    kth = np.array([-np.inf, 0.5, 1.0, 10.0, 0.0], np.float32)
+    _m, mx2, arg2 = _core.spatial_stats(x, kth)
+    above = mx2 > kth[None, :]
+    np.testing.assert_array_equal(arg2[above], t.argmax(2).numpy()[above])
+    assert (arg2[~above] == 0).all()
+
+
+def test_spatial_stats_nan_and_bad_input():
+    x = np.zeros((1, 2, 9), np.float32)
+    x[0, 1, 4] = np.nan
+    mean, mx, _arg = _core.spatial_stats(x)
+    assert np.isfinite(mean[0, 0]) and np.isnan(mean[0, 1]) and np.isnan(mx[0, 1])
+    with pytest.raises(ValueError, match="float32"):
+        _core.spatial_stats(x.astype(np.float64))
+    with pytest.raises(ValueError, match="3-D"):
+        _core.spatial_stats(x[0])
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.spatial_stats(np.zeros((2, 9, 3), np.float32).transpose(0, 2, 1))
+    with pytest.raises(ValueError, match="kth"):
+        _core.spatial_stats(x, np.zeros(3, np.float32))
+
+
+def test_gather_boxes_against_slicing():
+    rng = np.random.default_rng(0)
+    store = rng.integers(0, 256, (4, 10, 12, 3), dtype=np.uint8)
+    slot = np.array([3, 0, 3, 1])
+    y0, x0 = np.array([0, 5, 2, 7]), np.array([0, 8, 4, 1])
+    out = _core.gather_boxes(store, slot, y0, x0, 3, 4)
+    expect = np.stack([store[s, y : y + 3, x : x + 4] for s, y, x in zip(slot, y0, x0)])
+    np.testing.assert_array_equal(out, expect)
+    full = _core.gather_boxes(store, slot, y0 * 0, x0 * 0, 10, 12)
+    np.testing.assert_array_equal(full, store[slot])
+    with pytest.raises(ValueError, match="outside the store"):
+        _core.gather_boxes(store, slot, y0, x0 + 5, 3, 4)
+    with pytest.raises(ValueError, match="outside the store"):
+        _core.gather_boxes(store, np.array([4]), np.array([0]), np.array([0]), 3, 4)
+    with pytest.raises(ValueError, match="does not fit"):
+        _core.gather_boxes(store, slot, y0, x0, 11, 4)
+    with pytest.raises(ValueError, match="uint8"):
+        _core.gather_boxes(store.astype(np.int16), slot, y0, x0, 3, 4)
+
+
+def test_spatial_stats_writes_into_given_buffers():
+    x = np.random.default_rng(1).standard_normal((3, 4, 10)).astype(np.float32)
+    bufs = (np.zeros((3, 4), np.float32), np.zeros((3, 4), np.float32), np.zeros((3, 4), np.int64))
+    got = _core.spatial_stats(x, None, bufs)
+    fresh = _core.spatial_stats(x)
+    for g, b, f in zip(got, bufs, fresh):
+        assert np.shares_memory(g, b)
+        np.testing.assert_array_equal(b, f)
+    with pytest.raises(ValueError, match="out max must have shape"):
+        _core.spatial_stats(x, None, (bufs[0], np.zeros((2, 4), np.float32), bufs[2]))
+    with pytest.raises(ValueError, match="out argmax has dtype"):
+        _core.spatial_stats(x, None, (bufs[0], bufs[1], np.zeros((3, 4), np.float32)))

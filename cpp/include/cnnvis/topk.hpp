@@ -1,5 +1,5 @@
-// Running per-channel top-k lists for recording: one batch of per-channel maxima merged in place.
-// Pure C++17.
+// Recording kernels: running per-channel top-k lists (one batch of per-channel maxima merged in
+// place), the spatial summaries the hooks need, and the gather of receptive-field boxes. Pure C++17.
 #pragma once
 
 #include <cstddef>
@@ -24,5 +24,22 @@ struct Lists {
 // not be NaN. Returns the number of insertions.
 std::size_t merge(Lists& lists, const float* batch_max, const std::int64_t* batch_loc,
                   std::size_t batch, std::int64_t start);
+
+// For each of `rows` rows of `len` floats (row-major): the mean, the maximum and the first index
+// of the maximum, in one pass over the row (the index from a second scan of the row, which is in
+// cache by then). The sum runs in eight float lanes combined in double, so the mean can differ
+// from a sequential sum at rounding level. A row with a NaN gets a NaN mean and maximum and
+// index 0. len must be at least 1. With kth (one value per channel, rows being (sample, channel)
+// pairs of `channels` channels), the index is only looked for where the maximum beats the
+// channel's kth value (where it can enter a top-k list), else 0.
+void spatial_stats(const float* x, std::size_t rows, std::size_t len, float* mean, float* max,
+                   std::int64_t* argmax, const float* kth = nullptr, std::size_t channels = 1);
+
+// Copies n boxes of h x w pixels (c bytes each) out of a store of images (images, height, width,
+// c) into out (n, h, w, c): box i is image[slot[i]] at rows y0[i].., columns x0[i].. . The
+// caller checks that every box lies inside its image.
+void gather_boxes(const std::uint8_t* store, std::size_t height, std::size_t width, std::size_t c,
+                  const std::int64_t* slot, const std::int64_t* y0, const std::int64_t* x0,
+                  std::size_t n, std::size_t h, std::size_t w, std::uint8_t* out);
 
 }  // namespace cnnvis::topk

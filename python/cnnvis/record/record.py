@@ -311,6 +311,21 @@ class _LayerState:
         # the current k-th values, a view the hooks compare against (the merge updates it)
         self.kth = torch.from_numpy(self.top_values)[:, -1]
         self.offset = 0  # first row of this layer's slots in the shared patch block
+        self.buffers: tuple[np.ndarray, ...] | None = None
+
+    def stats_buffers(self, b: int) -> tuple[np.ndarray, ...]:
+        """(mean, max, argmax) arrays ``(b, C)`` the hook's C++ pass writes into.
+
+        One set per layer, on its own memory map and reused by every batch: new arrays per
+        batch and layer would be more malloc traffic between the forward pass's temporaries.
+        """
+        if self.buffers is None or self.buffers[0].shape[0] < b:
+            c = self.n_channels
+            self.buffers = tuple(
+                _zeroed((b * c * np.dtype(dt).itemsize,)).view(dt).reshape(b, c)
+                for dt in (np.float32, np.float32, np.int64)
+            )
+        return tuple(a[:b] for a in self.buffers)
         self.rf: ReceptiveField | None = None
         self.spatial: tuple[int, int] | None = None
 
@@ -356,7 +371,8 @@ class _Patches:
             st.offset = total
             total += st.n_channels * st.top_slot.shape[1]
         self.total = total
-        self.block = _zeroed((total, patch_size, patch_size, self.c))
+        # every row of the block is written (it is the result): map its pages in at once
+        self.block = _zeroed((total, patch_size, patch_size, self.c), populate=True)
         self.pending = np.zeros(total, dtype=bool)  # by slot row
         patch_bytes = total * patch_size * patch_size * self.c
         self.budget = max(32 << 20, patch_bytes // 4) if budget is None else int(budget)
@@ -429,6 +445,8 @@ class _Patches:
         import torch
         import torch.nn.functional as F
 
+        from cnnvis import _core
+
         tables, targets = [], []
         for st in self.states:
             rows = self._rows(st)
@@ -449,34 +467,28 @@ class _Patches:
             target = np.concatenate(targets)
             keys, key_of = _unique_rows(table, self.h + 1, self.w + 1)
             by_key = np.argsort(key_of, kind="stable")
-            sorted_keys = key_of[by_key]
             slot_of = self.slot_of
             sample_index = np.fromiter((slot_of[s] for s in keys[:, 0].tolist()), np.int64)
-            img_h, img_w = self.h, self.w
-            pixels = torch.from_numpy(self.image_store.reshape(-1, self.c))
-            rows = pixels.view(-1, img_w * self.c)
+            store = self.image_store
+            # the entries of key j are by_key[first[j] : first[j] + count[j]]
+            key_count = np.bincount(key_of, minlength=len(keys))
+            key_first = np.cumsum(key_count) - key_count
             groups, group_of = np.unique(keys[:, 3:5] - keys[:, 1:3], axis=0, return_inverse=True)
             group_of = group_of.reshape(-1)
             for g, (h, w) in enumerate(groups):
                 members = np.flatnonzero(group_of == g)
                 for lo in range(0, len(members), chunk):
                     m = members[lo : lo + chunk]
-                    iy = keys[m, 1][:, None] + np.arange(h)[None, :]  # (n, h)
-                    if w == img_w:  # full-width boxes: whole image rows, one copy per row
-                        row = torch.from_numpy((sample_index[m][:, None] * img_h + iy).reshape(-1))
-                        win = rows.index_select(0, row).view(len(m), h, w, self.c)
-                    else:
-                        ix = keys[m, 2][:, None] + np.arange(w)[None, :]  # (n, w)
-                        flat = (sample_index[m][:, None, None] * img_h + iy[:, :, None]) * img_w
-                        flat = torch.from_numpy((flat + ix[:, None, :]).reshape(-1))
-                        win = pixels.index_select(0, flat).view(len(m), h, w, self.c)
+                    # one memcpy per box row out of the store (C++, no per-pixel indices)
+                    win = torch.from_numpy(_core.gather_boxes(
+                        store, sample_index[m], keys[m, 1], keys[m, 2], int(h), int(w)
+                    ))  # fmt: skip
                     # uint8 in, uint8 out: torch's fast channels-last path, no float copies
                     crop = F.interpolate(
                         win.permute(0, 3, 1, 2), size=(self.p, self.p), mode="bilinear",
                         antialias=True, align_corners=False,
                     ).permute(0, 2, 3, 1)  # fmt: skip
-                    first = np.searchsorted(sorted_keys, m, side="left")
-                    counts = np.searchsorted(sorted_keys, m, side="right") - first
+                    first, counts = key_first[m], key_count[m]
                     entries = by_key[np.repeat(first, counts) + _ranges(counts)]
                     if np.all(counts == 1):  # no (sample, box) shared by several entries
                         source = crop
@@ -543,18 +555,23 @@ class _Column:
         return self.data[: self.n].copy()
 
 
-def _zeroed(shape: tuple[int, ...]) -> np.ndarray:
+def _zeroed(shape: tuple[int, ...], populate: bool = False) -> np.ndarray:
     """A zeroed uint8 array on its own anonymous memory map.
 
     Pages are only touched where written. Unlike ``np.zeros`` (which advises the kernel to back
     large arrays with huge pages), the map gets ordinary pages: on a long-running process the
     compaction the kernel does to find huge pages made the first writes into the patch block 4x
-    slower than the copy itself (0.39 s against 0.10 s for 133 MB here).
+    slower than the copy itself (0.39 s against 0.10 s for 133 MB here). ``populate`` maps all
+    pages in when the map is made (``MAP_POPULATE``), for an array that will be written in full:
+    one call instead of a page fault per 4 KiB.
     """
     import mmap
 
     n = int(np.prod(shape, dtype=np.int64))
-    buf = mmap.mmap(-1, max(n, 1))
+    flags = mmap.MAP_SHARED | mmap.MAP_ANONYMOUS  # the default of mmap(-1, n)
+    if populate:
+        flags |= getattr(mmap, "MAP_POPULATE", 0)
+    buf = mmap.mmap(-1, max(n, 1), flags=flags)
     return np.frombuffer(buf, np.uint8, count=n).reshape(shape)
 
 
@@ -675,7 +692,8 @@ def record(
     40 bytes per sample, outside the malloc heap). With layers of C_l channels (S = sum of C_l),
     K classes, k = ``top_k``, P = ``patch_size``, B = batch size and input images of c x H x W,
     the pass holds: one batch of activations (the model's own forward); ``S * (8 K + 28 k)``
-    bytes of running class sums and top-k entries; ``4 * max_pooled * S`` bytes of pooled
+    bytes of running class sums and top-k entries; ``16 B S`` bytes of per-batch spatial
+    summaries (mean, max, location); ``4 * max_pooled * S`` bytes of pooled
     vectors plus ``max_pooled`` thumbnails (longest side at most 64 pixels); a store of uint8
     copies of the images of top-k entries whose patches are not cut yet, allocated once with
     room for ``patch_budget`` bytes plus one batch and reused; the result's ``S * k * P^2 * c``
@@ -758,6 +776,8 @@ def record(
         chosen = _resolve_layers(model, layers, example, graph)
         modules = dict(model.named_modules())
 
+        from cnnvis import _core
+
         # per-batch results of the hooks: name -> (mean, max, argmax, spatial shape)
         current: dict[str, tuple] = {}
         calls: dict[str, int] = {}
@@ -788,8 +808,21 @@ def record(
                         f"layer {name!r} has output shape {tuple(t.shape)}; record() handles "
                         "(N, C), (N, C, L) and (N, C, H, W) outputs"
                     )
-                mean = flat.float().mean(dim=2)
                 st = states.get(name)
+                if flat.device.type == "cpu" and flat.dtype == torch.float32 and flat.shape[2]:
+                    # one C++ pass over the output for the mean, the max and its location
+                    # (a copy only for an output that is not contiguous)
+                    # the location only where it can enter the top-k (above the current k-th;
+                    # ties keep the earlier sample)
+                    kth = out = None
+                    if st is not None:
+                        kth = np.ascontiguousarray(st.top_values[:, -1])
+                        out = st.stats_buffers(int(flat.shape[0]))
+                    arrays = _core.spatial_stats(flat.contiguous().numpy(), kth, out)
+                    mean, mx, arg = (torch.from_numpy(a) for a in arrays)
+                    current[name] = (mean, mx, arg, spatial)
+                    return
+                mean = flat.float().mean(dim=2)
                 if st is None or flat.shape[2] == 1 or flat.device.type != "cpu":
                     mx, arg = flat.max(dim=2)
                 else:
