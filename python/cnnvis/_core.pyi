@@ -1,7 +1,7 @@
-"""cnnvis C++ core: t-SNE, row reordering, rectangle packing, edge bundling.
+"""cnnvis C++ core: t-SNE, row reordering, rectangle packing, edge bundling, recording kernels.
 
 Type stub generated from the bindings with pybind11-stubgen; regenerate after changing
-cpp/bindings/.
+cpp/bindings/ (tests/test_core_stub.py checks it lists every function).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy.typing
 __all__: list[str] = [
     "bicluster_edges",
     "bundle_edges",
+    "gather_boxes",
     "held_karp_bytes",
     "held_karp_max_n",
     "held_karp_path",
@@ -24,6 +25,8 @@ __all__: list[str] = [
     "pack_rectangles",
     "resample_polylines",
     "shelf_pack",
+    "spatial_stats",
+    "topk_merge",
 ]
 
 class _TsneOptimizer:
@@ -140,7 +143,9 @@ def bundle_edges(
     n_iter: typing.SupportsInt | typing.SupportsIndex,
     iter_rate: typing.SupportsFloat | typing.SupportsIndex,
     step: typing.SupportsFloat | typing.SupportsIndex,
+    step_rate: typing.SupportsFloat | typing.SupportsIndex,
     stiffness: typing.SupportsFloat | typing.SupportsIndex,
+    bandwidth: typing.SupportsFloat | typing.SupportsIndex,
     compat_threshold: typing.SupportsFloat | typing.SupportsIndex,
     max_neighbors: typing.SupportsInt | typing.SupportsIndex,
     directed: bool,
@@ -149,6 +154,18 @@ def bundle_edges(
 ) -> tuple:
     """
     Force-directed edge bundling: (polylines (m, n_points, 2), compatible pairs).
+    """
+
+def gather_boxes(
+    store: numpy.ndarray,
+    slot: numpy.ndarray,
+    y0: numpy.ndarray,
+    x0: numpy.ndarray,
+    h: typing.SupportsInt | typing.SupportsIndex,
+    w: typing.SupportsInt | typing.SupportsIndex,
+) -> numpy.typing.NDArray[numpy.uint8]:
+    """
+    Copies n boxes of h x w pixels out of a uint8 image store (images, height, width, channels): box i is store[slot[i], y0[i]:y0[i]+h, x0[i]:x0[i]+w]; returns (n, h, w, channels) uint8.
     """
 
 def held_karp_bytes(n: typing.SupportsInt | typing.SupportsIndex) -> int:
@@ -240,4 +257,24 @@ def shelf_pack(
 ) -> tuple:
     """
     Shelf packer (rows, tallest first), the reference floor: (xy, width, height, variant).
+    """
+
+def spatial_stats(
+    x: numpy.ndarray, kth: numpy.ndarray | None = None, out: tuple | None = None
+) -> tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    """
+    Per (sample, channel) of a C-contiguous float32 array (batch, channels, length): the mean, the maximum and the first index of the maximum, in one pass; returns (mean, max, argmax), each (batch, channels). With kth (float32, one per channel) the index is only looked for where the maximum is above it (else 0). out: three arrays (batch, channels) of float32, float32, int64 to write into instead of new ones.
+    """
+
+def topk_merge(
+    values: numpy.ndarray,
+    samples: numpy.ndarray,
+    locs: numpy.ndarray,
+    slots: numpy.ndarray,
+    batch_max: numpy.ndarray,
+    batch_loc: numpy.ndarray,
+    start: typing.SupportsInt | typing.SupportsIndex,
+) -> int:
+    """
+    Merges a batch's per-channel maxima (batch, channels) and their locations into the per-channel top-k lists (channels, k), in place; returns the number of insertions.
     """
