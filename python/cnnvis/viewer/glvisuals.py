@@ -27,14 +27,8 @@ __all__ = ["PixelQuads", "Ribbons", "SHAPES", "Sprites", "TexturedQuads"]
 # vertex position of a hidden vertex: outside the clip volume, so its triangles are dropped
 _HIDE = "gl_Position = vec4(-2.0, -2.0, -2.0, 1.0);"
 
-_SPRITE_VERT = """
-attribute vec2 a_pos;
-attribute vec4 a_fill;
-attribute vec4 a_edge;
-attribute float a_size;
-attribute float a_edge_width;
-attribute float a_shape;
-uniform float u_px_scale;
+# what the sprite vertex shader hands its fragment shader
+_SPRITE_VARYINGS = """
 varying vec4 v_fill;
 varying vec4 v_edge;
 varying float v_radius;
@@ -44,6 +38,17 @@ varying float v_outlined;
 varying float v_hollow;
 varying float v_total;
 varying float v_shape;
+"""
+
+_SPRITE_VERT = """
+attribute vec2 a_pos;
+attribute vec4 a_fill;
+attribute vec4 a_edge;
+attribute float a_size;
+attribute float a_edge_width;
+attribute float a_shape;
+uniform float u_px_scale;
+VARYINGS
 void main() {
     float size = a_size * u_px_scale;
     float ew = a_edge_width * u_px_scale;
@@ -66,22 +71,14 @@ void main() {
     gl_Position = $transform(vec4(a_pos, 0.0, 1.0));
     gl_PointSize = v_total;
 }
-"""
+""".replace("VARYINGS\n", _SPRITE_VARYINGS)
 
 # the coverage of vispy's "disc" and "diamond" markers (antialias 1 px), without their symbol
 # dispatch, lighting and the 4x edge margin of their sprites; a point and its outline are one
 # sprite, so an outlined (misclassified) sample costs no second primitive. Software GL runs both
 # sides of every branch, so the shader is branch-free after the discards, with one exp().
 _SPRITE_FRAG = """
-varying vec4 v_fill;
-varying vec4 v_edge;
-varying float v_radius;
-varying float v_reach;
-varying float v_offset;
-varying float v_outlined;
-varying float v_hollow;
-varying float v_total;
-varying float v_shape;
+VARYINGS
 void main() {
     vec2 p = (gl_PointCoord - vec2(0.5)) * v_total;
     // signed distance (pixels) to the border: a disc of diameter 2 v_radius, or a diamond (a
@@ -96,7 +93,7 @@ void main() {
     gl_FragColor = (v_outlined > 0.5 && r <= 0.0) ? mix(v_fill, v_edge, t)
                                                   : vec4(v_edge.rgb, t * v_edge.a);
 }
-"""
+""".replace("VARYINGS\n", _SPRITE_VARYINGS)
 
 SHAPES = {"disc": 0.0, "diamond": 1.0}
 
@@ -133,17 +130,63 @@ def _shapes(shape, n: int) -> np.ndarray:
     return _column(s, n)
 
 
-class SpritesVisual(Visual):
+class _UploadedVisual(Visual):
+    """What every visual here shares: ``_n`` primitives uploaded once, drawn without depth test
+    (in the order given), nothing drawn while empty, and no bounds (the cameras are set from
+    the scene's layout, never from the data)."""
+
+    def __init__(self, vcode: str, fcode: str, draw_mode: str) -> None:
+        super().__init__(vcode=vcode, fcode=fcode)
+        self._draw_mode = draw_mode
+        self._n = 0
+        self.set_gl_state("translucent", depth_test=False, cull_face=False)
+
+    def _prepare_draw(self, view) -> bool:
+        return self._n > 0
+
+    def _compute_bounds(self, axis, view):
+        return None
+
+
+class _QuadsVisual(_UploadedVisual):
+    """Quads of four vertices each, every one shown or hidden by a flag."""
+
+    def __init__(self, vcode: str, fcode: str) -> None:
+        super().__init__(vcode, fcode, "triangles")
+
+    def _upload_quads(self, n: int) -> None:
+        self.shared_program["a_shown"] = np.ones(4 * n, np.float32)
+        self._index_buffer = IndexBuffer(_quad_faces(n))
+
+    def set_shown(self, shown) -> None:
+        """Show the quads where ``shown`` (n,) is true, hide the others (no re-upload)."""
+        if self._n:
+            flags = np.repeat(np.asarray(shown, bool), 4).astype(np.float32)
+            self.shared_program["a_shown"] = flags
+            self.update()
+
+
+def _quad_faces(n: int) -> np.ndarray:
+    base = (np.arange(n, dtype=np.uint32) * 4)[:, None]
+    return (
+        np.concatenate([base + [0, 1, 2], base + [0, 2, 3]], axis=1).reshape(-1).astype(np.uint32)
+    )
+
+
+def _prepare_doc_transforms(view) -> None:
+    """Visuals that offset vertices in pixels: visual -> document, then document -> render."""
+    view.view_program.vert["visual_to_doc"] = view.get_transform("visual", "document")
+    view.view_program.vert["doc_to_render"] = view.get_transform("document", "render")
+
+
+class SpritesVisual(_UploadedVisual):
     """Screen-sized markers, one point sprite each: a disc of diameter ``size`` pixels or a
     diamond of diagonal ``size`` (``shape`` per point), filled with ``face_color`` and outlined
     by a line of ``edge_width`` pixels centred on the shape's border. A fill of alpha 0 gives a
     ring (or a hollow diamond). Points are drawn in the order given."""
 
     def __init__(self) -> None:
-        super().__init__(vcode=_SPRITE_VERT, fcode=_SPRITE_FRAG)
-        self._draw_mode = "points"
-        self._n = 0
-        self.set_gl_state("translucent", depth_test=False, cull_face=False)
+        super().__init__(_SPRITE_VERT, _SPRITE_FRAG, "points")
 
     def set_data(
         self, pos, face_color, size, edge_color=(0, 0, 0, 0), edge_width=0.0, shape="disc"
@@ -186,9 +229,6 @@ class SpritesVisual(Visual):
         view.view_program["u_px_scale"] = view.transforms.pixel_scale
         return True
 
-    def _compute_bounds(self, axis, view):
-        return None
-
 
 _RIBBON_VERT = """
 attribute vec2 a_pos;
@@ -218,15 +258,12 @@ void main() {
 """
 
 
-class RibbonsVisual(Visual):
+class RibbonsVisual(_UploadedVisual):
     """Triangle ribbons: each vertex is a centre point plus a signed half-width normal (world)."""
 
     def __init__(self, min_width_px: float = 1.0) -> None:
-        super().__init__(vcode=_RIBBON_VERT, fcode=_COLOR_FRAG)
-        self._draw_mode = "triangles"
-        self._n = 0
+        super().__init__(_RIBBON_VERT, _COLOR_FRAG, "triangles")
         self.min_width_px = float(min_width_px)
-        self.set_gl_state("translucent", depth_test=False, cull_face=False)
 
     def set_data(self, pos, normal, color, faces) -> None:
         pos = np.ascontiguousarray(np.asarray(pos, np.float32).reshape(-1, 2))
@@ -242,18 +279,13 @@ class RibbonsVisual(Visual):
         self._index_buffer = IndexBuffer(faces)
         self.update()
 
-    def _prepare_transforms(self, view) -> None:
-        view.view_program.vert["visual_to_doc"] = view.get_transform("visual", "document")
-        view.view_program.vert["doc_to_render"] = view.get_transform("document", "render")
+    _prepare_transforms = staticmethod(_prepare_doc_transforms)
 
     def _prepare_draw(self, view) -> bool:
         if self._n == 0:
             return False
         view.view_program["u_min_half"] = 0.5 * self.min_width_px
         return True
-
-    def _compute_bounds(self, axis, view):
-        return None
 
 
 _PIXEL_QUAD_VERT = """
@@ -274,21 +306,11 @@ void main() {
 """.replace("HIDE_VERTEX", _HIDE)
 
 
-def _quad_faces(n: int) -> np.ndarray:
-    base = (np.arange(n, dtype=np.uint32) * 4)[:, None]
-    return (
-        np.concatenate([base + [0, 1, 2], base + [0, 2, 3]], axis=1).reshape(-1).astype(np.uint32)
-    )
-
-
-class PixelQuadsVisual(Visual):
+class PixelQuadsVisual(_QuadsVisual):
     """Rectangles at world anchors whose corners are pixel offsets from the anchor."""
 
     def __init__(self) -> None:
-        super().__init__(vcode=_PIXEL_QUAD_VERT, fcode=_COLOR_FRAG)
-        self._draw_mode = "triangles"
-        self._n = 0
-        self.set_gl_state("translucent", depth_test=False, cull_face=False)
+        super().__init__(_PIXEL_QUAD_VERT, _COLOR_FRAG)
 
     def set_data(self, anchor, box_px, color) -> None:
         """``anchor`` (n, 2) world points; ``box_px`` (n, 4) ``(x0, y0, x1, y1)`` pixel offsets
@@ -307,26 +329,10 @@ class PixelQuadsVisual(Visual):
         p["a_pos"] = np.ascontiguousarray(np.repeat(anchor, 4, axis=0))
         p["a_offset"] = np.ascontiguousarray(off)
         p["a_color"] = np.ascontiguousarray(np.repeat(_rgba(color, n), 4, axis=0))
-        p["a_shown"] = np.ones(4 * n, np.float32)
-        self._index_buffer = IndexBuffer(_quad_faces(n))
+        self._upload_quads(n)
         self.update()
 
-    def set_shown(self, shown) -> None:
-        """Show the quads where ``shown`` (n,) is true, hide the others (no re-upload)."""
-        if self._n:
-            flags = np.repeat(np.asarray(shown, bool), 4).astype(np.float32)
-            self.shared_program["a_shown"] = flags
-            self.update()
-
-    def _prepare_transforms(self, view) -> None:
-        view.view_program.vert["visual_to_doc"] = view.get_transform("visual", "document")
-        view.view_program.vert["doc_to_render"] = view.get_transform("document", "render")
-
-    def _prepare_draw(self, view) -> bool:
-        return self._n > 0
-
-    def _compute_bounds(self, axis, view):
-        return None
+    _prepare_transforms = staticmethod(_prepare_doc_transforms)
 
 
 _TEX_QUAD_VERT = """
@@ -353,17 +359,14 @@ void main() {
 """
 
 
-class TexturedQuadsVisual(Visual):
+class TexturedQuadsVisual(_QuadsVisual):
     """World rectangles ``(x, y, w, h)`` each showing a box ``(u0, v0, u1, v1)`` of one texture."""
 
     def __init__(self, texture: np.ndarray, interpolation: str = "linear") -> None:
-        super().__init__(vcode=_TEX_QUAD_VERT, fcode=_TEX_QUAD_FRAG)
-        self._draw_mode = "triangles"
-        self._n = 0
+        super().__init__(_TEX_QUAD_VERT, _TEX_QUAD_FRAG)
         self.shared_program["u_texture"] = Texture2D(
             texture, interpolation=interpolation, wrapping="clamp_to_edge"
         )
-        self.set_gl_state("translucent", depth_test=False, cull_face=False)
 
     def set_data(self, xywh, uv_boxes) -> None:
         xywh = np.asarray(xywh, np.float32).reshape(-1, 4)
@@ -382,25 +385,11 @@ class TexturedQuadsVisual(Visual):
         p = self.shared_program
         p["a_pos"] = np.ascontiguousarray(v.reshape(-1, 2))
         p["a_texcoord"] = np.ascontiguousarray(tc.reshape(-1, 2))
-        p["a_shown"] = np.ones(4 * n, np.float32)
-        self._index_buffer = IndexBuffer(_quad_faces(n))
+        self._upload_quads(n)
         self.update()
-
-    def set_shown(self, shown) -> None:
-        """Show the quads where ``shown`` (n,) is true, hide the others (no re-upload)."""
-        if self._n:
-            flags = np.repeat(np.asarray(shown, bool), 4).astype(np.float32)
-            self.shared_program["a_shown"] = flags
-            self.update()
 
     def _prepare_transforms(self, view) -> None:
         view.view_program.vert["transform"] = view.get_transform()
-
-    def _prepare_draw(self, view) -> bool:
-        return self._n > 0
-
-    def _compute_bounds(self, axis, view):
-        return None
 
 
 Sprites = create_visual_node(SpritesVisual)
