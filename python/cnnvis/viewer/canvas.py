@@ -3,11 +3,12 @@
 :class:`SceneCanvas` is a ``vispy.scene.SceneCanvas`` with one view (and pan/zoom camera) per
 panel of the scene. It batches the primitives: one mesh for the rectangles' fills and one line
 visual for their outlines, one textured quad visual per atlas for all facet images, one ribbon
-visual for all edges (never thinner than a pixel), one sprite visual per point cloud (a disc, or
-an outlined diamond for a misclassified sample), and one ``Text`` visual per label style. Everything is uploaded once per scene: panning and zooming
-change only the camera transform, and the level of detail (labels and facets shown only when
-large enough) only flips per-item visibility flags or label alphas when the zoom crosses a
-label's or facet's threshold, never shader code or geometry (see :mod:`.glvisuals`). Highlights
+visual for all edges (never thinner than a pixel), one sprite visual per point cloud (a disc, a
+larger ringed one for a misclassified sample), and one ``Text`` visual per label style.
+Everything is uploaded once per scene: panning and zooming change only the camera transform,
+and the level of detail (labels and facets shown only when large enough) only flips per-item
+visibility flags or label alphas when the zoom crosses a label's or facet's threshold, never
+shader code or geometry (see :mod:`.glvisuals`). Highlights
 are overlays updated without re-uploading the rest.
 
 No Qt here: the viewer embeds ``canvas.native``; exports create the canvas offscreen.

@@ -221,18 +221,9 @@ def _swatch(color, shape: str = "square", size: int = 14) -> QtGui.QIcon:
     p.setPen(QtGui.QPen(QtGui.QColor("#333"), 1))
     if shape == "disc":
         p.drawEllipse(2, 2, size - 4, size - 4)
-    elif shape == "diamond":
-        h = size / 2
-        p.drawPolygon(
-            QtGui.QPolygonF(
-                [
-                    QtCore.QPointF(h, 1),
-                    QtCore.QPointF(size - 1, h),
-                    QtCore.QPointF(h, size - 1),
-                    QtCore.QPointF(1, h),
-                ]
-            )
-        )
+    elif shape == "ring":  # the misclassified mark: a disc in a dark ring
+        p.setPen(QtGui.QPen(QtGui.QColor("#111"), 2))
+        p.drawEllipse(2, 2, size - 4, size - 4)
     elif shape == "line":
         p.setPen(QtGui.QPen(c, 3))
         p.drawLine(1, size // 2, size - 1, size // 2)
@@ -308,7 +299,7 @@ class LegendPanel(QtWidgets.QWidget):
         rows = [(label, color, "line") for label, color in edge_colors]
         rows += [
             ("correct sample", (0.6, 0.6, 0.6), "disc"),
-            ("misclassified", (0.6, 0.6, 0.6), "diamond"),
+            ("misclassified", (0.6, 0.6, 0.6), "ring"),
             ("selected / lit", HIGHLIGHT, "square"),
         ]
         for text, color, shape in rows:

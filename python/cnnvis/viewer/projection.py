@@ -1,8 +1,9 @@
 """The projection panel (P1, P3): t-SNE of the recorded samples at one layer, linked to the overview.
 
-Points are coloured by class; misclassified samples are drawn as diamonds with a dark outline.
+Points are coloured by class; misclassified samples are larger discs with a dark ring, as in the
+exported picture.
 Every sample is one point sprite (:class:`~cnnvis.viewer.glvisuals.Sprites`: the fill and the
-outline of a disc or diamond in one fragment shader), drawn in one call, misclassified ones last.
+outline in one fragment shader), drawn in one call, misclassified ones last.
 Box or lasso selection (toolbar, or Shift-drag for a box and Ctrl-drag for a lasso in pan mode)
 emits :attr:`ProjectionPanel.samples_selected` with the selected sample rows; hovering a point
 shows its image, label and prediction in a card next to the cursor. Hit testing runs on the CPU on
@@ -16,6 +17,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from vispy import scene
 from vispy.scene.cameras import PanZoomCamera
 
+from cnnvis.viewer.canvas import MARK_SCALE, MARK_SHAPE
 from cnnvis.viewer.glvisuals import Sprites
 from cnnvis.viewer.qtutil import array_to_pixmap, class_palette, qcolor
 
@@ -200,7 +202,7 @@ class ProjectionPanel(QtWidgets.QWidget):
         n_wrong = int(np.sum(self._labels != self._preds))
         self.title.setText(f"<b>{title}</b>")
         self.status.setText(
-            f"{len(coords)} samples, {n_wrong} misclassified (◆)  ·  hover a point to see it"
+            f"{len(coords)} samples, {n_wrong} misclassified (ringed)  ·  hover a point to see it"
         )
         self._redraw()
         if len(coords):
@@ -251,17 +253,17 @@ class ProjectionPanel(QtWidgets.QWidget):
         size = 8.0
         if n > 2000:
             size = 5.0
-        # correct samples: discs with a thin white rim; misclassified ones: larger diamonds with
-        # a dark outline, drawn after the others so that none hides them
+        # correct samples: discs with a thin white rim; misclassified ones: the export's mark (a
+        # larger disc with a dark ring), drawn after the others so that none hides them
         order = np.argsort(wrong, kind="stable")
         w = wrong[order]
         self._points.set_data(
             self._coords[order],
             face_color=fill[order],
             edge_color=edge[order],
-            size=np.where(w, size * 1.6, size),
+            size=np.where(w, size * MARK_SCALE, size),
             edge_width=np.where(w, 1.5, 0.8),
-            shape=np.where(w, "diamond", "disc"),
+            shape=np.where(w, MARK_SHAPE, "disc"),
         )
         emph = self._emphasis[self._emphasis < n]
         if len(emph):
