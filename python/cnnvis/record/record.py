@@ -312,6 +312,8 @@ class _LayerState:
         self.kth = torch.from_numpy(self.top_values)[:, -1]
         self.offset = 0  # first row of this layer's slots in the shared patch block
         self.buffers: tuple[np.ndarray, ...] | None = None
+        self.rf: ReceptiveField | None = None
+        self.spatial: tuple[int, int] | None = None
 
     def stats_buffers(self, b: int) -> tuple[np.ndarray, ...]:
         """(mean, max, argmax) arrays ``(b, C)`` the hook's C++ pass writes into.
@@ -326,8 +328,6 @@ class _LayerState:
                 for dt in (np.float32, np.float32, np.int64)
             )
         return tuple(a[:b] for a in self.buffers)
-        self.rf: ReceptiveField | None = None
-        self.spatial: tuple[int, int] | None = None
 
 
 def _merge_top(state: _LayerState, mx, arg, start: int) -> None:
