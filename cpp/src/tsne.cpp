@@ -73,28 +73,11 @@ void dynamic_for(ThreadPool& pool, std::size_t n_items, Fn&& fn, int max_threads
   });
 }
 
-// The same for a one-off pass: threads started for this call only.
+// Same, over [0, n) in blocks of `block`: fn(begin, end, thread).
 template <class Fn>
-void dynamic_for(std::size_t n_items, int n_threads, Fn&& fn) {
-  if (n_threads <= 1 || n_items <= 1) {
-    for (std::size_t i = 0; i < n_items; ++i) fn(i, 0);
-    return;
-  }
-  ThreadPool pool(static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(n_threads), n_items)));
-  dynamic_for(pool, n_items, fn);
-}
-
-template <class Fn>
-void dynamic_for(std::size_t n_items, ThreadPool& pool, Fn&& fn) {
-  dynamic_for(pool, n_items, fn);
-}
-
-// Same, over [0, n) in blocks of `block`: fn(begin, end, thread); pool is a ThreadPool or a
-// thread count.
-template <class Pool, class Fn>
-void dynamic_blocks(std::size_t n, std::size_t block, Pool&& pool, Fn&& fn) {
+void dynamic_blocks(std::size_t n, std::size_t block, ThreadPool& pool, Fn&& fn) {
   const std::size_t nb = (n + block - 1) / block;
-  dynamic_for(nb, pool, [&](std::size_t b, int tid) {
+  dynamic_for(pool, nb, [&](std::size_t b, int tid) {
     fn(b * block, std::min(n, (b + 1) * block), tid);
   });
 }
@@ -190,7 +173,8 @@ void knn_exact(const double* X, std::size_t n, std::size_t d, const double* Q, s
   constexpr std::size_t RB = 64;  // query rows per block (a multiple of 4)
   const std::size_t nblocks = (m + RB - 1) / RB;
   std::atomic<bool> stop{false};
-  dynamic_for(nblocks, n_threads, [&](std::size_t blk, int tid) {
+  ThreadPool pool(n_threads);
+  dynamic_for(pool, nblocks, [&](std::size_t blk, int tid) {
     if (stop.load(std::memory_order_relaxed)) return;
     if (tid == 0 && interrupt) {
       try {
@@ -259,7 +243,8 @@ void conditional_p(const double* d2, std::size_t m, int k, double perplexity, in
   if (!(perplexity > 0.0)) throw InvalidArgument("perplexity must be positive");
   const std::size_t K = static_cast<std::size_t>(k);
   const double target = std::log(perplexity);
-  dynamic_blocks(m, 256, n_threads, [&](std::size_t b, std::size_t e, int) {
+  ThreadPool pool(n_threads);
+  dynamic_blocks(m, 256, pool, [&](std::size_t b, std::size_t e, int) {
     std::vector<double> sh(K);
     for (std::size_t i = b; i < e; ++i) {
       const double* r = d2 + i * K;
@@ -1129,8 +1114,7 @@ double gradient(const SparseP& P, const double* Y, int dim, double theta, double
 
 namespace {
 
-template <class Pool>
-double kl_given_z_on(const SparseP& P, const double* Y, int dim, double Z, Pool&& pool) {
+double kl_given_z_on(const SparseP& P, const double* Y, int dim, double Z, ThreadPool& pool) {
   const std::size_t n = P.n;
   const std::size_t D = static_cast<std::size_t>(dim);
   std::vector<double> row(n, 0.0);
@@ -1160,7 +1144,8 @@ double kl_given_z_on(const SparseP& P, const double* Y, int dim, double Z, Pool&
 }  // namespace
 
 double kl_given_z(const SparseP& P, const double* Y, int dim, double Z, int n_threads) {
-  return kl_given_z_on(P, Y, dim, Z, n_threads);
+  ThreadPool pool(n_threads);
+  return kl_given_z_on(P, Y, dim, Z, pool);
 }
 
 double exact_kl(const SparseP& P, const double* Y, int dim, int n_threads) {

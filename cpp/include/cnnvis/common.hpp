@@ -36,42 +36,6 @@ inline void check_interrupt(const Interrupt& interrupt) {
   if (interrupt) interrupt();
 }
 
-// Runs fn(begin, end, thread_index) over [0, n) split into n_threads contiguous, fixed chunks.
-// Chunks depend only on n and n_threads, so callers that reduce per chunk in index order get
-// results that do not depend on scheduling.
-template <class Fn>
-void parallel_for(std::size_t n, int n_threads, Fn&& fn) {
-  const std::size_t t = static_cast<std::size_t>(std::max(1, n_threads));
-  const std::size_t workers = std::min(t, std::max<std::size_t>(n, 1));
-  if (workers <= 1) {
-    fn(std::size_t{0}, n, 0);
-    return;
-  }
-  const std::size_t chunk = (n + workers - 1) / workers;
-  std::vector<std::thread> pool;
-  std::exception_ptr error;
-  std::vector<std::exception_ptr> errors(workers);
-  pool.reserve(workers - 1);
-  for (std::size_t w = 1; w < workers; ++w) {
-    const std::size_t b = std::min(n, w * chunk), e = std::min(n, (w + 1) * chunk);
-    pool.emplace_back([&, b, e, w] {
-      try {
-        fn(b, e, static_cast<int>(w));
-      } catch (...) {
-        errors[w] = std::current_exception();
-      }
-    });
-  }
-  try {
-    fn(std::size_t{0}, std::min(n, chunk), 0);
-  } catch (...) {
-    errors[0] = std::current_exception();
-  }
-  for (auto& th : pool) th.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
-
 // A fixed set of threads for runs that make many short parallel passes (t-SNE makes four per
 // iteration; starting threads for each would cost more than some of the passes). The caller is
 // thread 0; workers 1..size-1 are started once and wait between passes, first spinning for a few
@@ -188,7 +152,9 @@ class ThreadPool {
   std::atomic<bool> quit_{false};
 };
 
-// parallel_for on a pool: the same fixed chunks as above for min(n_threads, pool size) threads.
+// Runs fn(begin, end, thread_index) over [0, n) split into min(n_threads, pool size) contiguous,
+// fixed chunks. Chunks depend only on n and the thread count, so callers that reduce per chunk in
+// index order get results that do not depend on scheduling.
 template <class Fn>
 void parallel_for(ThreadPool& pool, std::size_t n, int n_threads, Fn&& fn) {
   const std::size_t t = static_cast<std::size_t>(std::max(1, std::min(n_threads, pool.size())));
@@ -203,6 +169,14 @@ void parallel_for(ThreadPool& pool, std::size_t n, int n_threads, Fn&& fn) {
     const std::size_t e = std::min(n, (static_cast<std::size_t>(w) + 1) * chunk);
     fn(b, e, w);
   });
+}
+
+// The same for a one-off pass: threads started for this call only.
+template <class Fn>
+void parallel_for(std::size_t n, int n_threads, Fn&& fn) {
+  ThreadPool pool(static_cast<int>(std::min<std::size_t>(
+      static_cast<std::size_t>(std::max(1, n_threads)), std::max<std::size_t>(n, 1))));
+  parallel_for(pool, n, pool.size(), fn);
 }
 
 }  // namespace cnnvis
