@@ -202,17 +202,24 @@ class Labels:
         self.ids.append(id)
         self.background = np.vstack([self.background, _f32(background, (1, 4))])
 
+    def pixel_boxes(self, dpi: float = 96.0) -> np.ndarray:
+        """Approximate label boxes ``(x0, y0, x1, y1)`` in screen pixels from each anchor point
+        (labels keep their size in pixels whatever the zoom)."""
+        if not len(self):
+            return np.zeros((0, 4))
+        px = self.size * dpi / 72.0
+        w = np.array([text_width_px(t, s) for t, s in zip(self.text, px)])
+        h = px * 1.25
+        fx = np.array([{"left": 0.0, "center": 0.5, "right": 1.0}[a[0]] for a in self.anchor])
+        fy = np.array([{"top": 0.0, "center": 0.5, "bottom": 1.0}[a[1]] for a in self.anchor])
+        return np.stack([-fx * w, -fy * h, (1.0 - fx) * w, (1.0 - fy) * h], axis=1)
+
     def screen_boxes(self, zoom: float, dpi: float = 96.0) -> np.ndarray:
         """Approximate label boxes ``(x0, y0, x1, y1)`` in world units at a given zoom."""
-        px = self.size * dpi / 72.0
-        w = np.array([text_width_px(t, s) for t, s in zip(self.text, px)]) / zoom
-        h = px * 1.25 / zoom
-        x0 = self.pos[:, 0].astype(np.float64).copy()
-        y0 = self.pos[:, 1].astype(np.float64).copy()
-        for i, (ha, va) in enumerate(self.anchor):
-            x0[i] -= {"left": 0.0, "center": 0.5, "right": 1.0}[ha] * w[i]
-            y0[i] -= {"top": 0.0, "center": 0.5, "bottom": 1.0}[va] * h[i]
-        return np.stack([x0, y0, x0 + w, y0 + h], axis=1) if len(self) else np.zeros((0, 4))
+        if not len(self):
+            return np.zeros((0, 4))
+        xy = np.tile(self.pos.astype(np.float64), 2)
+        return xy + self.pixel_boxes(dpi) / zoom
 
 
 def text_width_px(text: str, font_px: float) -> float:

@@ -8,8 +8,8 @@ larger ringed one for a misclassified sample), and one ``Text`` visual per label
 Everything is uploaded once per scene: panning and zooming change only the camera transform,
 and the level of detail (labels and facets shown only when large enough) only flips per-item
 visibility flags or label alphas when the zoom crosses a label's or facet's threshold, never
-shader code or geometry (see :mod:`.glvisuals`). Highlights
-are overlays updated without re-uploading the rest.
+shader code or geometry (see :mod:`.glvisuals`). Highlights are overlays updated without
+re-uploading the rest.
 
 No Qt here: the viewer embeds ``canvas.native``; exports create the canvas offscreen.
 """
@@ -23,7 +23,7 @@ from vispy import gloo
 from vispy import scene as vscene
 from vispy.visuals.text.text import FontManager
 
-from cnnvis.scene.model import Images, Labels, Panel, Points, Polylines, Rects, Scene, text_width_px
+from cnnvis.scene.model import Images, Labels, Panel, Points, Polylines, Rects, Scene
 
 from .glvisuals import PixelQuads, Ribbons, Sprites, TexturedQuads
 
@@ -289,22 +289,13 @@ class _PanelVisuals:
     @staticmethod
     def _label_backgrounds(labels: Labels, parent, order: int):
         """Boxes behind the labels that have a background: anchored at the label, sized in
-        pixels like :meth:`Labels.screen_boxes` (plus 2 pixels each side)."""
+        pixels by :meth:`Labels.pixel_boxes` (plus 2 pixels each side)."""
         if not len(labels):
             return None, None
         sel = np.flatnonzero(labels.background[:, 3] > 0)
         if not len(sel):
             return None, None
-        px = labels.size[sel] * 96.0 / 72.0
-        w = np.array([text_width_px(labels.text[i], s) for i, s in zip(sel, px)])
-        h = px * 1.25
-        fx = np.array(
-            [{"left": 0.0, "center": 0.5, "right": 1.0}[labels.anchor[i][0]] for i in sel]
-        )
-        fy = np.array(
-            [{"top": 0.0, "center": 0.5, "bottom": 1.0}[labels.anchor[i][1]] for i in sel]
-        )
-        box = np.stack([-fx * w - 2.0, -fy * h, (1 - fx) * w + 2.0, (1 - fy) * h], axis=1)
+        box = labels.pixel_boxes()[sel] + np.array([-2.0, 0.0, 2.0, 0.0])
         quads = PixelQuads(parent=parent)
         quads.set_data(labels.pos[sel], box, labels.background[sel])
         quads.order = order
