@@ -504,17 +504,15 @@ inline void pull(const float* __restrict xp, const float* __restrict yp,
   }
 }
 
-// Calls fn(begin, end) on blocks of 256 edges dealt round-robin to n_threads workers: spreads
+// Calls fn(begin, end) on blocks of 256 edges dealt round-robin to the pool's threads: spreads
 // uneven work (edges with many partners sit together) while each edge's result stays the same.
 template <class Fn>
-void parallel_blocks(i64 m, int n_threads, Fn&& fn) {
+void parallel_blocks(i64 m, ThreadPool& pool, Fn&& fn) {
   const i64 block = 256, n_blocks = (m + block - 1) / block;
-  const i64 workers = std::max<i64>(1, std::min<i64>(n_threads, n_blocks));
-  parallel_for(static_cast<std::size_t>(workers), static_cast<int>(workers),
-               [&](std::size_t w0, std::size_t w1, int) {
-    for (std::size_t w = w0; w < w1; ++w)
-      for (i64 k = static_cast<i64>(w); k < n_blocks; k += workers)
-        fn(static_cast<std::size_t>(k * block), static_cast<std::size_t>(std::min(m, (k + 1) * block)));
+  const i64 workers = std::max<i64>(1, std::min<i64>(pool.size(), n_blocks));
+  pool.run(static_cast<int>(workers), [&](int w) {
+    for (i64 k = w; k < n_blocks; k += workers)
+      fn(static_cast<std::size_t>(k * block), static_cast<std::size_t>(std::min(m, (k + 1) * block)));
   });
 }
 
@@ -541,7 +539,7 @@ double max_mid_distance(double t, double ratio) {
 // small box in the frame of a nearby bin instead of a disc of radius ~2 |P|.
 void find_neighbors(const std::vector<double>& ax, const std::vector<double>& ay,
                     const std::vector<double>& bx, const std::vector<double>& by,
-                    const FdebOptions& opt, i64 kmax, std::vector<Neighbor>& nb,
+                    const FdebOptions& opt, ThreadPool& pool, i64 kmax, std::vector<Neighbor>& nb,
                     std::vector<std::int32_t>& n_nb, std::vector<i64>& order) {
   const i64 m = static_cast<i64>(ax.size());
   const double t = opt.compat_threshold;
@@ -657,7 +655,7 @@ void find_neighbors(const std::vector<double>& ax, const std::vector<double>& ay
     if (a.c != b2.c) return a.c > b2.c;
     return a.q < b2.q;
   };
-  parallel_blocks(m, opt.n_threads, [&](std::size_t b, std::size_t en) {
+  parallel_blocks(m, pool, [&](std::size_t b, std::size_t en) {
     // found: a heap of the kmax best so far, worst on top. Once it is full, a candidate whose
     // compatibility without visibility (an upper bound) is already below the worst is skipped,
     // so the costly visibility is computed for few pairs. The set kept is the kmax best whatever
@@ -813,15 +811,13 @@ FdebOutput bundle_edges(const double* polylines, std::int64_t m, std::int64_t p,
   }
 
   // Chords.
-  std::vector<double> ax(m), ay(m), bx(m), by(m), len(m), mx(m), my(m);
+  std::vector<double> ax(m), ay(m), bx(m), by(m), len(m);
   for (i64 e = 0; e < m; ++e) {
     ax[e] = in[e * p * 2];
     ay[e] = in[e * p * 2 + 1];
     bx[e] = in[(e * p + p - 1) * 2];
     by[e] = in[(e * p + p - 1) * 2 + 1];
     len[e] = std::hypot(bx[e] - ax[e], by[e] - ay[e]);
-    mx[e] = 0.5 * (ax[e] + bx[e]);
-    my[e] = 0.5 * (ay[e] + by[e]);
   }
 
   // Compatible neighbours per edge, the most compatible first (ties: lower index).
@@ -830,7 +826,8 @@ FdebOutput bundle_edges(const double* polylines, std::int64_t m, std::int64_t p,
   std::vector<std::int32_t> n_nb(m, 0);
   std::vector<i64> order(m);
   std::iota(order.begin(), order.end(), i64{0});
-  if (kmax > 0) find_neighbors(ax, ay, bx, by, opt, kmax, nb, n_nb, order);
+  ThreadPool pool(opt.n_threads);  // started once for the search and every iteration
+  if (kmax > 0) find_neighbors(ax, ay, bx, by, opt, pool, kmax, nb, n_nb, order);
   for (i64 e = 0; e < m; ++e) out.n_pairs += n_nb[e];
   check_interrupt(interrupt);
 
@@ -941,7 +938,7 @@ FdebOutput bundle_edges(const double* polylines, std::int64_t m, std::int64_t p,
           XR[e * st + k] = X[e * st + st - 1 - k];
           YR[e * st + k] = Y[e * st + st - 1 - k];
         }
-      parallel_blocks(m, opt.n_threads, [&](std::size_t b, std::size_t en) {
+      parallel_blocks(m, pool, [&](std::size_t b, std::size_t en) {
         std::vector<float> fx(st), fy(st);
         std::vector<double> rx(n), ry(n), cp(n);
         for (std::size_t ps = b; ps < en; ++ps) {
