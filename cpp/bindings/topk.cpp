@@ -28,6 +28,18 @@ T* inplace(py::array& a, const char* name, py::ssize_t rows, py::ssize_t cols) {
   return static_cast<T*>(a.mutable_data());
 }
 
+template <class T>
+T* inplace_vector(py::array& a, const char* name, py::ssize_t n) {
+  if (!a.dtype().is(py::dtype::of<T>()))
+    fail(std::string(name) + " has dtype " + std::string(py::str(a.dtype())) + ", expected " +
+         std::string(py::str(py::dtype::of<T>())));
+  if (a.ndim() != 1 || a.shape(0) != n)
+    fail(std::string(name) + " must have shape (" + std::to_string(n) + ",)");
+  if (!(a.flags() & py::array::c_style)) fail(std::string(name) + " must be C-contiguous");
+  if (!a.writeable()) fail(std::string(name) + " must be writeable");
+  return static_cast<T*>(a.mutable_data());
+}
+
 }  // namespace
 
 void init_topk(py::module_& m) {
@@ -56,8 +68,59 @@ void init_topk(py::module_& m) {
       "per-channel top-k lists (channels, k), in place; returns the number of insertions.");
 
   m.def(
+      "accumulate",
+      [](py::array values, py::array samples, py::array locs, py::array slots,
+         py::array class_sums, py::array pooled, py::array pending, py::array mean,
+         py::array batch_max, py::array batch_loc, std::int64_t start, py::array labels,
+         py::array pooled_row, py::array need) {
+        if (values.ndim() != 2) fail("values must be a 2-D array (channels, k)");
+        const py::ssize_t nc = values.shape(0), k = values.shape(1);
+        if (k < 1) fail("k must be at least 1");
+        if (mean.ndim() != 2) fail("mean must be a 2-D array (batch, channels)");
+        const py::ssize_t b = mean.shape(0);
+        if (class_sums.ndim() != 2 || pooled.ndim() != 2)
+          fail("class_sums and pooled must be 2-D arrays (rows, channels)");
+        const py::ssize_t n_classes = class_sums.shape(0), n_rows = pooled.shape(0);
+        cnnvis::topk::Lists lists{inplace<float>(values, "values", nc, k),
+                                  inplace<std::int64_t>(samples, "samples", nc, k),
+                                  inplace<std::int64_t>(locs, "locs", nc, k),
+                                  inplace<std::int64_t>(slots, "slots", nc, k),
+                                  static_cast<std::size_t>(nc), static_cast<std::size_t>(k)};
+        cnnvis::topk::Sums sums{inplace<double>(class_sums, "class_sums", n_classes, nc),
+                                static_cast<std::size_t>(n_classes),
+                                inplace<float>(pooled, "pooled", n_rows, nc),
+                                static_cast<std::size_t>(n_rows),
+                                inplace<std::uint8_t>(pending, "pending", nc, k)};
+        const float* pm = inplace<float>(mean, "mean", b, nc);
+        const float* mx = inplace<float>(batch_max, "batch_max", b, nc);
+        const std::int64_t* loc = inplace<std::int64_t>(batch_loc, "batch_loc", b, nc);
+        const std::int64_t* lab = inplace_vector<std::int64_t>(labels, "labels", b);
+        const std::int64_t* row = inplace_vector<std::int64_t>(pooled_row, "pooled_row", b);
+        std::uint8_t* nd = inplace_vector<std::uint8_t>(need, "need", b);
+        for (py::ssize_t i = 0; i < b; ++i) {
+          if (lab[i] < 0 || lab[i] >= n_classes)
+            fail("label " + std::to_string(lab[i]) + " outside 0.." + std::to_string(n_classes - 1));
+          if (row[i] < -1 || row[i] >= n_rows)
+            fail("pooled row " + std::to_string(row[i]) + " outside -1.." +
+                 std::to_string(n_rows - 1));
+        }
+        py::gil_scoped_release release;
+        return cnnvis::topk::accumulate(lists, sums, pm, mx, loc, static_cast<std::size_t>(b),
+                                        start, lab, row, nd);
+      },
+      py::arg("values"), py::arg("samples"), py::arg("locs"), py::arg("slots"),
+      py::arg("class_sums"), py::arg("pooled"), py::arg("pending"), py::arg("mean"),
+      py::arg("batch_max"), py::arg("batch_loc"), py::arg("start"), py::arg("labels"),
+      py::arg("pooled_row"), py::arg("need"),
+      "Folds one batch of per-channel summaries (batch, channels) of a layer into its running "
+      "state, in place: class sums (float64, classes x channels) by label, reservoir rows of "
+      "pooled (float32) where pooled_row >= 0, the top-k lists (as topk_merge), the pending "
+      "flags (uint8, channels x k, by slot) of new entries and need[i] = 1 (uint8, batch) for "
+      "each sample of the batch that entered a list (labels, pooled_row: int64). Returns False, changing nothing, if a mean is NaN or infinite.");
+
+  m.def(
       "spatial_stats",
-      [](py::array x, std::optional<py::array> kth, std::optional<py::tuple> out) {
+      [](py::array x, std::optional<py::tuple> out) {
         // float32 only and no silent copy: the caller falls back to torch for anything else
         if (!x.dtype().is(py::dtype::of<float>()))
           fail("x has dtype " + std::string(py::str(x.dtype())) + ", expected float32");
@@ -80,27 +143,17 @@ void init_topk(py::module_& m) {
         float* pmx = inplace<float>(mx, "out max", b, nc);
         std::int64_t* pa = inplace<std::int64_t>(arg, "out argmax", b, nc);
         const float* px = static_cast<const float*>(x.data());
-        const float* pk = nullptr;
-        if (kth) {
-          if (!kth->dtype().is(py::dtype::of<float>()) || kth->ndim() != 1 ||
-              kth->shape(0) != nc || !(kth->flags() & py::array::c_style))
-            fail("kth must be a C-contiguous float32 array of " + std::to_string(nc) +
-                 " values (one per channel)");
-          pk = static_cast<const float*>(kth->data());
-        }
         {
           py::gil_scoped_release release;
           cnnvis::topk::spatial_stats(px, static_cast<std::size_t>(b * nc),
-                                      static_cast<std::size_t>(len), pm, pmx, pa, pk,
-                                      static_cast<std::size_t>(nc));
+                                      static_cast<std::size_t>(len), pm, pmx, pa);
         }
         return py::make_tuple(mean, mx, arg);
       },
-      py::arg("x"), py::arg("kth") = py::none(), py::arg("out") = py::none(),
+      py::arg("x"), py::arg("out") = py::none(),
       "Per (sample, channel) of a C-contiguous float32 array (batch, channels, length): the mean, "
       "the maximum and the first index of the maximum, in one pass; returns (mean, max, argmax), "
-      "each (batch, channels). With kth (float32, one per channel) the index is only looked for "
-      "where the maximum is above it (else 0). out: three arrays (batch, channels) of float32, "
+      "each (batch, channels). out: three arrays (batch, channels) of float32, "
       "float32, int64 to write into instead of new ones.");
 
   m.def(

@@ -42,69 +42,126 @@ std::size_t merge(Lists& lists, const float* batch_max, const std::int64_t* batc
   return inserted;
 }
 
+bool accumulate(Lists& lists, Sums& sums, const float* mean, const float* batch_max,
+                const std::int64_t* batch_loc, std::size_t batch, std::int64_t start,
+                const std::int64_t* labels, const std::int64_t* pooled_row, std::uint8_t* need) {
+  const std::size_t nc = lists.n_channels, k = lists.k;
+  const std::size_t n = batch * nc;
+  // NaN and inf are the floats whose exponent bits are all set: one branch-free pass
+  std::uint32_t all_set = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, mean + i, sizeof bits);
+    all_set |= static_cast<std::uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  if (all_set) return false;
+  for (std::size_t i = 0; i < batch; ++i) {
+    const float* m = mean + i * nc;
+    double* sum = sums.class_sums + static_cast<std::size_t>(labels[i]) * nc;
+    for (std::size_t c = 0; c < nc; ++c) sum[c] += static_cast<double>(m[c]);
+    if (pooled_row[i] >= 0)
+      std::memcpy(sums.pooled + static_cast<std::size_t>(pooled_row[i]) * nc, m,
+                  nc * sizeof(float));
+  }
+  // the merge, then the new entries: samples of this batch still in a list after it
+  merge(lists, batch_max, batch_loc, batch, start);
+  for (std::size_t j = 0; j < nc * k; ++j) {
+    const std::int64_t s = lists.samples[j];
+    if (s < start) continue;
+    need[s - start] = 1;
+    sums.pending[(j / k) * k + static_cast<std::size_t>(lists.slots[j])] = 1;
+  }
+  return true;
+}
+
 namespace {
 
-// Sum (in eight float lanes, combined in double) and maximum of p[0..len).
-inline void row_sum_max(const float* p, std::size_t len, double& sum, float& mx) {
+// Sum (in eight float lanes), maximum and the first index of the maximum of p[0..len), in one
+// branch-free pass: each lane keeps the first index of its own maximum (strict >), and the first
+// index overall is the smallest among the lanes that hold the maximum. A NaN never compares
+// greater, so it is skipped here and caught by the sum.
+inline void row_stats(const float* p, std::size_t len, double& sum, float& mx, std::int64_t& at) {
   const float lowest = -std::numeric_limits<float>::infinity();
-  float s[8] = {}, m[8];
-  for (float& v : m) v = lowest;
   std::size_t i = 0;
+  float total = 0.0f, top = lowest;
+  std::int32_t first = static_cast<std::int32_t>(len);
 #ifdef CNNVIS_SSE
-  // the compiler does not vectorise the max lanes by itself; same lanes, same results
-  __m128 s0 = _mm_setzero_ps(), s1 = _mm_setzero_ps();
-  __m128 m0 = _mm_set1_ps(lowest), m1 = _mm_set1_ps(lowest);
-  for (; i + 8 <= len; i += 8) {
-    const __m128 v0 = _mm_loadu_ps(p + i), v1 = _mm_loadu_ps(p + i + 4);
-    s0 = _mm_add_ps(s0, v0);
-    s1 = _mm_add_ps(s1, v1);
-    m0 = _mm_max_ps(v0, m0);  // m0 where v0 is NaN, as the scalar comparison below
-    m1 = _mm_max_ps(v1, m1);
-  }
-  _mm_storeu_ps(s, s0);
-  _mm_storeu_ps(s + 4, s1);
-  _mm_storeu_ps(m, m0);
-  _mm_storeu_ps(m + 4, m1);
-#else
-  for (; i + 8 <= len; i += 8)
-    for (std::size_t j = 0; j < 8; ++j) {
-      s[j] += p[i + j];
-      m[j] = p[i + j] > m[j] ? p[i + j] : m[j];
+  if (len >= 8) {
+    __m128 s0 = _mm_setzero_ps(), s1 = _mm_setzero_ps();
+    __m128 m0 = _mm_set1_ps(lowest), m1 = _mm_set1_ps(lowest);
+    __m128i i0 = _mm_setzero_si128(), i1 = _mm_setzero_si128();
+    __m128i c0 = _mm_setr_epi32(0, 1, 2, 3), c1 = _mm_setr_epi32(4, 5, 6, 7);
+    const __m128i step = _mm_set1_epi32(8);
+    for (; i + 8 <= len; i += 8) {
+      const __m128 v0 = _mm_loadu_ps(p + i), v1 = _mm_loadu_ps(p + i + 4);
+      s0 = _mm_add_ps(s0, v0);
+      s1 = _mm_add_ps(s1, v1);
+      const __m128i g0 = _mm_castps_si128(_mm_cmpgt_ps(v0, m0));
+      const __m128i g1 = _mm_castps_si128(_mm_cmpgt_ps(v1, m1));
+      i0 = _mm_or_si128(_mm_and_si128(g0, c0), _mm_andnot_si128(g0, i0));
+      i1 = _mm_or_si128(_mm_and_si128(g1, c1), _mm_andnot_si128(g1, i1));
+      m0 = _mm_max_ps(v0, m0);  // m0 where v0 is NaN, as the comparison above
+      m1 = _mm_max_ps(v1, m1);
+      c0 = _mm_add_epi32(c0, step);
+      c1 = _mm_add_epi32(c1, step);
     }
+    // horizontal sum and maximum of the eight lanes
+    __m128 sv = _mm_add_ps(s0, s1);
+    sv = _mm_add_ps(sv, _mm_movehl_ps(sv, sv));
+    total = _mm_cvtss_f32(_mm_add_ss(sv, _mm_shuffle_ps(sv, sv, 1)));
+    __m128 mv = _mm_max_ps(m0, m1);
+    mv = _mm_max_ps(mv, _mm_movehl_ps(mv, mv));
+    top = _mm_cvtss_f32(_mm_max_ss(mv, _mm_shuffle_ps(mv, mv, 1)));
+    // the smallest lane index among the lanes equal to the maximum
+    const __m128 tv = _mm_set1_ps(top);
+    const __m128i none = _mm_set1_epi32(static_cast<std::int32_t>(len));
+    const __m128i e0 = _mm_castps_si128(_mm_cmpeq_ps(m0, tv));
+    const __m128i e1 = _mm_castps_si128(_mm_cmpeq_ps(m1, tv));
+    __m128i a = _mm_or_si128(_mm_and_si128(e0, i0), _mm_andnot_si128(e0, none));
+    __m128i b = _mm_or_si128(_mm_and_si128(e1, i1), _mm_andnot_si128(e1, none));
+    __m128i lt = _mm_cmplt_epi32(a, b);
+    a = _mm_or_si128(_mm_and_si128(lt, a), _mm_andnot_si128(lt, b));
+    b = _mm_shuffle_epi32(a, _MM_SHUFFLE(1, 0, 3, 2));
+    lt = _mm_cmplt_epi32(a, b);
+    a = _mm_or_si128(_mm_and_si128(lt, a), _mm_andnot_si128(lt, b));
+    b = _mm_shuffle_epi32(a, _MM_SHUFFLE(2, 3, 0, 1));
+    lt = _mm_cmplt_epi32(a, b);
+    a = _mm_or_si128(_mm_and_si128(lt, a), _mm_andnot_si128(lt, b));
+    first = _mm_cvtsi128_si32(a);
+  }
 #endif
-  sum = 0.0;
-  mx = lowest;
-  for (std::size_t j = 0; j < 8; ++j) {
-    sum += s[j];
-    mx = m[j] > mx ? m[j] : mx;
+  for (; i < len; ++i) {  // the tail (or the whole row without SSE), after every lane index
+    const float v = p[i];
+    total += v;
+    const bool gt = v > top;
+    first = gt ? static_cast<std::int32_t>(i) : first;
+    top = gt ? v : top;
   }
-  for (; i < len; ++i) {
-    sum += p[i];
-    mx = p[i] > mx ? p[i] : mx;
-  }
+  sum = static_cast<double>(total);
+  mx = top;
+  at = first < static_cast<std::int32_t>(len) ? first : 0;  // 0 for an all-NaN or -inf row
 }
 
 }  // namespace
 
 void spatial_stats(const float* x, std::size_t rows, std::size_t len, float* mean, float* max,
-                   std::int64_t* argmax, const float* kth, std::size_t channels) {
+                   std::int64_t* argmax) {
+  if (len == 1) {  // (batch, channels) outputs: each value is its own mean and maximum
+    std::memcpy(mean, x, rows * sizeof(float));
+    std::memcpy(max, x, rows * sizeof(float));
+    std::memset(argmax, 0, rows * sizeof(std::int64_t));
+    return;
+  }
   for (std::size_t r = 0; r < rows; ++r) {
-    const float* p = x + r * len;
     double sum;
     float mx;
-    row_sum_max(p, len, sum, mx);
+    std::int64_t at;
+    row_stats(x + r * len, len, sum, mx, at);
     if (sum != sum) {  // a NaN anywhere reaches the sum (the max comparisons skip it)
       mean[r] = max[r] = std::numeric_limits<float>::quiet_NaN();
       argmax[r] = 0;
       continue;
     }
-    std::int64_t at = 0;
-    const bool wanted = kth == nullptr || mx > kth[r % channels];
-    for (std::size_t q = 0; wanted && q < len; ++q)
-      if (p[q] == mx) {  // the first occurrence, as torch's argmax
-        at = static_cast<std::int64_t>(q);
-        break;
-      }
     mean[r] = static_cast<float>(sum / static_cast<double>(len));
     max[r] = mx;
     argmax[r] = at;

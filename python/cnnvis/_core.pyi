@@ -12,6 +12,7 @@ import numpy
 import numpy.typing
 
 __all__: list[str] = [
+    "accumulate",
     "bicluster_edges",
     "bundle_edges",
     "gather_boxes",
@@ -122,6 +123,26 @@ def _tsne_transform(
 ) -> numpy.typing.NDArray[numpy.float64]:
     """
     Optimises new points against a fixed reference embedding.
+    """
+
+def accumulate(
+    values: numpy.ndarray,
+    samples: numpy.ndarray,
+    locs: numpy.ndarray,
+    slots: numpy.ndarray,
+    class_sums: numpy.ndarray,
+    pooled: numpy.ndarray,
+    pending: numpy.ndarray,
+    mean: numpy.ndarray,
+    batch_max: numpy.ndarray,
+    batch_loc: numpy.ndarray,
+    start: typing.SupportsInt | typing.SupportsIndex,
+    labels: numpy.ndarray,
+    pooled_row: numpy.ndarray,
+    need: numpy.ndarray,
+) -> bool:
+    """
+    Folds one batch of per-channel summaries (batch, channels) of a layer into its running state, in place: class sums (float64, classes x channels) by label, reservoir rows of pooled (float32) where pooled_row >= 0, the top-k lists (as topk_merge), the pending flags (uint8, channels x k, by slot) of new entries and need[i] = 1 (uint8, batch) for each sample of the batch that entered a list (labels, pooled_row: int64). Returns False, changing nothing, if a mean is NaN or infinite.
     """
 
 def bicluster_edges(
@@ -260,10 +281,10 @@ def shelf_pack(
     """
 
 def spatial_stats(
-    x: numpy.ndarray, kth: numpy.ndarray | None = None, out: tuple | None = None
+    x: numpy.ndarray, out: tuple | None = None
 ) -> tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
     """
-    Per (sample, channel) of a C-contiguous float32 array (batch, channels, length): the mean, the maximum and the first index of the maximum, in one pass; returns (mean, max, argmax), each (batch, channels). With kth (float32, one per channel) the index is only looked for where the maximum is above it (else 0). out: three arrays (batch, channels) of float32, float32, int64 to write into instead of new ones.
+    Per (sample, channel) of a C-contiguous float32 array (batch, channels, length): the mean, the maximum and the first index of the maximum, in one pass; returns (mean, max, argmax), each (batch, channels). out: three arrays (batch, channels) of float32, float32, int64 to write into instead of new ones.
     """
 
 def topk_merge(

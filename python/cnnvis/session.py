@@ -25,7 +25,9 @@ Rules
   with :func:`read_part`. Part names are lower-case identifiers (``analysis``, ``layout_cache``);
   ``recording`` and ``manifest`` are reserved. Each part is replaced as a whole.
 * ``format_version`` is an integer. A session written by a newer format is refused with a message
-  that says so; older versions are read (there is only version 1 so far).
+  that says so; older versions are read. Version 2 added ``patch_source``: a recording whose
+  top-k patches are still to be cut stores the images they come from (``patch_images``,
+  ``patch_samples``) instead of per-layer ``top_patches``.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 _PART_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _RESERVED = {"recording", "manifest"}
@@ -467,6 +469,20 @@ def _recording_payload(rec: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]
         "pooled_index": np.asarray(rec.pooled_index, dtype=np.int64),
         "pooled_images": np.asarray(rec.pooled_images, dtype=np.uint8),
     }
+    from cnnvis.record.recording import LayerPatches
+
+    # patches still to be cut from one shared set of images: save the images, not the patches
+    sources = {id(lr.top_patches.source) for lr in rec.layers.values()
+               if isinstance(lr.top_patches, LayerPatches)}  # fmt: skip
+    lazy = len(sources) == 1 and all(
+        isinstance(lr.top_patches, LayerPatches) for lr in rec.layers.values()
+    )
+    patch_size = None
+    if lazy:
+        source = next(iter(rec.layers.values())).top_patches.source
+        arrays["patch_images"] = source.images
+        arrays["patch_samples"] = source.samples
+        patch_size = source.patch_size
     layers = []
     for i, (name, lr) in enumerate(rec.layers.items()):
         if name != lr.name:
@@ -477,7 +493,8 @@ def _recording_payload(rec: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]
         arrays[f"layer{i}/top_values"] = np.asarray(lr.top_values, dtype=np.float32)
         arrays[f"layer{i}/top_samples"] = np.asarray(lr.top_samples, dtype=np.int64)
         arrays[f"layer{i}/top_boxes"] = np.asarray(lr.top_boxes, dtype=np.int32)
-        arrays[f"layer{i}/top_patches"] = np.asarray(lr.top_patches, dtype=np.uint8)
+        if not lazy:
+            arrays[f"layer{i}/top_patches"] = np.asarray(lr.top_patches, dtype=np.uint8)
     weights = []
     for i, (module, params) in enumerate(rec.weights.items()):
         weights.append({"module": module, "arrays": list(params)})
@@ -508,6 +525,8 @@ def _recording_payload(rec: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]
         "meta": rec.meta,
         "graph": graph_to_json(rec.graph),
     }
+    if patch_size is not None:
+        doc["patch_source"] = {"patch_size": patch_size}
     return doc, arrays
 
 
@@ -541,7 +560,7 @@ def save_recording(
 
 
 def _recording_from(doc: dict[str, Any], arrays: dict[str, np.ndarray], where: Path) -> Any:
-    from cnnvis.record.recording import LayerRecord, Recording
+    from cnnvis.record.recording import LayerPatches, LayerRecord, PatchSource, Recording
 
     def arr(key: str) -> np.ndarray:
         try:
@@ -550,6 +569,17 @@ def _recording_from(doc: dict[str, Any], arrays: dict[str, np.ndarray], where: P
             raise SessionError(f"{where}: recording.npz lacks the array {key!r}") from None
 
     try:
+        source = None
+        if doc.get("patch_source") is not None:
+            source = PatchSource(
+                arr("patch_images"), arr("patch_samples"), doc["patch_source"]["patch_size"]
+            )
+
+        def patches(i: int) -> Any:
+            if source is None:
+                return arr(f"layer{i}/top_patches")
+            return LayerPatches(source, arr(f"layer{i}/top_samples"), arr(f"layer{i}/top_boxes"))
+
         layers = {}
         for i, entry in enumerate(doc["layers"]):
             layers[entry["name"]] = LayerRecord(
@@ -560,7 +590,7 @@ def _recording_from(doc: dict[str, Any], arrays: dict[str, np.ndarray], where: P
                 top_values=arr(f"layer{i}/top_values"),
                 top_samples=arr(f"layer{i}/top_samples"),
                 top_boxes=arr(f"layer{i}/top_boxes"),
-                top_patches=arr(f"layer{i}/top_patches"),
+                top_patches=patches(i),
             )
         weights = {}
         for i, entry in enumerate(doc["weights"]):

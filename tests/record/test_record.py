@@ -13,6 +13,7 @@ from torch.utils.data import Dataset, TensorDataset
 import cnnvis
 from cnnvis.data.digits import DigitsDataset
 from cnnvis.record import RecordError, record
+from cnnvis.record.recording import LayerPatches
 
 
 def small_net(seed: int = 0) -> nn.Module:
@@ -373,16 +374,30 @@ def test_gradient_fallback_for_functional_ops():
     assert rf["b"]["lo"] == [-3, -3] and rf["b"]["hi"] == [5, 5] and rf["b"]["jump"] == [2, 2]
 
 
-def test_patches_cut_in_many_flushes_equal_one_flush(digits):
+def test_patches_kept_as_images_or_cut_in_flushes_are_the_same(digits):
+    """A short pass keeps the images (patches cut when read); a small image budget cuts them
+    during the pass in many flushes, and a patch smaller than the images cuts them at the end:
+    the same bytes every way."""
     model = small_net()
     kw = {"layers": ["0", "3", "6"], "top_k": 4, "batch_size": 16, "progress": False,
           "patch_size": 8}  # fmt: skip
     once = record(model, digits, **kw)
     often = record(model, digits, patch_budget=64 * 20, **kw)  # ~20 digit images per flush
-    assert once.meta["patch_flushes"] == 1 and often.meta["patch_flushes"] > 5
+    small = record(model, digits, **{**kw, "patch_size": 2})  # 4 bytes a patch: cut at the end
+    assert once.meta["patch_flushes"] == 0 and often.meta["patch_flushes"] > 5
+    assert small.meta["patch_flushes"] == 1
     for name in kw["layers"]:
-        np.testing.assert_array_equal(once.layer(name).top_patches, often.layer(name).top_patches)
+        lazy = once.layer(name).top_patches
+        assert isinstance(lazy, LayerPatches) and lazy.shape == often.layer(name).top_patches.shape
+        assert isinstance(often.layer(name).top_patches, np.ndarray)
+        assert isinstance(small.layer(name).top_patches, np.ndarray)
+        for c in (0, 1, -1):  # one channel at a time, before the whole layer is cut
+            np.testing.assert_array_equal(lazy[c], often.layer(name).top_patches[c])
+            np.testing.assert_array_equal(lazy[c, 1], often.layer(name).top_patches[c, 1])
+        np.testing.assert_array_equal(np.asarray(lazy), often.layer(name).top_patches)
         np.testing.assert_array_equal(once.layer(name).top_samples, often.layer(name).top_samples)
+        with pytest.raises(IndexError):
+            lazy[lazy.shape[0]]
     # and each patch is the crop of its box: check one entry by hand (8x8 -> 8x8 is a resize of
     # the box; a whole-image box of the linear layer is the image itself)
     lr = once.layer("6")

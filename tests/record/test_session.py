@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import os
 import shutil
@@ -16,6 +18,7 @@ import cnnvis
 from cnnvis import session
 from cnnvis.data.digits import DigitsDataset
 from cnnvis.record import record
+from cnnvis.record.recording import LayerPatches
 from cnnvis.session import SessionError
 
 
@@ -39,6 +42,17 @@ def rec():
     ]
     r.meta["data"] = "digits:test"
     return r
+
+
+@pytest.fixture(scope="module")
+def lazy_rec():
+    """Patches of 16x16 from 8x8 digits: the images take fewer bytes, so they are kept."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(6, 8, 3, padding=1), nn.Flatten(),
+                          nn.Linear(8 * 16, 10)).eval()  # fmt: skip
+    return record(model, DigitsDataset("test"), progress=False, top_k=4, patch_size=16,
+                  max_samples=200, max_pooled=50)  # fmt: skip
 
 
 def assert_same(a, b):
@@ -90,6 +104,55 @@ def test_round_trip_is_exact(rec, tmp_path):
     a = (tmp_path / "s" / "recording.npz").read_bytes()
     b = (tmp_path / "t" / "recording.npz").read_bytes()
     assert a == b
+
+
+def test_patch_images_saved_instead_of_patches(lazy_rec, tmp_path):
+    """A recording whose patches are still to be cut saves the images once (format 2); one with
+    cut patches saves the patches; both load to the same bytes."""
+    assert isinstance(lazy_rec.layer("1").top_patches, LayerPatches)
+    path = lazy_rec.save(tmp_path / "lazy")
+    with np.load(path / "recording.npz") as z:
+        assert "patch_images" in z.files and not any(f.endswith("top_patches") for f in z.files)
+    back = cnnvis.load(path)
+    assert isinstance(back.layer("1").top_patches, LayerPatches)
+    assert_same(lazy_rec, back)
+    cut = copy.copy(lazy_rec)
+    cut.layers = {n: dataclasses.replace(lr, top_patches=np.asarray(lr.top_patches))
+                  for n, lr in lazy_rec.layers.items()}  # fmt: skip
+    path2 = cut.save(tmp_path / "cut")
+    with np.load(path2 / "recording.npz") as z:
+        assert "patch_images" not in z.files and "layer0/top_patches" in z.files
+    assert_same(cnnvis.load(path2), back)
+
+
+def _resave_arrays(path, change):
+    """Rewrite recording.npz with ``change(arrays)`` applied and a matching manifest, as a
+    hostile writer could (the checksums then hold)."""
+    with np.load(path / "recording.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    change(arrays)
+    session.write_arrays_atomic(path / "recording.npz", arrays)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"]["recording.npz"] = session._file_entry(path, "recording.npz")
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a: a.__setitem__("patch_samples", a["patch_samples"][::-1].copy()),
+         "strictly increasing"),
+        (lambda a: a.__setitem__("patch_samples", a["patch_samples"] + 10_000), "no patch image"),
+        (lambda a: a["layer1/top_boxes"].__setitem__((0, 0, 2), 99), "outside"),
+        (lambda a: a.__setitem__("patch_images", a["patch_images"][:-1]), "must be"),
+        (lambda a: a.__setitem__("patch_images", a["patch_images"].astype(np.float32)), "uint8"),
+    ],
+)  # fmt: skip
+def test_hostile_patch_images_are_refused(lazy_rec, tmp_path, change, message):
+    path = lazy_rec.save(tmp_path / "s")
+    _resave_arrays(path, change)
+    with pytest.raises(SessionError, match=message):
+        cnnvis.load(path)
 
 
 def test_overwrite_rules_and_nothing_half_written(rec, tmp_path):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from cnnvis import _core
-from cnnvis.record.record import _Column, _unique_rows
+from cnnvis.record.patches import _unique_rows
+from cnnvis.record.record import _Column
 
 
 def _empty(c, k):
@@ -93,7 +94,7 @@ def test_unique_rows_matches_numpy():
     np.testing.assert_array_equal(key_of2, ref_of.reshape(-1))
 
 
-@pytest.mark.parametrize("length", [1, 3, 8, 17, 256])
+@pytest.mark.parametrize("length", [1, 3, 8, 16, 17, 256])
 def test_spatial_stats_against_torch(length):
     import torch
 
@@ -101,18 +102,18 @@ def test_spatial_stats_against_torch(length):
     x = rng.standard_normal((6, 5, length)).astype(np.float32)
     x[0, 0] = 2.0  # all equal: the first index
     x[1, 2, -1] = x[1, 2, 0] = 9.0  # a tie at both ends: the first
+    x[2, 1] = -np.inf  # nothing above -inf: index 0
+    if length > 12:
+        x[3, 3, 12] = x[3, 3, 3] = 7.0  # a tie in two SIMD lanes: the earlier index
+        x[4, 4, 9] = x[4, 4, 1] = 7.0  # a tie within one lane
     mean, mx, arg = _core.spatial_stats(x)
     t = torch.from_numpy(x)
     np.testing.assert_allclose(mean, t.mean(2).numpy(), rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(mx, t.amax(2).numpy())
     np.testing.assert_array_equal(arg, t.argmax(2).numpy())
-    assert arg[0, 0] == 0 and arg[1, 2] == 0
-    # with per-channel thresholds the location is only looked for above them
-    kth = np.array([-np.inf, 0.5, 1.0, 10.0, 0.0], np.float32)
-    _m, mx2, arg2 = _core.spatial_stats(x, kth)
-    above = mx2 > kth[None, :]
-    np.testing.assert_array_equal(arg2[above], t.argmax(2).numpy()[above])
-    assert (arg2[~above] == 0).all()
+    assert arg[0, 0] == 0 and arg[1, 2] == 0 and arg[2, 1] == 0
+    if length > 12:
+        assert arg[3, 3] == 3 and arg[4, 4] == 1
 
 
 def test_spatial_stats_nan_and_bad_input():
@@ -126,8 +127,8 @@ def test_spatial_stats_nan_and_bad_input():
         _core.spatial_stats(x[0])
     with pytest.raises(ValueError, match="C-contiguous"):
         _core.spatial_stats(np.zeros((2, 9, 3), np.float32).transpose(0, 2, 1))
-    with pytest.raises(ValueError, match="kth"):
-        _core.spatial_stats(x, np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="out"):
+        _core.spatial_stats(x, (np.zeros((1, 2), np.float32),) * 3)
 
 
 def test_gather_boxes_against_slicing():
@@ -153,12 +154,78 @@ def test_gather_boxes_against_slicing():
 def test_spatial_stats_writes_into_given_buffers():
     x = np.random.default_rng(1).standard_normal((3, 4, 10)).astype(np.float32)
     bufs = (np.zeros((3, 4), np.float32), np.zeros((3, 4), np.float32), np.zeros((3, 4), np.int64))
-    got = _core.spatial_stats(x, None, bufs)
+    got = _core.spatial_stats(x, bufs)
     fresh = _core.spatial_stats(x)
     for g, b, f in zip(got, bufs, fresh):
         assert np.shares_memory(g, b)
         np.testing.assert_array_equal(b, f)
     with pytest.raises(ValueError, match="out max must have shape"):
-        _core.spatial_stats(x, None, (bufs[0], np.zeros((2, 4), np.float32), bufs[2]))
+        _core.spatial_stats(x, (bufs[0], np.zeros((2, 4), np.float32), bufs[2]))
     with pytest.raises(ValueError, match="out argmax has dtype"):
-        _core.spatial_stats(x, None, (bufs[0], bufs[1], np.zeros((3, 4), np.float32)))
+        _core.spatial_stats(x, (bufs[0], bufs[1], np.zeros((3, 4), np.float32)))
+
+
+def _state(n_channels, k, n_classes, rows):
+    return dict(
+        values=np.full((n_channels, k), -np.inf, np.float32),
+        samples=np.full((n_channels, k), -1, np.int64),
+        locs=np.zeros((n_channels, k), np.int64),
+        slots=np.tile(np.arange(k, dtype=np.int64), (n_channels, 1)),
+        class_sums=np.zeros((n_classes, n_channels), np.float64),
+        pooled=np.zeros((rows, n_channels), np.float32),
+        pending=np.zeros((n_channels, k), np.uint8),
+    )
+
+
+def test_accumulate_against_numpy():
+    """Class sums, reservoir rows, the top-k lists and the new-entry flags over three batches."""
+    rng = np.random.default_rng(3)
+    nc, k, n_classes, b = 6, 4, 3, 10
+    st = _state(nc, k, n_classes, rows=7)
+    ref_sums = np.zeros((n_classes, nc))
+    all_max, all_loc = [], []
+    for batch in range(3):
+        start = batch * b
+        mean = rng.standard_normal((b, nc)).astype(np.float32)
+        mx = rng.integers(0, 5, (b, nc)).astype(np.float32)  # many ties
+        loc = rng.integers(0, 50, (b, nc))
+        labels = rng.integers(0, n_classes, b)
+        rows = np.full(b, -1, np.int64)
+        rows[[1, 4]] = [batch, 6 - batch]
+        need = np.zeros(b, np.uint8)
+        st["pending"][:] = 0
+        assert _core.accumulate(**st, mean=mean, batch_max=mx, batch_loc=loc, start=start,
+                                labels=labels, pooled_row=rows, need=need)  # fmt: skip
+        np.add.at(ref_sums, labels, mean.astype(np.float64))
+        np.testing.assert_array_equal(st["class_sums"], ref_sums)
+        np.testing.assert_array_equal(st["pooled"][[batch, 6 - batch]], mean[[1, 4]])
+        all_max.append(mx)
+        all_loc.append(loc)
+        vals, locs = np.concatenate(all_max), np.concatenate(all_loc)
+        for c in range(nc):
+            order = np.argsort(-vals[:, c], kind="stable")[:k]  # ties: the earlier sample
+            np.testing.assert_array_equal(st["samples"][c], order)
+            np.testing.assert_array_equal(st["locs"][c], locs[order, c])
+        fresh = st["samples"] >= start
+        assert set(np.flatnonzero(need)) == set((st["samples"][fresh] - start).tolist())
+        by_slot = np.zeros_like(st["pending"])
+        np.put_along_axis(by_slot, st["slots"], fresh.astype(np.uint8), axis=1)
+        np.testing.assert_array_equal(st["pending"], by_slot)
+
+
+def test_accumulate_refuses_nan_and_bad_rows():
+    st = _state(2, 3, 2, rows=2)
+    mean = np.zeros((2, 2), np.float32)
+    mean[1, 0] = np.inf
+    kw = dict(batch_max=np.zeros((2, 2), np.float32), batch_loc=np.zeros((2, 2), np.int64),
+              start=0, labels=np.array([0, 1]), pooled_row=np.array([0, 1]),
+              need=np.zeros(2, np.uint8))  # fmt: skip
+    assert not _core.accumulate(**st, mean=mean, **kw)
+    assert (st["samples"] == -1).all() and (st["class_sums"] == 0).all()  # nothing changed
+    mean[1, 0] = 0
+    with pytest.raises(ValueError, match="label 2"):
+        _core.accumulate(**st, mean=mean, **{**kw, "labels": np.array([0, 2])})
+    with pytest.raises(ValueError, match="pooled row 2"):
+        _core.accumulate(**st, mean=mean, **{**kw, "pooled_row": np.array([2, -1])})
+    with pytest.raises(ValueError, match="float64"):
+        _core.accumulate(**{**st, "class_sums": np.zeros((2, 2), np.float32)}, mean=mean, **kw)

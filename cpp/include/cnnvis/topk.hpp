@@ -25,15 +25,32 @@ struct Lists {
 std::size_t merge(Lists& lists, const float* batch_max, const std::int64_t* batch_loc,
                   std::size_t batch, std::int64_t start);
 
+// One layer's running summaries besides its top-k lists (all row-major, updated in place).
+struct Sums {
+  double* class_sums;     // (n_classes, n_channels): sum of each class's per-sample means
+  std::size_t n_classes;
+  float* pooled;          // (pooled_rows, n_channels): the reservoir's rows of per-sample means
+  std::size_t pooled_rows;
+  std::uint8_t* pending;  // per patch slot row of the layer (n_channels * k): cut still to do
+};
+
+// Folds one batch of per-(sample, channel) summaries (batch, n_channels) into a layer: adds each
+// sample's means to its class's sums, copies them to its reservoir row (pooled_row[i], -1 for
+// none), merges the maxima and their locations into the top-k lists as merge() does, marks the
+// slot of every new top-k entry pending and flags its sample in need (batch bytes, set to 1,
+// never cleared). Labels must lie in 0..n_classes-1 and pooled rows below pooled_rows. Returns
+// false, and changes nothing, if any mean is NaN or infinite (a finite mean implies a finite
+// maximum).
+bool accumulate(Lists& lists, Sums& sums, const float* mean, const float* batch_max,
+                const std::int64_t* batch_loc, std::size_t batch, std::int64_t start,
+                const std::int64_t* labels, const std::int64_t* pooled_row, std::uint8_t* need);
+
 // For each of `rows` rows of `len` floats (row-major): the mean, the maximum and the first index
-// of the maximum, in one pass over the row (the index from a second scan of the row, which is in
-// cache by then). The sum runs in eight float lanes combined in double, so the mean can differ
-// from a sequential sum at rounding level. A row with a NaN gets a NaN mean and maximum and
-// index 0. len must be at least 1. With kth (one value per channel, rows being (sample, channel)
-// pairs of `channels` channels), the index is only looked for where the maximum beats the
-// channel's kth value (where it can enter a top-k list), else 0.
+// of the maximum, in one branch-free pass over the row. The sum runs in eight float lanes, so the
+// mean can differ from a sequential sum at rounding level (1e-6 relative). A row with
+// a NaN gets a NaN mean and maximum and index 0. len must be at least 1.
 void spatial_stats(const float* x, std::size_t rows, std::size_t len, float* mean, float* max,
-                   std::int64_t* argmax, const float* kth = nullptr, std::size_t channels = 1);
+                   std::int64_t* argmax);
 
 // Copies n boxes of h x w pixels (c bytes each) out of a store of images (images, height, width,
 // c) into out (n, h, w, c): box i is image[slot[i]] at rows y0[i].., columns x0[i].. . The

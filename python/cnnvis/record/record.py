@@ -9,12 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from cnnvis.record.patches import cut_patches
 from cnnvis.record.receptive import (
     ReceptiveField,
     analytic_receptive_fields,
     measure_receptive_fields,
 )
-from cnnvis.record.recording import LayerRecord, Recording
+from cnnvis.record.recording import LayerPatches, LayerRecord, PatchSource, Recording
 
 __all__ = ["record", "snapshot_activations", "RecordError"]
 
@@ -255,23 +256,32 @@ class _Reservoir:
         base, extra = divmod(max_pooled, n_classes)
         self.caps = np.array([base + (1 if c < extra else 0) for c in range(n_classes)])
         self.offset = np.concatenate([[0], np.cumsum(self.caps)[:-1]]).astype(np.int64)
-        self.slots: list[list[int]] = [[] for _ in range(n_classes)]
+        self.position = np.full(max_pooled, -1, dtype=np.int64)  # buffer row -> sample position
         self.seen = np.zeros(n_classes, dtype=np.int64)
         self.rng = np.random.default_rng(seed)
 
-    def offer(self, labels: list[int], start: int) -> np.ndarray:
-        """Offer a batch; returns per sample the buffer row it now occupies, or -1."""
+    def offer(self, labels: np.ndarray, start: int) -> np.ndarray:
+        """Offer a batch (int64 labels); returns per sample the buffer row it now occupies, or -1."""
+        counts = np.bincount(labels, minlength=len(self.caps))
+        if np.all(self.seen + counts <= self.caps):
+            # no class fills up: every sample takes its class's next free row, in order, no draw
+            first = np.cumsum(counts) - counts
+            rank = np.empty(len(labels), dtype=np.int64)
+            rank[np.argsort(labels, kind="stable")] = np.arange(len(labels)) - np.repeat(
+                first, counts
+            )
+            rows = self.offset[labels] + self.seen[labels] + rank
+            self.position[rows] = start + np.arange(len(labels))
+            self.seen += counts
+            return rows
         rows = np.full(len(labels), -1, dtype=np.int64)
         holder: dict[int, int] = {}  # buffer row -> batch position holding it now
-        for i, c in enumerate(labels):
+        for i, c in enumerate(labels.tolist()):
             seen, cap = int(self.seen[c]), int(self.caps[c])
             j = seen if seen < cap else (int(self.rng.integers(0, seen + 1)) if cap else cap)
             if j < cap:
-                if seen < cap:
-                    self.slots[c].append(start + i)
-                else:
-                    self.slots[c][j] = start + i
                 row = int(self.offset[c] + j)
+                self.position[row] = start + i
                 if row in holder:  # a later sample of this batch replaces an earlier one
                     rows[holder[row]] = -1
                 holder[row] = i
@@ -281,10 +291,8 @@ class _Reservoir:
 
     def kept(self) -> tuple[np.ndarray, np.ndarray]:
         """``(buffer rows, sample positions)`` of the kept samples, by sample position."""
-        rows = [self.offset[c] + j for c, s in enumerate(self.slots) for j in range(len(s))]
-        pos = [p for s in self.slots for p in s]
-        rows_a = np.asarray(rows, dtype=np.int64)
-        pos_a = np.asarray(pos, dtype=np.int64)
+        rows_a = np.flatnonzero(self.position >= 0)
+        pos_a = self.position[rows_a]
         order = np.argsort(pos_a, kind="stable")
         return rows_a[order], pos_a[order]
 
@@ -292,17 +300,17 @@ class _Reservoir:
 class _LayerState:
     """Running per-channel summaries of one layer.
 
-    The top-k lists live on the CPU as numpy arrays (the C++ merge updates them in place); the
-    class sums stay on the model's device.
+    All live on the CPU as numpy arrays that one C++ call per batch (``_core.accumulate``)
+    updates in place.
     """
 
-    def __init__(self, name, n_channels, n_classes, k, n_pool_rows, device):
+    def __init__(self, name, n_channels, n_classes, k, n_pool_rows):
         import torch
 
         self.name = name
         self.n_channels = n_channels
-        self.class_sums = torch.zeros((n_classes, n_channels), dtype=torch.float64, device=device)
-        self.pooled = torch.zeros((n_pool_rows, n_channels), dtype=torch.float32)
+        self.class_sums = np.zeros((n_classes, n_channels), dtype=np.float64)
+        self.pooled = np.zeros((n_pool_rows, n_channels), dtype=np.float32)
         self.top_values = np.full((n_channels, k), -np.inf, dtype=np.float32)
         self.top_samples = np.full((n_channels, k), -1, dtype=np.int64)
         self.top_loc = np.zeros((n_channels, k), dtype=np.int64)
@@ -330,26 +338,6 @@ class _LayerState:
         return tuple(a[:b] for a in self.buffers)
 
 
-def _merge_top(state: _LayerState, mx, arg, start: int) -> None:
-    """Merge a batch's per-channel spatial maxima ``(batch, C)`` (CPU tensors) into the top-k.
-
-    Same result as a stable descending sort of [current entries; batch in sample order] cut to
-    k: ties keep the earlier sample. New entries take over the patch slots of the entries they
-    evict. One pass in C++ over the batch: a value that does not beat its channel's k-th costs
-    one comparison.
-    """
-    import torch
-
-    from cnnvis import _core
-
-    mx = mx.to("cpu", torch.float32).contiguous()
-    arg = arg.to("cpu", torch.int64).contiguous()
-    _core.topk_merge(
-        state.top_values, state.top_samples, state.top_loc, state.top_slot,
-        mx.numpy(), arg.numpy(), int(start),
-    )  # fmt: skip
-
-
 class _Patches:
     """Receptive-field patches of all top-k entries, cut lazily from a bounded image store.
 
@@ -371,9 +359,8 @@ class _Patches:
             st.offset = total
             total += st.n_channels * st.top_slot.shape[1]
         self.total = total
-        # every row of the block is written (it is the result): map its pages in at once
-        self.block = _zeroed((total, patch_size, patch_size, self.c), populate=True)
-        self.pending = np.zeros(total, dtype=bool)  # by slot row
+        self.block: np.ndarray | None = None  # (total, P, P, c), made by the first flush
+        self.pending = np.zeros(total, dtype=np.uint8)  # by slot row: 1 while still to cut
         patch_bytes = total * patch_size * patch_size * self.c
         self.budget = max(32 << 20, patch_bytes // 4) if budget is None else int(budget)
         self.budget_images = self.budget // (self.c * self.h * self.w)
@@ -406,15 +393,10 @@ class _Patches:
         self.fresh += more
         return reuse + list(range(self.fresh - more, self.fresh))
 
-    def mark(self, start: int, b: int) -> np.ndarray:
-        """Mark the new entries of batch ``start .. start+b`` pending; their batch positions."""
-        need = np.zeros(b, dtype=bool)
-        for st in self.states:
-            fresh = st.top_samples >= start
-            if fresh.any():
-                self.pending[self._rows(st)[fresh]] = True
-                need[st.top_samples[fresh] - start] = True
-        return np.flatnonzero(need)
+    def pending_of(self, st) -> np.ndarray:
+        """The layer's pending flags, (C, k) by slot: a view the C++ accumulate writes into."""
+        k = st.top_slot.shape[1]
+        return self.pending[st.offset : st.offset + st.n_channels * k].reshape(-1, k)
 
     def store(self, start: int, idx: np.ndarray, images) -> None:
         """Keep the uint8 (n, H, W, c) ``images`` of batch positions ``idx`` until cut."""
@@ -431,84 +413,65 @@ class _Patches:
         """Free the store slots of images that no pending entry needs any more."""
         keep = set()
         for st in self.states:
-            pend = self.pending[self._rows(st)]
+            pend = self.pending[self._rows(st)].astype(bool)
             keep.update(st.top_samples[pend].tolist())
         for smp in [smp for smp in self.slot_of if smp not in keep]:
             self.free.append(self.slot_of.pop(smp))
 
-    def flush(self, chunk: int = 2048, ranked: bool = False) -> None:
+    def flush(self, ranked: bool = False) -> None:
         """Cut the patches of all pending entries and free the image cache.
 
         They go to their slots in the patch block, or (``ranked``: at the end of a pass that
         never flushed before) straight to their rows in top-k order, so the block is the result.
         """
-        import torch
-        import torch.nn.functional as F
-
-        from cnnvis import _core
-
-        tables, targets = [], []
+        if self.block is None:
+            # every row of the block is written (it is the result): map its pages in at once
+            self.block = _zeroed((self.total, self.p, self.p, self.c), populate=True)
+        image_rows, boxes, targets = [], [], []
         for st in self.states:
             rows = self._rows(st)
             samples = st.top_samples
-            pend = self.pending[rows] & (samples >= 0)
+            pend = self.pending[rows].astype(bool) & (samples >= 0)
             if not pend.any():
                 continue
-            boxes = st.rf.boxes(st.top_loc[pend])
-            tables.append(np.concatenate([samples[pend][:, None], boxes.astype(np.int64)], 1))
+            image_rows.append(
+                np.fromiter((self.slot_of[v] for v in samples[pend].tolist()), np.int64)
+            )
+            boxes.append(st.rf.boxes(st.top_loc[pend]))
             if not ranked:
                 targets.append(rows[pend])
             else:
                 in_order = st.offset + np.arange(rows.size, dtype=np.int64).reshape(rows.shape)
                 targets.append(in_order[pend])
-        self.pending[:] = False
-        if tables:
-            table = np.concatenate(tables)
-            target = np.concatenate(targets)
-            keys, key_of = _unique_rows(table, self.h + 1, self.w + 1)
-            by_key = np.argsort(key_of, kind="stable")
-            slot_of = self.slot_of
-            sample_index = np.fromiter((slot_of[s] for s in keys[:, 0].tolist()), np.int64)
-            store = self.image_store
-            # the entries of key j are by_key[first[j] : first[j] + count[j]]
-            key_count = np.bincount(key_of, minlength=len(keys))
-            key_first = np.cumsum(key_count) - key_count
-            groups, group_of = np.unique(keys[:, 3:5] - keys[:, 1:3], axis=0, return_inverse=True)
-            group_of = group_of.reshape(-1)
-            for g, (h, w) in enumerate(groups):
-                members = np.flatnonzero(group_of == g)
-                for lo in range(0, len(members), chunk):
-                    m = members[lo : lo + chunk]
-                    # one memcpy per box row out of the store (C++, no per-pixel indices)
-                    win = torch.from_numpy(_core.gather_boxes(
-                        store, sample_index[m], keys[m, 1], keys[m, 2], int(h), int(w)
-                    ))  # fmt: skip
-                    # uint8 in, uint8 out: torch's fast channels-last path, no float copies
-                    crop = F.interpolate(
-                        win.permute(0, 3, 1, 2), size=(self.p, self.p), mode="bilinear",
-                        antialias=True, align_corners=False,
-                    ).permute(0, 2, 3, 1)  # fmt: skip
-                    first, counts = key_first[m], key_count[m]
-                    entries = by_key[np.repeat(first, counts) + _ranges(counts)]
-                    if np.all(counts == 1):  # no (sample, box) shared by several entries
-                        source = crop
-                    else:
-                        src = torch.from_numpy(np.repeat(np.arange(len(m)), counts))
-                        source = crop.index_select(0, src)
-                    self.block[target[entries]] = source.numpy()
+        self.pending[:] = 0
+        if image_rows:
+            cut_patches(
+                self.image_store, np.concatenate(image_rows), np.concatenate(boxes), self.p,
+                out=self.block, out_rows=np.concatenate(targets),
+            )  # fmt: skip
         self.slot_of = {}
         self.free = []
         self.fresh = 0
         self.flushes += 1
 
-    def result(self) -> dict[str, np.ndarray]:
-        """``{layer: (C, k, P, P, c) uint8}`` in top-k order (zeros where no sample).
+    def result(self) -> dict[str, np.ndarray] | PatchSource:
+        """The patches: ``{layer: (C, k, P, P, c) uint8}`` in top-k order (zeros where no
+        sample), or, when nothing was cut during the pass and the images the lists refer to take
+        no more bytes than their patches would, those images as a :class:`PatchSource` to cut
+        them from on demand (a short pass then cuts nothing and keeps less).
 
         The patch block becomes the result (each layer's array is a view of its rows): cut in
         top-k order at once if nothing was cut before, else cut into the slots and put in
         top-k order in place, one layer at a time (one layer's patches of extra memory).
         """
         if self.flushes == 0:
+            samples = np.unique(np.concatenate([st.top_samples.reshape(-1) for st in self.states]))
+            samples = samples[samples >= 0]
+            if len(samples) * self.h * self.w <= self.total * self.p * self.p:
+                slots = np.fromiter((self.slot_of[v] for v in samples.tolist()), np.int64)
+                source = PatchSource(self.image_store[slots], samples, self.p)
+                self.image_store = None
+                return source
             self.flush(ranked=True)
         else:
             self.flush()
@@ -573,32 +536,6 @@ def _zeroed(shape: tuple[int, ...], populate: bool = False) -> np.ndarray:
         flags |= getattr(mmap, "MAP_POPULATE", 0)
     buf = mmap.mmap(-1, max(n, 1), flags=flags)
     return np.frombuffer(buf, np.uint8, count=n).reshape(shape)
-
-
-def _unique_rows(table: np.ndarray, ny: int, nx: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unique rows of ``(sample, y0, x0, y1, x1)`` and each row's index among them.
-
-    The rows are packed into one int64 key (boxes lie in ``0..ny-1`` x ``0..nx-1``) when it
-    fits, which is several times faster than ``np.unique(axis=0)``; same order either way.
-    """
-    n_samples = int(table[:, 0].max()) + 1 if len(table) else 1
-    if n_samples * ny * nx * ny * nx >= 2**62:
-        keys, key_of = np.unique(table, axis=0, return_inverse=True)
-        return keys, key_of.reshape(-1)
-    key = table[:, 0] * ny + table[:, 1]
-    for col, m in ((2, nx), (3, ny), (4, nx)):
-        key = key * m + table[:, col]
-    uniq, first, key_of = np.unique(key, return_index=True, return_inverse=True)
-    return table[first], key_of.reshape(-1)
-
-
-def _ranges(counts: np.ndarray) -> np.ndarray:
-    """``[0..c0-1, 0..c1-1, ...]`` for counts ``[c0, c1, ...]``."""
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
-    return np.arange(total, dtype=np.int64) - starts
 
 
 # -- the public function -----------------------------------------------------------------------------
@@ -814,12 +751,8 @@ def record(
                     # (a copy only for an output that is not contiguous)
                     # the location only where it can enter the top-k (above the current k-th;
                     # ties keep the earlier sample)
-                    kth = out = None
-                    if st is not None:
-                        kth = np.ascontiguousarray(st.top_values[:, -1])
-                        out = st.stats_buffers(int(flat.shape[0]))
-                    arrays = _core.spatial_stats(flat.contiguous().numpy(), kth, out)
-                    mean, mx, arg = (torch.from_numpy(a) for a in arrays)
+                    out = None if st is None else st.stats_buffers(int(flat.shape[0]))
+                    mean, mx, arg = _core.spatial_stats(flat.contiguous().numpy(), out)
                     current[name] = (mean, mx, arg, spatial)
                     return
                 mean = flat.float().mean(dim=2)
@@ -833,7 +766,10 @@ def record(
                     arg = torch.zeros(mx.shape, dtype=torch.int64)
                     if bi.numel():
                         arg[bi, ci] = flat[bi, ci].argmax(dim=1)
-                current[name] = (mean, mx, arg, spatial)
+                current[name] = tuple(
+                    np.ascontiguousarray(a.to("cpu", dt).numpy())
+                    for a, dt in ((mean, torch.float32), (mx, torch.float32), (arg, torch.int64))
+                ) + (spatial,)
 
             return hook
 
@@ -895,18 +831,7 @@ def record(
                             f"the model's forward pass fails on a batch of shape "
                             f"{tuple(x.shape)}: {type(e).__name__}: {e}"
                         ) from e
-                    for n, (mean, _mx, _arg, _sp) in current.items():  # in execution order
-                        if not torch.isfinite(mean).all():  # any NaN or inf reaches the mean
-                            raise RecordError(
-                                f"layer {n!r} produced NaN or inf activations (batch starting "
-                                f"at sample {start}); check the inputs and the model's weights"
-                            )
                     z = _pick_logits(out, logits)
-                    if not torch.isfinite(z).all():
-                        raise RecordError(
-                            f"the model's logits contain NaN or inf (batch starting at sample "
-                            f"{start})"
-                        )
                     if n_classes is None:
                         n_out = int(z.shape[1])
                         if names_known is None:
@@ -944,13 +869,14 @@ def record(
                         c_in = input_shape[0]
                         for n in order:
                             st = _LayerState(
-                                n, int(current[n][0].shape[1]), n_classes, top_k,
-                                max_pooled, device,
-                            )  # fmt: skip
+                                n, int(current[n][0].shape[1]), n_classes, top_k, max_pooled
+                            )
                             st.rf = rfs[n]
                             st.spatial = current[n][3]
                             states[n] = st
                         thumbs = torch.zeros((max_pooled, *thumb_hw, c_in), dtype=torch.uint8)
+                        patches = _Patches([states[n] for n in order], patch_size,
+                                           input_shape, patch_budget)  # fmt: skip
                     for n in order:
                         if calls.get(n, 0) != 1:
                             raise RecordError(
@@ -958,39 +884,47 @@ def record(
                                 "record a module that is called exactly once (a shared module "
                                 "such as a reused ReLU has no single output)"
                             )
-                    yc = y.to("cpu", torch.int64)
-                    bad = (yc < 0) | (yc >= n_classes)
-                    if bool(bad.any()):
-                        i = int(torch.nonzero(bad)[0])
+                    yc = y.to("cpu", torch.int64).contiguous()
+                    labels_np = yc.numpy()
+                    bad = (labels_np < 0) | (labels_np >= n_classes)
+                    if bad.any():
+                        i = int(np.flatnonzero(bad)[0])
                         raise RecordError(
-                            f"label {int(yc[i])} of sample {start + i} is out of range: labels "
-                            f"must be in 0..{n_classes - 1} ({n_classes} classes)"
+                            f"label {int(labels_np[i])} of sample {start + i} is out of range: "
+                            f"labels must be in 0..{n_classes - 1} ({n_classes} classes)"
+                        )
+                    # reservoir per class (Algorithm R), deterministic in the sample order
+                    slot_rows = reservoir.offer(labels_np, start)
+                    take = np.flatnonzero(slot_rows >= 0)
+                    # each layer in one C++ call: class sums, reservoir rows, top-k lists and the
+                    # pending patches of new entries (need: the samples whose image is needed)
+                    need_flags = np.zeros(b, dtype=np.uint8)
+                    for n in order:  # in execution order: the first bad layer is named
+                        st = states[n]
+                        mean, mx, arg, _spatial = current[n]
+                        if not _core.accumulate(
+                            st.top_values, st.top_samples, st.top_loc, st.top_slot,
+                            st.class_sums, st.pooled, patches.pending_of(st), mean, mx, arg,
+                            start, labels_np, slot_rows, need_flags,
+                        ):  # fmt: skip
+                            raise RecordError(
+                                f"layer {n!r} produced NaN or inf activations (batch starting "
+                                f"at sample {start}); check the inputs and the model's weights"
+                            )
+                    if not torch.isfinite(z).all():
+                        raise RecordError(
+                            f"the model's logits contain NaN or inf (batch starting at sample "
+                            f"{start})"
                         )
                     prob = torch.softmax(z.float(), dim=1)
                     conf, pred = prob.max(dim=1)
-                    labels_all.append(yc.numpy())
+                    labels_all.append(labels_np)
                     preds_all.append(pred.cpu().numpy())
                     conf_all.append(conf.cpu().numpy())
-
-                    # reservoir per class (Algorithm R), deterministic in the sample order
-                    slot_rows = reservoir.offer(yc.tolist(), start)
-                    take = np.flatnonzero(slot_rows >= 0)
+                    need = np.flatnonzero(need_flags)
                     if take.size:
                         take_t = torch.from_numpy(take)
                         rows_t = torch.from_numpy(slot_rows[take])
-                    onehot = torch.zeros((n_classes, b), dtype=torch.float64, device=device)
-                    onehot[yc.to(device), torch.arange(b, device=device)] = 1.0
-                    for n in order:
-                        st = states[n]
-                        mean, mx, arg, _spatial = current[n]
-                        st.class_sums.addmm_(onehot, mean.double())
-                        if take.size:
-                            st.pooled[rows_t] = mean[take_t.to(mean.device)].cpu()
-                        _merge_top(st, mx, arg, start)
-                    if patches is None:
-                        patches = _Patches([states[n] for n in order], patch_size,
-                                           input_shape, patch_budget)  # fmt: skip
-                    need = patches.mark(start, b)
                     # one uint8 conversion for the thumbnails (when full size) and the patches
                     full = thumb_hw == tuple(input_shape[1:])
                     conv = np.union1d(take, need) if full else need
@@ -1036,23 +970,26 @@ def record(
     for n in order:
         st = states[n]
         k = top_k
-        means = (st.class_sums / torch.from_numpy(np.maximum(counts, 1)).to(
-            st.class_sums.device).double().view(-1, 1)).t()  # fmt: skip
+        means = st.class_sums / np.maximum(counts, 1)[:, None]
         values = st.top_values.copy()
         samples = st.top_samples
         empty = samples < 0
         values[empty] = np.nan
         boxes = st.rf.boxes(st.top_loc.reshape(-1)).reshape(st.n_channels, k, 4)
         boxes[empty] = 0
-        patches = all_patches[n]
+        top_boxes = boxes.astype(np.int32)
+        if isinstance(all_patches, PatchSource):
+            patches = LayerPatches(all_patches, samples, top_boxes)
+        else:
+            patches = all_patches[n]
         layer_records[n] = LayerRecord(
             name=n,
             op=_op_from_graph(graph, n, modules[n]),
-            class_means=means.float().cpu().numpy(),
-            pooled=st.pooled[torch.from_numpy(rows_a)].numpy(),
+            class_means=np.ascontiguousarray(means.T, dtype=np.float32),
+            pooled=st.pooled[rows_a],
             top_values=values,
             top_samples=samples.astype(np.int64),
-            top_boxes=boxes.astype(np.int32),
+            top_boxes=top_boxes,
             top_patches=patches,
         )
         rf_meta[n] = {**st.rf.to_json(), "method": rf_method[n]}

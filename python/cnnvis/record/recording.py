@@ -23,6 +23,126 @@ import networkx as nx
 import numpy as np
 
 
+class PatchSource:
+    """The input images that top-k patches are cut from, on demand.
+
+    A short recording keeps these instead of its patches when they take fewer bytes: each image
+    once, rather than one resized crop per top-k entry of every layer.
+
+    Parameters
+    ----------
+    images : ndarray, shape (n, H, W, c), uint8
+        The images (display range, as in ``Recording.pooled_images``).
+    samples : ndarray, shape (n,), int64
+        Their sample positions, strictly increasing.
+    patch_size : int
+        Side ``P`` of the square patches.
+    """
+
+    def __init__(self, images: np.ndarray, samples: np.ndarray, patch_size: int) -> None:
+        images = np.ascontiguousarray(images)
+        samples = np.asarray(samples)
+        if images.dtype != np.uint8 or images.ndim != 4:
+            raise ValueError(
+                f"patch images must be a uint8 array (n, H, W, c), got {images.dtype} "
+                f"{images.shape}"
+            )
+        if samples.ndim != 1 or samples.dtype.kind not in "iu" or len(samples) != len(images):
+            raise ValueError(
+                f"patch image samples must be {len(images)} integers, got {samples.dtype} "
+                f"{samples.shape}"
+            )
+        if len(samples) and (samples[0] < 0 or np.any(np.diff(samples) <= 0)):
+            raise ValueError("patch image samples must be non-negative and strictly increasing")
+        if not isinstance(patch_size, (int, np.integer)) or not 1 <= patch_size <= 512:
+            raise ValueError(f"patch_size must be an integer in 1..512, got {patch_size!r}")
+        self.images = images
+        self.samples = samples.astype(np.int64)
+        self.patch_size = int(patch_size)
+
+    def rows_of(self, samples: np.ndarray) -> np.ndarray:
+        """Row of each sample in ``images``; ValueError for a sample that is not there."""
+        samples = np.asarray(samples, dtype=np.int64)
+        rows = np.searchsorted(self.samples, samples)
+        found = rows < len(self.samples)
+        found[found] = self.samples[rows[found]] == samples[found]
+        if not found.all():
+            raise ValueError(
+                f"no patch image for sample {int(samples[~found][0])} referred to by a top-k entry"
+            )
+        return rows
+
+    def cut(self, samples: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """``(n, P, P, c)`` uint8: box ``i`` (``y0, x0, y1, x1``) of sample ``samples[i]``."""
+        from cnnvis.record.patches import cut_patches
+
+        return cut_patches(self.images, self.rows_of(samples), boxes, self.patch_size)
+
+
+class LayerPatches:
+    """A layer's top-k patches, ``(n_channels, k, P, P, c)`` uint8, cut from a
+    :class:`PatchSource` when read.
+
+    Indexing a channel (``patches[c]``, ``patches[c, j]``) cuts that channel's k patches only;
+    anything else (``np.asarray(patches)``, slices) cuts the whole layer once and keeps it.
+    Entries without a sample (``top_samples == -1``) are zeros, as in a cut array.
+    """
+
+    dtype = np.dtype(np.uint8)
+
+    def __init__(self, source: PatchSource, top_samples: np.ndarray, top_boxes: np.ndarray) -> None:
+        top_samples = np.asarray(top_samples)
+        top_boxes = np.asarray(top_boxes)
+        if top_samples.ndim != 2 or top_boxes.shape != (*top_samples.shape, 4):
+            raise ValueError(
+                f"top_samples {top_samples.shape} and top_boxes {top_boxes.shape} must be "
+                "(n_channels, k) and (n_channels, k, 4)"
+            )
+        valid = top_samples >= 0
+        source.rows_of(top_samples[valid])
+        _n, h, w, _c = source.images.shape
+        y0, x0, y1, x1 = (top_boxes[..., i][valid] for i in range(4))
+        if np.any((y0 < 0) | (x0 < 0) | (y1 > h) | (x1 > w) | (y1 <= y0) | (x1 <= x0)):
+            raise ValueError(f"a top-k box lies outside the {h}x{w} images or is empty")
+        self.source = source
+        self.top_samples = top_samples
+        self.top_boxes = top_boxes
+        p = source.patch_size
+        self.shape = (*top_samples.shape, p, p, source.images.shape[3])
+        self._cut: np.ndarray | None = None
+
+    ndim = 5
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _entries(self, samples: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        out = np.zeros((*samples.shape, *self.shape[2:]), dtype=np.uint8)
+        valid = samples >= 0
+        if valid.any():
+            out[valid] = self.source.cut(samples[valid], boxes[valid])
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        if self._cut is None:
+            self._cut = self._entries(self.top_samples, self.top_boxes)
+        return self._cut if dtype is None else self._cut.astype(dtype)
+
+    def __getitem__(self, key):
+        if self._cut is None:
+            first, rest = (key[0], key[1:]) if isinstance(key, tuple) and key else (key, ())
+            if isinstance(first, (int, np.integer)):
+                c = range(self.shape[0])[first]  # negative indices; IndexError when out of range
+                patches = self._entries(self.top_samples[c], self.top_boxes[c])
+                return patches[rest] if rest else patches
+        return np.asarray(self)[key]
+
+    def __repr__(self) -> str:
+        return (
+            f"LayerPatches(shape={self.shape}, cut={'yes' if self._cut is not None else 'on read'})"
+        )
+
+
 @dataclass
 class LayerRecord:
     """Per-channel summaries of one recorded layer.
@@ -46,8 +166,9 @@ class LayerRecord:
     top_boxes : ndarray, shape (n_channels, k, 4), int32
         Receptive field of the maximum location in input pixels: ``(y0, x0, y1, x1)``, clipped to
         the image, end-exclusive.
-    top_patches : ndarray, shape (n_channels, k, P, P, C), uint8
-        The receptive-field crops out of the input images, resized to ``P x P`` (C4, T2).
+    top_patches : ndarray or LayerPatches, shape (n_channels, k, P, P, C), uint8
+        The receptive-field crops out of the input images, resized to ``P x P`` (C4, T2); a
+        :class:`LayerPatches` cuts them from the images on read (``np.asarray`` gives the array).
     """
 
     name: str
@@ -57,7 +178,7 @@ class LayerRecord:
     top_values: np.ndarray
     top_samples: np.ndarray
     top_boxes: np.ndarray
-    top_patches: np.ndarray
+    top_patches: np.ndarray | LayerPatches
 
     @property
     def n_channels(self) -> int:
