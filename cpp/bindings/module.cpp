@@ -12,7 +12,7 @@ void init_bundling(py::module_& m);
 void init_topk(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "cnnvis C++ core: t-SNE, row reordering, rectangle packing, edge bundling, top-k merge.";
+  m.doc() = "cnnvis C++ core: t-SNE, row reordering, rectangle packing, edge bundling, recording kernels.";
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);

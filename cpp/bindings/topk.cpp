@@ -153,8 +153,48 @@ void init_topk(py::module_& m) {
       py::arg("x"), py::arg("out") = py::none(),
       "Per (sample, channel) of a C-contiguous float32 array (batch, channels, length): the mean, "
       "the maximum and the first index of the maximum, in one pass; returns (mean, max, argmax), "
-      "each (batch, channels). out: three arrays (batch, channels) of float32, "
-      "float32, int64 to write into instead of new ones.");
+      "each (batch, channels). out: three arrays (batch, channels) of float32, float32, int64 to "
+      "write into instead of new ones.");
+
+  m.def(
+      "quantize_images",
+      [](py::array x, py::array low, py::array high, py::array index) {
+        if (!x.dtype().is(py::dtype::of<float>()))
+          fail("x has dtype " + std::string(py::str(x.dtype())) + ", expected float32");
+        if (x.ndim() != 4) fail("x must be a 4-D array (batch, channels, height, width)");
+        if (!(x.flags() & py::array::c_style)) fail("x must be C-contiguous");
+        const py::ssize_t b = x.shape(0), c = x.shape(1), h = x.shape(2), w = x.shape(3);
+        auto range = [&](py::array& a, const char* name) {
+          if (!a.dtype().is(py::dtype::of<float>()) || a.ndim() != 1 || a.shape(0) != c ||
+              !(a.flags() & py::array::c_style))
+            fail(std::string(name) + " must be a C-contiguous float32 array of " +
+                 std::to_string(c) + " values (one per channel)");
+          return static_cast<const float*>(a.data());
+        };
+        const float* lo = range(low, "low");
+        const float* hi = range(high, "high");
+        I64Array idx(index);
+        if (idx.ndim() != 1) fail("index must be a 1-D array");
+        const py::ssize_t n = idx.size();
+        const std::int64_t* pi = idx.data();
+        for (py::ssize_t i = 0; i < n; ++i)
+          if (pi[i] < 0 || pi[i] >= b)
+            fail("index " + std::to_string(pi[i]) + " outside the batch of " + std::to_string(b));
+        py::array_t<std::uint8_t> out({n, h, w, c});
+        std::uint8_t* dst = out.mutable_data();
+        const float* px = static_cast<const float*>(x.data());
+        {
+          py::gil_scoped_release release;
+          cnnvis::topk::quantize_images(px, static_cast<std::size_t>(c),
+                                        static_cast<std::size_t>(h), static_cast<std::size_t>(w),
+                                        lo, hi, pi, static_cast<std::size_t>(n), dst);
+        }
+        return out;
+      },
+      py::arg("x"), py::arg("low"), py::arg("high"), py::arg("index"),
+      "Images index[i] of a float32 batch (batch, channels, height, width) as uint8 (n, height, "
+      "width, channels): round((v - low) / (high - low), clamped to [0, 1], * 255) per channel, "
+      "half to even, bytes equal to the same float32 arithmetic in torch; NaN becomes 0.");
 
   m.def(
       "gather_boxes",

@@ -24,6 +24,7 @@ __all__: list[str] = [
     "nearest_neighbour_path",
     "pack_in_box",
     "pack_rectangles",
+    "quantize_images",
     "resample_polylines",
     "shelf_pack",
     "spatial_stats",
@@ -261,6 +262,13 @@ def pack_rectangles(
 ) -> tuple:
     """
     MaxRects variants with a bisection over the box area: (xy, width, height, variant).
+    """
+
+def quantize_images(
+    x: numpy.ndarray, low: numpy.ndarray, high: numpy.ndarray, index: numpy.ndarray
+) -> numpy.typing.NDArray[numpy.uint8]:
+    """
+    Images index[i] of a float32 batch (batch, channels, height, width) as uint8 (n, height, width, channels): round((v - low) / (high - low), clamped to [0, 1], * 255) per channel, half to even, bytes equal to the same float32 arithmetic in torch; NaN becomes 0.
     """
 
 def resample_polylines(

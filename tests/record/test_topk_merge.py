@@ -229,3 +229,26 @@ def test_accumulate_refuses_nan_and_bad_rows():
         _core.accumulate(**st, mean=mean, **{**kw, "pooled_row": np.array([2, -1])})
     with pytest.raises(ValueError, match="float64"):
         _core.accumulate(**{**st, "class_sums": np.zeros((2, 2), np.float32)}, mean=mean, **kw)
+
+
+def test_quantize_images_matches_torch_arithmetic():
+    import torch
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(0.3, 0.6, (7, 3, 9, 11)).astype(np.float32)  # values outside the range too
+    x[0, 0, 0, :4] = [0.5 / 255, 1.5 / 255, 2.5 / 255, np.nan]  # halves round to even; NaN -> 0
+    low = np.array([0.0, -0.5, 0.2], np.float32)
+    high = np.array([1.0, 1.5, 0.9], np.float32)
+    index = np.array([6, 0, 3, 0])
+    got = _core.quantize_images(x, low, high, index)
+    t = torch.from_numpy(x[index]) - torch.from_numpy(low).view(1, -1, 1, 1)
+    t.div_(torch.from_numpy(high - low).view(1, -1, 1, 1)).clamp_(0, 1).mul_(255).round_()
+    expect = torch.nan_to_num(t, nan=0.0).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_array_equal(got, expect)
+    assert got.shape == (4, 9, 11, 3) and got[1, 0, 3, 0] == 0
+    with pytest.raises(ValueError, match="outside the batch"):
+        _core.quantize_images(x, low, high, np.array([7]))
+    with pytest.raises(ValueError, match="low must be"):
+        _core.quantize_images(x, low[:2], high, index)
+    with pytest.raises(ValueError, match="float32"):
+        _core.quantize_images(x.astype(np.float64), low, high, index)

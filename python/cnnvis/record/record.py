@@ -159,16 +159,21 @@ def _display_range(x) -> tuple[Any, Any]:
     low = flat.min(dim=1).values
     high = flat.max(dim=1).values
     high = high.where(high > low, low + 1.0)
-    return low, high
+    return low.cpu(), high.cpu()
 
 
-def _to_uint8(x, low, high):
-    """(B, C, h, w) float -> (B, h, w, C) uint8 with the per-channel display range."""
+def _images_uint8(x, low, high, index: np.ndarray) -> np.ndarray:
+    """Images ``index`` of a (B, C, h, w) batch as (n, h, w, C) uint8 in the per-channel display
+    range: one C++ pass for a float32 CPU batch, the same arithmetic in torch otherwise."""
     import torch
 
-    y = x.float() - low.view(1, -1, 1, 1)  # a new tensor: the rest works in place
-    y.div_((high - low).view(1, -1, 1, 1)).clamp_(0.0, 1.0).mul_(255.0).round_()
-    return y.to(dtype=torch.uint8).permute(0, 2, 3, 1).contiguous()
+    if x.device.type == "cpu" and x.dtype == torch.float32:
+        from cnnvis import _core
+
+        return _core.quantize_images(x.contiguous().numpy(), low.numpy(), high.numpy(), index)
+    y = x[torch.from_numpy(index).to(x.device)].float() - low.to(x.device).view(1, -1, 1, 1)
+    y.div_((high - low).to(x.device).view(1, -1, 1, 1)).clamp_(0.0, 1.0).mul_(255.0).round_()
+    return y.to(dtype=torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
 
 def _thumbnail_size(height: int, width: int) -> tuple[int, int]:
@@ -399,9 +404,9 @@ class _Patches:
         return self.pending[st.offset : st.offset + st.n_channels * k].reshape(-1, k)
 
     def store(self, start: int, idx: np.ndarray, images) -> None:
-        """Keep the uint8 (n, H, W, c) ``images`` of batch positions ``idx`` until cut."""
+        """Keep the uint8 (n, H, W, c) ``images`` (numpy) of batch positions ``idx`` until cut."""
         slots = self._slots(int(idx.size))
-        self.image_store[np.asarray(slots)] = images.numpy()
+        self.image_store[np.asarray(slots)] = images
         for i, sl in zip(idx.tolist(), slots):
             self.slot_of[start + i] = sl
         if len(self.slot_of) > self.budget_images:
@@ -874,7 +879,7 @@ def record(
                             st.rf = rfs[n]
                             st.spatial = current[n][3]
                             states[n] = st
-                        thumbs = torch.zeros((max_pooled, *thumb_hw, c_in), dtype=torch.uint8)
+                        thumbs = np.zeros((max_pooled, *thumb_hw, c_in), dtype=np.uint8)
                         patches = _Patches([states[n] for n in order], patch_size,
                                            input_shape, patch_budget)  # fmt: skip
                     for n in order:
@@ -911,39 +916,35 @@ def record(
                                 f"layer {n!r} produced NaN or inf activations (batch starting "
                                 f"at sample {start}); check the inputs and the model's weights"
                             )
-                    if not torch.isfinite(z).all():
+                    zc = z.detach().to("cpu", torch.float32).numpy()
+                    if not np.isfinite(zc).all():
                         raise RecordError(
                             f"the model's logits contain NaN or inf (batch starting at sample "
                             f"{start})"
                         )
-                    prob = torch.softmax(z.float(), dim=1)
-                    conf, pred = prob.max(dim=1)
+                    # the prediction's softmax probability: exp(0) over the sum of exponentials
                     labels_all.append(labels_np)
-                    preds_all.append(pred.cpu().numpy())
-                    conf_all.append(conf.cpu().numpy())
+                    preds_all.append(zc.argmax(axis=1))
+                    conf_all.append(1.0 / np.exp(zc - zc.max(axis=1, keepdims=True)).sum(axis=1))
                     need = np.flatnonzero(need_flags)
-                    if take.size:
-                        take_t = torch.from_numpy(take)
-                        rows_t = torch.from_numpy(slot_rows[take])
-                    # one uint8 conversion for the thumbnails (when full size) and the patches
+                    # thumbnails of the reservoir's new samples and images of the new top-k
+                    # entries; full-size thumbnails are the same images, converted once
                     full = thumb_hw == tuple(input_shape[1:])
                     conv = np.union1d(take, need) if full else need
-                    u8 = None
-                    if conv.size:
-                        u8 = _to_uint8(x[torch.from_numpy(conv).to(x.device)], low, high).cpu()
+                    u8 = _images_uint8(x, low, high, conv) if conv.size else None
                     if take.size:
                         if full:
-                            small = u8[torch.from_numpy(np.searchsorted(conv, take))]
+                            thumbs[slot_rows[take]] = u8[np.searchsorted(conv, take)]
                         else:
-                            small = _to_uint8(torch.nn.functional.interpolate(
-                                x[take_t.to(x.device)].float(), size=thumb_hw, mode="bilinear",
-                                antialias=True, align_corners=False,
-                            ), low, high).cpu()  # fmt: skip
-                        thumbs[rows_t] = small
+                            small = torch.nn.functional.interpolate(
+                                x[torch.from_numpy(take).to(x.device)].float(), size=thumb_hw,
+                                mode="bilinear", antialias=True, align_corners=False,
+                            )  # fmt: skip
+                            thumbs[slot_rows[take]] = _images_uint8(
+                                small, low, high, np.arange(len(take))
+                            )
                     if need.size:
-                        patches.store(
-                            start, need, u8[torch.from_numpy(np.searchsorted(conv, need))]
-                        )
+                        patches.store(start, need, u8[np.searchsorted(conv, need)])
                     start += b
                     if bar is not None:
                         bar.update(b)
@@ -1016,7 +1017,7 @@ def record(
         predictions=predictions.astype(np.int64),
         confidences=confidences,
         pooled_index=pos_a,
-        pooled_images=thumbs[torch.from_numpy(rows_a)].numpy(),
+        pooled_images=thumbs[rows_a],
         layers=layer_records,
         weights=_collect_weights(model),
         graph=graph,
