@@ -1,8 +1,8 @@
 #include "cnnvis/topk.hpp"
 
-#include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #if defined(__SSE2__) || defined(_M_X64)
 #include <emmintrin.h>
@@ -176,6 +176,7 @@ void quantize_images(const float* x, std::size_t c, std::size_t h, std::size_t w
                      const float* low, const float* high, const std::int64_t* index,
                      std::size_t n, std::uint8_t* out) {
   const std::size_t plane = h * w;
+  std::vector<std::uint8_t> row(plane);  // one channel, contiguous: the loop vectorises
   for (std::size_t i = 0; i < n; ++i) {
     const float* src = x + static_cast<std::size_t>(index[i]) * c * plane;
     std::uint8_t* dst = out + i * plane * c;
@@ -186,7 +187,14 @@ void quantize_images(const float* x, std::size_t c, std::size_t h, std::size_t w
         float v = (p[q] - lo) / range;
         v = v > 1.0f ? 1.0f : v;
         v = v >= 0.0f ? v : 0.0f;  // also NaN
-        dst[q * c + ch] = static_cast<std::uint8_t>(std::nearbyint(v * 255.0f));
+        // adding and subtracting 2^23 rounds a float in [0, 2^23) to an integer, half to even
+        // (as nearbyint in the default rounding mode, without its library call)
+        row[q] = static_cast<std::uint8_t>(static_cast<int>((v * 255.0f + 8388608.0f) - 8388608.0f));
+      }
+      if (c == 1) {
+        std::memcpy(dst, row.data(), plane);
+      } else {
+        for (std::size_t q = 0; q < plane; ++q) dst[q * c + ch] = row[q];
       }
     }
   }

@@ -69,6 +69,8 @@ def _is_weighted(module) -> bool:
 
 def _collect_weights(model) -> dict[str, dict[str, np.ndarray]]:
     """Parameters and floating-point buffers of conv, linear and batch-norm modules (float32)."""
+    import torch
+
     out: dict[str, dict[str, np.ndarray]] = {}
     for name, module in model.named_modules():
         if not name or not _is_weighted(module):
@@ -80,7 +82,8 @@ def _collect_weights(model) -> dict[str, dict[str, np.ndarray]]:
         for pname, t in tensors:
             if t is None or not t.is_floating_point():
                 continue
-            arrays[pname] = t.detach().to("cpu").float().numpy().copy()
+            # one copy, by torch: the recording must not change when the model trains on
+            arrays[pname] = t.detach().to("cpu", torch.float32, copy=True).numpy()
         if arrays:
             out[name] = arrays
     return out
@@ -1009,6 +1012,7 @@ def record(
         "patch_flushes": int(n_flushes),
         "device": str(device),
     }
+    weights = _collect_weights(model)
     return Recording(
         model_name=model_name or type(model).__name__,
         class_names=list(names_known),
@@ -1019,7 +1023,7 @@ def record(
         pooled_index=pos_a,
         pooled_images=thumbs[rows_a],
         layers=layer_records,
-        weights=_collect_weights(model),
+        weights=weights,
         graph=graph,
         snapshots=[],
         meta=meta,
