@@ -312,7 +312,6 @@ def _fx_graph(model: Any, inputs: tuple[Any, ...]) -> nx.DiGraph:
 
     tracer = Tracer()
     graph = tracer.trace(model)
-    gm = fx.GraphModule(tracer.root, graph)
     values: dict[str, Any] = {}
 
     class Probe(fx.Interpreter):
@@ -321,8 +320,8 @@ def _fx_graph(model: Any, inputs: tuple[Any, ...]) -> nx.DiGraph:
             values[n.name] = out
             return out
 
-    with torch.no_grad():
-        Probe(gm).run(*inputs)
+    with torch.no_grad():  # the traced graph runs on the model itself (no generated code)
+        Probe(tracer.root, graph=graph).run(*inputs)
 
     modules = dict(model.named_modules())
     b = _Builder(_all_module_types(model))
@@ -565,6 +564,13 @@ def model_graph(model: Any, example_input: Any, *, method: str = "auto") -> nx.D
     modes = {m: m.training for m in model.modules()}
     model.eval()
     try:
+        fx_error = None
+        if method in ("auto", "fx"):
+            try:
+                return _fx_graph(model, inputs)
+            except Exception as exc:  # noqa: BLE001 - fx raises many kinds
+                fx_error = exc
+        # fx failed or was not asked for: a forward that fails by itself is the user's error
         try:
             with torch.no_grad():
                 model(*inputs)
@@ -573,21 +579,19 @@ def model_graph(model: Any, example_input: Any, *, method: str = "auto") -> nx.D
                 f"{type(model).__name__}'s forward fails on an example input of shape "
                 f"{_shapes_text(inputs)}: {type(exc).__name__}: {exc}"
             ) from exc
-        if method in ("auto", "fx"):
-            try:
-                return _fx_graph(model, inputs)
-            except Exception as exc:  # noqa: BLE001 - fx raises many kinds
-                if method == "fx":
-                    raise RuntimeError(
-                        f"torch.fx cannot trace {type(model).__name__}: {type(exc).__name__}: {exc}"
-                    ) from exc
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                warnings.warn(
-                    f"torch.fx cannot trace {type(model).__name__} ({type(exc).__name__}: "
-                    f"{reason[:200]}); building its graph from forward hooks instead",
-                    GraphTraceWarning,
-                    stacklevel=2,
-                )
+        if fx_error is not None:
+            exc = fx_error
+            if method == "fx":
+                raise RuntimeError(
+                    f"torch.fx cannot trace {type(model).__name__}: {type(exc).__name__}: {exc}"
+                ) from exc
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            warnings.warn(
+                f"torch.fx cannot trace {type(model).__name__} ({type(exc).__name__}: "
+                f"{reason[:200]}); building its graph from forward hooks instead",
+                GraphTraceWarning,
+                stacklevel=2,
+            )
         return _hook_graph(model, inputs)
     finally:
         for m, training in modes.items():

@@ -313,8 +313,6 @@ class _LayerState:
     """
 
     def __init__(self, name, n_channels, n_classes, k, n_pool_rows):
-        import torch
-
         self.name = name
         self.n_channels = n_channels
         self.class_sums = np.zeros((n_classes, n_channels), dtype=np.float64)
@@ -324,8 +322,6 @@ class _LayerState:
         self.top_loc = np.zeros((n_channels, k), dtype=np.int64)
         # each entry's patch lives in a fixed slot; a new entry takes the slot of the one it evicts
         self.top_slot = np.tile(np.arange(k, dtype=np.int64), (n_channels, 1))
-        # the current k-th values, a view the hooks compare against (the merge updates it)
-        self.kth = torch.from_numpy(self.top_values)[:, -1]
         self.offset = 0  # first row of this layer's slots in the shared patch block
         self.buffers: tuple[np.ndarray, ...] | None = None
         self.rf: ReceptiveField | None = None
@@ -705,19 +701,16 @@ def record(
 
     with _eval_mode(model):
         example = x0[:1].to(device)
-        try:
-            with torch.no_grad():
-                _pick_logits(model(example), logits)
-        except RecordError:
-            raise
-        except Exception as e:
-            raise RecordError(
-                f"the model's forward pass fails on inputs of shape {tuple(example.shape)} "
-                f"(batch, channels, height, width): {type(e).__name__}: {e}"
-            ) from e
         from cnnvis.graph import model_graph
 
-        graph = model_graph(model, example)
+        try:  # model_graph runs the model on the example before it traces
+            graph = model_graph(model, example)
+        except ValueError as e:
+            cause = e.__cause__ if e.__cause__ is not None else e
+            raise RecordError(
+                f"the model's forward pass fails on inputs of shape {tuple(example.shape)} "
+                f"(batch, channels, height, width): {type(cause).__name__}: {cause}"
+            ) from e
         chosen = _resolve_layers(model, layers, example, graph)
         modules = dict(model.named_modules())
 
@@ -738,46 +731,28 @@ def record(
                         f"layer {name!r} returns a {type(out).__name__}, not a tensor; record a "
                         "module that returns a tensor"
                     )
-                t = out.detach()
-                if t.dim() == 4:
-                    flat = t.flatten(2)
-                    spatial = (int(t.shape[2]), int(t.shape[3]))
-                elif t.dim() == 2:
-                    flat = t.unsqueeze(2)
-                    spatial = None
-                elif t.dim() == 3:
-                    flat = t
-                    spatial = None
-                else:
+                if out.dim() not in (2, 3, 4):
                     raise RecordError(
-                        f"layer {name!r} has output shape {tuple(t.shape)}; record() handles "
+                        f"layer {name!r} has output shape {tuple(out.shape)}; record() handles "
                         "(N, C), (N, C, L) and (N, C, H, W) outputs"
                     )
-                st = states.get(name)
-                if flat.device.type == "cpu" and flat.dtype == torch.float32 and flat.shape[2]:
-                    # one C++ pass over the output for the mean, the max and its location
-                    # (a copy only for an output that is not contiguous)
-                    # the location only where it can enter the top-k (above the current k-th;
-                    # ties keep the earlier sample)
-                    out = None if st is None else st.stats_buffers(int(flat.shape[0]))
-                    mean, mx, arg = _core.spatial_stats(flat.contiguous().numpy(), out)
-                    current[name] = (mean, mx, arg, spatial)
+                spatial = (int(out.shape[2]), int(out.shape[3])) if out.dim() == 4 else None
+                b, c = int(out.shape[0]), int(out.shape[1])
+                if out.device.type == "cpu" and out.dtype == torch.float32 and out[0, 0].numel():
+                    # one C++ pass over the output for the mean, the max and its location (a
+                    # copy only for an output that is not contiguous), into the layer's buffers
+                    values = out.detach().contiguous().numpy().reshape(b, c, -1)
+                    st = states.get(name)
+                    buffers = None if st is None else st.stats_buffers(b)
+                    current[name] = (*_core.spatial_stats(values, buffers), spatial)
                     return
-                mean = flat.float().mean(dim=2)
-                if st is None or flat.shape[2] == 1 or flat.device.type != "cpu":
-                    mx, arg = flat.max(dim=2)
-                else:
-                    # the location of the maximum is only needed where it can enter the top-k:
-                    # values above the channel's current k-th (ties keep the earlier sample)
-                    mx = flat.amax(dim=2).float()
-                    bi, ci = torch.nonzero(mx > st.kth, as_tuple=True)
-                    arg = torch.zeros(mx.shape, dtype=torch.int64)
-                    if bi.numel():
-                        arg[bi, ci] = flat[bi, ci].argmax(dim=1)
+                flat = out.detach().reshape(b, c, -1).float()  # other devices and dtypes
+                mx, arg = flat.max(dim=2)
                 current[name] = tuple(
                     np.ascontiguousarray(a.to("cpu", dt).numpy())
-                    for a, dt in ((mean, torch.float32), (mx, torch.float32), (arg, torch.int64))
-                ) + (spatial,)
+                    for a, dt in ((flat.mean(dim=2), torch.float32), (mx, torch.float32),
+                                  (arg, torch.int64))
+                ) + (spatial,)  # fmt: skip
 
             return hook
 
