@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -404,3 +405,27 @@ def test_patches_kept_as_images_or_cut_in_flushes_are_the_same(digits):
     s = int(lr.top_samples[0, 0])
     expect = np.round(digits.images[s, 0].numpy() * 255).astype(np.uint8)
     np.testing.assert_array_equal(lr.top_patches[0, 0, ..., 0], expect)
+
+
+def test_float64_model_takes_the_torch_path_with_the_same_results(digits):
+    """Outputs that are not float32 on the CPU (as CUDA outputs) are reduced by torch, images
+    quantised by torch: the recording matches the float32 one."""
+    model = small_net()
+    kw = {"layers": ["0", "3", "6"], "top_k": 3, "progress": False, "patch_size": 8}
+    x = digits.images
+    y = digits.targets
+    single = record(model, (x, y), **kw)
+    double = record(copy.deepcopy(model).double(), (x.double(), y), **kw)
+    for name in kw["layers"]:
+        a, b = single.layer(name), double.layer(name)
+        np.testing.assert_allclose(a.class_means, b.class_means, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a.pooled, b.pooled, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a.top_values, b.top_values, rtol=1e-5, atol=1e-6)
+        same = a.top_samples == b.top_samples  # near-ties may swap between precisions
+        assert same.mean() > 0.95
+        np.testing.assert_array_equal(a.top_boxes[same], b.top_boxes[same])
+        np.testing.assert_array_equal(
+            np.asarray(a.top_patches)[same], np.asarray(b.top_patches)[same]
+        )
+    np.testing.assert_array_equal(single.pooled_images, double.pooled_images)
+    np.testing.assert_array_equal(single.predictions, double.predictions)

@@ -613,7 +613,10 @@ def record(
     patch_budget : int, optional
         Bytes of input images kept until the patches of new top-k entries are cut (in bulk, when
         the budget is exceeded and at the end). Default: a quarter of the size of the patches
-        themselves, at least 32 MiB.
+        themselves, at least 32 MiB. A pass that never exceeds it and ends with the images of
+        its top-k entries taking no more bytes than their patches keeps those images instead:
+        each layer's ``top_patches`` is then a :class:`~cnnvis.record.recording.LayerPatches`
+        that cuts the patches when read (same bytes), and a session saves the images.
 
     Returns
     -------
@@ -638,7 +641,8 @@ def record(
     vectors plus ``max_pooled`` thumbnails (longest side at most 64 pixels); a store of uint8
     copies of the images of top-k entries whose patches are not cut yet, allocated once with
     room for ``patch_budget`` bytes plus one batch and reused; the result's ``S * k * P^2 * c``
-    bytes of patches; and a float32 copy of the weights. Nothing else is kept from one batch to
+    bytes of patches (or, if fewer, the bytes of the images they are cut from); and a float32
+    copy of the weights. Nothing else is kept from one batch to
     the next. Measured (``benchmarks/record.py``): the peak resident memory of a ResNet-18
     recording is the same at 2,000 and at 16,000 samples.
 
