@@ -83,9 +83,9 @@ class LayerPatches:
     """A layer's top-k patches, ``(n_channels, k, P, P, c)`` uint8, cut from a
     :class:`PatchSource` when read.
 
-    Indexing a channel (``patches[c]``, ``patches[c, j]``) cuts that channel's k patches only;
-    anything else (``np.asarray(patches)``, slices) cuts the whole layer once and keeps it.
-    Entries without a sample (``top_samples == -1``) are zeros, as in a cut array.
+    The first read (indexing, ``np.asarray``) cuts the whole layer in one bulk pass and keeps
+    it; a layer never read is never cut. Entries without a sample (``top_samples == -1``) are
+    zeros, as in a cut array.
     """
 
     dtype = np.dtype(np.uint8)
@@ -116,25 +116,16 @@ class LayerPatches:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def _entries(self, samples: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        out = np.zeros((*samples.shape, *self.shape[2:]), dtype=np.uint8)
-        valid = samples >= 0
-        if valid.any():
-            out[valid] = self.source.cut(samples[valid], boxes[valid])
-        return out
-
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         if self._cut is None:
-            self._cut = self._entries(self.top_samples, self.top_boxes)
+            cut = np.zeros(self.shape, dtype=np.uint8)
+            valid = self.top_samples >= 0
+            if valid.any():
+                cut[valid] = self.source.cut(self.top_samples[valid], self.top_boxes[valid])
+            self._cut = cut
         return self._cut if dtype is None else self._cut.astype(dtype)
 
     def __getitem__(self, key):
-        if self._cut is None:
-            first, rest = (key[0], key[1:]) if isinstance(key, tuple) and key else (key, ())
-            if isinstance(first, (int, np.integer)):
-                c = range(self.shape[0])[first]  # negative indices; IndexError when out of range
-                patches = self._entries(self.top_samples[c], self.top_boxes[c])
-                return patches[rest] if rest else patches
         return np.asarray(self)[key]
 
     def __repr__(self) -> str:
