@@ -30,6 +30,12 @@ def summary(rec, manifest: dict | None = None) -> str:
     width = max((len(n) for n in rec.layers), default=0)
     for name, layer in rec.layers.items():
         lines.append(f"  {name:<{width}}  {layer.op:<7} {layer.n_channels:5d} channels")
+    first = next(iter(rec.layers.values()), None)
+    if first is not None:
+        k, p = first.top_values.shape[1], first.top_patches.shape[2]
+        source = getattr(first.top_patches, "source", None)
+        how = "cut" if source is None else f"cut when shown from {len(source.samples)} images"
+        lines.append(f"patches    top {k} per channel, {p}x{p} pixels, {how}")
     n_weights = sum(a.size for params in rec.weights.values() for a in params.values())
     lines.append(f"weights    {len(rec.weights)} modules, {n_weights:,} values")
     lines.append(
