@@ -1,4 +1,4 @@
-// Bindings for the recording's top-k merge: arrays are updated in place, so they must be
+// Bindings for the recording kernels: running state is updated in place, so those arrays must be
 // C-contiguous, writeable and of the exact dtype (no silent copies).
 #include "cnnvis/topk.hpp"
 
@@ -43,30 +43,6 @@ T* inplace_vector(py::array& a, const char* name, py::ssize_t n) {
 }  // namespace
 
 void init_topk(py::module_& m) {
-  m.def(
-      "topk_merge",
-      [](py::array values, py::array samples, py::array locs, py::array slots, py::array batch_max,
-         py::array batch_loc, std::int64_t start) {
-        if (values.ndim() != 2) fail("values must be a 2-D array (channels, k)");
-        const py::ssize_t nc = values.shape(0), k = values.shape(1);
-        if (k < 1) fail("k must be at least 1");
-        if (batch_max.ndim() != 2) fail("batch_max must be a 2-D array (batch, channels)");
-        const py::ssize_t b = batch_max.shape(0);
-        cnnvis::topk::Lists lists{inplace<float>(values, "values", nc, k),
-                                  inplace<std::int64_t>(samples, "samples", nc, k),
-                                  inplace<std::int64_t>(locs, "locs", nc, k),
-                                  inplace<std::int64_t>(slots, "slots", nc, k),
-                                  static_cast<std::size_t>(nc), static_cast<std::size_t>(k)};
-        const float* mx = inplace<float>(batch_max, "batch_max", b, nc);
-        const std::int64_t* loc = inplace<std::int64_t>(batch_loc, "batch_loc", b, nc);
-        py::gil_scoped_release release;
-        return cnnvis::topk::merge(lists, mx, loc, static_cast<std::size_t>(b), start);
-      },
-      py::arg("values"), py::arg("samples"), py::arg("locs"), py::arg("slots"),
-      py::arg("batch_max"), py::arg("batch_loc"), py::arg("start"),
-      "Merges a batch's per-channel maxima (batch, channels) and their locations into the "
-      "per-channel top-k lists (channels, k), in place; returns the number of insertions.");
-
   m.def(
       "accumulate",
       [](py::array values, py::array samples, py::array locs, py::array slots,
@@ -114,7 +90,9 @@ void init_topk(py::module_& m) {
       py::arg("pooled_row"), py::arg("need"),
       "Folds one batch of per-channel summaries (batch, channels) of a layer into its running "
       "state, in place: class sums (float64, classes x channels) by label, reservoir rows of "
-      "pooled (float32) where pooled_row >= 0, the top-k lists (as topk_merge), the pending "
+      "pooled (float32) where pooled_row >= 0, the top-k lists (a value enters only above the "
+      "k-th, after every equal value: a stable descending sort of [lists; batch] cut to k; a "
+      "new entry takes the slot of the one it evicts), the pending "
       "flags (uint8, channels x k, by slot) of new entries and need[i] = 1 (uint8, batch) for "
       "each sample of the batch that entered a list (labels, pooled_row: int64). Returns False, changing nothing, if a mean is NaN or infinite.");
 

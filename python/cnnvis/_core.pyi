@@ -28,7 +28,6 @@ __all__: list[str] = [
     "resample_polylines",
     "shelf_pack",
     "spatial_stats",
-    "topk_merge",
 ]
 
 class _TsneOptimizer:
@@ -143,7 +142,7 @@ def accumulate(
     need: numpy.ndarray,
 ) -> bool:
     """
-    Folds one batch of per-channel summaries (batch, channels) of a layer into its running state, in place: class sums (float64, classes x channels) by label, reservoir rows of pooled (float32) where pooled_row >= 0, the top-k lists (as topk_merge), the pending flags (uint8, channels x k, by slot) of new entries and need[i] = 1 (uint8, batch) for each sample of the batch that entered a list (labels, pooled_row: int64). Returns False, changing nothing, if a mean is NaN or infinite.
+    Folds one batch of per-channel summaries (batch, channels) of a layer into its running state, in place: class sums (float64, classes x channels) by label, reservoir rows of pooled (float32) where pooled_row >= 0, the top-k lists (a value enters only above the k-th, after every equal value: a stable descending sort of [lists; batch] cut to k; a new entry takes the slot of the one it evicts), the pending flags (uint8, channels x k, by slot) of new entries and need[i] = 1 (uint8, batch) for each sample of the batch that entered a list (labels, pooled_row: int64). Returns False, changing nothing, if a mean is NaN or infinite.
     """
 
 def bicluster_edges(
@@ -293,17 +292,4 @@ def spatial_stats(
 ) -> tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
     """
     Per (sample, channel) of a C-contiguous float32 array (batch, channels, length): the mean, the maximum and the first index of the maximum, in one pass; returns (mean, max, argmax), each (batch, channels). out: three arrays (batch, channels) of float32, float32, int64 to write into instead of new ones.
-    """
-
-def topk_merge(
-    values: numpy.ndarray,
-    samples: numpy.ndarray,
-    locs: numpy.ndarray,
-    slots: numpy.ndarray,
-    batch_max: numpy.ndarray,
-    batch_loc: numpy.ndarray,
-    start: typing.SupportsInt | typing.SupportsIndex,
-) -> int:
-    """
-    Merges a batch's per-channel maxima (batch, channels) and their locations into the per-channel top-k lists (channels, k), in place; returns the number of insertions.
     """

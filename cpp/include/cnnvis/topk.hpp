@@ -1,5 +1,6 @@
-// Recording kernels: running per-channel top-k lists (one batch of per-channel maxima merged in
-// place), the spatial summaries the hooks need, and the gather of receptive-field boxes. Pure C++17.
+// Recording kernels: running per-channel summaries (class sums, reservoir rows, top-k lists) folded
+// in per batch, the spatial summaries the hooks need, image quantisation and the gather of
+// receptive-field boxes. Pure C++17.
 #pragma once
 
 #include <cstddef>

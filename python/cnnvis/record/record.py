@@ -642,9 +642,9 @@ def record(
     copies of the images of top-k entries whose patches are not cut yet, allocated once with
     room for ``patch_budget`` bytes plus one batch and reused; the result's ``S * k * P^2 * c``
     bytes of patches (or, if fewer, the bytes of the images they are cut from); and a float32
-    copy of the weights. Nothing else is kept from one batch to
-    the next. Measured (``benchmarks/record.py``): the peak resident memory of a ResNet-18
-    recording is the same at 2,000 and at 16,000 samples.
+    copy of the weights. Nothing else is kept from one batch to the next. Measured
+    (``benchmarks/record.py``): the peak resident memory of a ResNet-18 recording is the same at
+    8,000 and at 16,000 samples, and lower at 2,000 (whose patches are kept as images).
 
     Hooked outputs are reduced inside the hook (spatial mean, spatial max and its location)
     before the next module runs, so a following in-place ReLU cannot alter them; the full
@@ -707,7 +707,7 @@ def record(
         example = x0[:1].to(device)
         from cnnvis.graph import model_graph
 
-        try:  # model_graph runs the model on the example before it traces
+        try:  # a forward that fails on the example input surfaces here as a ValueError
             graph = model_graph(model, example)
         except ValueError as e:
             cause = e.__cause__ if e.__cause__ is not None else e
