@@ -262,40 +262,36 @@ class _Reservoir:
 
     def __init__(self, max_pooled: int, n_classes: int, seed: int) -> None:
         base, extra = divmod(max_pooled, n_classes)
-        self.caps = np.array([base + (1 if c < extra else 0) for c in range(n_classes)])
-        self.offset = np.concatenate([[0], np.cumsum(self.caps)[:-1]]).astype(np.int64)
+        # plain lists: one batch is a short Python loop, cheaper than a dozen numpy calls
+        self.caps = [base + (1 if c < extra else 0) for c in range(n_classes)]
+        self.offset = [sum(self.caps[:c]) for c in range(n_classes)]
+        self.seen = [0] * n_classes
         self.position = np.full(max_pooled, -1, dtype=np.int64)  # buffer row -> sample position
-        self.seen = np.zeros(n_classes, dtype=np.int64)
         self.rng = np.random.default_rng(seed)
 
     def offer(self, labels: np.ndarray, start: int) -> np.ndarray:
-        """Offer a batch (int64 labels); returns per sample the buffer row it now occupies, or -1."""
-        counts = np.bincount(labels, minlength=len(self.caps))
-        if np.all(self.seen + counts <= self.caps):
-            # no class fills up: every sample takes its class's next free row, in order, no draw
-            first = np.cumsum(counts) - counts
-            rank = np.empty(len(labels), dtype=np.int64)
-            rank[np.argsort(labels, kind="stable")] = np.arange(len(labels)) - np.repeat(
-                first, counts
-            )
-            rows = self.offset[labels] + self.seen[labels] + rank
-            self.position[rows] = start + np.arange(len(labels))
-            self.seen += counts
-            return rows
-        rows = np.full(len(labels), -1, dtype=np.int64)
+        """Offer a batch (labels in range); returns per sample the buffer row it now holds, or -1."""
+        rows = [-1] * len(labels)
+        seen, caps, offset = self.seen, self.caps, self.offset
         holder: dict[int, int] = {}  # buffer row -> batch position holding it now
         for i, c in enumerate(labels.tolist()):
-            seen, cap = int(self.seen[c]), int(self.caps[c])
-            j = seen if seen < cap else (int(self.rng.integers(0, seen + 1)) if cap else cap)
+            n, cap = seen[c], caps[c]
+            seen[c] = n + 1
+            if n < cap:  # the class still has free rows: no draw
+                rows[i] = holder_row = offset[c] + n
+                holder[holder_row] = i
+                continue
+            j = int(self.rng.integers(0, n + 1)) if cap else cap
             if j < cap:
-                row = int(self.offset[c] + j)
-                self.position[row] = start + i
+                row = offset[c] + j
                 if row in holder:  # a later sample of this batch replaces an earlier one
                     rows[holder[row]] = -1
                 holder[row] = i
                 rows[i] = row
-            self.seen[c] = seen + 1
-        return rows
+        out = np.array(rows, dtype=np.int64)
+        taken = out >= 0
+        self.position[out[taken]] = start + np.flatnonzero(taken)
+        return out
 
     def kept(self) -> tuple[np.ndarray, np.ndarray]:
         """``(buffer rows, sample positions)`` of the kept samples, by sample position."""
@@ -873,9 +869,8 @@ def record(
                             )
                     yc = y.to("cpu", torch.int64).contiguous()
                     labels_np = yc.numpy()
-                    bad = (labels_np < 0) | (labels_np >= n_classes)
-                    if bad.any():
-                        i = int(np.flatnonzero(bad)[0])
+                    if labels_np.min() < 0 or labels_np.max() >= n_classes:
+                        i = int(np.flatnonzero((labels_np < 0) | (labels_np >= n_classes))[0])
                         raise RecordError(
                             f"label {int(labels_np[i])} of sample {start + i} is out of range: "
                             f"labels must be in 0..{n_classes - 1} ({n_classes} classes)"
@@ -912,11 +907,14 @@ def record(
                     # thumbnails of the reservoir's new samples and images of the new top-k
                     # entries; full-size thumbnails are the same images, converted once
                     full = thumb_hw == tuple(input_shape[1:])
-                    conv = np.union1d(take, need) if full else need
+                    if full and take.size:
+                        need_flags[take] = 1
+                    conv = np.flatnonzero(need_flags)  # sorted batch positions to convert
+                    at = np.cumsum(need_flags, dtype=np.int64) - 1  # position -> row of u8
                     u8 = _images_uint8(x, low, high, conv) if conv.size else None
                     if take.size:
                         if full:
-                            thumbs[slot_rows[take]] = u8[np.searchsorted(conv, take)]
+                            thumbs[slot_rows[take]] = u8[at[take]]
                         else:
                             small = torch.nn.functional.interpolate(
                                 x[torch.from_numpy(take).to(x.device)].float(), size=thumb_hw,
@@ -926,7 +924,7 @@ def record(
                                 small, low, high, np.arange(len(take))
                             )
                     if need.size:
-                        patches.store(start, need, u8[np.searchsorted(conv, need)])
+                        patches.store(start, need, u8[at[need]])
                     start += b
                     if bar is not None:
                         bar.update(b)
