@@ -11,7 +11,7 @@ import sys
 import types
 
 from cnnvis.record.record import RecordError, record, snapshot_activations
-from cnnvis.record.recording import LayerRecord, Recording
+from cnnvis.record.recording import LayerPatches, LayerRecord, PatchSource, Recording
 
 
 class _CallableModule(types.ModuleType):
@@ -24,4 +24,12 @@ class _CallableModule(types.ModuleType):
 
 sys.modules[__name__].__class__ = _CallableModule
 
-__all__ = ["LayerRecord", "Recording", "record", "snapshot_activations", "RecordError"]
+__all__ = [
+    "LayerPatches",
+    "LayerRecord",
+    "PatchSource",
+    "Recording",
+    "record",
+    "snapshot_activations",
+    "RecordError",
+]

@@ -89,6 +89,7 @@ class LayerPatches:
     """
 
     dtype = np.dtype(np.uint8)
+    ndim = 5
 
     def __init__(self, source: PatchSource, top_samples: np.ndarray, top_boxes: np.ndarray) -> None:
         top_samples = np.asarray(top_samples)
@@ -110,8 +111,6 @@ class LayerPatches:
         p = source.patch_size
         self.shape = (*top_samples.shape, p, p, source.images.shape[3])
         self._cut: np.ndarray | None = None
-
-    ndim = 5
 
     def __len__(self) -> int:
         return self.shape[0]
