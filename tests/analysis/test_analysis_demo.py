@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import cnnvis
+from child_env import child_env
 from cnnvis.analysis import load_analysis
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -76,7 +73,7 @@ def test_demo_analysis_edit_save_export(demo_copy, tmp_path):
     back = load_analysis(demo_copy, cnnvis.load(demo_copy))
     assert back.cluster_of(layer, 5) == dst and back.history == an.history
     out = tmp_path / "facets"
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"))
+    env = child_env()
     res = subprocess.run(
         [sys.executable, "-m", "cnnvis", "export", "facets", str(demo_copy), "--out", str(out)],
         capture_output=True,

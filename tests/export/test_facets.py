@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import cnnvis
+from child_env import child_env
 from cnnvis.analysis import load_analysis
 from cnnvis.export.facets import colormap, render_matrix
 from cnnvis.record.recording import LayerRecord, Recording
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _recording():
@@ -68,7 +65,7 @@ def test_cli_writes_legible_pngs_that_follow_the_saved_edits(session, tmp_path):
     an.extract_neuron("features.0", 4)  # a fourth cluster, saved with the session
     an.save(session)
     out = tmp_path / "facets"
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"))
+    env = child_env()
     res = subprocess.run(
         [sys.executable, "-m", "cnnvis", "export", "facets", str(session), "--out", str(out)],
         capture_output=True,
@@ -99,7 +96,7 @@ def test_cli_writes_legible_pngs_that_follow_the_saved_edits(session, tmp_path):
 
 
 def test_missing_session_is_a_clear_error(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"))
+    env = child_env()
     res = subprocess.run(
         [
             sys.executable,

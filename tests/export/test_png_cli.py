@@ -5,20 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[2]
+from child_env import child_env
 
 
 def test_export_png_headless_through_egl(demo_session, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    env["EGL_PLATFORM"] = "surfaceless"
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (env.get("PYTHONPATH", ""), str(ROOT / "python")) if p
-    )
+    no_display = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env = child_env(no_display, EGL_PLATFORM="surfaceless")
     out = tmp_path / "overview.png"
     run = subprocess.run(
         [
@@ -58,7 +54,7 @@ def test_export_png_of_a_missing_session_is_one_clear_line(tmp_path):
             "--out",
             str(tmp_path / "x.png"),
         ],
-        env={**os.environ, "PYTHONPATH": str(ROOT / "python")},
+        env=child_env(),
         capture_output=True,
         text=True,
         timeout=120,

@@ -14,10 +14,11 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+
+from child_env import child_env
 
 pytestmark = [
     pytest.mark.qt,
@@ -31,9 +32,7 @@ if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         allow_module_level=True,
     )
 
-ROOT = Path(__file__).resolve().parents[2]
-_PATH = [p for p in (os.environ.get("PYTHONPATH", ""), str(ROOT / "python")) if p]
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(_PATH)}
+ENV = child_env()
 
 
 @pytest.fixture(scope="module")
