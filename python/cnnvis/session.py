@@ -472,14 +472,14 @@ def _recording_payload(rec: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]
     from cnnvis.record.recording import LayerPatches
 
     # patches still to be cut from one shared set of images: save the images, not the patches
-    sources = {id(lr.top_patches.source) for lr in rec.layers.values()
-               if isinstance(lr.top_patches, LayerPatches)}  # fmt: skip
-    lazy = len(sources) == 1 and all(
-        isinstance(lr.top_patches, LayerPatches) for lr in rec.layers.values()
-    )
+    sources = {
+        lr.top_patches.source if isinstance(lr.top_patches, LayerPatches) else None
+        for lr in rec.layers.values()
+    }
+    lazy = len(sources) == 1 and None not in sources
     patch_size = None
     if lazy:
-        source = next(iter(rec.layers.values())).top_patches.source
+        (source,) = sources
         arrays["patch_images"] = source.images
         arrays["patch_samples"] = source.samples
         patch_size = source.patch_size

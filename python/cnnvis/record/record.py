@@ -393,6 +393,10 @@ class _Patches:
         self.fresh += more
         return reuse + list(range(self.fresh - more, self.fresh))
 
+    def _store_rows(self, samples: np.ndarray) -> np.ndarray:
+        """The store slot of each sample's image."""
+        return np.fromiter((self.slot_of[v] for v in samples.tolist()), np.int64, len(samples))
+
     def pending_of(self, st) -> np.ndarray:
         """The layer's pending flags, (C, k) by slot: a view the C++ accumulate writes into."""
         k = st.top_slot.shape[1]
@@ -434,9 +438,7 @@ class _Patches:
             pend = self.pending[rows].astype(bool) & (samples >= 0)
             if not pend.any():
                 continue
-            image_rows.append(
-                np.fromiter((self.slot_of[v] for v in samples[pend].tolist()), np.int64)
-            )
+            image_rows.append(self._store_rows(samples[pend]))
             boxes.append(st.rf.boxes(st.top_loc[pend]))
             if not ranked:
                 targets.append(rows[pend])
@@ -468,8 +470,7 @@ class _Patches:
             samples = np.unique(np.concatenate([st.top_samples.reshape(-1) for st in self.states]))
             samples = samples[samples >= 0]
             if len(samples) * self.h * self.w <= self.total * self.p * self.p:
-                slots = np.fromiter((self.slot_of[v] for v in samples.tolist()), np.int64)
-                source = PatchSource(self.image_store[slots], samples, self.p)
+                source = PatchSource(self.image_store[self._store_rows(samples)], samples, self.p)
                 self.image_store = None
                 return source
             self.flush(ranked=True)
