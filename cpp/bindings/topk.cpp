@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <pybind11/stl.h>
 
@@ -45,31 +46,62 @@ T* inplace_vector(py::array& a, const char* name, py::ssize_t n) {
 void init_topk(py::module_& m) {
   m.def(
       "accumulate",
-      [](py::array values, py::array samples, py::array locs, py::array slots,
-         py::array class_sums, py::array pooled, py::array pending, py::array mean,
-         py::array batch_max, py::array batch_loc, std::int64_t start, py::array labels,
-         py::array pooled_row, py::array need) {
-        if (values.ndim() != 2) fail("values must be a 2-D array (channels, k)");
-        const py::ssize_t nc = values.shape(0), k = values.shape(1);
-        if (k < 1) fail("k must be at least 1");
-        if (mean.ndim() != 2) fail("mean must be a 2-D array (batch, channels)");
-        const py::ssize_t b = mean.shape(0);
-        if (class_sums.ndim() != 2 || pooled.ndim() != 2)
-          fail("class_sums and pooled must be 2-D arrays (rows, channels)");
-        const py::ssize_t n_classes = class_sums.shape(0), n_rows = pooled.shape(0);
-        cnnvis::topk::Lists lists{inplace<float>(values, "values", nc, k),
-                                  inplace<std::int64_t>(samples, "samples", nc, k),
-                                  inplace<std::int64_t>(locs, "locs", nc, k),
-                                  inplace<std::int64_t>(slots, "slots", nc, k),
-                                  static_cast<std::size_t>(nc), static_cast<std::size_t>(k)};
-        cnnvis::topk::Sums sums{inplace<double>(class_sums, "class_sums", n_classes, nc),
-                                static_cast<std::size_t>(n_classes),
-                                inplace<float>(pooled, "pooled", n_rows, nc),
-                                static_cast<std::size_t>(n_rows),
-                                inplace<std::uint8_t>(pending, "pending", nc, k)};
-        const float* pm = inplace<float>(mean, "mean", b, nc);
-        const float* mx = inplace<float>(batch_max, "batch_max", b, nc);
-        const std::int64_t* loc = inplace<std::int64_t>(batch_loc, "batch_loc", b, nc);
+      [](py::sequence layers, std::int64_t start, py::array labels, py::array pooled_row,
+         py::array need) {
+        // every layer's arrays are checked before any is changed
+        struct Layer {
+          cnnvis::topk::Lists lists;
+          cnnvis::topk::Sums sums;
+          const float* mean;
+          const float* batch_max;
+          const std::int64_t* batch_loc;
+        };
+        std::vector<Layer> todo;
+        std::vector<py::array> held;  // keeps the arrays alive while the GIL is released
+        py::ssize_t b = -1, n_classes = -1, n_rows = -1;
+        for (py::handle item : layers) {
+          const std::string at = "layer " + std::to_string(todo.size()) + ": ";
+          auto parts = py::reinterpret_borrow<py::object>(item);
+          if (!py::isinstance<py::tuple>(parts) || py::len(parts) != 10)
+            fail(at + "expected a tuple (values, samples, locs, slots, class_sums, pooled, "
+                      "pending, mean, batch_max, batch_loc)");
+          auto t = parts.cast<py::tuple>();
+          std::vector<py::array> a;
+          for (py::handle h : t) {
+            if (!py::isinstance<py::array>(h)) fail(at + "every item must be a numpy array");
+            a.push_back(py::reinterpret_borrow<py::array>(h));
+          }
+          if (a[0].ndim() != 2) fail(at + "values must be a 2-D array (channels, k)");
+          const py::ssize_t nc = a[0].shape(0), k = a[0].shape(1);
+          if (k < 1) fail(at + "k must be at least 1");
+          if (a[7].ndim() != 2) fail(at + "mean must be a 2-D array (batch, channels)");
+          if (a[4].ndim() != 2 || a[5].ndim() != 2)
+            fail(at + "class_sums and pooled must be 2-D arrays (rows, channels)");
+          if (b < 0) {
+            b = a[7].shape(0);
+            n_classes = a[4].shape(0);
+            n_rows = a[5].shape(0);
+          }
+          if (a[7].shape(0) != b || a[4].shape(0) != n_classes || a[5].shape(0) != n_rows)
+            fail(at + "every layer must have the same batch, classes and pooled rows");
+          auto name = [&](const char* what) { return at + what; };
+          Layer l{{inplace<float>(a[0], name("values").c_str(), nc, k),
+                   inplace<std::int64_t>(a[1], name("samples").c_str(), nc, k),
+                   inplace<std::int64_t>(a[2], name("locs").c_str(), nc, k),
+                   inplace<std::int64_t>(a[3], name("slots").c_str(), nc, k),
+                   static_cast<std::size_t>(nc), static_cast<std::size_t>(k)},
+                  {inplace<double>(a[4], name("class_sums").c_str(), n_classes, nc),
+                   static_cast<std::size_t>(n_classes),
+                   inplace<float>(a[5], name("pooled").c_str(), n_rows, nc),
+                   static_cast<std::size_t>(n_rows),
+                   inplace<std::uint8_t>(a[6], name("pending").c_str(), nc, k)},
+                  inplace<float>(a[7], name("mean").c_str(), b, nc),
+                  inplace<float>(a[8], name("batch_max").c_str(), b, nc),
+                  inplace<std::int64_t>(a[9], name("batch_loc").c_str(), b, nc)};
+          todo.push_back(l);
+          held.insert(held.end(), a.begin(), a.end());
+        }
+        if (todo.empty()) return py::ssize_t{-1};
         const std::int64_t* lab = inplace_vector<std::int64_t>(labels, "labels", b);
         const std::int64_t* row = inplace_vector<std::int64_t>(pooled_row, "pooled_row", b);
         std::uint8_t* nd = inplace_vector<std::uint8_t>(need, "need", b);
@@ -81,20 +113,95 @@ void init_topk(py::module_& m) {
                  std::to_string(n_rows - 1));
         }
         py::gil_scoped_release release;
-        return cnnvis::topk::accumulate(lists, sums, pm, mx, loc, static_cast<std::size_t>(b),
-                                        start, lab, row, nd);
+        for (std::size_t i = 0; i < todo.size(); ++i) {
+          Layer& l = todo[i];
+          if (!cnnvis::topk::accumulate(l.lists, l.sums, l.mean, l.batch_max, l.batch_loc,
+                                        static_cast<std::size_t>(b), start, lab, row, nd))
+            return static_cast<py::ssize_t>(i);
+        }
+        return py::ssize_t{-1};
       },
-      py::arg("values"), py::arg("samples"), py::arg("locs"), py::arg("slots"),
-      py::arg("class_sums"), py::arg("pooled"), py::arg("pending"), py::arg("mean"),
-      py::arg("batch_max"), py::arg("batch_loc"), py::arg("start"), py::arg("labels"),
-      py::arg("pooled_row"), py::arg("need"),
-      "Folds one batch of per-channel summaries (batch, channels) of a layer into its running "
-      "state, in place: class sums (float64, classes x channels) by label, reservoir rows of "
-      "pooled (float32) where pooled_row >= 0, the top-k lists (a value enters only above the "
-      "k-th, after every equal value: a stable descending sort of [lists; batch] cut to k; a "
-      "new entry takes the slot of the one it evicts), the pending "
-      "flags (uint8, channels x k, by slot) of new entries and need[i] = 1 (uint8, batch) for "
-      "each sample of the batch that entered a list (labels, pooled_row: int64). Returns False, changing nothing, if a mean is NaN or infinite.");
+      py::arg("layers"), py::arg("start"), py::arg("labels"), py::arg("pooled_row"),
+      py::arg("need"),
+      "Folds one batch into the running state of each layer, in place and in order. A layer is "
+      "a tuple (values, samples, locs, slots, class_sums, pooled, pending, mean, batch_max, "
+      "batch_loc): its top-k lists (channels x k), its class sums (float64, classes x channels), "
+      "its reservoir rows (pooled, float32), its pending flags (uint8, channels x k, by slot) and "
+      "the batch's per-channel summaries (batch x channels). Each mean goes to its class's sums "
+      "by label and to reservoir row pooled_row (where >= 0); a maximum enters the top-k lists "
+      "only above the k-th, after every equal value (a stable descending sort of [lists; batch] "
+      "cut to k), taking the slot of the entry it evicts, which becomes pending; need[i] = 1 "
+      "(uint8, batch) for each sample of the batch that entered a list (labels, pooled_row: "
+      "int64). Returns the index of the first layer with a NaN or infinite mean, which is left "
+      "unchanged (the layers before it are folded), or -1.");
+
+  m.def(
+      "reservoir_offer",
+      [](py::array labels, std::int64_t start, py::array seen, py::array caps, py::array offset,
+         py::array position, py::array rng) {
+        if (seen.ndim() != 1) fail("seen must be a 1-D array (one count per class)");
+        const py::ssize_t k = seen.shape(0);
+        if (k < 1) fail("there must be at least one class");
+        if (position.ndim() != 1) fail("position must be a 1-D array (one per reservoir row)");
+        const py::ssize_t n_rows = position.shape(0);
+        cnnvis::topk::Reservoir r{inplace_vector<std::int64_t>(seen, "seen", k),
+                                  inplace_vector<std::int64_t>(caps, "caps", k),
+                                  inplace_vector<std::int64_t>(offset, "offset", k),
+                                  static_cast<std::size_t>(k),
+                                  inplace_vector<std::int64_t>(position, "position", n_rows),
+                                  inplace_vector<std::uint64_t>(rng, "rng", 1)};
+        for (py::ssize_t c = 0; c < k; ++c)
+          if (r.caps[c] < 0 || r.offset[c] < 0 || r.offset[c] + r.caps[c] > n_rows ||
+              r.seen[c] < 0)
+            fail("class " + std::to_string(c) + ": its rows " + std::to_string(r.offset[c]) +
+                 " + " + std::to_string(r.caps[c]) + " must lie inside position (" +
+                 std::to_string(n_rows) + " rows) and its count be >= 0");
+        I64Array lab(labels);
+        if (lab.ndim() != 1) fail("labels must be a 1-D array");
+        const py::ssize_t n = lab.size();
+        const std::int64_t* pl = lab.data();
+        for (py::ssize_t i = 0; i < n; ++i)
+          if (pl[i] < 0 || pl[i] >= k)
+            fail("label " + std::to_string(pl[i]) + " outside 0.." + std::to_string(k - 1));
+        if (start < 0) fail("start must be >= 0");
+        for (py::ssize_t q = 0; q < n_rows; ++q)
+          if (r.position[q] >= start)
+            fail("position holds samples from start on: batches must be offered in order");
+        py::array_t<std::int64_t> row(n);
+        std::int64_t* pr = row.mutable_data();
+        {
+          py::gil_scoped_release release;
+          cnnvis::topk::reservoir_offer(r, pl, static_cast<std::size_t>(n), start, pr);
+        }
+        return row;
+      },
+      py::arg("labels"), py::arg("start"), py::arg("seen"), py::arg("caps"), py::arg("offset"),
+      py::arg("position"), py::arg("rng"),
+      "Offers samples start .. start + len(labels) - 1 to a class-stratified reservoir (Algorithm "
+      "R per class), in place: class c keeps at most caps[c] samples, in rows offset[c] .. "
+      "offset[c] + caps[c] - 1 of position (int64: the sample each row holds, -1 while free); "
+      "seen (int64) counts each class's samples; rng (uint64, one value) is the state of the "
+      "splitmix64 generator that draws. Returns the row each sample holds after the batch, or -1.");
+
+  m.def(
+      "softmax_top",
+      [](py::array z, py::array top, py::array probability) {
+        if (!z.dtype().is(py::dtype::of<float>()))
+          fail("z has dtype " + std::string(py::str(z.dtype())) + ", expected float32");
+        if (z.ndim() != 2 || z.shape(1) < 1) fail("z must be a 2-D array (rows, logits)");
+        if (!(z.flags() & py::array::c_style)) fail("z must be C-contiguous");
+        const py::ssize_t rows = z.shape(0), n = z.shape(1);
+        std::int64_t* pt = inplace_vector<std::int64_t>(top, "top", rows);
+        float* pp = inplace_vector<float>(probability, "probability", rows);
+        const float* pz = static_cast<const float*>(z.data());
+        py::gil_scoped_release release;
+        return cnnvis::topk::softmax_top(pz, static_cast<std::size_t>(rows),
+                                         static_cast<std::size_t>(n), pt, pp);
+      },
+      py::arg("z"), py::arg("top"), py::arg("probability"),
+      "Per row of z (float32, rows x logits): top[r] = the first index of the maximum (int64) and "
+      "probability[r] = its softmax probability, 1 / sum(exp(z - max)) (float32), written in "
+      "place. Returns False, writing nothing, if a logit is NaN or infinite.");
 
   m.def(
       "spatial_stats",

@@ -1,5 +1,6 @@
 #include "cnnvis/topk.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -170,6 +171,62 @@ void spatial_stats(const float* x, std::size_t rows, std::size_t len, float* mea
     max[r] = mx;
     argmax[r] = at;
   }
+}
+
+namespace {
+
+std::uint64_t splitmix64(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// uniform in 0..bound-1, without modulo bias (draws past the last whole multiple are redrawn)
+std::uint64_t below(std::uint64_t& state, std::uint64_t bound) {
+  const std::uint64_t most = std::numeric_limits<std::uint64_t>::max();
+  const std::uint64_t limit = most - most % bound;
+  std::uint64_t x;
+  do x = splitmix64(state);
+  while (x >= limit);
+  return x % bound;
+}
+
+}  // namespace
+
+void reservoir_offer(Reservoir& r, const std::int64_t* labels, std::size_t n, std::int64_t start,
+                     std::int64_t* row) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t c = static_cast<std::size_t>(labels[i]);
+    const std::int64_t m = r.seen[c]++, cap = r.caps[c];
+    std::int64_t j = m;  // the class still has free rows: no draw
+    if (m >= cap) j = cap == 0 ? 0 : static_cast<std::int64_t>(below(*r.rng, m + 1));
+    if (j >= cap) {
+      row[i] = -1;
+      continue;
+    }
+    const std::int64_t at = r.offset[c] + j;
+    if (r.position[at] >= start) row[r.position[at] - start] = -1;  // replaced in this batch
+    r.position[at] = start + static_cast<std::int64_t>(i);
+    row[i] = at;
+  }
+}
+
+bool softmax_top(const float* z, std::size_t rows, std::size_t n, std::int64_t* top,
+                 float* probability) {
+  for (std::size_t i = 0; i < rows * n; ++i)
+    if (!std::isfinite(z[i])) return false;
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* v = z + r * n;
+    std::size_t best = 0;
+    for (std::size_t q = 1; q < n; ++q)
+      if (v[q] > v[best]) best = q;
+    float sum = 0.0f;
+    for (std::size_t q = 0; q < n; ++q) sum += std::exp(v[q] - v[best]);
+    top[r] = static_cast<std::int64_t>(best);
+    probability[r] = 1.0f / sum;
+  }
+  return true;
 }
 
 void quantize_images(const float* x, std::size_t c, std::size_t h, std::size_t w,

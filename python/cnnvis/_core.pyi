@@ -6,6 +6,7 @@ cpp/bindings/ (tests/test_core_stub.py checks it lists every function).
 
 from __future__ import annotations
 
+import collections.abc
 import typing
 
 import numpy
@@ -26,7 +27,9 @@ __all__: list[str] = [
     "pack_rectangles",
     "quantize_images",
     "resample_polylines",
+    "reservoir_offer",
     "shelf_pack",
+    "softmax_top",
     "spatial_stats",
 ]
 
@@ -126,23 +129,14 @@ def _tsne_transform(
     """
 
 def accumulate(
-    values: numpy.ndarray,
-    samples: numpy.ndarray,
-    locs: numpy.ndarray,
-    slots: numpy.ndarray,
-    class_sums: numpy.ndarray,
-    pooled: numpy.ndarray,
-    pending: numpy.ndarray,
-    mean: numpy.ndarray,
-    batch_max: numpy.ndarray,
-    batch_loc: numpy.ndarray,
+    layers: collections.abc.Sequence,
     start: typing.SupportsInt | typing.SupportsIndex,
     labels: numpy.ndarray,
     pooled_row: numpy.ndarray,
     need: numpy.ndarray,
-) -> bool:
+) -> int:
     """
-    Folds one batch of per-channel summaries (batch, channels) of a layer into its running state, in place: class sums (float64, classes x channels) by label, reservoir rows of pooled (float32) where pooled_row >= 0, the top-k lists (a value enters only above the k-th, after every equal value: a stable descending sort of [lists; batch] cut to k; a new entry takes the slot of the one it evicts), the pending flags (uint8, channels x k, by slot) of new entries and need[i] = 1 (uint8, batch) for each sample of the batch that entered a list (labels, pooled_row: int64). Returns False, changing nothing, if a mean is NaN or infinite.
+    Folds one batch into the running state of each layer, in place and in order. A layer is a tuple (values, samples, locs, slots, class_sums, pooled, pending, mean, batch_max, batch_loc): its top-k lists (channels x k), its class sums (float64, classes x channels), its reservoir rows (pooled, float32), its pending flags (uint8, channels x k, by slot) and the batch's per-channel summaries (batch x channels). Each mean goes to its class's sums by label and to reservoir row pooled_row (where >= 0); a maximum enters the top-k lists only above the k-th, after every equal value (a stable descending sort of [lists; batch] cut to k), taking the slot of the entry it evicts, which becomes pending; need[i] = 1 (uint8, batch) for each sample of the batch that entered a list (labels, pooled_row: int64). Returns the index of the first layer with a NaN or infinite mean, which is left unchanged (the layers before it are folded), or -1.
     """
 
 def bicluster_edges(
@@ -278,6 +272,19 @@ def resample_polylines(
     Resamples polylines (m, p, 2) to n_points each, equally spaced by arc length.
     """
 
+def reservoir_offer(
+    labels: numpy.ndarray,
+    start: typing.SupportsInt | typing.SupportsIndex,
+    seen: numpy.ndarray,
+    caps: numpy.ndarray,
+    offset: numpy.ndarray,
+    position: numpy.ndarray,
+    rng: numpy.ndarray,
+) -> numpy.typing.NDArray[numpy.int64]:
+    """
+    Offers samples start .. start + len(labels) - 1 to a class-stratified reservoir (Algorithm R per class), in place: class c keeps at most caps[c] samples, in rows offset[c] .. offset[c] + caps[c] - 1 of position (int64: the sample each row holds, -1 while free); seen (int64) counts each class's samples; rng (uint64, one value) is the state of the splitmix64 generator that draws. Returns the row each sample holds after the batch, or -1.
+    """
+
 def shelf_pack(
     sizes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
     aspect: typing.SupportsFloat | typing.SupportsIndex = 1.0,
@@ -285,6 +292,11 @@ def shelf_pack(
 ) -> tuple:
     """
     Shelf packer (rows, tallest first), the reference floor: (xy, width, height, variant).
+    """
+
+def softmax_top(z: numpy.ndarray, top: numpy.ndarray, probability: numpy.ndarray) -> bool:
+    """
+    Per row of z (float32, rows x logits): top[r] = the first index of the maximum (int64) and probability[r] = its softmax probability, 1 / sum(exp(z - max)) (float32), written in place. Returns False, writing nothing, if a logit is NaN or infinite.
     """
 
 def spatial_stats(

@@ -1,5 +1,5 @@
-"""The C++ recording kernels (accumulate and its top-k merge, spatial stats, image quantisation,
-box gather) against numpy and torch."""
+"""The C++ recording kernels (accumulate and its top-k merge, the reservoir, spatial stats, the
+softmax of the logits, image quantisation, box gather) against numpy and torch."""
 
 import numpy as np
 import pytest
@@ -21,12 +21,11 @@ def _empty(c, k):
 def _merge(vals, smp, loc, slot, mx, lc, start):
     """Only the top-k part of ``_core.accumulate`` (zero means, one class, no reservoir rows)."""
     b, c = mx.shape
-    ok = _core.accumulate(
-        vals, smp, loc, slot, np.zeros((1, c)), np.zeros((1, c), np.float32),
-        np.zeros(slot.shape, np.uint8), np.zeros((b, c), np.float32), mx, lc, start,
-        np.zeros(b, np.int64), np.full(b, -1, np.int64), np.zeros(b, np.uint8),
-    )  # fmt: skip
-    assert ok
+    layer = (vals, smp, loc, slot, np.zeros((1, c)), np.zeros((1, c), np.float32),
+             np.zeros(slot.shape, np.uint8), np.zeros((b, c), np.float32), mx, lc)  # fmt: skip
+    bad = _core.accumulate([layer], start, np.zeros(b, np.int64), np.full(b, -1, np.int64),
+                           np.zeros(b, np.uint8))  # fmt: skip
+    assert bad == -1
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -81,7 +80,7 @@ def test_column_grows():
     col = _Column(np.int64)
     parts = [np.arange(i, i + 3000) for i in range(0, 30000, 3000)]
     for p in parts:
-        col.append(p)
+        col.extend(len(p))[:] = p
     np.testing.assert_array_equal(col.values(), np.concatenate(parts))
 
 
@@ -188,6 +187,12 @@ def _state(n_channels, k, n_classes, rows):
     )
 
 
+def _layer(st, mean, mx, loc):
+    """The tuple _core.accumulate takes for one layer."""
+    keys = ("values", "samples", "locs", "slots", "class_sums", "pooled", "pending")
+    return (*(st[k] for k in keys), mean, mx, loc)
+
+
 def test_accumulate_against_numpy():
     """Class sums, reservoir rows, the top-k lists and the new-entry flags over three batches."""
     rng = np.random.default_rng(3)
@@ -205,8 +210,7 @@ def test_accumulate_against_numpy():
         rows[[1, 4]] = [batch, 6 - batch]
         need = np.zeros(b, np.uint8)
         st["pending"][:] = 0
-        assert _core.accumulate(**st, mean=mean, batch_max=mx, batch_loc=loc, start=start,
-                                labels=labels, pooled_row=rows, need=need)  # fmt: skip
+        assert _core.accumulate([_layer(st, mean, mx, loc)], start, labels, rows, need) == -1
         np.add.at(ref_sums, labels, mean.astype(np.float64))
         np.testing.assert_array_equal(st["class_sums"], ref_sums)
         np.testing.assert_array_equal(st["pooled"][[batch, 6 - batch]], mean[[1, 4]])
@@ -224,22 +228,109 @@ def test_accumulate_against_numpy():
         np.testing.assert_array_equal(st["pending"], by_slot)
 
 
-def test_accumulate_refuses_nan_and_bad_rows():
-    st = _state(2, 3, 2, rows=2)
+def test_accumulate_names_the_first_bad_layer_and_refuses_bad_rows():
+    first, second = _state(2, 3, 2, rows=2), _state(2, 3, 2, rows=2)
+    ok = np.ones((2, 2), np.float32)
     mean = np.zeros((2, 2), np.float32)
     mean[1, 0] = np.inf
-    kw = dict(batch_max=np.zeros((2, 2), np.float32), batch_loc=np.zeros((2, 2), np.int64),
-              start=0, labels=np.array([0, 1]), pooled_row=np.array([0, 1]),
-              need=np.zeros(2, np.uint8))  # fmt: skip
-    assert not _core.accumulate(**st, mean=mean, **kw)
-    assert (st["samples"] == -1).all() and (st["class_sums"] == 0).all()  # nothing changed
+    mx, loc = np.zeros((2, 2), np.float32), np.zeros((2, 2), np.int64)
+    args = (0, np.array([0, 1]), np.array([0, 1]), np.zeros(2, np.uint8))
+    layers = [_layer(first, ok, ok, loc), _layer(second, mean, mx, loc)]
+    assert _core.accumulate(layers, *args) == 1
+    assert (first["class_sums"] == 1).all()  # the layer before it is folded
+    assert (second["samples"] == -1).all() and (second["class_sums"] == 0).all()  # unchanged
     mean[1, 0] = 0
+    layer = [_layer(second, mean, mx, loc)]
     with pytest.raises(ValueError, match="label 2"):
-        _core.accumulate(**st, mean=mean, **{**kw, "labels": np.array([0, 2])})
+        _core.accumulate(layer, 0, np.array([0, 2]), args[2], args[3])
     with pytest.raises(ValueError, match="pooled row 2"):
-        _core.accumulate(**st, mean=mean, **{**kw, "pooled_row": np.array([2, -1])})
-    with pytest.raises(ValueError, match="float64"):
-        _core.accumulate(**{**st, "class_sums": np.zeros((2, 2), np.float32)}, mean=mean, **kw)
+        _core.accumulate(layer, 0, args[1], np.array([2, -1]), args[3])
+    with pytest.raises(ValueError, match="layer 0: class_sums has dtype float32"):
+        _core.accumulate([_layer({**second, "class_sums": np.zeros((2, 2), np.float32)}, mean,
+                                 mx, loc)], *args)  # fmt: skip
+    with pytest.raises(ValueError, match="layer 1: every layer must have the same batch"):
+        _core.accumulate([layer[0], _layer(first, ok[:1], ok[:1], loc[:1])], *args)
+    with pytest.raises(ValueError, match="layer 0: expected a tuple"):
+        _core.accumulate([layer[0][:9]], *args)
+    assert _core.accumulate([], *args) == -1
+
+
+def _reservoir(caps):
+    caps = np.asarray(caps, np.int64)
+    offset = np.concatenate([[0], np.cumsum(caps)[:-1]]).astype(np.int64)
+    return dict(seen=np.zeros(len(caps), np.int64), caps=caps, offset=offset,
+                position=np.full(int(caps.sum()), -1, np.int64),
+                rng=np.array([7], np.uint64))  # fmt: skip
+
+
+def test_reservoir_fills_free_rows_in_order_then_replaces():
+    r = _reservoir([3, 2])
+    rows = _core.reservoir_offer(np.array([0, 1, 0, 0, 1]), 0, **r)
+    np.testing.assert_array_equal(rows, [0, 3, 1, 2, 4])  # free rows: no draw
+    np.testing.assert_array_equal(r["position"], [0, 2, 3, 1, 4])
+    np.testing.assert_array_equal(r["seen"], [3, 2])
+    for start in range(5, 500, 5):  # full: each later sample replaces a row or is dropped
+        rows = _core.reservoir_offer(np.array([0, 0, 0, 0, 0]), start, **r)
+        kept = rows >= 0
+        # a row taken twice in one batch belongs to the later sample only
+        assert len(set(rows[kept].tolist())) == kept.sum()
+        np.testing.assert_array_equal(r["position"][rows[kept]], start + np.flatnonzero(kept))
+        assert set(rows[kept].tolist()) <= {0, 1, 2}
+    assert r["position"][:3].min() > 100  # the reservoir reaches late samples
+
+
+def test_reservoir_keeps_each_sample_with_equal_probability():
+    """Algorithm R: each of n samples of a class ends in its 4 rows with probability 4 / n."""
+    n, trials = 40, 3000
+    counts = np.zeros(n)
+    for seed in range(trials):
+        r = _reservoir([4])
+        r["rng"][0] = seed
+        for start in range(0, n, 8):
+            _core.reservoir_offer(np.zeros(8, np.int64), start, **r)
+        counts[r["position"]] += 1
+    expect = trials * 4 / n  # 300 per sample, standard deviation about 16
+    assert np.abs(counts - expect).max() < 6 * np.sqrt(expect)
+    again = _reservoir([4])
+    again["rng"][0] = trials - 1
+    for start in range(0, n, 8):
+        _core.reservoir_offer(np.zeros(8, np.int64), start, **again)
+    np.testing.assert_array_equal(again["position"], r["position"])  # same seed, same sample
+
+
+def test_reservoir_refuses_bad_input():
+    r = _reservoir([2, 2])
+    with pytest.raises(ValueError, match="label 2 outside 0..1"):
+        _core.reservoir_offer(np.array([0, 2]), 0, **r)
+    _core.reservoir_offer(np.array([0, 1]), 0, **r)
+    with pytest.raises(ValueError, match="in order"):
+        _core.reservoir_offer(np.array([0]), 0, **r)
+    with pytest.raises(ValueError, match="must lie inside position"):
+        _core.reservoir_offer(np.array([0]), 2, **{**r, "caps": np.array([2, 3])})
+    with pytest.raises(ValueError, match="rng"):
+        _core.reservoir_offer(np.array([0]), 2, **{**r, "rng": np.zeros(1, np.int64)})
+
+
+def test_softmax_top_against_torch():
+    import torch
+
+    rng = np.random.default_rng(2)
+    z = rng.normal(0, 5, (33, 10)).astype(np.float32)
+    z[3, [2, 7]] = 40.0  # a tie: the first index
+    top, prob = np.zeros(33, np.int64), np.zeros(33, np.float32)
+    assert _core.softmax_top(z, top, prob)
+    p = torch.softmax(torch.from_numpy(z), 1)
+    np.testing.assert_array_equal(top, p.argmax(1).numpy())
+    np.testing.assert_allclose(prob, p.max(1).values.numpy(), rtol=1e-6)
+    assert top[3] == 2
+    z[5, 1] = np.nan
+    before = prob.copy()
+    assert not _core.softmax_top(z, top, prob)
+    np.testing.assert_array_equal(prob, before)  # nothing written
+    with pytest.raises(ValueError, match="float32"):
+        _core.softmax_top(z.astype(np.float64), top, prob)
+    with pytest.raises(ValueError, match="top must have shape"):
+        _core.softmax_top(z, top[:5], prob)
 
 
 def test_quantize_images_matches_torch_arithmetic():

@@ -46,6 +46,30 @@ bool accumulate(Lists& lists, Sums& sums, const float* mean, const float* batch_
                 const std::int64_t* batch_loc, std::size_t batch, std::int64_t start,
                 const std::int64_t* labels, const std::int64_t* pooled_row, std::uint8_t* need);
 
+// A class-stratified reservoir sample of sample positions (Algorithm R per class): class c keeps
+// at most caps[c] samples, in rows offset[c] .. offset[c] + caps[c] of position (the sample
+// position each row holds, -1 while free). seen counts each class's samples so far; rng is the
+// state of a splitmix64 generator, so a sample is a function of the seed and the label order.
+struct Reservoir {
+  std::int64_t* seen;
+  const std::int64_t* caps;
+  const std::int64_t* offset;
+  std::size_t n_classes;
+  std::int64_t* position;
+  std::uint64_t* rng;
+};
+
+// Offers the samples start .. start + n - 1 with these labels (in 0..n_classes-1): row[i] is the
+// reservoir row sample i holds after the batch, or -1 (not drawn, or replaced by a later sample
+// of the same batch).
+void reservoir_offer(Reservoir& r, const std::int64_t* labels, std::size_t n, std::int64_t start,
+                     std::int64_t* row);
+
+// Per row of z (rows, n) of logits: the first index of the maximum and the softmax probability
+// there, 1 / sum(exp(z - max)). Returns false, writing nothing, if any logit is NaN or infinite.
+bool softmax_top(const float* z, std::size_t rows, std::size_t n, std::int64_t* top,
+                 float* probability);
+
 // For each of `rows` rows of `len` floats (row-major): the mean, the maximum and the first index
 // of the maximum, in one branch-free pass over the row. The sum runs in eight float lanes, so the
 // mean can differ from a sequential sum at rounding level (1e-6 relative). A row with

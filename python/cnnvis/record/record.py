@@ -257,41 +257,25 @@ class _Reservoir:
 
     Class ``c`` keeps at most ``max_pooled // n_classes`` samples (one more for the first
     ``max_pooled % n_classes`` classes), so at most ``max_pooled`` in all. Rows
-    ``offset[c] .. offset[c] + cap[c]`` of the pooled buffers belong to class ``c``.
+    ``offset[c] .. offset[c] + cap[c]`` of the pooled buffers belong to class ``c``. The draws
+    come from a generator seeded with ``seed`` (``_core.reservoir_offer``).
     """
 
     def __init__(self, max_pooled: int, n_classes: int, seed: int) -> None:
         base, extra = divmod(max_pooled, n_classes)
-        # plain lists: one batch is a short Python loop, cheaper than a dozen numpy calls
-        self.caps = [base + (1 if c < extra else 0) for c in range(n_classes)]
-        self.offset = [sum(self.caps[:c]) for c in range(n_classes)]
-        self.seen = [0] * n_classes
+        self.caps = base + (np.arange(n_classes) < extra).astype(np.int64)
+        self.offset = np.concatenate([[0], np.cumsum(self.caps)[:-1]]).astype(np.int64)
+        self.seen = np.zeros(n_classes, dtype=np.int64)
         self.position = np.full(max_pooled, -1, dtype=np.int64)  # buffer row -> sample position
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.array([seed & (2**64 - 1)], dtype=np.uint64)
 
     def offer(self, labels: np.ndarray, start: int) -> np.ndarray:
         """Offer a batch (labels in range); returns per sample the buffer row it now holds, or -1."""
-        rows = [-1] * len(labels)
-        seen, caps, offset = self.seen, self.caps, self.offset
-        holder: dict[int, int] = {}  # buffer row -> batch position holding it now
-        for i, c in enumerate(labels.tolist()):
-            n, cap = seen[c], caps[c]
-            seen[c] = n + 1
-            if n < cap:  # the class still has free rows: no draw
-                rows[i] = holder_row = offset[c] + n
-                holder[holder_row] = i
-                continue
-            j = int(self.rng.integers(0, n + 1)) if cap else cap
-            if j < cap:
-                row = offset[c] + j
-                if row in holder:  # a later sample of this batch replaces an earlier one
-                    rows[holder[row]] = -1
-                holder[row] = i
-                rows[i] = row
-        out = np.array(rows, dtype=np.int64)
-        taken = out >= 0
-        self.position[out[taken]] = start + np.flatnonzero(taken)
-        return out
+        from cnnvis import _core
+
+        return _core.reservoir_offer(
+            labels, start, self.seen, self.caps, self.offset, self.position, self.rng
+        )
 
     def kept(self) -> tuple[np.ndarray, np.ndarray]:
         """``(buffer rows, sample positions)`` of the kept samples, by sample position."""
@@ -320,6 +304,7 @@ class _LayerState:
         self.top_slot = np.tile(np.arange(k, dtype=np.int64), (n_channels, 1))
         self.offset = 0  # first row of this layer's slots in the shared patch block
         self.buffers: tuple[np.ndarray, ...] | None = None
+        self.running: tuple[np.ndarray, ...] = ()  # the arrays _core.accumulate updates
         self.rf: ReceptiveField | None = None
         self.spatial: tuple[int, int] | None = None
 
@@ -558,14 +543,15 @@ class _Column:
         self.data = _zeroed((4096 * self.dtype.itemsize,)).view(self.dtype)
         self.n = 0
 
-    def append(self, values: np.ndarray) -> None:
-        m = self.n + len(values)
+    def extend(self, n: int) -> np.ndarray:
+        """The next n values, to be written by the caller."""
+        m = self.n + n
         if m > len(self.data):
             grown = _zeroed((2 * m * self.dtype.itemsize,)).view(self.dtype)
             grown[: self.n] = self.data[: self.n]
             self.data = grown
-        self.data[self.n : m] = values
         self.n = m
+        return self.data[m - n : m]
 
     def values(self) -> np.ndarray:
         return self.data[: self.n].copy()
@@ -960,6 +946,9 @@ def record(
                         thumbs = np.zeros((max_pooled, *thumb_hw, c_in), dtype=np.uint8)
                         patches = _Patches([states[n] for n in order], patch_size,
                                            input_shape, patch_budget)  # fmt: skip
+                        for st in states.values():  # what _core.accumulate updates
+                            st.running = (st.top_values, st.top_samples, st.top_loc, st.top_slot,
+                                          st.class_sums, st.pooled, patches.pending_of(st))  # fmt: skip
                         for n in order:
                             if calls.get(n, 0) != 1:
                                 raise RecordError(
@@ -986,31 +975,26 @@ def record(
                     # reservoir per class (Algorithm R), deterministic in the sample order
                     slot_rows = reservoir.offer(labels_np, start)
                     take = np.flatnonzero(slot_rows >= 0)
-                    # each layer in one C++ call: class sums, reservoir rows, top-k lists and the
-                    # pending patches of new entries (need: the samples whose image is needed)
+                    # one C++ call for all layers: class sums, reservoir rows, top-k lists and
+                    # the pending patches of new entries (need: the samples whose image is needed)
                     need_flags = np.zeros(b, dtype=np.uint8)
-                    for n in order:  # in execution order: the first bad layer is named
-                        st = states[n]
-                        mean, mx, arg, _spatial = current[n]
-                        if not _core.accumulate(
-                            st.top_values, st.top_samples, st.top_loc, st.top_slot,
-                            st.class_sums, st.pooled, patches.pending_of(st), mean, mx, arg,
-                            start, labels_np, slot_rows, need_flags,
-                        ):  # fmt: skip
-                            raise RecordError(
-                                f"layer {n!r} produced NaN or inf activations (batch starting "
-                                f"at sample {start}); check the inputs and the model's weights"
-                            )
-                    zc = z.detach().to("cpu", torch.float32).numpy()
-                    if not np.isfinite(zc).all():
+                    bad = _core.accumulate(
+                        [(*states[n].running, *current[n][:3]) for n in order],
+                        start, labels_np, slot_rows, need_flags,
+                    )  # fmt: skip
+                    if bad >= 0:  # in execution order: the first bad layer is named
+                        raise RecordError(
+                            f"layer {order[bad]!r} produced NaN or inf activations (batch "
+                            f"starting at sample {start}); check the inputs and the model's weights"
+                        )
+                    zc = np.ascontiguousarray(z.detach().to("cpu", torch.float32).numpy())
+                    labels_all.extend(b)[:] = labels_np
+                    # the prediction and its softmax probability
+                    if not _core.softmax_top(zc, preds_all.extend(b), conf_all.extend(b)):
                         raise RecordError(
                             f"the model's logits contain NaN or inf (batch starting at sample "
                             f"{start})"
                         )
-                    # the prediction's softmax probability: exp(0) over the sum of exponentials
-                    labels_all.append(labels_np)
-                    preds_all.append(zc.argmax(axis=1))
-                    conf_all.append(1.0 / np.exp(zc - zc.max(axis=1, keepdims=True)).sum(axis=1))
                     need = np.flatnonzero(need_flags)
                     # thumbnails of the reservoir's new samples and images of the new top-k
                     # entries; full-size thumbnails are the same images, converted once
