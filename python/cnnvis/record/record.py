@@ -323,7 +323,9 @@ class _LayerState:
         return tuple(a[:b] for a in self.buffers)
 
 
-# outputs reduced after the forward pass, together, may take this many bytes per batch
+# outputs are reduced after the forward pass only where all of a batch's recorded outputs take
+# at most this many bytes: holding larger ones past their last use raised the peak memory of a
+# ResNet-18 recording by 50 MB (the allocator then grows its heap), for no gain in speed
 DEFER_BYTES = 8 << 20
 
 
@@ -348,8 +350,8 @@ class _Reduction:
     can wait until the forward pass is over, and the outputs that wait are reduced in one sweep
     (``deferred``). Reducing between the model's ops costs more: for the demo CNN 8 against
     5.5 ms a pass, as it evicts what the next op works on. The others (changed in place, or
-    past ``DEFER_BYTES`` of waiting outputs) are reduced in the hook, before any later op runs.
-    The hooks then do no checks at all.
+    all of them when a batch's recorded outputs take more than ``DEFER_BYTES``) are reduced in
+    the hook, before any later op runs. The hooks then do no checks at all.
     """
 
     __slots__ = ("state", "native", "deferred", "spatial", "full", "calls", "out", "version")
@@ -670,8 +672,8 @@ def record(
     for labels, predictions and confidences (kept in arrays that grow by doubling, so at most
     40 bytes per sample, outside the malloc heap). With layers of C_l channels (S = sum of C_l),
     K classes, k = ``top_k``, P = ``patch_size``, B = batch size and input images of c x H x W,
-    the pass holds: one batch of activations (the model's own forward, kept until the end of
-    the forward pass for outputs reduced after it, at most 8 MiB); ``S * (8 K + 28 k)``
+    the pass holds: one batch of activations (the model's own forward; recorded outputs of at
+    most 8 MiB in all are kept until the end of the forward pass); ``S * (8 K + 28 k)``
     bytes of running class sums and top-k entries; ``16 B S`` bytes of per-batch spatial
     summaries (mean, max, location); ``4 * max_pooled * S`` bytes of pooled
     vectors plus ``max_pooled`` thumbnails (longest side at most 64 pixels); a store of uint8
@@ -684,11 +686,11 @@ def record(
 
     Hooked outputs are reduced to their spatial mean, spatial max and its location; the full
     feature maps are never stored. An output that a later op changes in place (a following
-    in-place ReLU) is reduced inside the hook, before the next module runs; the others, up to
-    8 MiB of them per batch, after the forward pass (their version counters prove them
-    unchanged; a batch that changes one after all is run again with it reduced in the hook).
-    Receptive fields come from the conv and pool arithmetic along
-    the model's graph (branches take the union; a global gate such as squeeze-excitation adds no
+    in-place ReLU) is reduced inside the hook, before the next module runs. When a batch's
+    recorded outputs take at most 8 MiB in all, the others are reduced after the forward pass
+    (their version counters prove them unchanged; a batch that changes one after all is run
+    again with it reduced in the hook). Receptive fields come from the conv and pool arithmetic
+    along the model's graph (branches take the union; a global gate such as squeeze-excitation adds no
     spatial extent); layers behind ops that arithmetic does not know (functional convs or pools,
     padding, interpolation) are measured instead with input gradients of a random probe. See
     :mod:`cnnvis.record.receptive`; ``meta["receptive_fields"]`` says which method each layer got.
@@ -763,7 +765,7 @@ def record(
         current: dict[str, tuple] = {}
         calls: dict[str, int] = {}  # first batch only; later batches count in their plans
         # first batch: the outputs that may be reduced after the forward pass from the next
-        # batch on, with their version counters at the hook, and their bytes
+        # batch on, with their version counters at the hook, and the bytes of all outputs
         first_outputs: dict[str, tuple] = {}
         first_bytes = [0]
         native: dict[str, bool] = {}  # float32 on the CPU: reduced by the C++ pass
@@ -798,9 +800,9 @@ def record(
                     version = out._version
                 except RuntimeError:
                     version = None
-                if version is not None and first_bytes[0] + size <= DEFER_BYTES:
+                first_bytes[0] += size
+                if version is not None and first_bytes[0] <= DEFER_BYTES:
                     first_outputs[name] = (out, version)  # a candidate for deferring
-                    first_bytes[0] += size
                 spatial = (int(out.shape[2]), int(out.shape[3])) if out.dim() == 4 else None
                 b, c = int(out.shape[0]), int(out.shape[1])
                 native[name] = (out.device.type == "cpu" and out.dtype == torch.float32
@@ -959,7 +961,8 @@ def record(
                         for n in order:
                             # unchanged since its hook: nothing later changes it in place
                             o, version = first_outputs.get(n, (None, None))
-                            deferred = o is not None and o._version == version
+                            deferred = (first_bytes[0] <= DEFER_BYTES and o is not None
+                                        and o._version == version)  # fmt: skip
                             plans[n] = _Reduction(
                                 states[n], native[n], deferred, states[n].spatial, b
                             )
