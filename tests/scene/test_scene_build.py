@@ -188,7 +188,12 @@ def test_same_input_same_scene(data):
 @pytest.mark.parametrize("size", [(1920, 1080), (1280, 800)])
 def test_visible_labels_never_overlap(data, size):
     s = build_scene(synthetic_overview(n_points=500, seed=1))
-    for sc in (s, build_scene(data)):
+    # group titles wider than the label margin run on into their band, up to the first square
+    long_titles = synthetic_overview(
+        [("block1-block2", "block1.relu", 16), ("block1-block2", "block2.relu", 32),
+         ("block3", "block3.relu", 64)], clusters_per_layer=[2, 4, 4], n_points=300, seed=2,
+    )  # fmt: skip
+    for sc in (s, build_scene(data), build_scene(long_titles)):
         layout = sc.panel_layout(*size)
         for name, panel in sc.panels.items():
             zoom = sc.fit_zoom(panel, layout[name])

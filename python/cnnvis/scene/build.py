@@ -233,6 +233,7 @@ def _build_overview(data, scene, facet, overrides, expanded, pos_color, neg_colo
     img_data, img_xywh, img_interp, img_zoom, img_ids = [], [], [], [], []
     labels = Labels()
     cluster_x: dict[str, dict[int, float]] = {}
+    row_left: dict[str, float] = {}
     row_y: dict[str, float] = {}
 
     y = BAND_PAD
@@ -261,6 +262,7 @@ def _build_overview(data, scene, facet, overrides, expanded, pos_color, neg_colo
         gap = max(gap, MIN_CLUSTER_GAP if n > 1 else 0.0)
         x = LABEL_W + (CONTENT_W - (total + gap * (n - 1))) / 2.0
         cluster_x[lay.name] = {}
+        row_left[lay.name] = x  # the left edge of the row's first square
         for c in order:
             cl = lay.clusters[c]
             side = sides[c]
@@ -356,9 +358,12 @@ def _build_overview(data, scene, facet, overrides, expanded, pos_color, neg_colo
             lines.append((f"{len(lay.clusters)} clusters", 7.5, False, ("layer", name)))
             prev_px = 0.0
             offset = 4.0
+            # a line may run on into the band up to the row's first square (centred rows leave
+            # room: a group title such as "block1-block2" then shows in the overview)
+            room = max(LABEL_W - 24.0, row_left[name] - 14.0 - 12.0)
             for k, (text, pt, bold, lid) in enumerate(lines):
                 px = pt * DPI / 72.0
-                zoom = text_width_px(text, px) / (LABEL_W - 24.0)
+                zoom = text_width_px(text, px) / room
                 if k:
                     # each line sits far enough below the previous one to clear it from
                     # LABEL_MIN_ZOOM on (windows of 1280x800 and up fit the overview above that)
