@@ -41,6 +41,13 @@ T* inplace_vector(py::array& a, const char* name, py::ssize_t n) {
   return static_cast<T*>(a.mutable_data());
 }
 
+// Fails naming the first of n values outside lo..hi-1: "<what> <value> outside <range>".
+void check_range(const std::int64_t* v, py::ssize_t n, std::int64_t lo, std::int64_t hi,
+                 const std::string& what, const std::string& range) {
+  for (py::ssize_t i = 0; i < n; ++i)
+    if (v[i] < lo || v[i] >= hi) fail(what + " " + std::to_string(v[i]) + " outside " + range);
+}
+
 }  // namespace
 
 void init_topk(py::module_& m) {
@@ -105,13 +112,8 @@ void init_topk(py::module_& m) {
         const std::int64_t* lab = inplace_vector<std::int64_t>(labels, "labels", b);
         const std::int64_t* row = inplace_vector<std::int64_t>(pooled_row, "pooled_row", b);
         std::uint8_t* nd = inplace_vector<std::uint8_t>(need, "need", b);
-        for (py::ssize_t i = 0; i < b; ++i) {
-          if (lab[i] < 0 || lab[i] >= n_classes)
-            fail("label " + std::to_string(lab[i]) + " outside 0.." + std::to_string(n_classes - 1));
-          if (row[i] < -1 || row[i] >= n_rows)
-            fail("pooled row " + std::to_string(row[i]) + " outside -1.." +
-                 std::to_string(n_rows - 1));
-        }
+        check_range(lab, b, 0, n_classes, "label", "0.." + std::to_string(n_classes - 1));
+        check_range(row, b, -1, n_rows, "pooled row", "-1.." + std::to_string(n_rows - 1));
         py::gil_scoped_release release;
         for (std::size_t i = 0; i < todo.size(); ++i) {
           Layer& l = todo[i];
@@ -160,9 +162,7 @@ void init_topk(py::module_& m) {
         if (lab.ndim() != 1) fail("labels must be a 1-D array");
         const py::ssize_t n = lab.size();
         const std::int64_t* pl = lab.data();
-        for (py::ssize_t i = 0; i < n; ++i)
-          if (pl[i] < 0 || pl[i] >= k)
-            fail("label " + std::to_string(pl[i]) + " outside 0.." + std::to_string(k - 1));
+        check_range(pl, n, 0, k, "label", "0.." + std::to_string(k - 1));
         if (start < 0) fail("start must be >= 0");
         for (py::ssize_t q = 0; q < n_rows; ++q)
           if (r.position[q] >= start)
@@ -262,9 +262,7 @@ void init_topk(py::module_& m) {
         if (idx.ndim() != 1) fail("index must be a 1-D array");
         const py::ssize_t n = idx.size();
         const std::int64_t* pi = idx.data();
-        for (py::ssize_t i = 0; i < n; ++i)
-          if (pi[i] < 0 || pi[i] >= b)
-            fail("index " + std::to_string(pi[i]) + " outside the batch of " + std::to_string(b));
+        check_range(pi, n, 0, b, "index", "the batch of " + std::to_string(b));
         py::array_t<std::uint8_t> out({n, h, w, c});
         std::uint8_t* dst = out.mutable_data();
         const float* px = static_cast<const float*>(x.data());
