@@ -690,9 +690,9 @@ def record(
     recorded outputs take at most 8 MiB in all, the others are reduced after the forward pass
     (their version counters prove them unchanged; a batch that changes one after all is run
     again with it reduced in the hook). Receptive fields come from the conv and pool arithmetic
-    along the model's graph (branches take the union; a global gate such as squeeze-excitation adds no
-    spatial extent); layers behind ops that arithmetic does not know (functional convs or pools,
-    padding, interpolation) are measured instead with input gradients of a random probe. See
+    along the model's graph (branches take the union; a global gate such as squeeze-excitation
+    adds no spatial extent); layers behind ops that arithmetic does not know (functional convs or
+    pools, padding, interpolation) are measured instead with input gradients of a random probe. See
     :mod:`cnnvis.record.receptive`; ``meta["receptive_fields"]`` says which method each layer got.
     """
     import torch
@@ -948,9 +948,10 @@ def record(
                         thumbs = np.zeros((max_pooled, *thumb_hw, c_in), dtype=np.uint8)
                         patches = _Patches([states[n] for n in order], patch_size,
                                            input_shape, patch_budget)  # fmt: skip
-                        for st in states.values():  # what _core.accumulate updates
-                            st.running = (st.top_values, st.top_samples, st.top_loc, st.top_slot,
-                                          st.class_sums, st.pooled, patches.pending_of(st))  # fmt: skip
+                        for st in states.values():  # the arrays _core.accumulate updates
+                            st.running = (st.top_values, st.top_samples, st.top_loc,
+                                          st.top_slot, st.class_sums, st.pooled,
+                                          patches.pending_of(st))  # fmt: skip
                         for n in order:
                             if calls.get(n, 0) != 1:
                                 raise RecordError(
