@@ -354,14 +354,12 @@ class _Reduction:
     the hook, before any later op runs. The hooks then do no checks at all.
     """
 
-    __slots__ = ("state", "native", "deferred", "spatial", "full", "calls", "out", "version")
+    __slots__ = ("state", "native", "deferred", "calls", "out", "version")
 
-    def __init__(self, state, native: bool, deferred: bool, spatial, b: int) -> None:
+    def __init__(self, state, native: bool, deferred: bool) -> None:
         self.state = state
         self.native = native  # float32 on the CPU: the C++ pass into the layer's buffers
         self.deferred = deferred
-        self.spatial = spatial
-        self.full = state.stats_buffers(b) if native else None  # for every full batch
         self.calls = 0
         self.out = None  # the output waiting for the sweep, and its version counter then
         self.version = 0
@@ -369,13 +367,12 @@ class _Reduction:
     def reduce(self, out) -> tuple:
         """(mean, max, argmax, spatial shape) of the output of one batch."""
         if not self.native:
-            return (*_torch_stats(out), self.spatial)
+            return (*_torch_stats(out), self.state.spatial)
         from cnnvis import _core
 
         b = out.shape[0]
         values = out.detach().contiguous().numpy().reshape(b, self.state.n_channels, -1)
-        buffers = self.full if self.full[0].shape[0] == b else self.state.stats_buffers(b)
-        return (*_core.spatial_stats(values, buffers), self.spatial)
+        return (*_core.spatial_stats(values, self.state.stats_buffers(b)), self.state.spatial)
 
 
 class _Patches:
@@ -767,13 +764,14 @@ def record(
         # first batch: the outputs that may be reduced after the forward pass from the next
         # batch on, with their version counters at the hook, and the bytes of all outputs
         first_outputs: dict[str, tuple] = {}
-        first_bytes = [0]
+        first_bytes = 0
         native: dict[str, bool] = {}  # float32 on the CPU: reduced by the C++ pass
         plans: dict[str, _Reduction] = {}  # made after the first batch
         paused = False  # set while the receptive-field probe runs the model
 
         def make_hook(name):
             def hook(_module, _inputs, out):
+                nonlocal first_bytes
                 plan = plans.get(name)
                 if plan is not None:  # the first batch checked this layer's output
                     plan.calls += 1
@@ -800,8 +798,8 @@ def record(
                     version = out._version
                 except RuntimeError:
                     version = None
-                first_bytes[0] += size
-                if version is not None and first_bytes[0] <= DEFER_BYTES:
+                first_bytes += size
+                if version is not None and first_bytes <= DEFER_BYTES:
                     first_outputs[name] = (out, version)  # a candidate for deferring
                 spatial = (int(out.shape[2]), int(out.shape[3])) if out.dim() == 4 else None
                 b, c = int(out.shape[0]), int(out.shape[1])
@@ -962,11 +960,9 @@ def record(
                         for n in order:
                             # unchanged since its hook: nothing later changes it in place
                             o, version = first_outputs.get(n, (None, None))
-                            deferred = (first_bytes[0] <= DEFER_BYTES and o is not None
+                            deferred = (first_bytes <= DEFER_BYTES and o is not None
                                         and o._version == version)  # fmt: skip
-                            plans[n] = _Reduction(
-                                states[n], native[n], deferred, states[n].spatial, b
-                            )
+                            plans[n] = _Reduction(states[n], native[n], deferred)
                         first_outputs.clear()
                     yc = y.to("cpu", torch.int64).contiguous()
                     labels_np = yc.numpy()
