@@ -442,15 +442,25 @@ def test_gradient_fallback_for_functional_ops():
 def test_patches_kept_as_images_or_cut_in_flushes_are_the_same(digits):
     """A short pass keeps the images (patches cut when read); a small image budget cuts them
     during the pass in many flushes, and a patch smaller than the images cuts them at the end:
-    the same bytes every way."""
+    the same bytes every way, and the same thumbnails of the pooled samples, whether they come
+    from the images kept or were converted batch by batch."""
     model = small_net()
     kw = {"layers": ["0", "3", "6"], "top_k": 4, "batch_size": 16, "progress": False,
           "patch_size": 8}  # fmt: skip
     once = record(model, digits, **kw)
-    often = record(model, digits, patch_budget=64 * 20, **kw)  # ~20 digit images per flush
+    # ~20 digit images per flush: the first batch is kept whole, the second no longer fits
+    often = record(model, digits, patch_budget=64 * 20, **kw)
+    tiny = record(model, digits, patch_budget=64 * 4, **kw)  # not even the first batch fits
     small = record(model, digits, **{**kw, "patch_size": 2})  # 4 bytes a patch: cut at the end
     assert once.meta["patch_flushes"] == 0 and often.meta["patch_flushes"] > 5
     assert small.meta["patch_flushes"] == 1
+    for other in (often, tiny, small):
+        np.testing.assert_array_equal(once.pooled_index, other.pooled_index)
+        np.testing.assert_array_equal(once.pooled_images, other.pooled_images)
+    expect = np.round(digits.images[once.pooled_index[:50], 0].numpy() * 255).astype(np.uint8)
+    np.testing.assert_array_equal(once.pooled_images[:50, ..., 0], expect)
+    for name in kw["layers"]:
+        np.testing.assert_array_equal(tiny.layer(name).top_patches, often.layer(name).top_patches)
     for name in kw["layers"]:
         lazy = once.layer(name).top_patches
         assert isinstance(lazy, LayerPatches) and lazy.shape == often.layer(name).top_patches.shape

@@ -179,6 +179,17 @@ def _images_uint8(x, low, high, index: np.ndarray) -> np.ndarray:
     return y.to(dtype=torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
 
+def _thumbnails(x, index: np.ndarray, size: tuple[int, int], low, high) -> np.ndarray:
+    """Images ``index`` of a batch scaled down to ``size`` (antialiased), as uint8."""
+    import torch
+
+    small = torch.nn.functional.interpolate(
+        x[torch.from_numpy(index).to(x.device)].float(), size=size, mode="bilinear",
+        antialias=True, align_corners=False,
+    )  # fmt: skip
+    return _images_uint8(small, low, high, np.arange(len(index)))
+
+
 def _thumbnail_size(height: int, width: int) -> tuple[int, int]:
     longest = max(height, width)
     if longest <= THUMBNAIL_MAX:
@@ -378,13 +389,16 @@ class _Reduction:
 class _Patches:
     """Receptive-field patches of all top-k entries, cut lazily from a bounded image store.
 
-    A new top-k entry is *pending*: its image (uint8, display range) is copied into a slot of the
-    store, one preallocated array of image slots that are reused, so caching makes no
-    allocations and the store never grows past its budget plus one batch. Pending patches are
-    cut in bulk (:meth:`flush`) when more images are stored than the budget holds and at the end;
-    cutting deduplicates (sample, box) pairs across layers, gathers the boxes of one size
-    together and resizes them on uint8. Memory: the patch block (``S * k * P^2 * c`` bytes, the
-    result itself) plus the store (at most ``budget`` bytes + one batch of images).
+    While the images seen so far fit in the budget, the store simply holds all of them (uint8,
+    display range), row = sample position (*direct*): one copy per batch and no bookkeeping. The
+    first batch that does not fit ends that: the pending patches are cut from it and from then
+    on only the image of a new top-k entry (a *pending* entry) is copied, into a slot of the
+    store, whose slots are reused, so caching makes no allocations and the store never grows
+    past its budget plus one batch. Pending patches are then cut in bulk (:meth:`flush`) when
+    more images are stored than the budget holds and at the end; cutting deduplicates
+    (sample, box) pairs across layers, gathers the boxes of one size together and resizes them
+    on uint8. Memory: the patch block (``S * k * P^2 * c`` bytes, the result itself) plus the
+    store (at most ``budget`` bytes + one batch of images).
     """
 
     def __init__(self, states, patch_size: int, image_shape, budget: int | None) -> None:
@@ -402,7 +416,8 @@ class _Patches:
         self.budget = max(32 << 20, patch_bytes // 4) if budget is None else int(budget)
         self.budget_images = self.budget // (self.c * self.h * self.w)
         self.image_store: np.ndarray | None = None  # (capacity, H, W, c) uint8
-        self.slot_of: dict[int, int] = {}  # sample position -> store slot
+        self.direct = True  # the store holds every image so far, by sample position
+        self.slot_of: dict[int, int] = {}  # sample position -> store slot (once not direct)
         self.free: list[int] = []  # released slots below ``fresh``
         self.fresh = 0  # slots from here on were never used since the last flush
         self.flushes = 0
@@ -432,7 +447,31 @@ class _Patches:
 
     def _store_rows(self, samples: np.ndarray) -> np.ndarray:
         """The store slot of each sample's image."""
+        if self.direct:
+            return samples
         return np.fromiter((self.slot_of[v] for v in samples.tolist()), np.int64, len(samples))
+
+    def fits(self, end: int) -> bool:
+        """Whether the direct store holds the images of samples 0..end-1."""
+        return self.direct and end <= self.budget_images
+
+    def keep_all(self, start: int, images: np.ndarray) -> None:
+        """Keep a batch's uint8 (b, H, W, c) images at rows start.. of the direct store."""
+        if self.image_store is None:  # pages are only touched as rows are written
+            self.image_store = _zeroed((self.budget_images, self.h, self.w, self.c))
+        self.image_store[start : start + images.shape[0]] = images
+
+    def kept_images(self, samples: np.ndarray) -> np.ndarray:
+        """The images of samples (positions) from the direct store."""
+        return self.image_store[samples]
+
+    def end_direct(self) -> None:
+        """Cut the pending patches from the images kept so far; from now on only the images of
+        new top-k entries are stored (:meth:`store`)."""
+        if self.image_store is None:  # nothing kept, nothing pending
+            self.direct = False
+        else:
+            self.flush()
 
     def pending_of(self, st) -> np.ndarray:
         """The layer's pending flags, (C, k) by slot: a view the C++ accumulate writes into."""
@@ -491,6 +530,7 @@ class _Patches:
         self.free = []
         self.fresh = 0
         self.flushes += 1
+        self.direct = False
 
     def result(self) -> dict[str, np.ndarray] | PatchSource:
         """The patches: ``{layer: (C, k, P, P, c) uint8}`` in top-k order (zeros where no
@@ -646,7 +686,8 @@ def record(
         Seed of the pooled-sample reservoirs and of the receptive-field probe.
     patch_budget : int, optional
         Bytes of input images kept until the patches of new top-k entries are cut (in bulk, when
-        the budget is exceeded and at the end). Default: a quarter of the size of the patches
+        the budget is exceeded and at the end): every image while all of them fit, then only
+        those of new top-k entries. Default: a quarter of the size of the patches
         themselves, at least 32 MiB. A pass that never exceeds it and ends with the images of
         its top-k entries taking no more bytes than their patches keeps those images instead:
         each layer's ``top_patches`` is then a :class:`~cnnvis.record.recording.LayerPatches`
@@ -674,8 +715,9 @@ def record(
     bytes of running class sums and top-k entries; ``16 B S`` bytes of per-batch spatial
     summaries (mean, max, location); ``4 * max_pooled * S`` bytes of pooled
     vectors plus ``max_pooled`` thumbnails (longest side at most 64 pixels); a store of uint8
-    copies of the images of top-k entries whose patches are not cut yet, allocated once with
-    room for ``patch_budget`` bytes plus one batch and reused; the result's ``S * k * P^2 * c``
+    copies of input images (all of them while they fit in ``patch_budget``, then those of
+    top-k entries whose patches are not cut yet), with room for ``patch_budget`` bytes plus
+    one batch, reused; the result's ``S * k * P^2 * c``
     bytes of patches (or, if fewer, the bytes of the images they are cut from); and a float32
     copy of the weights. Nothing else is kept from one batch to the next. Measured
     (``benchmarks/record.py``): the peak resident memory of a ResNet-18 recording is the same at
@@ -972,6 +1014,14 @@ def record(
                             f"label {int(labels_np[i])} of sample {start + i} is out of range: "
                             f"labels must be in 0..{n_classes - 1} ({n_classes} classes)"
                         )
+                    full = thumb_hw == tuple(input_shape[1:])
+                    if patches.direct and not patches.fits(start + b):
+                        # the store stops holding every image: it gives the thumbnails so far
+                        # and the pending patches now, before this batch adds to either
+                        if full and start:
+                            rows_k, pos_k = reservoir.kept()
+                            thumbs[rows_k] = patches.kept_images(pos_k)
+                        patches.end_direct()
                     # reservoir per class (Algorithm R), deterministic in the sample order
                     slot_rows = reservoir.offer(labels_np, start)
                     take = np.flatnonzero(slot_rows >= 0)
@@ -995,28 +1045,28 @@ def record(
                             f"the model's logits contain NaN or inf (batch starting at sample "
                             f"{start})"
                         )
-                    need = np.flatnonzero(need_flags)
-                    # thumbnails of the reservoir's new samples and images of the new top-k
-                    # entries; full-size thumbnails are the same images, converted once
-                    full = thumb_hw == tuple(input_shape[1:])
-                    if full and take.size:
-                        need_flags[take] = 1
-                    conv = np.flatnonzero(need_flags)  # sorted batch positions to convert
-                    at = np.cumsum(need_flags, dtype=np.int64) - 1  # position -> row of u8
-                    u8 = _images_uint8(x, low, high, conv) if conv.size else None
-                    if take.size:
-                        if full:
-                            thumbs[slot_rows[take]] = u8[at[take]]
-                        else:
-                            small = torch.nn.functional.interpolate(
-                                x[torch.from_numpy(take).to(x.device)].float(), size=thumb_hw,
-                                mode="bilinear", antialias=True, align_corners=False,
+                    # images: all of them while the store holds them (thumbnails and patches
+                    # come from it at the end), else the thumbnails of the reservoir's new
+                    # samples and the images of the new top-k entries; full-size thumbnails are
+                    # the same images, converted once
+                    if patches.direct:
+                        patches.keep_all(start, _images_uint8(x, low, high, np.arange(b)))
+                        if take.size and not full:
+                            thumbs[slot_rows[take]] = _thumbnails(x, take, thumb_hw, low, high)
+                    else:
+                        need = np.flatnonzero(need_flags)
+                        if full and take.size:
+                            need_flags[take] = 1
+                        conv = np.flatnonzero(need_flags)  # sorted batch positions to convert
+                        at = np.cumsum(need_flags, dtype=np.int64) - 1  # position -> row of u8
+                        u8 = _images_uint8(x, low, high, conv) if conv.size else None
+                        if take.size:
+                            thumbs[slot_rows[take]] = (
+                                u8[at[take]] if full
+                                else _thumbnails(x, take, thumb_hw, low, high)
                             )  # fmt: skip
-                            thumbs[slot_rows[take]] = _images_uint8(
-                                small, low, high, np.arange(len(take))
-                            )
-                    if need.size:
-                        patches.store(start, need, u8[at[need]])
+                        if need.size:
+                            patches.store(start, need, u8[at[need]])
                     start += b
                     if bar is not None:
                         bar.update(b)
@@ -1035,6 +1085,8 @@ def record(
     counts = np.bincount(labels, minlength=n_classes)
 
     rows_a, pos_a = reservoir.kept()
+    full = thumb_hw == tuple(input_shape[1:])
+    pooled_images = patches.kept_images(pos_a) if patches.direct and full else thumbs[rows_a]
 
     all_patches = patches.result()
     n_flushes = patches.flushes
@@ -1090,7 +1142,7 @@ def record(
         predictions=predictions.astype(np.int64),
         confidences=confidences,
         pooled_index=pos_a,
-        pooled_images=thumbs[rows_a],
+        pooled_images=pooled_images,
         layers=layer_records,
         weights=weights,
         graph=graph,
