@@ -2,7 +2,7 @@
 // C-contiguous, writeable and of the exact dtype (no silent copies).
 #include "cnnvis/topk.hpp"
 
-#include <optional>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -12,6 +12,7 @@
 
 namespace py = pybind11;
 using cnnvis::bind::fail;
+using cnnvis::bind::F32Array;
 using cnnvis::bind::I64Array;
 
 namespace {
@@ -48,94 +49,190 @@ void check_range(const std::int64_t* v, py::ssize_t n, std::int64_t lo, std::int
     if (v[i] < lo || v[i] >= hi) fail(what + " " + std::to_string(v[i]) + " outside " + range);
 }
 
+// The layers' running arrays are checked once, when the Fold is made; what an index is taken
+// from (slots, the samples already in the lists) is checked again before every fold, since
+// Python holds those arrays too.
+class Fold {
+ public:
+  explicit Fold(py::sequence layers) {
+    for (py::handle item : layers) {
+      const std::string at = "layer " + std::to_string(layers_.size()) + ": ";
+      auto parts = py::reinterpret_borrow<py::object>(item);
+      if (!py::isinstance<py::tuple>(parts) || py::len(parts) != 7)
+        fail(at + "expected a tuple (values, samples, locs, slots, class_sums, pooled, pending)");
+      Layer l;
+      for (py::handle h : parts.cast<py::tuple>()) {
+        if (!py::isinstance<py::array>(h)) fail(at + "every item must be a numpy array");
+        l.arrays.push_back(py::reinterpret_borrow<py::array>(h));
+      }
+      auto& a = l.arrays;
+      if (a[0].ndim() != 2) fail(at + "values must be a 2-D array (channels, k)");
+      if (a[4].ndim() != 2 || a[5].ndim() != 2)
+        fail(at + "class_sums and pooled must be 2-D arrays (rows, channels)");
+      const py::ssize_t nc = a[0].shape(0), k = a[0].shape(1);
+      if (nc < 1 || k < 1) fail(at + "there must be at least one channel and k >= 1");
+      if (layers_.empty()) {
+        n_classes_ = a[4].shape(0);
+        n_rows_ = a[5].shape(0);
+        if (n_classes_ < 1) fail(at + "there must be at least one class");
+      }
+      if (a[4].shape(0) != n_classes_ || a[5].shape(0) != n_rows_)
+        fail(at + "every layer must have the same classes and pooled rows");
+      auto name = [&](const char* what) { return at + what; };
+      l.lists = {inplace<float>(a[0], name("values").c_str(), nc, k),
+                 inplace<std::int64_t>(a[1], name("samples").c_str(), nc, k),
+                 inplace<std::int64_t>(a[2], name("locs").c_str(), nc, k),
+                 inplace<std::int64_t>(a[3], name("slots").c_str(), nc, k),
+                 static_cast<std::size_t>(nc), static_cast<std::size_t>(k)};
+      l.sums = {inplace<double>(a[4], name("class_sums").c_str(), n_classes_, nc),
+                static_cast<std::size_t>(n_classes_),
+                inplace<float>(a[5], name("pooled").c_str(), n_rows_, nc),
+                static_cast<std::size_t>(n_rows_),
+                inplace<std::uint8_t>(a[6], name("pending").c_str(), nc, k)};
+      layers_.push_back(std::move(l));
+    }
+    if (layers_.empty()) fail("there must be at least one layer");
+  }
+
+  void stats(py::ssize_t i, py::array x) {
+    Layer& l = layer(i);
+    const std::string at = "layer " + std::to_string(i) + ": ";
+    if (!x.dtype().is(py::dtype::of<float>()))
+      fail(at + "x has dtype " + std::string(py::str(x.dtype())) + ", expected float32");
+    if (x.ndim() < 2 || !(x.flags() & py::array::c_style))
+      fail(at + "x must be a C-contiguous array (batch, channels, ...)");
+    const auto nc = static_cast<py::ssize_t>(l.lists.n_channels);
+    if (x.shape(1) != nc) fail(at + "x must have " + std::to_string(nc) + " channels");
+    const py::ssize_t b = x.shape(0);
+    py::ssize_t len = 1;
+    for (py::ssize_t d = 2; d < x.ndim(); ++d) len *= x.shape(d);
+    if (b < 1 || len < 1) fail(at + "x must have at least one sample and one value per channel");
+    l.resize(static_cast<std::size_t>(b));
+    const float* px = static_cast<const float*>(x.data());
+    const auto rows = static_cast<std::size_t>(b * nc), n = static_cast<std::size_t>(len);
+    {
+      py::gil_scoped_release release;
+      cnnvis::topk::mean_max(px, rows, n, l.mean.data(), l.max.data());
+      cnnvis::topk::candidate_locs(l.lists, px, static_cast<std::size_t>(b), n, l.max.data(),
+                                   l.loc.data());
+    }
+    l.batch = b;
+  }
+
+  void set_stats(py::ssize_t i, const F32Array& mean, const F32Array& max, const I64Array& loc) {
+    Layer& l = layer(i);
+    const auto nc = static_cast<py::ssize_t>(l.lists.n_channels);
+    const py::ssize_t b = mean.ndim() == 2 ? mean.shape(0) : 0;
+    for (const py::array* a : {static_cast<const py::array*>(&mean),
+                               static_cast<const py::array*>(&max),
+                               static_cast<const py::array*>(&loc)})
+      if (a->ndim() != 2 || a->shape(0) != b || a->shape(1) != nc || b < 1)
+        fail("layer " + std::to_string(i) + ": mean, max and loc must be arrays (batch, " +
+             std::to_string(nc) + ") of one batch");
+    l.resize(static_cast<std::size_t>(b));
+    const auto n = static_cast<std::size_t>(b * nc);
+    std::copy(mean.data(), mean.data() + n, l.mean.begin());
+    std::copy(max.data(), max.data() + n, l.max.begin());
+    std::copy(loc.data(), loc.data() + n, l.loc.begin());
+    l.batch = b;
+  }
+
+  py::ssize_t fold(std::int64_t start, py::array labels, py::array pooled_row, py::array need) {
+    const py::ssize_t b = layers_[0].batch;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      if (layers_[i].batch < 0)
+        fail("layer " + std::to_string(i) + " has no summaries of this batch: call stats first");
+      if (layers_[i].batch != b) fail("every layer's summaries must be of one batch");
+    }
+    if (start < 0) fail("start must be >= 0");
+    const std::int64_t* lab = inplace_vector<std::int64_t>(labels, "labels", b);
+    const std::int64_t* row = inplace_vector<std::int64_t>(pooled_row, "pooled_row", b);
+    std::uint8_t* nd = inplace_vector<std::uint8_t>(need, "need", b);
+    check_range(lab, b, 0, n_classes_, "label", "0.." + std::to_string(n_classes_ - 1));
+    check_range(row, b, -1, n_rows_, "pooled row", "-1.." + std::to_string(n_rows_ - 1));
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      const auto& lists = layers_[i].lists;
+      const auto n = static_cast<py::ssize_t>(lists.n_channels * lists.k);
+      const std::string at = "layer " + std::to_string(i) + ": ";
+      check_range(lists.slots, n, 0, static_cast<std::int64_t>(lists.k), at + "slot",
+                  "0.." + std::to_string(lists.k - 1));
+      check_range(lists.samples, n, -1, start, at + "the lists hold sample",
+                  "-1.." + std::to_string(start - 1) + ": batches must be folded in order");
+    }
+    py::ssize_t bad = -1;
+    {
+      py::gil_scoped_release release;
+      for (std::size_t i = 0; i < layers_.size() && bad < 0; ++i) {
+        Layer& l = layers_[i];
+        if (!cnnvis::topk::accumulate(l.lists, l.sums, l.mean.data(), l.max.data(), l.loc.data(),
+                                      static_cast<std::size_t>(b), start, lab, row, nd))
+          bad = static_cast<py::ssize_t>(i);
+      }
+    }
+    for (Layer& l : layers_) l.batch = -1;
+    return bad;
+  }
+
+ private:
+  struct Layer {
+    std::vector<py::array> arrays;  // kept alive: the pointers below point into them
+    cnnvis::topk::Lists lists{};
+    cnnvis::topk::Sums sums{};
+    std::vector<float> mean, max;  // (batch, channels) summaries waiting to be folded
+    std::vector<std::int64_t> loc;
+    py::ssize_t batch = -1;  // their batch size; -1 while there are none
+
+    void resize(std::size_t b) {
+      const std::size_t n = b * lists.n_channels;
+      if (mean.size() < n) {
+        mean.resize(n);
+        max.resize(n);
+        loc.resize(n);
+      }
+    }
+  };
+
+  Layer& layer(py::ssize_t i) {
+    if (i < 0 || i >= static_cast<py::ssize_t>(layers_.size()))
+      fail("layer " + std::to_string(i) + " outside 0.." + std::to_string(layers_.size() - 1));
+    return layers_[static_cast<std::size_t>(i)];
+  }
+
+  std::vector<Layer> layers_;
+  py::ssize_t n_classes_ = 0, n_rows_ = 0;
+};
+
 }  // namespace
 
 void init_topk(py::module_& m) {
-  m.def(
-      "accumulate",
-      [](py::sequence layers, std::int64_t start, py::array labels, py::array pooled_row,
-         py::array need) {
-        // every layer's arrays are checked before any is changed
-        struct Layer {
-          cnnvis::topk::Lists lists;
-          cnnvis::topk::Sums sums;
-          const float* mean;
-          const float* batch_max;
-          const std::int64_t* batch_loc;
-        };
-        std::vector<Layer> todo;
-        std::vector<py::array> held;  // keeps the arrays alive while the GIL is released
-        py::ssize_t b = -1, n_classes = -1, n_rows = -1;
-        for (py::handle item : layers) {
-          const std::string at = "layer " + std::to_string(todo.size()) + ": ";
-          auto parts = py::reinterpret_borrow<py::object>(item);
-          if (!py::isinstance<py::tuple>(parts) || py::len(parts) != 10)
-            fail(at + "expected a tuple (values, samples, locs, slots, class_sums, pooled, "
-                      "pending, mean, batch_max, batch_loc)");
-          auto t = parts.cast<py::tuple>();
-          std::vector<py::array> a;
-          for (py::handle h : t) {
-            if (!py::isinstance<py::array>(h)) fail(at + "every item must be a numpy array");
-            a.push_back(py::reinterpret_borrow<py::array>(h));
-          }
-          if (a[0].ndim() != 2) fail(at + "values must be a 2-D array (channels, k)");
-          const py::ssize_t nc = a[0].shape(0), k = a[0].shape(1);
-          if (k < 1) fail(at + "k must be at least 1");
-          if (a[7].ndim() != 2) fail(at + "mean must be a 2-D array (batch, channels)");
-          if (a[4].ndim() != 2 || a[5].ndim() != 2)
-            fail(at + "class_sums and pooled must be 2-D arrays (rows, channels)");
-          if (b < 0) {
-            b = a[7].shape(0);
-            n_classes = a[4].shape(0);
-            n_rows = a[5].shape(0);
-          }
-          if (a[7].shape(0) != b || a[4].shape(0) != n_classes || a[5].shape(0) != n_rows)
-            fail(at + "every layer must have the same batch, classes and pooled rows");
-          auto name = [&](const char* what) { return at + what; };
-          Layer l{{inplace<float>(a[0], name("values").c_str(), nc, k),
-                   inplace<std::int64_t>(a[1], name("samples").c_str(), nc, k),
-                   inplace<std::int64_t>(a[2], name("locs").c_str(), nc, k),
-                   inplace<std::int64_t>(a[3], name("slots").c_str(), nc, k),
-                   static_cast<std::size_t>(nc), static_cast<std::size_t>(k)},
-                  {inplace<double>(a[4], name("class_sums").c_str(), n_classes, nc),
-                   static_cast<std::size_t>(n_classes),
-                   inplace<float>(a[5], name("pooled").c_str(), n_rows, nc),
-                   static_cast<std::size_t>(n_rows),
-                   inplace<std::uint8_t>(a[6], name("pending").c_str(), nc, k)},
-                  inplace<float>(a[7], name("mean").c_str(), b, nc),
-                  inplace<float>(a[8], name("batch_max").c_str(), b, nc),
-                  inplace<std::int64_t>(a[9], name("batch_loc").c_str(), b, nc)};
-          todo.push_back(l);
-          held.insert(held.end(), a.begin(), a.end());
-        }
-        if (todo.empty()) return py::ssize_t{-1};
-        const std::int64_t* lab = inplace_vector<std::int64_t>(labels, "labels", b);
-        const std::int64_t* row = inplace_vector<std::int64_t>(pooled_row, "pooled_row", b);
-        std::uint8_t* nd = inplace_vector<std::uint8_t>(need, "need", b);
-        check_range(lab, b, 0, n_classes, "label", "0.." + std::to_string(n_classes - 1));
-        check_range(row, b, -1, n_rows, "pooled row", "-1.." + std::to_string(n_rows - 1));
-        py::gil_scoped_release release;
-        for (std::size_t i = 0; i < todo.size(); ++i) {
-          Layer& l = todo[i];
-          if (!cnnvis::topk::accumulate(l.lists, l.sums, l.mean, l.batch_max, l.batch_loc,
-                                        static_cast<std::size_t>(b), start, lab, row, nd))
-            return static_cast<py::ssize_t>(i);
-        }
-        return py::ssize_t{-1};
-      },
-      py::arg("layers"), py::arg("start"), py::arg("labels"), py::arg("pooled_row"),
-      py::arg("need"),
-      "Folds one batch into the running state of each layer, in place and in order. A layer is "
-      "a tuple (values, samples, locs, slots, class_sums, pooled, pending, mean, batch_max, "
-      "batch_loc): its top-k lists (channels x k), its class sums (float64, classes x channels), "
-      "its reservoir rows (pooled, float32), its pending flags (uint8, channels x k, by slot) and "
-      "the batch's per-channel summaries (batch x channels). Each mean goes to its class's sums "
-      "by label and to reservoir row pooled_row (where >= 0); a maximum enters the top-k lists "
-      "only above the k-th, after every equal value (a stable descending sort of [lists; batch] "
-      "cut to k), taking the slot of the entry it evicts, which becomes pending; need[i] = 1 "
-      "(uint8, batch) for each sample of the batch that entered a list (labels, pooled_row: "
-      "int64). Returns the index of the first layer with a NaN or infinite mean, which is left "
-      "unchanged (the layers before it are folded), or -1.");
+  py::class_<Fold>(
+      m, "Fold",
+      "The running state of the recorded layers, folded batch by batch. Built once from a list of "
+      "layers, each a tuple (values, samples, locs, slots, class_sums, pooled, pending) of numpy "
+      "arrays updated in place: the top-k lists (channels x k: float32 values, int64 sample "
+      "positions, locations of the maxima and patch slots, each slot row a permutation of "
+      "0..k-1), the class sums (float64, classes x channels), the reservoir rows (float32, "
+      "pooled rows x channels) and the pending flags (uint8, channels x k, by slot). Per batch: "
+      "stats() (or set_stats()) for every layer, then fold().")
+      .def(py::init([](py::sequence layers) { return Fold(layers); }), py::arg("layers"))
+      .def("stats", &Fold::stats, py::arg("layer"), py::arg("x"),
+           "Summaries of the layer's output x for this batch (float32, C-contiguous, (batch, "
+           "channels, ...)): per (sample, channel) the mean and the maximum, and the first index "
+           "of the maximum where it beats the k-th entry of the channel's list (only there can it "
+           "enter).")
+      .def("set_stats", &Fold::set_stats, py::arg("layer"), py::arg("mean"), py::arg("max"),
+           py::arg("loc"),
+           "Summaries computed elsewhere (batch x channels: mean, max, flat index of the max).")
+      .def("fold", &Fold::fold, py::arg("start"), py::arg("labels"), py::arg("pooled_row"),
+           py::arg("need"),
+           "Folds the batch of samples start.. into every layer, in order. Each mean goes to its "
+           "class's sums by label and to reservoir row pooled_row (where >= 0); a maximum enters "
+           "the top-k lists only above the k-th, after every equal value (a stable descending "
+           "sort of [lists; batch] cut to k), taking the slot of the entry it evicts, which "
+           "becomes pending; need[i] = 1 (uint8, batch) for each sample of the batch that "
+           "entered a list (labels, pooled_row: int64). Returns the index of the first layer "
+           "with a NaN or infinite mean, which is left unchanged (the layers before it are "
+           "folded), or -1.");
 
   m.def(
       "reservoir_offer",
@@ -205,7 +302,7 @@ void init_topk(py::module_& m) {
 
   m.def(
       "spatial_stats",
-      [](py::array x, std::optional<py::tuple> out) {
+      [](py::array x) {
         // float32 only and no silent copy: the caller falls back to torch for anything else
         if (!x.dtype().is(py::dtype::of<float>()))
           fail("x has dtype " + std::string(py::str(x.dtype())) + ", expected float32");
@@ -213,20 +310,11 @@ void init_topk(py::module_& m) {
         if (!(x.flags() & py::array::c_style)) fail("x must be C-contiguous");
         const py::ssize_t b = x.shape(0), nc = x.shape(1), len = x.shape(2);
         if (len < 1) fail("x must have at least one value per (sample, channel)");
-        py::array mean, mx, arg;
-        if (out) {  // the caller's buffers, reused from batch to batch
-          if (out->size() != 3) fail("out must be a tuple (mean, max, argmax)");
-          mean = (*out)[0].cast<py::array>();
-          mx = (*out)[1].cast<py::array>();
-          arg = (*out)[2].cast<py::array>();
-        } else {
-          mean = py::array_t<float>({b, nc});
-          mx = py::array_t<float>({b, nc});
-          arg = py::array_t<std::int64_t>({b, nc});
-        }
-        float* pm = inplace<float>(mean, "out mean", b, nc);
-        float* pmx = inplace<float>(mx, "out max", b, nc);
-        std::int64_t* pa = inplace<std::int64_t>(arg, "out argmax", b, nc);
+        py::array_t<float> mean({b, nc}), mx({b, nc});
+        py::array_t<std::int64_t> arg({b, nc});
+        float* pm = mean.mutable_data();
+        float* pmx = mx.mutable_data();
+        std::int64_t* pa = arg.mutable_data();
         const float* px = static_cast<const float*>(x.data());
         {
           py::gil_scoped_release release;
@@ -235,11 +323,10 @@ void init_topk(py::module_& m) {
         }
         return py::make_tuple(mean, mx, arg);
       },
-      py::arg("x"), py::arg("out") = py::none(),
+      py::arg("x"),
       "Per (sample, channel) of a C-contiguous float32 array (batch, channels, length): the mean, "
-      "the maximum and the first index of the maximum, in one pass; returns (mean, max, argmax), "
-      "each (batch, channels). out: three arrays (batch, channels) of float32, float32, int64 to "
-      "write into instead of new ones.");
+      "the maximum and the first index of the maximum; returns (mean, max, argmax), each (batch, "
+      "channels).");
 
   m.def(
       "quantize_images",

@@ -13,7 +13,7 @@ import numpy
 import numpy.typing
 
 __all__: list[str] = [
-    "accumulate",
+    "Fold",
     "bicluster_edges",
     "bundle_edges",
     "gather_boxes",
@@ -57,6 +57,36 @@ class _TsneOptimizer:
     ) -> int: ...
     @property
     def last_z(self) -> float: ...
+
+class Fold:
+    """
+    The running state of the recorded layers, folded batch by batch. Built once from a list of layers, each a tuple (values, samples, locs, slots, class_sums, pooled, pending) of numpy arrays updated in place: the top-k lists (channels x k: float32 values, int64 sample positions, locations of the maxima and patch slots, each slot row a permutation of 0..k-1), the class sums (float64, classes x channels), the reservoir rows (float32, pooled rows x channels) and the pending flags (uint8, channels x k, by slot). Per batch: stats() (or set_stats()) for every layer, then fold().
+    """
+    def __init__(self, layers: collections.abc.Sequence) -> None: ...
+    def fold(
+        self,
+        start: typing.SupportsInt | typing.SupportsIndex,
+        labels: numpy.ndarray,
+        pooled_row: numpy.ndarray,
+        need: numpy.ndarray,
+    ) -> int:
+        """
+        Folds the batch of samples start.. into every layer, in order. Each mean goes to its class's sums by label and to reservoir row pooled_row (where >= 0); a maximum enters the top-k lists only above the k-th, after every equal value (a stable descending sort of [lists; batch] cut to k), taking the slot of the entry it evicts, which becomes pending; need[i] = 1 (uint8, batch) for each sample of the batch that entered a list (labels, pooled_row: int64). Returns the index of the first layer with a NaN or infinite mean, which is left unchanged (the layers before it are folded), or -1.
+        """
+    def set_stats(
+        self,
+        layer: typing.SupportsInt | typing.SupportsIndex,
+        mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float32],
+        max: typing.Annotated[numpy.typing.ArrayLike, numpy.float32],
+        loc: typing.Annotated[numpy.typing.ArrayLike, numpy.int64],
+    ) -> None:
+        """
+        Summaries computed elsewhere (batch x channels: mean, max, flat index of the max).
+        """
+    def stats(self, layer: typing.SupportsInt | typing.SupportsIndex, x: numpy.ndarray) -> None:
+        """
+        Summaries of the layer's output x for this batch (float32, C-contiguous, (batch, channels, ...)): per (sample, channel) the mean and the maximum, and the first index of the maximum where it beats the k-th entry of the channel's list (only there can it enter).
+        """
 
 def _tsne_conditional_p(
     d2: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
@@ -126,17 +156,6 @@ def _tsne_transform(
 ) -> numpy.typing.NDArray[numpy.float64]:
     """
     Optimises new points against a fixed reference embedding.
-    """
-
-def accumulate(
-    layers: collections.abc.Sequence,
-    start: typing.SupportsInt | typing.SupportsIndex,
-    labels: numpy.ndarray,
-    pooled_row: numpy.ndarray,
-    need: numpy.ndarray,
-) -> int:
-    """
-    Folds one batch into the running state of each layer, in place and in order. A layer is a tuple (values, samples, locs, slots, class_sums, pooled, pending, mean, batch_max, batch_loc): its top-k lists (channels x k), its class sums (float64, classes x channels), its reservoir rows (pooled, float32), its pending flags (uint8, channels x k, by slot) and the batch's per-channel summaries (batch x channels). Each mean goes to its class's sums by label and to reservoir row pooled_row (where >= 0); a maximum enters the top-k lists only above the k-th, after every equal value (a stable descending sort of [lists; batch] cut to k), taking the slot of the entry it evicts, which becomes pending; need[i] = 1 (uint8, batch) for each sample of the batch that entered a list (labels, pooled_row: int64). Returns the index of the first layer with a NaN or infinite mean, which is left unchanged (the layers before it are folded), or -1.
     """
 
 def bicluster_edges(
@@ -300,8 +319,12 @@ def softmax_top(z: numpy.ndarray, top: numpy.ndarray, probability: numpy.ndarray
     """
 
 def spatial_stats(
-    x: numpy.ndarray, out: tuple | None = None
-) -> tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    x: numpy.ndarray,
+) -> tuple[
+    numpy.typing.NDArray[numpy.float32],
+    numpy.typing.NDArray[numpy.float32],
+    numpy.typing.NDArray[numpy.int64],
+]:
     """
-    Per (sample, channel) of a C-contiguous float32 array (batch, channels, length): the mean, the maximum and the first index of the maximum, in one pass; returns (mean, max, argmax), each (batch, channels). out: three arrays (batch, channels) of float32, float32, int64 to write into instead of new ones.
+    Per (sample, channel) of a C-contiguous float32 array (batch, channels, length): the mean, the maximum and the first index of the maximum; returns (mean, max, argmax), each (batch, channels).
     """

@@ -1,5 +1,6 @@
-"""The C++ recording kernels (accumulate and its top-k merge, the reservoir, spatial stats, the
-softmax of the logits, image quantisation, box gather) against numpy and torch."""
+"""The C++ recording kernels (the fold of a batch into the layers' state and its top-k merge,
+the reservoir, spatial stats, the softmax of the logits, image quantisation, box gather) against
+numpy and torch."""
 
 import numpy as np
 import pytest
@@ -19,13 +20,13 @@ def _empty(c, k):
 
 
 def _merge(vals, smp, loc, slot, mx, lc, start):
-    """Only the top-k part of ``_core.accumulate`` (zero means, one class, no reservoir rows)."""
-    b, c = mx.shape
-    layer = (vals, smp, loc, slot, np.zeros((1, c)), np.zeros((1, c), np.float32),
-             np.zeros(slot.shape, np.uint8), np.zeros((b, c), np.float32), mx, lc)  # fmt: skip
-    bad = _core.accumulate([layer], start, np.zeros(b, np.int64), np.full(b, -1, np.int64),
-                           np.zeros(b, np.uint8))  # fmt: skip
-    assert bad == -1
+    """Only the top-k part of a fold (zero means, one class, no reservoir rows)."""
+    b, c = mx.shape[0], vals.shape[0]
+    fold = _core.Fold([(vals, smp, loc, slot, np.zeros((1, c)), np.zeros((1, c), np.float32),
+                        np.zeros(slot.shape, np.uint8))])  # fmt: skip
+    fold.set_stats(0, np.zeros(mx.shape, np.float32), mx, lc)
+    assert fold.fold(start, np.zeros(b, np.int64), np.full(b, -1, np.int64),
+                     np.zeros(b, np.uint8)) == -1  # fmt: skip
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -65,8 +66,10 @@ def test_merge_rejects_copies_and_bad_shapes():
     lc = np.zeros((4, 3), np.int64)
     with pytest.raises(ValueError, match="values has dtype float64"):
         _merge(vals.astype(np.float64), smp, loc, slot, mx, lc, 0)
-    with pytest.raises(ValueError, match="must have shape"):
+    with pytest.raises(ValueError, match=r"mean, max and loc must be arrays \(batch, 3\)"):
         _merge(vals, smp, loc, slot, np.zeros((4, 2), np.float32), lc, 0)
+    with pytest.raises(ValueError, match="locs must have shape"):
+        _merge(vals, smp, loc[:2], slot, mx, lc, 0)
     with pytest.raises(ValueError, match="C-contiguous"):
         _merge(np.asfortranarray(np.zeros((3, 2), np.float32)), smp, loc, slot, mx,
                          lc, 0)  # fmt: skip
@@ -137,8 +140,6 @@ def test_spatial_stats_nan_and_bad_input():
         _core.spatial_stats(x[0])
     with pytest.raises(ValueError, match="C-contiguous"):
         _core.spatial_stats(np.zeros((2, 9, 3), np.float32).transpose(0, 2, 1))
-    with pytest.raises(ValueError, match="out"):
-        _core.spatial_stats(x, (np.zeros((1, 2), np.float32),) * 3)
 
 
 def test_gather_boxes_against_slicing():
@@ -161,20 +162,6 @@ def test_gather_boxes_against_slicing():
         _core.gather_boxes(store.astype(np.int16), slot, y0, x0, 3, 4)
 
 
-def test_spatial_stats_writes_into_given_buffers():
-    x = np.random.default_rng(1).standard_normal((3, 4, 10)).astype(np.float32)
-    bufs = (np.zeros((3, 4), np.float32), np.zeros((3, 4), np.float32), np.zeros((3, 4), np.int64))
-    got = _core.spatial_stats(x, bufs)
-    fresh = _core.spatial_stats(x)
-    for g, b, f in zip(got, bufs, fresh):
-        assert np.shares_memory(g, b)
-        np.testing.assert_array_equal(b, f)
-    with pytest.raises(ValueError, match="out max must have shape"):
-        _core.spatial_stats(x, (bufs[0], np.zeros((2, 4), np.float32), bufs[2]))
-    with pytest.raises(ValueError, match="out argmax has dtype"):
-        _core.spatial_stats(x, (bufs[0], bufs[1], np.zeros((3, 4), np.float32)))
-
-
 def _state(n_channels, k, n_classes, rows):
     return dict(
         values=np.full((n_channels, k), -np.inf, np.float32),
@@ -187,17 +174,17 @@ def _state(n_channels, k, n_classes, rows):
     )
 
 
-def _layer(st, mean, mx, loc):
-    """The tuple _core.accumulate takes for one layer."""
+def _fold(*states):
     keys = ("values", "samples", "locs", "slots", "class_sums", "pooled", "pending")
-    return (*(st[k] for k in keys), mean, mx, loc)
+    return _core.Fold([tuple(st[k] for k in keys) for st in states])
 
 
-def test_accumulate_against_numpy():
+def test_fold_against_numpy():
     """Class sums, reservoir rows, the top-k lists and the new-entry flags over three batches."""
     rng = np.random.default_rng(3)
     nc, k, n_classes, b = 6, 4, 3, 10
     st = _state(nc, k, n_classes, rows=7)
+    fold = _fold(st)
     ref_sums = np.zeros((n_classes, nc))
     all_max, all_loc = [], []
     for batch in range(3):
@@ -210,7 +197,8 @@ def test_accumulate_against_numpy():
         rows[[1, 4]] = [batch, 6 - batch]
         need = np.zeros(b, np.uint8)
         st["pending"][:] = 0
-        assert _core.accumulate([_layer(st, mean, mx, loc)], start, labels, rows, need) == -1
+        fold.set_stats(0, mean, mx, loc)
+        assert fold.fold(start, labels, rows, need) == -1
         np.add.at(ref_sums, labels, mean.astype(np.float64))
         np.testing.assert_array_equal(st["class_sums"], ref_sums)
         np.testing.assert_array_equal(st["pooled"][[batch, 6 - batch]], mean[[1, 4]])
@@ -228,31 +216,107 @@ def test_accumulate_against_numpy():
         np.testing.assert_array_equal(st["pending"], by_slot)
 
 
-def test_accumulate_names_the_first_bad_layer_and_refuses_bad_rows():
+@pytest.mark.parametrize("shape", [(9, 5, 3, 7), (9, 5, 16), (9, 5, 37), (9, 5)])
+def test_fold_stats_of_outputs_equal_spatial_stats(shape):
+    """Fold.stats summarises an output as spatial_stats does (the location only where the
+    maximum can enter a list), so the lists end up the same over several batches."""
+    rng = np.random.default_rng(len(shape) * 100 + shape[-1])
+    nc, k = shape[1], 3
+    a, b = _state(nc, k, 2, rows=4), _state(nc, k, 2, rows=4)
+    fold_a, fold_b = _fold(a), _fold(b)
+    for batch in range(4):
+        x = rng.standard_normal(shape).astype(np.float32)
+        x.reshape(-1)[::5] = 2.5  # ties within rows and across samples: the first index wins
+        labels = rng.integers(0, 2, shape[0])
+        rows = np.where(np.arange(shape[0]) < 4, np.arange(shape[0]), -1) if batch == 0 else None
+        rows = rows if rows is not None else np.full(shape[0], -1, np.int64)
+        start = batch * shape[0]
+        fold_a.stats(0, x)
+        fold_b.set_stats(0, *_core.spatial_stats(x.reshape(shape[0], nc, -1)))
+        need_a, need_b = np.zeros(shape[0], np.uint8), np.zeros(shape[0], np.uint8)
+        assert fold_a.fold(start, labels, rows, need_a) == fold_b.fold(start, labels, rows, need_b)
+        np.testing.assert_array_equal(need_a, need_b)
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    flat = x.reshape(shape[0], nc, -1)
+    assert (a["locs"] < flat.shape[2]).all() and a["samples"].min() >= 0
+
+
+def test_fold_names_the_first_bad_layer_and_refuses_bad_input():
     first, second = _state(2, 3, 2, rows=2), _state(2, 3, 2, rows=2)
     ok = np.ones((2, 2), np.float32)
     mean = np.zeros((2, 2), np.float32)
     mean[1, 0] = np.inf
     mx, loc = np.zeros((2, 2), np.float32), np.zeros((2, 2), np.int64)
     args = (0, np.array([0, 1]), np.array([0, 1]), np.zeros(2, np.uint8))
-    layers = [_layer(first, ok, ok, loc), _layer(second, mean, mx, loc)]
-    assert _core.accumulate(layers, *args) == 1
+    fold = _fold(first, second)
+    fold.set_stats(0, ok, ok, loc)
+    fold.set_stats(1, mean, mx, loc)
+    assert fold.fold(*args) == 1
     assert (first["class_sums"] == 1).all()  # the layer before it is folded
     assert (second["samples"] == -1).all() and (second["class_sums"] == 0).all()  # unchanged
+    with pytest.raises(ValueError, match="layer 0 has no summaries of this batch"):
+        fold.fold(*args)  # a fold uses up the summaries
     mean[1, 0] = 0
-    layer = [_layer(second, mean, mx, loc)]
-    with pytest.raises(ValueError, match="label 2"):
-        _core.accumulate(layer, 0, np.array([0, 2]), args[2], args[3])
-    with pytest.raises(ValueError, match="pooled row 2"):
-        _core.accumulate(layer, 0, args[1], np.array([2, -1]), args[3])
+    one = _fold(_state(2, 3, 2, rows=2))
+    for bad, match in [
+        ((0, np.array([0, 2]), args[2], args[3]), "label 2"),
+        ((0, args[1], np.array([2, -1]), args[3]), "pooled row 2"),
+        ((-1, *args[1:]), "start must be"),
+    ]:
+        one.set_stats(0, mean, mx, loc)
+        with pytest.raises(ValueError, match=match):
+            one.fold(*bad)
     with pytest.raises(ValueError, match="layer 0: class_sums has dtype float32"):
-        _core.accumulate([_layer({**second, "class_sums": np.zeros((2, 2), np.float32)}, mean,
-                                 mx, loc)], *args)  # fmt: skip
-    with pytest.raises(ValueError, match="layer 1: every layer must have the same batch"):
-        _core.accumulate([layer[0], _layer(first, ok[:1], ok[:1], loc[:1])], *args)
+        _fold({**second, "class_sums": np.zeros((2, 2), np.float32)})
+    with pytest.raises(ValueError, match="layer 1: every layer must have the same classes"):
+        _fold(first, _state(2, 3, 3, rows=2))
     with pytest.raises(ValueError, match="layer 0: expected a tuple"):
-        _core.accumulate([layer[0][:9]], *args)
-    assert _core.accumulate([], *args) == -1
+        _core.Fold([tuple(first.values())[:6]])
+    with pytest.raises(ValueError, match="at least one layer"):
+        _core.Fold([])
+    with pytest.raises(ValueError, match="layer 2 outside 0..1"):
+        fold.set_stats(2, mean, mx, loc)
+    with pytest.raises(ValueError, match="one batch"):
+        fold.set_stats(0, mean, mx[:1], loc)
+    fold.set_stats(0, mean, mx, loc)
+    fold.set_stats(1, mean[:1], mx[:1], loc[:1])
+    with pytest.raises(ValueError, match="of one batch"):
+        fold.fold(*args)
+    for x, match in [
+        (np.zeros((2, 3), np.float32), "must have 2 channels"),
+        (np.zeros((2, 2, 4), np.float64), "expected float32"),
+        (np.zeros((2, 4, 2), np.float32).transpose(0, 2, 1), "C-contiguous"),
+        (np.zeros((2, 2, 0), np.float32), "at least one sample and one value"),
+        (np.zeros(2, np.float32), "C-contiguous array"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            fold.stats(0, x)
+
+
+def test_fold_refuses_state_that_would_index_out_of_bounds():
+    """The lists are numpy arrays Python may change between folds: a slot outside 0..k-1 or a
+    sample from the batch on (a batch folded twice) is refused before anything is written."""
+    st = _state(2, 3, 2, rows=2)
+    fold = _fold(st)
+    stats = (np.ones((4, 2), np.float32), np.ones((4, 2), np.float32), np.zeros((4, 2), np.int64))
+    args = (np.zeros(4, np.int64), np.full(4, -1, np.int64), np.zeros(4, np.uint8))
+    fold.set_stats(0, *stats)
+    assert fold.fold(0, *args) == -1
+    fold.set_stats(0, *stats)
+    with pytest.raises(ValueError, match="the lists hold sample 2 outside -1..1: batches must"):
+        fold.fold(2, *args)  # samples 0..3 are in the lists: not a new batch
+    st["slots"][1, 0] = 3
+    fold.set_stats(0, *stats)
+    with pytest.raises(ValueError, match="slot 3 outside 0..2"):
+        fold.fold(4, *args)
+    st["slots"][1, 0] = 0
+    before = {key: v.copy() for key, v in st.items()}
+    fold.set_stats(0, *stats)
+    with pytest.raises(ValueError, match="label"):
+        fold.fold(4, np.full(4, 5, np.int64), *args[1:])
+    for key in st:
+        np.testing.assert_array_equal(st[key], before[key])
 
 
 def _reservoir(caps):

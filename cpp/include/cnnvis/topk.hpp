@@ -70,10 +70,25 @@ void reservoir_offer(Reservoir& r, const std::int64_t* labels, std::size_t n, st
 bool softmax_top(const float* z, std::size_t rows, std::size_t n, std::int64_t* top,
                  float* probability);
 
-// For each of `rows` rows of `len` floats (row-major): the mean, the maximum and the first index
-// of the maximum, in one branch-free pass over the row. The sum runs in eight float lanes, so the
-// mean can differ from a sequential sum at rounding level (1e-6 relative). A row with
-// a NaN gets a NaN mean and maximum and index 0. len must be at least 1.
+// For each of `rows` rows of `len` floats (row-major): the mean and the maximum, in one
+// branch-free pass over the row (with AVX2 where the CPU has it, the same bits). The sum runs in
+// eight float lanes, so the mean can differ from a sequential sum at rounding level (1e-6
+// relative). A row with a NaN gets a NaN mean and maximum. len must be at least 1.
+void mean_max(const float* x, std::size_t rows, std::size_t len, float* mean, float* max);
+
+// The first index i with p[i] == value, for the maximum of p[0..len) as mean_max gives it; 0 if
+// the value is NaN or -inf (a row with nothing above -inf) or not found.
+std::int64_t first_index(const float* p, std::size_t len, float value);
+
+// For a batch x (batch, n_channels, len) with per-row maxima max (batch, n_channels): loc[i, c] =
+// the first index of the maximum of row (i, c) where that maximum beats the k-th entry of
+// channel c's list (only such a row can enter it), else 0. Locating only those rows spares the
+// per-lane index bookkeeping of a one-pass argmax: after the first batches few rows qualify.
+void candidate_locs(const Lists& lists, const float* x, std::size_t batch, std::size_t len,
+                    const float* max, std::int64_t* loc);
+
+// mean_max and the first index of each row's maximum (found in a second look at the row, which
+// is still in cache: cheaper than tracking it per lane).
 void spatial_stats(const float* x, std::size_t rows, std::size_t len, float* mean, float* max,
                    std::int64_t* argmax);
 

@@ -299,8 +299,8 @@ class _Reservoir:
 class _LayerState:
     """Running per-channel summaries of one layer.
 
-    All live on the CPU as numpy arrays that one C++ call per batch (``_core.accumulate``)
-    updates in place.
+    All live on the CPU as numpy arrays that the C++ fold (``_core.Fold``) updates in place,
+    once per batch.
     """
 
     def __init__(self, name, n_channels, n_classes, k, n_pool_rows):
@@ -314,24 +314,8 @@ class _LayerState:
         # each entry's patch lives in a fixed slot; a new entry takes the slot of the one it evicts
         self.top_slot = np.tile(np.arange(k, dtype=np.int64), (n_channels, 1))
         self.offset = 0  # first row of this layer's slots in the shared patch block
-        self.buffers: tuple[np.ndarray, ...] | None = None
-        self.running: tuple[np.ndarray, ...] = ()  # the arrays _core.accumulate updates
         self.rf: ReceptiveField | None = None
         self.spatial: tuple[int, int] | None = None
-
-    def stats_buffers(self, b: int) -> tuple[np.ndarray, ...]:
-        """(mean, max, argmax) arrays ``(b, C)`` the hook's C++ pass writes into.
-
-        One set per layer, on its own memory map and reused by every batch: new arrays per
-        batch and layer would be more malloc traffic between the forward pass's temporaries.
-        """
-        if self.buffers is None or self.buffers[0].shape[0] < b:
-            c = self.n_channels
-            self.buffers = tuple(
-                _zeroed((b * c * np.dtype(dt).itemsize,)).view(dt).reshape(b, c)
-                for dt in (np.float32, np.float32, np.int64)
-            )
-        return tuple(a[:b] for a in self.buffers)
 
 
 # outputs are reduced after the forward pass only where all of a batch's recorded outputs take
@@ -365,25 +349,23 @@ class _Reduction:
     the hook, before any later op runs. The hooks then do no checks at all.
     """
 
-    __slots__ = ("state", "native", "deferred", "calls", "out", "version")
+    __slots__ = ("fold", "index", "native", "deferred", "calls", "out", "version")
 
-    def __init__(self, state, native: bool, deferred: bool) -> None:
-        self.state = state
-        self.native = native  # float32 on the CPU: the C++ pass into the layer's buffers
+    def __init__(self, fold, index: int, native: bool, deferred: bool) -> None:
+        self.fold = fold  # the _core.Fold the summaries go to, as its layer ``index``
+        self.index = index
+        self.native = native  # float32 on the CPU: summarised by the C++ fold itself
         self.deferred = deferred
         self.calls = 0
         self.out = None  # the output waiting for the sweep, and its version counter then
         self.version = 0
 
-    def reduce(self, out) -> tuple:
-        """(mean, max, argmax, spatial shape) of the output of one batch."""
-        if not self.native:
-            return (*_torch_stats(out), self.state.spatial)
-        from cnnvis import _core
-
-        b = out.shape[0]
-        values = out.detach().contiguous().numpy().reshape(b, self.state.n_channels, -1)
-        return (*_core.spatial_stats(values, self.state.stats_buffers(b)), self.state.spatial)
+    def reduce(self, out) -> None:
+        """Summarise the output of one batch into the fold."""
+        if self.native:
+            self.fold.stats(self.index, out.detach().contiguous().numpy())
+        else:
+            self.fold.set_stats(self.index, *_torch_stats(out))
 
 
 class _Patches:
@@ -800,7 +782,7 @@ def record(
 
         from cnnvis import _core
 
-        # per-batch results of the hooks: name -> (mean, max, argmax, spatial shape)
+        # the first batch's summaries from the hooks: name -> (mean, max, argmax, spatial shape)
         current: dict[str, tuple] = {}
         calls: dict[str, int] = {}  # first batch only; later batches count in their plans
         # first batch: the outputs that may be reduced after the forward pass from the next
@@ -820,7 +802,7 @@ def record(
                     if plan.deferred:
                         plan.out, plan.version = out, out._version
                     else:
-                        current[name] = plan.reduce(out)
+                        plan.reduce(out)
                     return
                 if paused:
                     return
@@ -891,7 +873,8 @@ def record(
                 ) from e
 
         def forward(x):
-            """The model's output on x; ``current`` then holds every layer's reduction."""
+            """The model's output on x; every layer's summaries of x are then in ``current`` (first
+            batch) or in the fold (later batches)."""
             out = run(x)
             if not plans:
                 return out
@@ -909,7 +892,7 @@ def record(
                     p.deferred, p.out = False, None
                 return forward(x)
             for p in waiting:
-                current[p.state.name] = p.reduce(p.out)
+                p.reduce(p.out)
                 p.out = None
             return out
 
@@ -988,10 +971,14 @@ def record(
                         thumbs = np.zeros((max_pooled, *thumb_hw, c_in), dtype=np.uint8)
                         patches = _Patches([states[n] for n in order], patch_size,
                                            input_shape, patch_budget)  # fmt: skip
-                        for st in states.values():  # the arrays _core.accumulate updates
-                            st.running = (st.top_values, st.top_samples, st.top_loc,
-                                          st.top_slot, st.class_sums, st.pooled,
-                                          patches.pending_of(st))  # fmt: skip
+                        # the arrays the C++ fold updates, and the first batch's summaries
+                        fold = _core.Fold([
+                            (st.top_values, st.top_samples, st.top_loc, st.top_slot,
+                             st.class_sums, st.pooled, patches.pending_of(st))
+                            for st in (states[n] for n in order)
+                        ])  # fmt: skip
+                        for i, n in enumerate(order):
+                            fold.set_stats(i, *current[n][:3])
                         for n in order:
                             if calls.get(n, 0) != 1:
                                 raise RecordError(
@@ -999,13 +986,14 @@ def record(
                                     "pass; record a module that is called exactly once (a "
                                     "shared module such as a reused ReLU has no single output)"
                                 )
-                        for n in order:
+                        for i, n in enumerate(order):
                             # unchanged since its hook: nothing later changes it in place
                             o, version = first_outputs.get(n, (None, None))
                             deferred = (first_bytes <= DEFER_BYTES and o is not None
                                         and o._version == version)  # fmt: skip
-                            plans[n] = _Reduction(states[n], native[n], deferred)
+                            plans[n] = _Reduction(fold, i, native[n], deferred)
                         first_outputs.clear()
+                        current.clear()
                     yc = y.to("cpu", torch.int64).contiguous()
                     labels_np = yc.numpy()
                     if labels_np.min() < 0 or labels_np.max() >= n_classes:
@@ -1028,10 +1016,7 @@ def record(
                     # one C++ call for all layers: class sums, reservoir rows, top-k lists and
                     # the pending patches of new entries (need: the samples whose image is needed)
                     need_flags = np.zeros(b, dtype=np.uint8)
-                    bad = _core.accumulate(
-                        [(*states[n].running, *current[n][:3]) for n in order],
-                        start, labels_np, slot_rows, need_flags,
-                    )  # fmt: skip
+                    bad = fold.fold(start, labels_np, slot_rows, need_flags)
                     if bad >= 0:  # in execution order: the first bad layer is named
                         raise RecordError(
                             f"layer {order[bad]!r} produced NaN or inf activations (batch "
