@@ -49,12 +49,50 @@ void check_range(const std::int64_t* v, py::ssize_t n, std::int64_t lo, std::int
     if (v[i] < lo || v[i] >= hi) fail(what + " " + std::to_string(v[i]) + " outside " + range);
 }
 
+// A reservoir over the caller's arrays, checked: each class's rows lie inside position.
+cnnvis::topk::Reservoir make_reservoir(py::array& seen, py::array& caps, py::array& offset,
+                                       py::array& position, py::array& rng) {
+  if (seen.ndim() != 1) fail("seen must be a 1-D array (one count per class)");
+  const py::ssize_t k = seen.shape(0);
+  if (k < 1) fail("there must be at least one class");
+  if (position.ndim() != 1) fail("position must be a 1-D array (one per reservoir row)");
+  const py::ssize_t n_rows = position.shape(0);
+  cnnvis::topk::Reservoir r{inplace_vector<std::int64_t>(seen, "seen", k),
+                            inplace_vector<std::int64_t>(caps, "caps", k),
+                            inplace_vector<std::int64_t>(offset, "offset", k),
+                            static_cast<std::size_t>(k),
+                            inplace_vector<std::int64_t>(position, "position", n_rows),
+                            inplace_vector<std::uint64_t>(rng, "rng", 1)};
+  for (py::ssize_t c = 0; c < k; ++c)
+    if (r.caps[c] < 0 || r.offset[c] < 0 || r.offset[c] + r.caps[c] > n_rows || r.seen[c] < 0)
+      fail("class " + std::to_string(c) + ": its rows " + std::to_string(r.offset[c]) + " + " +
+           std::to_string(r.caps[c]) + " must lie inside position (" + std::to_string(n_rows) +
+           " rows) and its count be >= 0");
+  return r;
+}
+
+// Fails unless every row of the reservoir holds a sample before start (or none).
+void check_in_order(const cnnvis::topk::Reservoir& r, py::ssize_t n_rows, std::int64_t start) {
+  if (start < 0) fail("start must be >= 0");
+  for (py::ssize_t q = 0; q < n_rows; ++q)
+    if (r.position[q] >= start)
+      fail("position holds samples from start on: batches must be offered in order");
+}
+
 // The layers' running arrays are checked once, when the Fold is made; what an index is taken
 // from (slots, the samples already in the lists) is checked again before every fold, since
 // Python holds those arrays too.
 class Fold {
  public:
-  explicit Fold(py::sequence layers) {
+  Fold(py::sequence layers, py::tuple reservoir) {
+    if (py::len(reservoir) != 5)
+      fail("reservoir must be a tuple (seen, caps, offset, position, rng)");
+    for (py::handle h : reservoir) {
+      if (!py::isinstance<py::array>(h)) fail("every reservoir item must be a numpy array");
+      reservoir_arrays_.push_back(py::reinterpret_borrow<py::array>(h));
+    }
+    auto& ra = reservoir_arrays_;
+    reservoir_ = make_reservoir(ra[0], ra[1], ra[2], ra[3], ra[4]);
     for (py::handle item : layers) {
       const std::string at = "layer " + std::to_string(layers_.size()) + ": ";
       auto parts = py::reinterpret_borrow<py::object>(item);
@@ -92,6 +130,11 @@ class Fold {
       layers_.push_back(std::move(l));
     }
     if (layers_.empty()) fail("there must be at least one layer");
+    if (static_cast<py::ssize_t>(reservoir_.n_classes) != n_classes_)
+      fail("the reservoir must have one count per class (" + std::to_string(n_classes_) + ")");
+    if (reservoir_arrays_[3].shape(0) != n_rows_)
+      fail("the reservoir must have one position per pooled row (" + std::to_string(n_rows_) +
+           ")");
   }
 
   void stats(py::ssize_t i, py::array x) {
@@ -137,19 +180,28 @@ class Fold {
     l.batch = b;
   }
 
-  py::ssize_t fold(std::int64_t start, py::array labels, py::array pooled_row, py::array need) {
+  py::ssize_t fold(std::int64_t start, py::array labels, py::sequence outputs, py::array need,
+                   py::array pooled_row) {
+    if (static_cast<std::size_t>(py::len(outputs)) != layers_.size())
+      fail("outputs must have one item (an array or None) per layer");
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      py::object x = outputs[i];
+      if (!x.is_none()) stats(static_cast<py::ssize_t>(i), x.cast<py::array>());
+    }
     const py::ssize_t b = layers_[0].batch;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       if (layers_[i].batch < 0)
         fail("layer " + std::to_string(i) + " has no summaries of this batch: call stats first");
       if (layers_[i].batch != b) fail("every layer's summaries must be of one batch");
     }
-    if (start < 0) fail("start must be >= 0");
+    check_in_order(reservoir_, n_rows_, start);
     const std::int64_t* lab = inplace_vector<std::int64_t>(labels, "labels", b);
-    const std::int64_t* row = inplace_vector<std::int64_t>(pooled_row, "pooled_row", b);
+    std::int64_t* row = inplace_vector<std::int64_t>(pooled_row, "pooled_row", b);
     std::uint8_t* nd = inplace_vector<std::uint8_t>(need, "need", b);
-    check_range(lab, b, 0, n_classes_, "label", "0.." + std::to_string(n_classes_ - 1));
-    check_range(row, b, -1, n_rows_, "pooled row", "-1.." + std::to_string(n_rows_ - 1));
+    for (py::ssize_t i = 0; i < b; ++i)
+      if (lab[i] < 0 || lab[i] >= n_classes_)
+        fail("label " + std::to_string(lab[i]) + " of sample " + std::to_string(start + i) +
+             " is out of range: labels must be in 0.." + std::to_string(n_classes_ - 1));
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       const auto& lists = layers_[i].lists;
       const auto n = static_cast<py::ssize_t>(lists.n_channels * lists.k);
@@ -162,6 +214,7 @@ class Fold {
     py::ssize_t bad = -1;
     {
       py::gil_scoped_release release;
+      cnnvis::topk::reservoir_offer(reservoir_, lab, static_cast<std::size_t>(b), start, row);
       for (std::size_t i = 0; i < layers_.size() && bad < 0; ++i) {
         Layer& l = layers_[i];
         if (!cnnvis::topk::accumulate(l.lists, l.sums, l.mean.data(), l.max.data(), l.loc.data(),
@@ -200,6 +253,8 @@ class Fold {
 
   std::vector<Layer> layers_;
   py::ssize_t n_classes_ = 0, n_rows_ = 0;
+  std::vector<py::array> reservoir_arrays_;  // kept alive for reservoir_
+  cnnvis::topk::Reservoir reservoir_{};
 };
 
 }  // namespace
@@ -212,9 +267,14 @@ void init_topk(py::module_& m) {
       "arrays updated in place: the top-k lists (channels x k: float32 values, int64 sample "
       "positions, locations of the maxima and patch slots, each slot row a permutation of "
       "0..k-1), the class sums (float64, classes x channels), the reservoir rows (float32, "
-      "pooled rows x channels) and the pending flags (uint8, channels x k, by slot). Per batch: "
-      "stats() (or set_stats()) for every layer, then fold().")
-      .def(py::init([](py::sequence layers) { return Fold(layers); }), py::arg("layers"))
+      "pooled rows x channels) and the pending flags (uint8, channels x k, by slot); and the "
+      "reservoir's arrays (seen, caps, offset, position, rng) as reservoir_offer takes them. Per "
+      "batch: fold(), with stats() or set_stats() first for a layer whose output it is not "
+      "given.")
+      .def(py::init([](py::sequence layers, py::tuple reservoir) {
+             return Fold(layers, reservoir);
+           }),
+           py::arg("layers"), py::arg("reservoir"))
       .def("stats", &Fold::stats, py::arg("layer"), py::arg("x"),
            "Summaries of the layer's output x for this batch (float32, C-contiguous, (batch, "
            "channels, ...)): per (sample, channel) the mean and the maximum, and the first index "
@@ -223,10 +283,14 @@ void init_topk(py::module_& m) {
       .def("set_stats", &Fold::set_stats, py::arg("layer"), py::arg("mean"), py::arg("max"),
            py::arg("loc"),
            "Summaries computed elsewhere (batch x channels: mean, max, flat index of the max).")
-      .def("fold", &Fold::fold, py::arg("start"), py::arg("labels"), py::arg("pooled_row"),
-           py::arg("need"),
-           "Folds the batch of samples start.. into every layer, in order. Each mean goes to its "
-           "class's sums by label and to reservoir row pooled_row (where >= 0); a maximum enters "
+      .def("fold", &Fold::fold, py::arg("start"), py::arg("labels"), py::arg("outputs"),
+           py::arg("need"), py::arg("pooled_row"),
+           "Folds the batch of samples start.. (labels: int64, in 0..classes-1) into every layer, "
+           "in order, after stats() of each output given (outputs: per layer an array, or None "
+           "for a layer whose summaries are set already). The batch is first offered to the "
+           "class-stratified reservoir (Algorithm R per class, as reservoir_offer): "
+           "pooled_row[i] (int64, written) is the reservoir row sample i holds, or -1. Each mean "
+           "goes to its class's sums by label and to its reservoir row; a maximum enters "
            "the top-k lists only above the k-th, after every equal value (a stable descending "
            "sort of [lists; batch] cut to k), taking the slot of the entry it evicts, which "
            "becomes pending; need[i] = 1 (uint8, batch) for each sample of the batch that "
@@ -238,32 +302,14 @@ void init_topk(py::module_& m) {
       "reservoir_offer",
       [](py::array labels, std::int64_t start, py::array seen, py::array caps, py::array offset,
          py::array position, py::array rng) {
-        if (seen.ndim() != 1) fail("seen must be a 1-D array (one count per class)");
-        const py::ssize_t k = seen.shape(0);
-        if (k < 1) fail("there must be at least one class");
-        if (position.ndim() != 1) fail("position must be a 1-D array (one per reservoir row)");
-        const py::ssize_t n_rows = position.shape(0);
-        cnnvis::topk::Reservoir r{inplace_vector<std::int64_t>(seen, "seen", k),
-                                  inplace_vector<std::int64_t>(caps, "caps", k),
-                                  inplace_vector<std::int64_t>(offset, "offset", k),
-                                  static_cast<std::size_t>(k),
-                                  inplace_vector<std::int64_t>(position, "position", n_rows),
-                                  inplace_vector<std::uint64_t>(rng, "rng", 1)};
-        for (py::ssize_t c = 0; c < k; ++c)
-          if (r.caps[c] < 0 || r.offset[c] < 0 || r.offset[c] + r.caps[c] > n_rows ||
-              r.seen[c] < 0)
-            fail("class " + std::to_string(c) + ": its rows " + std::to_string(r.offset[c]) +
-                 " + " + std::to_string(r.caps[c]) + " must lie inside position (" +
-                 std::to_string(n_rows) + " rows) and its count be >= 0");
+        cnnvis::topk::Reservoir r = make_reservoir(seen, caps, offset, position, rng);
+        const auto k = static_cast<py::ssize_t>(r.n_classes);
         I64Array lab(labels);
         if (lab.ndim() != 1) fail("labels must be a 1-D array");
         const py::ssize_t n = lab.size();
         const std::int64_t* pl = lab.data();
         check_range(pl, n, 0, k, "label", "0.." + std::to_string(k - 1));
-        if (start < 0) fail("start must be >= 0");
-        for (py::ssize_t q = 0; q < n_rows; ++q)
-          if (r.position[q] >= start)
-            fail("position holds samples from start on: batches must be offered in order");
+        check_in_order(r, position.shape(0), start);
         py::array_t<std::int64_t> row(n);
         std::int64_t* pr = row.mutable_data();
         {

@@ -60,18 +60,19 @@ class _TsneOptimizer:
 
 class Fold:
     """
-    The running state of the recorded layers, folded batch by batch. Built once from a list of layers, each a tuple (values, samples, locs, slots, class_sums, pooled, pending) of numpy arrays updated in place: the top-k lists (channels x k: float32 values, int64 sample positions, locations of the maxima and patch slots, each slot row a permutation of 0..k-1), the class sums (float64, classes x channels), the reservoir rows (float32, pooled rows x channels) and the pending flags (uint8, channels x k, by slot). Per batch: stats() (or set_stats()) for every layer, then fold().
+    The running state of the recorded layers, folded batch by batch. Built once from a list of layers, each a tuple (values, samples, locs, slots, class_sums, pooled, pending) of numpy arrays updated in place: the top-k lists (channels x k: float32 values, int64 sample positions, locations of the maxima and patch slots, each slot row a permutation of 0..k-1), the class sums (float64, classes x channels), the reservoir rows (float32, pooled rows x channels) and the pending flags (uint8, channels x k, by slot); and the reservoir's arrays (seen, caps, offset, position, rng) as reservoir_offer takes them. Per batch: fold(), with stats() or set_stats() first for a layer whose output it is not given.
     """
-    def __init__(self, layers: collections.abc.Sequence) -> None: ...
+    def __init__(self, layers: collections.abc.Sequence, reservoir: tuple) -> None: ...
     def fold(
         self,
         start: typing.SupportsInt | typing.SupportsIndex,
         labels: numpy.ndarray,
-        pooled_row: numpy.ndarray,
+        outputs: collections.abc.Sequence,
         need: numpy.ndarray,
+        pooled_row: numpy.ndarray,
     ) -> int:
         """
-        Folds the batch of samples start.. into every layer, in order. Each mean goes to its class's sums by label and to reservoir row pooled_row (where >= 0); a maximum enters the top-k lists only above the k-th, after every equal value (a stable descending sort of [lists; batch] cut to k), taking the slot of the entry it evicts, which becomes pending; need[i] = 1 (uint8, batch) for each sample of the batch that entered a list (labels, pooled_row: int64). Returns the index of the first layer with a NaN or infinite mean, which is left unchanged (the layers before it are folded), or -1.
+        Folds the batch of samples start.. (labels: int64, in 0..classes-1) into every layer, in order, after stats() of each output given (outputs: per layer an array, or None for a layer whose summaries are set already). The batch is first offered to the class-stratified reservoir (Algorithm R per class, as reservoir_offer): pooled_row[i] (int64, written) is the reservoir row sample i holds, or -1. Each mean goes to its class's sums by label and to its reservoir row; a maximum enters the top-k lists only above the k-th, after every equal value (a stable descending sort of [lists; batch] cut to k), taking the slot of the entry it evicts, which becomes pending; need[i] = 1 (uint8, batch) for each sample of the batch that entered a list (labels, pooled_row: int64). Returns the index of the first layer with a NaN or infinite mean, which is left unchanged (the layers before it are folded), or -1.
         """
     def set_stats(
         self,

@@ -22,11 +22,17 @@ def _empty(c, k):
 def _merge(vals, smp, loc, slot, mx, lc, start):
     """Only the top-k part of a fold (zero means, one class, no reservoir rows)."""
     b, c = mx.shape[0], vals.shape[0]
-    fold = _core.Fold([(vals, smp, loc, slot, np.zeros((1, c)), np.zeros((1, c), np.float32),
-                        np.zeros(slot.shape, np.uint8))])  # fmt: skip
+    fold = _core.Fold([(vals, smp, loc, slot, np.zeros((1, c)), np.zeros((0, c), np.float32),
+                        np.zeros(slot.shape, np.uint8))], tuple(_reservoir([0]).values()))  # fmt: skip
     fold.set_stats(0, np.zeros(mx.shape, np.float32), mx, lc)
-    assert fold.fold(start, np.zeros(b, np.int64), np.full(b, -1, np.int64),
-                     np.zeros(b, np.uint8)) == -1  # fmt: skip
+    assert _run(fold, start, np.zeros(b, np.int64))[0] == -1
+
+
+def _run(fold, start, labels, outputs=None, n_layers=1):
+    """One fold: (its result, the need flags, the reservoir rows)."""
+    need, rows = np.zeros(len(labels), np.uint8), np.zeros(len(labels), np.int64)
+    bad = fold.fold(start, labels, outputs or [None] * n_layers, need, rows)
+    return bad, need, rows
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -175,16 +181,24 @@ def _state(n_channels, k, n_classes, rows):
 
 
 def _fold(*states):
+    """A fold over these layer states, with a reservoir splitting their pooled rows among the
+    classes."""
     keys = ("values", "samples", "locs", "slots", "class_sums", "pooled", "pending")
-    return _core.Fold([tuple(st[k] for k in keys) for st in states])
+    n_classes, n_rows = states[0]["class_sums"].shape[0], states[0]["pooled"].shape[0]
+    caps = [n_rows // n_classes + (c < n_rows % n_classes) for c in range(n_classes)]
+    reservoir = _reservoir(caps)
+    fold = _core.Fold([tuple(st[k] for k in keys) for st in states], tuple(reservoir.values()))
+    return fold, reservoir
 
 
 def test_fold_against_numpy():
-    """Class sums, reservoir rows, the top-k lists and the new-entry flags over three batches."""
+    """Class sums, reservoir rows, the top-k lists and the new-entry flags over three batches;
+    the reservoir rows are those reservoir_offer gives."""
     rng = np.random.default_rng(3)
     nc, k, n_classes, b = 6, 4, 3, 10
     st = _state(nc, k, n_classes, rows=7)
-    fold = _fold(st)
+    fold, res = _fold(st)
+    twin = _reservoir([3, 2, 2])
     ref_sums = np.zeros((n_classes, nc))
     all_max, all_loc = [], []
     for batch in range(3):
@@ -193,15 +207,15 @@ def test_fold_against_numpy():
         mx = rng.integers(0, 5, (b, nc)).astype(np.float32)  # many ties
         loc = rng.integers(0, 50, (b, nc))
         labels = rng.integers(0, n_classes, b)
-        rows = np.full(b, -1, np.int64)
-        rows[[1, 4]] = [batch, 6 - batch]
-        need = np.zeros(b, np.uint8)
         st["pending"][:] = 0
         fold.set_stats(0, mean, mx, loc)
-        assert fold.fold(start, labels, rows, need) == -1
+        bad, need, rows = _run(fold, start, labels)
+        assert bad == -1
+        np.testing.assert_array_equal(rows, _core.reservoir_offer(labels, start, **twin))
+        np.testing.assert_array_equal(res["position"], twin["position"])
         np.add.at(ref_sums, labels, mean.astype(np.float64))
         np.testing.assert_array_equal(st["class_sums"], ref_sums)
-        np.testing.assert_array_equal(st["pooled"][[batch, 6 - batch]], mean[[1, 4]])
+        np.testing.assert_array_equal(st["pooled"][rows[rows >= 0]], mean[rows >= 0])
         all_max.append(mx)
         all_loc.append(loc)
         vals, locs = np.concatenate(all_max), np.concatenate(all_loc)
@@ -214,28 +228,26 @@ def test_fold_against_numpy():
         by_slot = np.zeros_like(st["pending"])
         np.put_along_axis(by_slot, st["slots"], fresh.astype(np.uint8), axis=1)
         np.testing.assert_array_equal(st["pending"], by_slot)
+    assert (rows == -1).any() and (rows >= 0).any()  # the reservoir was full and drew
 
 
 @pytest.mark.parametrize("shape", [(9, 5, 3, 7), (9, 5, 16), (9, 5, 37), (9, 5)])
 def test_fold_stats_of_outputs_equal_spatial_stats(shape):
-    """Fold.stats summarises an output as spatial_stats does (the location only where the
-    maximum can enter a list), so the lists end up the same over several batches."""
+    """A fold given the outputs summarises them as spatial_stats does (the location only where
+    the maximum can enter a list), so the lists end up the same over several batches."""
     rng = np.random.default_rng(len(shape) * 100 + shape[-1])
     nc, k = shape[1], 3
     a, b = _state(nc, k, 2, rows=4), _state(nc, k, 2, rows=4)
-    fold_a, fold_b = _fold(a), _fold(b)
+    (fold_a, _), (fold_b, _) = _fold(a), _fold(b)
     for batch in range(4):
         x = rng.standard_normal(shape).astype(np.float32)
         x.reshape(-1)[::5] = 2.5  # ties within rows and across samples: the first index wins
         labels = rng.integers(0, 2, shape[0])
-        rows = np.where(np.arange(shape[0]) < 4, np.arange(shape[0]), -1) if batch == 0 else None
-        rows = rows if rows is not None else np.full(shape[0], -1, np.int64)
         start = batch * shape[0]
-        fold_a.stats(0, x)
         fold_b.set_stats(0, *_core.spatial_stats(x.reshape(shape[0], nc, -1)))
-        need_a, need_b = np.zeros(shape[0], np.uint8), np.zeros(shape[0], np.uint8)
-        assert fold_a.fold(start, labels, rows, need_a) == fold_b.fold(start, labels, rows, need_b)
-        np.testing.assert_array_equal(need_a, need_b)
+        got_a, got_b = _run(fold_a, start, labels, [x]), _run(fold_b, start, labels)
+        for u, v in zip(got_a, got_b):
+            np.testing.assert_array_equal(u, v)
         for key in a:
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     flat = x.reshape(shape[0], nc, -1)
@@ -248,33 +260,43 @@ def test_fold_names_the_first_bad_layer_and_refuses_bad_input():
     mean = np.zeros((2, 2), np.float32)
     mean[1, 0] = np.inf
     mx, loc = np.zeros((2, 2), np.float32), np.zeros((2, 2), np.int64)
-    args = (0, np.array([0, 1]), np.array([0, 1]), np.zeros(2, np.uint8))
-    fold = _fold(first, second)
+    labels = np.array([0, 1])
+    fold, _ = _fold(first, second)
     fold.set_stats(0, ok, ok, loc)
     fold.set_stats(1, mean, mx, loc)
-    assert fold.fold(*args) == 1
+    assert _run(fold, 0, labels, n_layers=2)[0] == 1
     assert (first["class_sums"] == 1).all()  # the layer before it is folded
     assert (second["samples"] == -1).all() and (second["class_sums"] == 0).all()  # unchanged
     with pytest.raises(ValueError, match="layer 0 has no summaries of this batch"):
-        fold.fold(*args)  # a fold uses up the summaries
+        _run(fold, 2, labels, n_layers=2)  # a fold uses up the summaries
     mean[1, 0] = 0
-    one = _fold(_state(2, 3, 2, rows=2))
-    for bad, match in [
-        ((0, np.array([0, 2]), args[2], args[3]), "label 2"),
-        ((0, args[1], np.array([2, -1]), args[3]), "pooled row 2"),
-        ((-1, *args[1:]), "start must be"),
+    one, _ = _fold(_state(2, 3, 2, rows=2))
+    for start, lab, match in [
+        (0, np.array([0, 2]), "label 2 of sample 1 is out of range: labels must be in 0..1"),
+        (-1, labels, "start must be"),
     ]:
         one.set_stats(0, mean, mx, loc)
         with pytest.raises(ValueError, match=match):
-            one.fold(*bad)
+            _run(one, start, lab)
+    one.set_stats(0, mean, mx, loc)
+    with pytest.raises(ValueError, match="pooled_row must have shape"):
+        one.fold(0, labels, [None], np.zeros(2, np.uint8), np.zeros(3, np.int64))
+    with pytest.raises(ValueError, match="one item .* per layer"):
+        one.fold(0, labels, [None, None], np.zeros(2, np.uint8), np.zeros(2, np.int64))
+    keys = ("values", "samples", "locs", "slots", "class_sums", "pooled", "pending")
+    res = tuple(_reservoir([1, 1]).values())
     with pytest.raises(ValueError, match="layer 0: class_sums has dtype float32"):
         _fold({**second, "class_sums": np.zeros((2, 2), np.float32)})
     with pytest.raises(ValueError, match="layer 1: every layer must have the same classes"):
         _fold(first, _state(2, 3, 3, rows=2))
     with pytest.raises(ValueError, match="layer 0: expected a tuple"):
-        _core.Fold([tuple(first.values())[:6]])
+        _core.Fold([tuple(first[k] for k in keys)[:6]], res)
     with pytest.raises(ValueError, match="at least one layer"):
-        _core.Fold([])
+        _core.Fold([], res)
+    with pytest.raises(ValueError, match="one count per class"):
+        _core.Fold([tuple(first[k] for k in keys)], tuple(_reservoir([1, 0, 1]).values()))
+    with pytest.raises(ValueError, match="one position per pooled row"):
+        _core.Fold([tuple(first[k] for k in keys)], tuple(_reservoir([1, 2]).values()))
     with pytest.raises(ValueError, match="layer 2 outside 0..1"):
         fold.set_stats(2, mean, mx, loc)
     with pytest.raises(ValueError, match="one batch"):
@@ -282,7 +304,7 @@ def test_fold_names_the_first_bad_layer_and_refuses_bad_input():
     fold.set_stats(0, mean, mx, loc)
     fold.set_stats(1, mean[:1], mx[:1], loc[:1])
     with pytest.raises(ValueError, match="of one batch"):
-        fold.fold(*args)
+        _run(fold, 2, labels, n_layers=2)
     for x, match in [
         (np.zeros((2, 3), np.float32), "must have 2 channels"),
         (np.zeros((2, 2, 4), np.float64), "expected float32"),
@@ -292,29 +314,33 @@ def test_fold_names_the_first_bad_layer_and_refuses_bad_input():
     ]:
         with pytest.raises(ValueError, match=match):
             fold.stats(0, x)
+        with pytest.raises(ValueError, match=match):
+            _run(fold, 2, labels, [x, None])
 
 
 def test_fold_refuses_state_that_would_index_out_of_bounds():
-    """The lists are numpy arrays Python may change between folds: a slot outside 0..k-1 or a
-    sample from the batch on (a batch folded twice) is refused before anything is written."""
+    """The lists and the reservoir are numpy arrays Python may change between folds: a slot
+    outside 0..k-1 or a sample from the batch on (a batch folded twice) is refused before
+    anything is written."""
     st = _state(2, 3, 2, rows=2)
-    fold = _fold(st)
+    fold, res = _fold(st)
     stats = (np.ones((4, 2), np.float32), np.ones((4, 2), np.float32), np.zeros((4, 2), np.int64))
-    args = (np.zeros(4, np.int64), np.full(4, -1, np.int64), np.zeros(4, np.uint8))
+    labels = np.zeros(4, np.int64)
     fold.set_stats(0, *stats)
-    assert fold.fold(0, *args) == -1
+    assert _run(fold, 0, labels)[0] == -1
     fold.set_stats(0, *stats)
+    with pytest.raises(ValueError, match="batches must be offered in order"):
+        _run(fold, 2, labels)  # samples 0..3 were offered: not a new batch
+    res["position"][:] = -1
     with pytest.raises(ValueError, match="the lists hold sample 2 outside -1..1: batches must"):
-        fold.fold(2, *args)  # samples 0..3 are in the lists: not a new batch
+        _run(fold, 2, labels)
     st["slots"][1, 0] = 3
-    fold.set_stats(0, *stats)
     with pytest.raises(ValueError, match="slot 3 outside 0..2"):
-        fold.fold(4, *args)
+        _run(fold, 4, labels)
     st["slots"][1, 0] = 0
     before = {key: v.copy() for key, v in st.items()}
-    fold.set_stats(0, *stats)
     with pytest.raises(ValueError, match="label"):
-        fold.fold(4, np.full(4, 5, np.int64), *args[1:])
+        _run(fold, 4, np.full(4, 5, np.int64))
     for key in st:
         np.testing.assert_array_equal(st[key], before[key])
 

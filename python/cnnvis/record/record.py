@@ -269,7 +269,7 @@ class _Reservoir:
     Class ``c`` keeps at most ``max_pooled // n_classes`` samples (one more for the first
     ``max_pooled % n_classes`` classes), so at most ``max_pooled`` in all. Rows
     ``offset[c] .. offset[c] + cap[c]`` of the pooled buffers belong to class ``c``. The draws
-    come from a generator seeded with ``seed`` (``_core.reservoir_offer``).
+    come from a generator seeded with ``seed`` (``_core.reservoir_offer``, which the fold runs).
     """
 
     def __init__(self, max_pooled: int, n_classes: int, seed: int) -> None:
@@ -280,13 +280,9 @@ class _Reservoir:
         self.position = np.full(max_pooled, -1, dtype=np.int64)  # buffer row -> sample position
         self.rng = np.array([seed & (2**64 - 1)], dtype=np.uint64)
 
-    def offer(self, labels: np.ndarray, start: int) -> np.ndarray:
-        """Offer a batch (labels in range); returns per sample the buffer row it now holds, or -1."""
-        from cnnvis import _core
-
-        return _core.reservoir_offer(
-            labels, start, self.seen, self.caps, self.offset, self.position, self.rng
-        )
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """The arrays the C++ fold offers each batch to, in place (``_core.Fold``)."""
+        return self.seen, self.caps, self.offset, self.position, self.rng
 
     def kept(self) -> tuple[np.ndarray, np.ndarray]:
         """``(buffer rows, sample positions)`` of the kept samples, by sample position."""
@@ -366,6 +362,15 @@ class _Reduction:
             self.fold.stats(self.index, out.detach().contiguous().numpy())
         else:
             self.fold.set_stats(self.index, *_torch_stats(out))
+
+    def release(self):
+        """The output that waited, as an array for the fold to summarise (float32 on the CPU),
+        or None once summarised here (or in the hook)."""
+        out, self.out = self.out, None
+        if out is None or self.native:
+            return None if out is None else out.detach().contiguous().numpy()
+        self.fold.set_stats(self.index, *_torch_stats(out))
+        return None
 
 
 class _Patches:
@@ -873,11 +878,12 @@ def record(
                 ) from e
 
         def forward(x):
-            """The model's output on x; every layer's summaries of x are then in ``current`` (first
-            batch) or in the fold (later batches)."""
+            """The model's output on x and, per layer, the output waiting to be summarised by the
+            fold or None; the other summaries of x are then in ``current`` (first batch) or in
+            the fold (later batches)."""
             out = run(x)
             if not plans:
-                return out
+                return out, None
             for n in order:
                 if plans[n].calls != 1:
                     raise RecordError(
@@ -891,10 +897,7 @@ def record(
                 for p in changed:  # with those layers reduced in the hook
                     p.deferred, p.out = False, None
                 return forward(x)
-            for p in waiting:
-                p.reduce(p.out)
-                p.out = None
-            return out
+            return out, [plans[n].release() for n in order]
 
         def all_batches():
             yield first
@@ -924,7 +927,7 @@ def record(
                     if y.is_floating_point() or y.dtype == torch.bool:
                         raise RecordError(f"labels must be integers, got dtype {y.dtype}")
                     x = x.to(device)
-                    out = forward(x)
+                    out, outputs = forward(x)
                     z = _pick_logits(out, logits)
                     if n_classes is None:
                         n_out = int(z.shape[1])
@@ -976,9 +979,10 @@ def record(
                             (st.top_values, st.top_samples, st.top_loc, st.top_slot,
                              st.class_sums, st.pooled, patches.pending_of(st))
                             for st in (states[n] for n in order)
-                        ])  # fmt: skip
+                        ], reservoir.arrays())  # fmt: skip
                         for i, n in enumerate(order):
                             fold.set_stats(i, *current[n][:3])
+                        outputs = [None] * len(order)
                         for n in order:
                             if calls.get(n, 0) != 1:
                                 raise RecordError(
@@ -994,14 +998,9 @@ def record(
                             plans[n] = _Reduction(fold, i, native[n], deferred)
                         first_outputs.clear()
                         current.clear()
-                    yc = y.to("cpu", torch.int64).contiguous()
-                    labels_np = yc.numpy()
-                    if labels_np.min() < 0 or labels_np.max() >= n_classes:
-                        i = int(np.flatnonzero((labels_np < 0) | (labels_np >= n_classes))[0])
-                        raise RecordError(
-                            f"label {int(labels_np[i])} of sample {start + i} is out of range: "
-                            f"labels must be in 0..{n_classes - 1} ({n_classes} classes)"
-                        )
+                    if y.dtype != torch.int64 or y.device.type != "cpu":
+                        y = y.to("cpu", torch.int64)
+                    labels_np = y.contiguous().numpy()
                     full = thumb_hw == tuple(input_shape[1:])
                     if patches.direct and not patches.fits(start + b):
                         # the store stops holding every image: it gives the thumbnails so far
@@ -1010,13 +1009,19 @@ def record(
                             rows_k, pos_k = reservoir.kept()
                             thumbs[rows_k] = patches.kept_images(pos_k)
                         patches.end_direct()
-                    # reservoir per class (Algorithm R), deterministic in the sample order
-                    slot_rows = reservoir.offer(labels_np, start)
-                    take = np.flatnonzero(slot_rows >= 0)
-                    # one C++ call for all layers: class sums, reservoir rows, top-k lists and
-                    # the pending patches of new entries (need: the samples whose image is needed)
+                    # one C++ call: the labels' check, the reservoir per class (Algorithm R,
+                    # deterministic in the sample order: slot_rows), the summaries of the outputs
+                    # that waited, and for all layers the class sums, reservoir rows, top-k lists
+                    # and the pending patches of new entries (need: the samples whose image is
+                    # needed)
                     need_flags = np.zeros(b, dtype=np.uint8)
-                    bad = fold.fold(start, labels_np, slot_rows, need_flags)
+                    slot_rows = np.empty(b, dtype=np.int64)
+                    try:
+                        bad = fold.fold(start, labels_np, outputs, need_flags, slot_rows)
+                    except ValueError as e:
+                        if str(e).startswith("label "):
+                            raise RecordError(f"{e} ({n_classes} classes)") from None
+                        raise
                     if bad >= 0:  # in execution order: the first bad layer is named
                         raise RecordError(
                             f"layer {order[bad]!r} produced NaN or inf activations (batch "
@@ -1034,9 +1039,10 @@ def record(
                     # come from it at the end), else the thumbnails of the reservoir's new
                     # samples and the images of the new top-k entries; full-size thumbnails are
                     # the same images, converted once
+                    take = None if patches.direct and full else np.flatnonzero(slot_rows >= 0)
                     if patches.direct:
                         patches.keep_all(start, _images_uint8(x, low, high, np.arange(b)))
-                        if take.size and not full:
+                        if take is not None and take.size:
                             thumbs[slot_rows[take]] = _thumbnails(x, take, thumb_hw, low, high)
                     else:
                         need = np.flatnonzero(need_flags)
