@@ -796,6 +796,7 @@ def record(
         first_bytes = 0
         native: dict[str, bool] = {}  # float32 on the CPU: reduced by the C++ pass
         plans: dict[str, _Reduction] = {}  # made after the first batch
+        plan_list: list[_Reduction] = []  # the same, in execution order
         paused = False  # set while the receptive-field probe runs the model
 
         def make_hook(name):
@@ -855,6 +856,7 @@ def record(
         low = high = None
         thumbs = None
         thumb_hw = _thumbnail_size(input_shape[1], input_shape[2])
+        full = thumb_hw == tuple(input_shape[1:])  # thumbnails are the images themselves
         start = 0
 
         bar = None
@@ -865,7 +867,7 @@ def record(
 
         def run(x):
             current.clear()
-            for plan in plans.values():
+            for plan in plan_list:
                 plan.calls = 0
             try:
                 return model(x)
@@ -884,20 +886,21 @@ def record(
             out = run(x)
             if not plans:
                 return out, None
-            for n in order:
-                if plans[n].calls != 1:
+            changed = False
+            for n, p in zip(order, plan_list):
+                if p.calls != 1:
                     raise RecordError(
-                        f"layer {n!r} ran {plans[n].calls} times in one forward pass; record a "
+                        f"layer {n!r} ran {p.calls} times in one forward pass; record a "
                         "module that is called exactly once (a shared module such as a reused "
                         "ReLU has no single output)"
                     )
-            waiting = [plans[n] for n in order if plans[n].deferred]
-            changed = [p for p in waiting if p.out._version != p.version]
-            if changed:  # a later op changed an output in place after all: run the batch again
-                for p in changed:  # with those layers reduced in the hook
-                    p.deferred, p.out = False, None
+                if p.deferred and p.out._version != p.version:
+                    # a later op changed the output in place after all: the batch runs again,
+                    # with this layer reduced in the hook
+                    p.deferred, p.out, changed = False, None, True
+            if changed:
                 return forward(x)
-            return out, [plans[n].release() for n in order]
+            return out, [p.release() for p in plan_list]
 
         def all_batches():
             yield first
@@ -996,12 +999,12 @@ def record(
                             deferred = (first_bytes <= DEFER_BYTES and o is not None
                                         and o._version == version)  # fmt: skip
                             plans[n] = _Reduction(fold, i, native[n], deferred)
+                        plan_list.extend(plans[n] for n in order)
                         first_outputs.clear()
                         current.clear()
                     if y.dtype != torch.int64 or y.device.type != "cpu":
                         y = y.to("cpu", torch.int64)
                     labels_np = y.contiguous().numpy()
-                    full = thumb_hw == tuple(input_shape[1:])
                     if patches.direct and not patches.fits(start + b):
                         # the store stops holding every image: it gives the thumbnails so far
                         # and the pending patches now, before this batch adds to either
@@ -1076,7 +1079,6 @@ def record(
     counts = np.bincount(labels, minlength=n_classes)
 
     rows_a, pos_a = reservoir.kept()
-    full = thumb_hw == tuple(input_shape[1:])
     pooled_images = patches.kept_images(pos_a) if patches.direct and full else thumbs[rows_a]
 
     all_patches = patches.result()
