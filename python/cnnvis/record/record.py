@@ -367,8 +367,10 @@ class _Reduction:
         """The output that waited, as an array for the fold to summarise (float32 on the CPU),
         or None once summarised here (or in the hook)."""
         out, self.out = self.out, None
-        if out is None or self.native:
-            return None if out is None else out.detach().contiguous().numpy()
+        if out is None:  # reduced in the hook
+            return None
+        if self.native:
+            return out.detach().contiguous().numpy()
         self.fold.set_stats(self.index, *_torch_stats(out))
         return None
 
@@ -461,7 +463,7 @@ class _Patches:
             self.flush()
 
     def pending_of(self, st) -> np.ndarray:
-        """The layer's pending flags, (C, k) by slot: a view the C++ accumulate writes into."""
+        """The layer's pending flags, (C, k) by slot: a view the C++ fold writes into."""
         k = st.top_slot.shape[1]
         return self.pending[st.offset : st.offset + st.n_channels * k].reshape(-1, k)
 
