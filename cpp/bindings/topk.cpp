@@ -17,28 +17,23 @@ using cnnvis::bind::I64Array;
 
 namespace {
 
+// The data of an array the caller's state lives in, updated in place: exactly dtype T and this
+// shape, C-contiguous and writeable (a silent copy would lose the update).
 template <class T>
-T* inplace(py::array& a, const char* name, py::ssize_t rows, py::ssize_t cols) {
-  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>()))
-    fail(std::string(name) + " has dtype " + std::string(py::str(a.dtype())) + ", expected " +
-         std::string(py::str(py::dtype::of<T>())));
-  if (a.ndim() != 2 || a.shape(0) != rows || a.shape(1) != cols)
-    fail(std::string(name) + " must have shape (" + std::to_string(rows) + ", " +
-         std::to_string(cols) + ")");
-  if (!(a.flags() & py::array::c_style)) fail(std::string(name) + " must be C-contiguous");
-  if (!a.writeable()) fail(std::string(name) + " must be writeable");
-  return static_cast<T*>(a.mutable_data());
-}
-
-template <class T>
-T* inplace_vector(py::array& a, const char* name, py::ssize_t n) {
+T* inplace(py::array& a, const std::string& name, std::initializer_list<py::ssize_t> shape) {
   if (!a.dtype().is(py::dtype::of<T>()))
-    fail(std::string(name) + " has dtype " + std::string(py::str(a.dtype())) + ", expected " +
+    fail(name + " has dtype " + std::string(py::str(a.dtype())) + ", expected " +
          std::string(py::str(py::dtype::of<T>())));
-  if (a.ndim() != 1 || a.shape(0) != n)
-    fail(std::string(name) + " must have shape (" + std::to_string(n) + ",)");
-  if (!(a.flags() & py::array::c_style)) fail(std::string(name) + " must be C-contiguous");
-  if (!a.writeable()) fail(std::string(name) + " must be writeable");
+  bool same = a.ndim() == static_cast<py::ssize_t>(shape.size());
+  std::string want;
+  py::ssize_t d = 0;
+  for (py::ssize_t n : shape) {
+    same = same && a.shape(d) == n;
+    want += (d++ ? ", " : "") + std::to_string(n);
+  }
+  if (!same) fail(name + " must have shape (" + want + (shape.size() == 1 ? ",)" : ")"));
+  if (!(a.flags() & py::array::c_style)) fail(name + " must be C-contiguous");
+  if (!a.writeable()) fail(name + " must be writeable");
   return static_cast<T*>(a.mutable_data());
 }
 
@@ -49,6 +44,17 @@ void check_range(const std::int64_t* v, py::ssize_t n, std::int64_t lo, std::int
     if (v[i] < lo || v[i] >= hi) fail(what + " " + std::to_string(v[i]) + " outside " + range);
 }
 
+// The items of a tuple of n numpy arrays, or fails with message.
+std::vector<py::array> array_tuple(py::handle t, std::size_t n, const std::string& message) {
+  if (!py::isinstance<py::tuple>(t) || py::len(t) != n) fail(message);
+  std::vector<py::array> arrays;
+  for (py::handle h : py::reinterpret_borrow<py::tuple>(t)) {
+    if (!py::isinstance<py::array>(h)) fail(message);
+    arrays.push_back(py::reinterpret_borrow<py::array>(h));
+  }
+  return arrays;
+}
+
 // A reservoir over the caller's arrays, checked: each class's rows lie inside position.
 cnnvis::topk::Reservoir make_reservoir(py::array& seen, py::array& caps, py::array& offset,
                                        py::array& position, py::array& rng) {
@@ -57,12 +63,12 @@ cnnvis::topk::Reservoir make_reservoir(py::array& seen, py::array& caps, py::arr
   if (k < 1) fail("there must be at least one class");
   if (position.ndim() != 1) fail("position must be a 1-D array (one per reservoir row)");
   const py::ssize_t n_rows = position.shape(0);
-  cnnvis::topk::Reservoir r{inplace_vector<std::int64_t>(seen, "seen", k),
-                            inplace_vector<std::int64_t>(caps, "caps", k),
-                            inplace_vector<std::int64_t>(offset, "offset", k),
+  cnnvis::topk::Reservoir r{inplace<std::int64_t>(seen, "seen", {k}),
+                            inplace<std::int64_t>(caps, "caps", {k}),
+                            inplace<std::int64_t>(offset, "offset", {k}),
                             static_cast<std::size_t>(k),
-                            inplace_vector<std::int64_t>(position, "position", n_rows),
-                            inplace_vector<std::uint64_t>(rng, "rng", 1)};
+                            inplace<std::int64_t>(position, "position", {n_rows}),
+                            inplace<std::uint64_t>(rng, "rng", {1})};
   for (py::ssize_t c = 0; c < k; ++c)
     if (r.caps[c] < 0 || r.offset[c] < 0 || r.offset[c] + r.caps[c] > n_rows || r.seen[c] < 0)
       fail("class " + std::to_string(c) + ": its rows " + std::to_string(r.offset[c]) + " + " +
@@ -85,24 +91,15 @@ void check_in_order(const cnnvis::topk::Reservoir& r, py::ssize_t n_rows, std::i
 class Fold {
  public:
   Fold(py::sequence layers, py::tuple reservoir) {
-    if (py::len(reservoir) != 5)
-      fail("reservoir must be a tuple (seen, caps, offset, position, rng)");
-    for (py::handle h : reservoir) {
-      if (!py::isinstance<py::array>(h)) fail("every reservoir item must be a numpy array");
-      reservoir_arrays_.push_back(py::reinterpret_borrow<py::array>(h));
-    }
+    reservoir_arrays_ = array_tuple(reservoir, 5, "reservoir must be a tuple (seen, caps, "
+                                    "offset, position, rng) of numpy arrays");
     auto& ra = reservoir_arrays_;
     reservoir_ = make_reservoir(ra[0], ra[1], ra[2], ra[3], ra[4]);
     for (py::handle item : layers) {
       const std::string at = "layer " + std::to_string(layers_.size()) + ": ";
-      auto parts = py::reinterpret_borrow<py::object>(item);
-      if (!py::isinstance<py::tuple>(parts) || py::len(parts) != 7)
-        fail(at + "expected a tuple (values, samples, locs, slots, class_sums, pooled, pending)");
       Layer l;
-      for (py::handle h : parts.cast<py::tuple>()) {
-        if (!py::isinstance<py::array>(h)) fail(at + "every item must be a numpy array");
-        l.arrays.push_back(py::reinterpret_borrow<py::array>(h));
-      }
+      l.arrays = array_tuple(item, 7, at + "expected a tuple (values, samples, locs, slots, "
+                                           "class_sums, pooled, pending) of numpy arrays");
       auto& a = l.arrays;
       if (a[0].ndim() != 2) fail(at + "values must be a 2-D array (channels, k)");
       if (a[4].ndim() != 2 || a[5].ndim() != 2)
@@ -117,16 +114,16 @@ class Fold {
       if (a[4].shape(0) != n_classes_ || a[5].shape(0) != n_rows_)
         fail(at + "every layer must have the same classes and pooled rows");
       auto name = [&](const char* what) { return at + what; };
-      l.lists = {inplace<float>(a[0], name("values").c_str(), nc, k),
-                 inplace<std::int64_t>(a[1], name("samples").c_str(), nc, k),
-                 inplace<std::int64_t>(a[2], name("locs").c_str(), nc, k),
-                 inplace<std::int64_t>(a[3], name("slots").c_str(), nc, k),
+      l.lists = {inplace<float>(a[0], name("values"), {nc, k}),
+                 inplace<std::int64_t>(a[1], name("samples"), {nc, k}),
+                 inplace<std::int64_t>(a[2], name("locs"), {nc, k}),
+                 inplace<std::int64_t>(a[3], name("slots"), {nc, k}),
                  static_cast<std::size_t>(nc), static_cast<std::size_t>(k)};
-      l.sums = {inplace<double>(a[4], name("class_sums").c_str(), n_classes_, nc),
+      l.sums = {inplace<double>(a[4], name("class_sums"), {n_classes_, nc}),
                 static_cast<std::size_t>(n_classes_),
-                inplace<float>(a[5], name("pooled").c_str(), n_rows_, nc),
+                inplace<float>(a[5], name("pooled"), {n_rows_, nc}),
                 static_cast<std::size_t>(n_rows_),
-                inplace<std::uint8_t>(a[6], name("pending").c_str(), nc, k)};
+                inplace<std::uint8_t>(a[6], name("pending"), {nc, k})};
       layers_.push_back(std::move(l));
     }
     if (layers_.empty()) fail("there must be at least one layer");
@@ -195,9 +192,9 @@ class Fold {
       if (layers_[i].batch != b) fail("every layer's summaries must be of one batch");
     }
     check_in_order(reservoir_, n_rows_, start);
-    const std::int64_t* lab = inplace_vector<std::int64_t>(labels, "labels", b);
-    std::int64_t* row = inplace_vector<std::int64_t>(pooled_row, "pooled_row", b);
-    std::uint8_t* nd = inplace_vector<std::uint8_t>(need, "need", b);
+    const std::int64_t* lab = inplace<std::int64_t>(labels, "labels", {b});
+    std::int64_t* row = inplace<std::int64_t>(pooled_row, "pooled_row", {b});
+    std::uint8_t* nd = inplace<std::uint8_t>(need, "need", {b});
     for (py::ssize_t i = 0; i < b; ++i)
       if (lab[i] < 0 || lab[i] >= n_classes_)
         fail("label " + std::to_string(lab[i]) + " of sample " + std::to_string(start + i) +
@@ -334,8 +331,8 @@ void init_topk(py::module_& m) {
         if (z.ndim() != 2 || z.shape(1) < 1) fail("z must be a 2-D array (rows, logits)");
         if (!(z.flags() & py::array::c_style)) fail("z must be C-contiguous");
         const py::ssize_t rows = z.shape(0), n = z.shape(1);
-        std::int64_t* pt = inplace_vector<std::int64_t>(top, "top", rows);
-        float* pp = inplace_vector<float>(probability, "probability", rows);
+        std::int64_t* pt = inplace<std::int64_t>(top, "top", {rows});
+        float* pp = inplace<float>(probability, "probability", {rows});
         const float* pz = static_cast<const float*>(z.data());
         py::gil_scoped_release release;
         return cnnvis::topk::softmax_top(pz, static_cast<std::size_t>(rows),

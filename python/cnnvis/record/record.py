@@ -371,7 +371,7 @@ class _Reduction:
             return None
         if self.native:
             return out.detach().contiguous().numpy()
-        self.fold.set_stats(self.index, *_torch_stats(out))
+        self.reduce(out)  # the torch path
         return None
 
 
@@ -441,8 +441,8 @@ class _Patches:
         return np.fromiter((self.slot_of[v] for v in samples.tolist()), np.int64, len(samples))
 
     def fits(self, end: int) -> bool:
-        """Whether the direct store holds the images of samples 0..end-1."""
-        return self.direct and end <= self.budget_images
+        """Whether the direct store has room for the images of samples 0..end-1."""
+        return end <= self.budget_images
 
     def keep_all(self, start: int, images: np.ndarray) -> None:
         """Keep a batch's uint8 (b, H, W, c) images at rows start.. of the direct store."""
