@@ -17,10 +17,10 @@ using cnnvis::bind::I64Array;
 
 namespace {
 
-// The data of an array the caller's state lives in, updated in place: exactly dtype T and this
-// shape, C-contiguous and writeable (a silent copy would lose the update).
+// The data of an array read as it is: exactly dtype T and this shape, C-contiguous (no silent
+// copy).
 template <class T>
-T* inplace(py::array& a, const std::string& name, std::initializer_list<py::ssize_t> shape) {
+const T* exact(py::array& a, const std::string& name, std::initializer_list<py::ssize_t> shape) {
   if (!a.dtype().is(py::dtype::of<T>()))
     fail(name + " has dtype " + std::string(py::str(a.dtype())) + ", expected " +
          std::string(py::str(py::dtype::of<T>())));
@@ -33,6 +33,14 @@ T* inplace(py::array& a, const std::string& name, std::initializer_list<py::ssiz
   }
   if (!same) fail(name + " must have shape (" + want + (shape.size() == 1 ? ",)" : ")"));
   if (!(a.flags() & py::array::c_style)) fail(name + " must be C-contiguous");
+  return static_cast<const T*>(a.data());
+}
+
+// The data of an array the caller's state lives in, updated in place: as exact(), and writeable
+// (a silent copy would lose the update).
+template <class T>
+T* inplace(py::array& a, const std::string& name, std::initializer_list<py::ssize_t> shape) {
+  exact<T>(a, name, shape);
   if (!a.writeable()) fail(name + " must be writeable");
   return static_cast<T*>(a.mutable_data());
 }
@@ -90,9 +98,17 @@ void check_in_order(const cnnvis::topk::Reservoir& r, py::ssize_t n_rows, std::i
 // Python holds those arrays too.
 class Fold {
  public:
-  Fold(py::sequence layers, py::tuple reservoir) {
+  Fold(py::sequence layers, py::tuple reservoir, py::object display_range) {
     reservoir_arrays_ = array_tuple(reservoir, 5, "reservoir must be a tuple (seen, caps, "
                                     "offset, position, rng) of numpy arrays");
+    if (!display_range.is_none()) {
+      const std::string message = "display_range must be a tuple (low, high) of two float32 "
+                                  "arrays of one value per image channel";
+      display_ = array_tuple(display_range, 2, message);
+      for (py::array& a : display_)
+        if (a.ndim() != 1 || a.shape(0) < 1 || a.shape(0) != display_[0].shape(0)) fail(message);
+      for (py::array& a : display_) exact<float>(a, "display_range", {display_[0].shape(0)});
+    }
     auto& ra = reservoir_arrays_;
     reservoir_ = make_reservoir(ra[0], ra[1], ra[2], ra[3], ra[4]);
     for (py::handle item : layers) {
@@ -178,7 +194,8 @@ class Fold {
   }
 
   py::ssize_t fold(std::int64_t start, py::array labels, py::sequence outputs, py::array need,
-                   py::array pooled_row) {
+                   py::array pooled_row, py::object logits, py::object top,
+                   py::object probability, py::object images, py::object image_rows) {
     if (static_cast<std::size_t>(py::len(outputs)) != layers_.size())
       fail("outputs must have one item (an array or None) per layer");
     for (std::size_t i = 0; i < layers_.size(); ++i) {
@@ -199,6 +216,8 @@ class Fold {
       if (lab[i] < 0 || lab[i] >= n_classes_)
         fail("label " + std::to_string(lab[i]) + " of sample " + std::to_string(start + i) +
              " is out of range: labels must be in 0.." + std::to_string(n_classes_ - 1));
+    const Logits z = logits_of(logits, top, probability, b);
+    const Images im = images_of(images, image_rows, b);
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       const auto& lists = layers_[i].lists;
       const auto n = static_cast<py::ssize_t>(lists.n_channels * lists.k);
@@ -218,12 +237,76 @@ class Fold {
                                       static_cast<std::size_t>(b), start, lab, row, nd))
           bad = static_cast<py::ssize_t>(i);
       }
+      if (bad < 0 && z.values != nullptr &&
+          !cnnvis::topk::softmax_top(z.values, static_cast<std::size_t>(b), z.n, z.top, z.prob))
+        bad = static_cast<py::ssize_t>(layers_.size());
+      if (im.pixels != nullptr)
+        cnnvis::topk::quantize_images(im.pixels, im.c, im.h, im.w,
+                                      static_cast<const float*>(display_[0].data()),
+                                      static_cast<const float*>(display_[1].data()), nullptr,
+                                      static_cast<std::size_t>(b), im.out);
     }
     for (Layer& l : layers_) l.batch = -1;
     return bad;
   }
 
  private:
+  struct Logits {
+    const float* values = nullptr;  // (batch, n), or none
+    std::size_t n = 0;
+    std::int64_t* top = nullptr;
+    float* prob = nullptr;
+  };
+
+  struct Images {
+    const float* pixels = nullptr;  // (batch, c, h, w), or none
+    std::size_t c = 0, h = 0, w = 0;
+    std::uint8_t* out = nullptr;  // (batch, h, w, c)
+  };
+
+  // The batch's logits and where their prediction and probability go, checked (all or none).
+  static Logits logits_of(py::object& logits, py::object& top, py::object& probability,
+                          py::ssize_t b) {
+    Logits z;
+    if (logits.is_none() && top.is_none() && probability.is_none()) return z;
+    if (!py::isinstance<py::array>(logits) || !py::isinstance<py::array>(top) ||
+        !py::isinstance<py::array>(probability))
+      fail("logits, top and probability must be numpy arrays, all three or none");
+    auto a = py::reinterpret_borrow<py::array>(logits);
+    if (a.ndim() != 2 || a.shape(0) != b || a.shape(1) < 1)
+      fail("logits must be a 2-D array (batch, logits) of " + std::to_string(b) + " rows");
+    z.values = exact<float>(a, "logits", {b, a.shape(1)});
+    z.n = static_cast<std::size_t>(a.shape(1));
+    auto t = py::reinterpret_borrow<py::array>(top);
+    auto p = py::reinterpret_borrow<py::array>(probability);
+    z.top = inplace<std::int64_t>(t, "top", {b});
+    z.prob = inplace<float>(p, "probability", {b});
+    return z;
+  }
+
+  // The batch's float32 images and the uint8 rows they are quantized into, checked (both or
+  // neither; the display range comes from the constructor).
+  Images images_of(py::object& images, py::object& rows, py::ssize_t b) const {
+    Images im;
+    if (images.is_none() && rows.is_none()) return im;
+    if (!py::isinstance<py::array>(images) || !py::isinstance<py::array>(rows))
+      fail("images and image_rows must be numpy arrays, both or neither");
+    if (display_.empty()) fail("images need the display_range given to the Fold");
+    auto x = py::reinterpret_borrow<py::array>(images);
+    const py::ssize_t c = display_[0].shape(0);
+    if (x.ndim() != 4 || x.shape(0) != b || x.shape(1) != c)
+      fail("images must be a 4-D array (" + std::to_string(b) + ", " + std::to_string(c) +
+           ", height, width)");
+    const py::ssize_t h = x.shape(2), w = x.shape(3);
+    im.pixels = exact<float>(x, "images", {b, c, h, w});
+    auto r = py::reinterpret_borrow<py::array>(rows);
+    im.out = inplace<std::uint8_t>(r, "image_rows", {b, h, w, c});
+    im.c = static_cast<std::size_t>(c);
+    im.h = static_cast<std::size_t>(h);
+    im.w = static_cast<std::size_t>(w);
+    return im;
+  }
+
   struct Layer {
     std::vector<py::array> arrays;  // kept alive: the pointers below point into them
     cnnvis::topk::Lists lists{};
@@ -252,6 +335,7 @@ class Fold {
   py::ssize_t n_classes_ = 0, n_rows_ = 0;
   std::vector<py::array> reservoir_arrays_;  // kept alive for reservoir_
   cnnvis::topk::Reservoir reservoir_{};
+  std::vector<py::array> display_;  // (low, high) per image channel, or empty
 };
 
 }  // namespace
@@ -265,13 +349,14 @@ void init_topk(py::module_& m) {
       "positions, locations of the maxima and patch slots, each slot row a permutation of "
       "0..k-1), the class sums (float64, classes x channels), the reservoir rows (float32, "
       "pooled rows x channels) and the pending flags (uint8, channels x k, by slot); and the "
-      "reservoir's arrays (seen, caps, offset, position, rng) as reservoir_offer takes them. Per "
-      "batch: fold(), with stats() or set_stats() first for a layer whose output it is not "
-      "given.")
-      .def(py::init([](py::sequence layers, py::tuple reservoir) {
-             return Fold(layers, reservoir);
+      "reservoir's arrays (seen, caps, offset, position, rng) as reservoir_offer takes them; and "
+      "optionally the display range (low, high: float32, one per image channel) its images are "
+      "quantized in. Per batch: fold(), with stats() or set_stats() first for a layer whose "
+      "output it is not given.")
+      .def(py::init([](py::sequence layers, py::tuple reservoir, py::object display_range) {
+             return Fold(layers, reservoir, display_range);
            }),
-           py::arg("layers"), py::arg("reservoir"))
+           py::arg("layers"), py::arg("reservoir"), py::arg("display_range") = py::none())
       .def("stats", &Fold::stats, py::arg("layer"), py::arg("x"),
            "Summaries of the layer's output x for this batch (float32, C-contiguous, (batch, "
            "channels, ...)): per (sample, channel) the mean and the maximum, and the first index "
@@ -281,7 +366,9 @@ void init_topk(py::module_& m) {
            py::arg("loc"),
            "Summaries computed elsewhere (batch x channels: mean, max, flat index of the max).")
       .def("fold", &Fold::fold, py::arg("start"), py::arg("labels"), py::arg("outputs"),
-           py::arg("need"), py::arg("pooled_row"),
+           py::arg("need"), py::arg("pooled_row"), py::arg("logits") = py::none(),
+           py::arg("top") = py::none(), py::arg("probability") = py::none(),
+           py::arg("images") = py::none(), py::arg("image_rows") = py::none(),
            "Folds the batch of samples start.. (labels: int64, in 0..classes-1) into every layer, "
            "in order, after stats() of each output given (outputs: per layer an array, or None "
            "for a layer whose summaries are set already). The batch is first offered to the "
@@ -291,9 +378,13 @@ void init_topk(py::module_& m) {
            "the top-k lists only above the k-th, after every equal value (a stable descending "
            "sort of [lists; batch] cut to k), taking the slot of the entry it evicts, which "
            "becomes pending; need[i] = 1 (uint8, batch) for each sample of the batch that "
-           "entered a list (labels, pooled_row: int64). Returns the index of the first layer "
-           "with a NaN or infinite mean, which is left unchanged (the layers before it are "
-           "folded), or -1.");
+           "entered a list (labels, pooled_row: int64). Given logits (float32, batch x "
+           "classes), it writes top (int64) and probability (float32) as softmax_top does; given "
+           "images (float32, batch x channels x height x width), it quantizes them into "
+           "image_rows (uint8, batch x height x width x channels) as quantize_images does, in "
+           "the display_range given to the Fold. Returns the index of the first layer with a "
+           "NaN or infinite mean, which is left unchanged (the layers before it are folded); "
+           "the number of layers if the logits have a NaN or infinite value; or -1.");
 
   m.def(
       "reservoir_offer",
@@ -373,7 +464,7 @@ void init_topk(py::module_& m) {
 
   m.def(
       "quantize_images",
-      [](py::array x, py::array low, py::array high, py::array index) {
+      [](py::array x, py::array low, py::array high, py::array index, py::object out) {
         if (!x.dtype().is(py::dtype::of<float>()))
           fail("x has dtype " + std::string(py::str(x.dtype())) + ", expected float32");
         if (x.ndim() != 4) fail("x must be a 4-D array (batch, channels, height, width)");
@@ -393,8 +484,11 @@ void init_topk(py::module_& m) {
         const py::ssize_t n = idx.size();
         const std::int64_t* pi = idx.data();
         check_range(pi, n, 0, b, "index", "the batch of " + std::to_string(b));
-        py::array_t<std::uint8_t> out({n, h, w, c});
-        std::uint8_t* dst = out.mutable_data();
+        // a new array, or the caller's rows (a slice of its image store: no copy after)
+        if (!out.is_none() && !py::isinstance<py::array>(out)) fail("out must be a numpy array");
+        py::array result = out.is_none() ? py::array(py::array_t<std::uint8_t>({n, h, w, c}))
+                                         : py::reinterpret_borrow<py::array>(out);
+        std::uint8_t* dst = inplace<std::uint8_t>(result, "out", {n, h, w, c});
         const float* px = static_cast<const float*>(x.data());
         {
           py::gil_scoped_release release;
@@ -402,12 +496,15 @@ void init_topk(py::module_& m) {
                                         static_cast<std::size_t>(h), static_cast<std::size_t>(w),
                                         lo, hi, pi, static_cast<std::size_t>(n), dst);
         }
-        return out;
+        return result;
       },
       py::arg("x"), py::arg("low"), py::arg("high"), py::arg("index"),
+      py::arg("out") = py::none(),
       "Images index[i] of a float32 batch (batch, channels, height, width) as uint8 (n, height, "
       "width, channels): round((v - low) / (high - low), clamped to [0, 1], * 255) per channel, "
-      "half to even, bytes equal to the same float32 arithmetic in torch; NaN becomes 0.");
+      "half to even, bytes equal to the same float32 arithmetic in torch; NaN becomes 0. "
+      "Written into out (uint8, C-contiguous, writeable) if given, else into a new array; "
+      "returns it.");
 
   m.def(
       "gather_boxes",

@@ -316,7 +316,8 @@ void quantize_images(const float* x, std::size_t c, std::size_t h, std::size_t w
   const std::size_t plane = h * w;
   std::vector<std::uint8_t> row(plane);  // one channel, contiguous: the loop vectorises
   for (std::size_t i = 0; i < n; ++i) {
-    const float* src = x + static_cast<std::size_t>(index[i]) * c * plane;
+    const std::size_t at = index != nullptr ? static_cast<std::size_t>(index[i]) : i;
+    const float* src = x + at * c * plane;
     std::uint8_t* dst = out + i * plane * c;
     for (std::size_t ch = 0; ch < c; ++ch) {
       const float lo = low[ch], range = high[ch] - low[ch];

@@ -345,6 +345,67 @@ def test_fold_refuses_state_that_would_index_out_of_bounds():
         np.testing.assert_array_equal(st[key], before[key])
 
 
+def test_fold_writes_predictions_and_images_as_the_single_calls_do():
+    """Given the logits and the images, the fold's one call writes what softmax_top and
+    quantize_images write; NaN logits are reported as the index after the last layer."""
+    rng = np.random.default_rng(11)
+    b, nc = 5, 2
+    st = _state(nc, 3, 2, rows=2)
+    keys = ("values", "samples", "locs", "slots", "class_sums", "pooled", "pending")
+    layers = [tuple(st[k] for k in keys)]
+    low, high = np.array([0.0, -1.0, 0.5], np.float32), np.array([1.0, 1.0, 0.75], np.float32)
+    fold = _core.Fold(layers, tuple(_reservoir([1, 1]).values()), display_range=(low, high))
+    stats = (
+        np.ones((b, nc), np.float32),
+        np.ones((b, nc), np.float32),
+        np.zeros((b, nc), np.int64),
+    )
+    labels = rng.integers(0, 2, b)
+    z = rng.normal(0, 3, (b, 4)).astype(np.float32)
+    x = rng.normal(0.3, 0.8, (b, 3, 6, 7)).astype(np.float32)
+    store = np.full((12, 6, 7, 3), 9, np.uint8)
+    top, prob = np.zeros(b, np.int64), np.zeros(b, np.float32)
+
+    def run(start, z=z, top=top, prob=prob, x=x, rows=store[3 : 3 + b]):
+        fold.set_stats(0, *stats)
+        need, pooled_row = np.zeros(b, np.uint8), np.zeros(b, np.int64)
+        return fold.fold(start, labels, [None], need, pooled_row, z, top, prob, x, rows)
+
+    assert run(0) == -1
+    want_top, want_prob = np.zeros(b, np.int64), np.zeros(b, np.float32)
+    assert _core.softmax_top(z, want_top, want_prob)
+    np.testing.assert_array_equal(top, want_top)
+    np.testing.assert_array_equal(prob, want_prob)
+    want = _core.quantize_images(x, low, high, np.arange(b))
+    np.testing.assert_array_equal(store[3 : 3 + b], want)
+    assert (store[:3] == 9).all() and (store[3 + b :] == 9).all()
+    bad_z = z.copy()
+    bad_z[2, 1] = np.nan
+    assert run(b, z=bad_z) == 1  # one layer: index 1 is the logits
+    assert st["class_sums"].sum() == 2 * b * nc  # the layer was folded before
+    for kwargs, match in [
+        ({"top": None}, "logits, top and probability must be numpy arrays, all three or none"),
+        ({"z": z[:, :0]}, "logits must be a 2-D array"),
+        ({"z": z.astype(np.float64)}, "logits has dtype"),
+        ({"prob": prob[:2]}, "probability must have shape"),
+        ({"rows": None}, "images and image_rows must be numpy arrays, both or neither"),
+        ({"x": x[:, :2].copy()}, r"images must be a 4-D array \(5, 3, height, width\)"),
+        ({"x": np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)},
+         "images must be C-contiguous"),
+        ({"rows": store[:b, :, :6]}, "image_rows must have shape"),
+    ]:  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            run(2 * b, **kwargs)
+    plain = _core.Fold(layers, tuple(_reservoir([1, 1]).values()))
+    plain.set_stats(0, *stats)
+    with pytest.raises(ValueError, match="images need the display_range"):
+        plain.fold(0, labels, [None], np.zeros(b, np.uint8), np.zeros(b, np.int64),
+                   images=x, image_rows=store[:b])  # fmt: skip
+    for display in [(low,), (low, high[:2]), (low, high.astype(np.float64))]:
+        with pytest.raises(ValueError, match="display_range"):
+            _core.Fold(layers, tuple(_reservoir([1, 1]).values()), display_range=display)
+
+
 def _reservoir(caps):
     caps = np.asarray(caps, np.int64)
     offset = np.concatenate([[0], np.cumsum(caps)[:-1]]).astype(np.int64)
@@ -444,3 +505,18 @@ def test_quantize_images_matches_torch_arithmetic():
         _core.quantize_images(x, low[:2], high, index)
     with pytest.raises(ValueError, match="float32"):
         _core.quantize_images(x.astype(np.float64), low, high, index)
+    # into the caller's rows: the same bytes, nothing else written
+    store = np.full((6, 9, 11, 3), 7, np.uint8)
+    assert _core.quantize_images(x, low, high, index, out=store[1:5]) is not None
+    np.testing.assert_array_equal(store[1:5], expect)
+    assert (store[0] == 7).all() and (store[5] == 7).all()
+    with pytest.raises(ValueError, match=r"out must have shape \(4, 9, 11, 3\)"):
+        _core.quantize_images(x, low, high, index, out=store[:3])
+    with pytest.raises(ValueError, match="out must be C-contiguous"):
+        _core.quantize_images(
+            x, low, high, index, out=np.zeros((4, 11, 9, 3), np.uint8).transpose(0, 2, 1, 3)
+        )
+    with pytest.raises(ValueError, match="out must be a numpy array"):
+        _core.quantize_images(x, low, high, index, out=[0] * 4)
+    with pytest.raises(ValueError, match="out has dtype"):
+        _core.quantize_images(x, low, high, index, out=np.zeros((4, 9, 11, 3), np.int16))

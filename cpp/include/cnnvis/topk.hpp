@@ -92,9 +92,9 @@ void candidate_locs(const Lists& lists, const float* x, std::size_t batch, std::
 void spatial_stats(const float* x, std::size_t rows, std::size_t len, float* mean, float* max,
                    std::int64_t* argmax);
 
-// Images index[i] of a batch x (batch, c, h, w) to uint8 (n, h, w, c): per channel, the value
-// v becomes round((v - low) / (high - low) clamped to [0, 1] * 255), rounding half to even, in
-// float32 as torch computes it (so the bytes match); NaN becomes 0.
+// Images index[i] (or i, for a null index) of a batch x (batch, c, h, w) to uint8 (n, h, w, c):
+// per channel, the value v becomes round((v - low) / (high - low) clamped to [0, 1] * 255),
+// rounding half to even, in float32 as torch computes it (so the bytes match); NaN becomes 0.
 void quantize_images(const float* x, std::size_t c, std::size_t h, std::size_t w,
                      const float* low, const float* high, const std::int64_t* index,
                      std::size_t n, std::uint8_t* out);

@@ -165,18 +165,24 @@ def _display_range(x) -> tuple[Any, Any]:
     return low.cpu(), high.cpu()
 
 
-def _images_uint8(x, low, high, index: np.ndarray) -> np.ndarray:
+def _images_uint8(x, low, high, index: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Images ``index`` of a (B, C, h, w) batch as (n, h, w, C) uint8 in the per-channel display
-    range: one C++ pass for a float32 CPU batch, the same arithmetic in torch otherwise."""
+    range (written into ``out`` if given): one C++ pass for a float32 CPU batch, the same
+    arithmetic in torch otherwise."""
     import torch
 
     if x.device.type == "cpu" and x.dtype == torch.float32:
         from cnnvis import _core
 
-        return _core.quantize_images(x.contiguous().numpy(), low.numpy(), high.numpy(), index)
+        xs = x.contiguous().numpy()
+        return _core.quantize_images(xs, low.numpy(), high.numpy(), index, out=out)
     y = x[torch.from_numpy(index).to(x.device)].float() - low.to(x.device).view(1, -1, 1, 1)
     y.div_((high - low).to(x.device).view(1, -1, 1, 1)).clamp_(0.0, 1.0).mul_(255.0).round_()
-    return y.to(dtype=torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    images = y.to(dtype=torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    if out is None:
+        return images
+    out[...] = images
+    return out
 
 
 def _thumbnails(x, index: np.ndarray, size: tuple[int, int], low, high) -> np.ndarray:
@@ -444,11 +450,12 @@ class _Patches:
         """Whether the direct store has room for the images of samples 0..end-1."""
         return end <= self.budget_images
 
-    def keep_all(self, start: int, images: np.ndarray) -> None:
-        """Keep a batch's uint8 (b, H, W, c) images at rows start.. of the direct store."""
+    def direct_rows(self, start: int, n: int) -> np.ndarray:
+        """Rows start .. start + n - 1 of the direct store, for a batch's uint8 (n, H, W, c)
+        images to be written into."""
         if self.image_store is None:  # pages are only touched as rows are written
             self.image_store = _zeroed((self.budget_images, self.h, self.w, self.c))
-        self.image_store[start : start + images.shape[0]] = images
+        return self.image_store[start : start + n]
 
     def kept_images(self, samples: np.ndarray) -> np.ndarray:
         """The images of samples (positions) from the direct store."""
@@ -984,7 +991,7 @@ def record(
                             (st.top_values, st.top_samples, st.top_loc, st.top_slot,
                              st.class_sums, st.pooled, patches.pending_of(st))
                             for st in (states[n] for n in order)
-                        ], reservoir.arrays())  # fmt: skip
+                        ], reservoir.arrays(), display_range=(low.numpy(), high.numpy()))  # fmt: skip
                         for i, n in enumerate(order):
                             fold.set_stats(i, *current[n][:3])
                         outputs = [None] * len(order)
@@ -1016,37 +1023,49 @@ def record(
                         patches.end_direct()
                     # one C++ call: the labels' check, the reservoir per class (Algorithm R,
                     # deterministic in the sample order: slot_rows), the summaries of the outputs
-                    # that waited, and for all layers the class sums, reservoir rows, top-k lists
-                    # and the pending patches of new entries (need: the samples whose image is
-                    # needed)
+                    # that waited, for all layers the class sums, reservoir rows, top-k lists and
+                    # the pending patches of new entries (need: the samples whose image is
+                    # needed), the predictions and their softmax probabilities, and the images
+                    # of a float32 CPU batch while the store holds every image
                     need_flags = np.zeros(b, dtype=np.uint8)
                     slot_rows = np.empty(b, dtype=np.int64)
+                    zc = z.detach().to("cpu", torch.float32).contiguous().numpy()
+                    quantized = (
+                        patches.direct and x.device.type == "cpu" and x.dtype == torch.float32
+                    )
+                    images, image_rows = (
+                        (x.contiguous().numpy(), patches.direct_rows(start, b)) if quantized
+                        else (None, None)
+                    )  # fmt: skip
                     try:
-                        bad = fold.fold(start, labels_np, outputs, need_flags, slot_rows)
+                        bad = fold.fold(start, labels_np, outputs, need_flags, slot_rows, zc,
+                                        preds_all.extend(b), conf_all.extend(b), images,
+                                        image_rows)  # fmt: skip
                     except ValueError as e:
                         if str(e).startswith("label "):
                             raise RecordError(f"{e} ({n_classes} classes)") from None
                         raise
+                    if bad == len(order):
+                        raise RecordError(
+                            f"the model's logits contain NaN or inf (batch starting at sample "
+                            f"{start})"
+                        )
                     if bad >= 0:  # in execution order: the first bad layer is named
                         raise RecordError(
                             f"layer {order[bad]!r} produced NaN or inf activations (batch "
                             f"starting at sample {start}); check the inputs and the model's weights"
                         )
-                    zc = np.ascontiguousarray(z.detach().to("cpu", torch.float32).numpy())
                     labels_all.extend(b)[:] = labels_np
-                    # the prediction and its softmax probability
-                    if not _core.softmax_top(zc, preds_all.extend(b), conf_all.extend(b)):
-                        raise RecordError(
-                            f"the model's logits contain NaN or inf (batch starting at sample "
-                            f"{start})"
-                        )
                     # images: all of them while the store holds them (thumbnails and patches
                     # come from it at the end), else the thumbnails of the reservoir's new
                     # samples and the images of the new top-k entries; full-size thumbnails are
                     # the same images, converted once
                     take = None if patches.direct and full else np.flatnonzero(slot_rows >= 0)
                     if patches.direct:
-                        patches.keep_all(start, _images_uint8(x, low, high, np.arange(b)))
+                        if not quantized:
+                            _images_uint8(
+                                x, low, high, np.arange(b), out=patches.direct_rows(start, b)
+                            )
                         if take is not None and take.size:
                             thumbs[slot_rows[take]] = _thumbnails(x, take, thumb_hw, low, high)
                     else:
