@@ -6,22 +6,26 @@ with the number of samples.
 
 * ResNet-18 (torchvision, random weights, 10 classes) on random 3x64x64 images, default layers
   (the table gives the layer and channel counts), top-k 9, 32-pixel patches, 2,000 pooled samples;
-* DemoCNN on the 1,797 digits (the five demo layers, 16-pixel patches).
+* DemoCNN on the 1,797 digits (the five demo layers, 16-pixel patches), and on ``--demo-n``
+  random 1x8x8 images: a pass that long shows what each batch adds, apart from the costs paid
+  once per recording (tracing the graph, the first batch's checks, the final assembly).
 
 The "patches" column says whether the recording kept the images its top-k patches are cut from
 on read (a pass short enough that they take fewer bytes than the patches) or cut the patches
 during the pass (with the number of bulk cuts).
 
-Times are the best of ``--repeats`` alternating runs (the machine is shared; the table also
-gives the median ratio of the (bare, record) pairs and the ratio of process CPU times), with
-``BENCH_THREADS`` torch threads (default 2). Peak memory is the growth of the resident set size
+Times are the best of ``--repeats`` alternating runs (``--demo-repeats`` for the demo CNN,
+whose pass takes a tenth of a second); the machine is shared, so the table also gives the
+median ratio of the (bare, record) pairs, the median time a recording adds to its pair's bare
+pass and the ratio of process CPU times. ``BENCH_THREADS`` torch threads (default 2). Peak memory is the growth of the resident set size
 during the bare pass and then during one recording over the same data (sampled every 2 ms), in
 a fresh subprocess per size after a warm-up recording, with images generated on the fly so that
 the data set itself takes no memory.
 
 Usage::
 
-    PYTHONPATH=python python benchmarks/record.py [--n 512,2048] [--repeats 3] [--out FILE.md]
+    PYTHONPATH=python python benchmarks/record.py [--n 512,2048] [--repeats 3]
+        [--demo-n 20000] [--demo-repeats 60] [--out FILE.md]
 """
 
 from __future__ import annotations
@@ -153,6 +157,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", default="512,2048", help="ResNet-18 images, comma-separated")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--demo-n", default="20000", help="random images for the demo CNN's long pass")
+    ap.add_argument("--demo-repeats", type=int, default=60)
     ap.add_argument("--mem-sizes", default="resnet18:2000,8000,16000;demo:2000,40000")
     ap.add_argument("--out", default=None, help="also write the tables to this markdown file")
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "N"), help=argparse.SUPPRESS)
@@ -162,26 +168,31 @@ def main() -> None:
         return
     torch = _torch()
     rows = []
-    cases = [("resnet18", int(n)) for n in str(args.n).split(",")] + [("demo", 0)]
+    cases = [("resnet18", int(n)) for n in str(args.n).split(",") if n]
+    cases += [("demo", int(n)) for n in f"0,{args.demo_n}".split(",") if n]
     for name, n in cases:
         model, data, kw = make_case(name, n)
         bare_pass(model, data)  # warm-up (and the record's imports)
         record_pass(model, data, kw)
         bares, recs, bare_cpu, rec_cpu = [], [], [], []
         rec = None
-        for _ in range(args.repeats):
+        repeats = args.demo_repeats if name == "demo" else args.repeats
+        for _ in range(repeats):
             bares.append(bare_pass(model, data, cpu=bare_cpu))
             t, rec = record_pass(model, data, kw, cpu=rec_cpu)
             recs.append(t)
         channels = sum(lr.n_channels for lr in rec.layers.values())
         flushes = rec.meta["patch_flushes"]
         kept = "images kept" if flushes == 0 else f"cut ({flushes} bulk cut{'s' * (flushes > 1)})"
-        label = "ResNet-18, 3x64x64" if name == "resnet18" else "DemoCNN, digits 1x8x8"
+        label = {"resnet18": "ResNet-18, 3x64x64", "demo": "DemoCNN, digits 1x8x8"}[name]
+        if name == "demo" and n > 0:
+            label = "DemoCNN, random 1x8x8"
         # ratio of each alternating (bare, record) pair: its median is robust to a noisy run
         median = statistics.median(r / b for b, r in zip(bares, recs))
+        added = statistics.median(r - b for b, r in zip(bares, recs))
         cpu_ratio = min(rec_cpu) / min(bare_cpu)
-        rows.append((label, len(data), len(rec.layers), channels, kept, min(bares), min(recs),
-                     median, cpu_ratio))  # fmt: skip
+        rows.append((label, len(data), len(rec.layers), channels, kept, repeats, min(bares),
+                     min(recs), median, added, cpu_ratio))  # fmt: skip
         print(
             f"{label}, {len(data)}: bare {min(bares):.2f} s, record {min(recs):.2f} s, "
             f"CPU ratio {cpu_ratio:.2f}",
@@ -201,16 +212,16 @@ def main() -> None:
             print(f"memory {name} n={n}: +{r['growth_mb']:.1f} MB", flush=True)
 
     lines = [
-        f"threads: {torch.get_num_threads()}, torch {torch.__version__}, best of {args.repeats}",
+        f"threads: {torch.get_num_threads()}, torch {torch.__version__}; times: best of the pairs",
         "",
-        "| model | samples | layers | channels | patches | bare forward (s) | record (s) | "
-        "ratio (best) | ratio (median pair) | CPU time ratio (best) |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+        "| model | samples | layers | channels | patches | pairs | bare forward (s) | record (s) "
+        "| ratio (best) | ratio (median pair) | added (median pair, ms) | CPU time ratio (best) |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for label, n, nl, ch, kept, b, r, med, cpu in rows:
+    for label, n, nl, ch, kept, pairs, b, r, med, added, cpu in rows:
         lines.append(
-            f"| {label} | {n} | {nl} | {ch} | {kept} | {b:.2f} | {r:.2f} | {r / b:.2f}x | "
-            f"{med:.2f}x | {cpu:.2f}x |"
+            f"| {label} | {n} | {nl} | {ch} | {kept} | {pairs} | {b:.3f} | {r:.3f} | "
+            f"{r / b:.2f}x | {med:.2f}x | {added * 1e3:.1f} | {cpu:.2f}x |"
         )
     lines += [
         "",
