@@ -198,9 +198,10 @@ class Fold {
                    py::object probability, py::object images, py::object image_rows) {
     if (static_cast<std::size_t>(py::len(outputs)) != layers_.size())
       fail("outputs must have one item (an array or None) per layer");
-    for (std::size_t i = 0; i < layers_.size(); ++i) {
-      py::object x = outputs[i];
-      if (!x.is_none()) stats(static_cast<py::ssize_t>(i), x.cast<py::array>());
+    // the last output first: the forward pass wrote it last, so more of it is still in cache
+    for (std::size_t j = layers_.size(); j-- > 0;) {
+      py::object x = outputs[j];
+      if (!x.is_none()) stats(static_cast<py::ssize_t>(j), x.cast<py::array>());
     }
     const py::ssize_t b = layers_[0].batch;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
