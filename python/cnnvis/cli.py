@@ -48,10 +48,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(importlib.import_module(args._module).run(args) or 0)
+        code = int(importlib.import_module(args._module).run(args) or 0)
+        sys.stdout.flush()  # a reader that went away shows here, where it is caught
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the output went to a pipe whose reader stopped (``cnnvis info S | head -1``): stop
+        # quietly, as other command-line tools do; nothing more may be written to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (ValueError, OSError, KeyError) as exc:
         # Bad input (a missing file, a damaged session, an unknown layer) deserves one clear line,
         # not a traceback; CNNVIS_DEBUG=1 shows the traceback for bug reports.

@@ -7,6 +7,8 @@ import dataclasses
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import networkx as nx
 import numpy as np
@@ -15,6 +17,7 @@ import torch
 from torch import nn
 
 import cnnvis
+from child_env import child_env
 from cnnvis import session
 from cnnvis.data.digits import DigitsDataset
 from cnnvis.record import record
@@ -289,6 +292,17 @@ def test_info_command(rec, tmp_path, capsys):
     for name, lr in rec.layers.items():
         assert f"{lr.n_channels:5d} channels" in out and name in out
     assert "snapshots  2: epoch (accuracy) 0 (10%), 3 (50%)" in out
+    # its output into a pipe nobody reads (``| head`` that stopped): a quiet exit, no traceback
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        res = subprocess.run(
+            [sys.executable, "-m", "cnnvis", "info", str(path)],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, env=child_env(), timeout=120,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert res.returncode == 141 and res.stderr == ""
     shutil.rmtree(path)
     assert main(["info", str(path)]) == 1
     assert "does not exist" in capsys.readouterr().err
