@@ -116,11 +116,12 @@ def make_demo_session(
     from cnnvis.data.digits import DIGIT_CLASSES, DigitsDataset
     from cnnvis.models.demo import DEMO_LAYERS, DemoCNN
     from cnnvis.record import record, snapshot_activations
-    from cnnvis.session import save_recording
+    from cnnvis.session import check_writable, save_recording
 
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     out = Path(out) if out is not None else default_demo_dir()
+    check_writable(out)  # before the training, not after it
     t0 = time.perf_counter()
     threads = torch.get_num_threads()
     torch.set_num_threads(int(threads))

@@ -60,6 +60,7 @@ __all__ = [
     "load",
     "save_recording",
     "atomic_session",
+    "check_writable",
     "write_json_atomic",
     "write_arrays_atomic",
     "read_json",
@@ -270,6 +271,61 @@ def _write_manifest(root: Path, files: dict[str, Any], base: dict[str, Any] | No
 # -- whole sessions --------------------------------------------------------------------------------
 
 
+def _session_target(path: str | os.PathLike[str], overwrite: bool) -> Path:
+    """The absolute ``path``, checked: a session may be written there (its parent made)."""
+    target = Path(path).absolute()
+    if target.exists():
+        if not target.is_dir():
+            raise SessionError(f"{target} exists and is a file, not a session folder")
+        is_session = (target / MANIFEST).exists()
+        if any(target.iterdir()) and not is_session:
+            raise SessionError(
+                f"{target} exists and is not a cnnvis session; refusing to overwrite it"
+            )
+        if is_session and not overwrite:
+            raise SessionError(f"a session already exists at {target}")
+    ancestor = next(p for p in target.parents if p.exists())
+    if not ancestor.is_dir():
+        raise SessionError(f"cannot write a session at {target}: {ancestor} is a file")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SessionError(f"cannot write a session at {target}: {exc.strerror or exc}") from exc
+    return target
+
+
+def _temporary_folder(target: Path, suffix: str) -> Path:
+    """A new hidden folder beside ``target`` (same file system, so it can be renamed to it)."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent))
+    except OSError as exc:
+        raise SessionError(
+            f"cannot write a session at {target}: no folder can be made in {target.parent} "
+            f"({exc.strerror or exc})"
+        ) from exc
+
+
+def check_writable(path: str | os.PathLike[str], *, overwrite: bool = True) -> Path:
+    """Fail now, not after a long run, if a session cannot be saved at ``path``.
+
+    Makes the parent folder and a folder in it (removed at once), as saving will.
+
+    Returns
+    -------
+    Path
+        The absolute path.
+
+    Raises
+    ------
+    SessionError
+        ``path`` is a file, a folder that is not a session, an existing session while
+        ``overwrite`` is False, or a place where folders cannot be made (naming the reason).
+    """
+    target = _session_target(path, overwrite)
+    os.rmdir(_temporary_folder(target, ".probe"))
+    return target
+
+
 @contextlib.contextmanager
 def atomic_session(
     path: str | os.PathLike[str], *, overwrite: bool = True, meta: dict[str, Any] | None = None
@@ -290,19 +346,8 @@ def atomic_session(
     meta : dict, optional
         Extra JSON entries for the manifest.
     """
-    target = Path(path).absolute()
-    if target.exists():
-        if not target.is_dir():
-            raise SessionError(f"{target} exists and is a file, not a session folder")
-        is_session = (target / MANIFEST).exists()
-        if any(target.iterdir()) and not is_session:
-            raise SessionError(
-                f"{target} exists and is not a cnnvis session; refusing to overwrite it"
-            )
-        if is_session and not overwrite:
-            raise SessionError(f"a session already exists at {target}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    target = _session_target(path, overwrite)
+    tmp = _temporary_folder(target, ".tmp")
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
         yield tmp

@@ -189,6 +189,38 @@ def test_overwrite_rules_and_nothing_half_written(rec, tmp_path):
     assert_same(rec, cnnvis.load(target))
 
 
+def test_check_writable_fails_before_any_work(rec, tmp_path):
+    """A place a session cannot be saved at is refused up front, naming it; nothing is left."""
+    from cnnvis.session import check_writable
+
+    assert check_writable(tmp_path / "new" / "s") == (tmp_path / "new" / "s").absolute()
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == []  # the probe is gone
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    session_path = rec.save(tmp_path / "s")
+    for path, kwargs, match in [
+        (blocker / "s", {}, f"cannot write a session at {blocker / 's'}: {blocker} is a file"),
+        (blocker, {}, "is a file, not a session folder"),
+        (mine, {}, "not a cnnvis session"),
+        (session_path, {"overwrite": False}, "already exists"),
+    ]:
+        with pytest.raises(SessionError, match=match):
+            check_writable(path, **kwargs)
+    assert check_writable(session_path) == session_path  # replacing a session is fine
+    with pytest.raises(SessionError, match="cannot write a session at"):
+        rec.save(blocker / "s")  # saving says the same, instead of an OSError
+    from cnnvis.cli import main
+
+    for command in (["demo", "--quiet"], ["record", "--model", str(session_path), "--data",
+                                          "digits", "--quiet"]):  # fmt: skip
+        assert main([*command, "--out", str(blocker / "s")]) in (1, 2)
+    assert (mine / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "mine", "new", "s"]
+
+
 def test_tampered_session(rec, tmp_path):
     path = rec.save(tmp_path / "s")
     npz = path / "recording.npz"

@@ -20,10 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cnnvis.demo import DEMO_EPOCHS, default_demo_dir, make_demo_session
-    from cnnvis.session import SessionError, load
+    from cnnvis.session import SessionError, check_writable, load
 
     out = args.out if args.out is not None else default_demo_dir()
     epochs = DEMO_EPOCHS if args.epochs is None else args.epochs
+    try:
+        check_writable(out)
+    except SessionError as exc:
+        print(f"cnnvis demo: {exc}", file=sys.stderr)
+        return 1
     if not args.quiet:
         print(f"cnnvis demo: training DemoCNN on the 8x8 digits ({epochs} epochs), then recording")
     try:

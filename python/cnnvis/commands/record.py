@@ -154,8 +154,13 @@ def load_model(
 def run(args: argparse.Namespace) -> int:
     from cnnvis.data import DatasetFilesMissing, class_names_of, load_dataset
     from cnnvis.record import RecordError, record
-    from cnnvis.session import SessionError
+    from cnnvis.session import SessionError, check_writable
 
+    try:  # before a pass that may take long, not after it
+        check_writable(args.out)
+    except SessionError as exc:
+        print(f"cnnvis record: {exc}", file=sys.stderr)
+        return 2
     try:
         data = load_dataset(args.data, args.split, seed=args.seed)
     except (DatasetFilesMissing, ValueError) as exc:
