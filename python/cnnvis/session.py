@@ -60,6 +60,7 @@ __all__ = [
     "load",
     "save_recording",
     "atomic_session",
+    "atomic_file",
     "check_writable",
     "write_json_atomic",
     "write_arrays_atomic",
@@ -97,12 +98,36 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _prepare_folder(folder: Path, what: Path) -> None:
+    """Make ``folder`` (and its parents) to write ``what`` into, or raise an OSError that names
+    ``what`` and the reason (a file in the way, a folder that cannot be made)."""
+    ancestor = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if ancestor is not None and not ancestor.is_dir():
+        raise NotADirectoryError(f"cannot write {what}: {ancestor} is a file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"cannot write {what}: {exc.strerror or exc}") from exc
+
+
 @contextlib.contextmanager
-def _atomic_file(path: str | os.PathLike[str]) -> Iterator[io.BufferedWriter]:
-    """Open a temporary file beside ``path``; on success fsync it and move it onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def atomic_file(path: str | os.PathLike[str]) -> Iterator[io.BufferedWriter]:
+    """Open a temporary file beside ``path`` for writing bytes; on success fsync it, give it the
+    usual permissions and move it onto ``path``; on an error remove it (``path`` is untouched).
+
+    Raises
+    ------
+    OSError
+        Naming ``path`` and the reason, when its folder or the temporary file cannot be made.
+    """
+    path = Path(path).absolute()
+    _prepare_folder(path.parent, path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OSError(
+            f"cannot write {path}: no file can be made in {path.parent} ({exc.strerror or exc})"
+        ) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -135,7 +160,7 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
     refused (they are not JSON).
     """
     text = json.dumps(obj, indent=1, default=_json_default, allow_nan=False, ensure_ascii=False)
-    with _atomic_file(path) as f:
+    with atomic_file(path) as f:
         f.write(text.encode("utf-8"))
     return Path(path)
 
@@ -155,7 +180,7 @@ def write_arrays_atomic(
                 f"array {key!r} has dtype object, which cannot be stored without pickle"
             )
         clean[key] = a
-    with _atomic_file(path) as f:
+    with atomic_file(path) as f:
         (np.savez_compressed if compress else np.savez)(f, **clean)
     return Path(path)
 
@@ -284,13 +309,10 @@ def _session_target(path: str | os.PathLike[str], overwrite: bool) -> Path:
             )
         if is_session and not overwrite:
             raise SessionError(f"a session already exists at {target}")
-    ancestor = next(p for p in target.parents if p.exists())
-    if not ancestor.is_dir():
-        raise SessionError(f"cannot write a session at {target}: {ancestor} is a file")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _prepare_folder(target.parent, target)
     except OSError as exc:
-        raise SessionError(f"cannot write a session at {target}: {exc.strerror or exc}") from exc
+        raise SessionError(str(exc)) from exc
     return target
 
 
@@ -300,7 +322,7 @@ def _temporary_folder(target: Path, suffix: str) -> Path:
         return Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent))
     except OSError as exc:
         raise SessionError(
-            f"cannot write a session at {target}: no folder can be made in {target.parent} "
+            f"cannot write {target}: no folder can be made in {target.parent} "
             f"({exc.strerror or exc})"
         ) from exc
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 
 import numpy as np
 import pytest
@@ -250,6 +251,15 @@ def test_render_png_and_cli_entry(tmp_path, data):
     args = argparse.Namespace(size="320x200", facet="matrix")
     out2 = export_png(data, tmp_path / "sub" / "b.png", args=args)
     assert np.asarray(Image.open(out2)).shape[:2] == (200, 320)
+    # readable as any file made here (the umask's mode, not a temporary file's 0600)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(out2).st_mode & 0o777 == 0o666 & ~umask
+    # a file where its folder should be: one error naming both, and nothing written
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OSError, match=re.escape(f"{tmp_path / 'afile'} is a file")):
+        render_png(scene, tmp_path / "afile" / "c.png", "64x40")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "afile", "sub"]
     assert parse_size("1920x1080") == (1920, 1080)
     for bad in ("1920", "axb", "0x100", "100000x10"):
         with pytest.raises(ValueError, match="size"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -93,5 +94,8 @@ def test_export_svg_entry(data, tmp_path):
     out = export_svg(data, tmp_path / "x" / "o.svg", args=argparse.Namespace(size="1024x640"))
     root = ET.parse(out).getroot()
     assert root.get("width") == "1024"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(out).st_mode & 0o777 == 0o666 & ~umask  # not a temporary file's 0600
     with pytest.raises(ValueError, match="size"):
         export_svg(data, tmp_path / "y.svg", args=argparse.Namespace(size="big"))

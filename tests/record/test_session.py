@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -202,7 +203,7 @@ def test_check_writable_fails_before_any_work(rec, tmp_path):
     (mine / "notes.txt").write_text("keep me")
     session_path = rec.save(tmp_path / "s")
     for path, kwargs, match in [
-        (blocker / "s", {}, f"cannot write a session at {blocker / 's'}: {blocker} is a file"),
+        (blocker / "s", {}, re.escape(f"cannot write {blocker / 's'}: {blocker} is a file")),
         (blocker, {}, "is a file, not a session folder"),
         (mine, {}, "not a cnnvis session"),
         (session_path, {"overwrite": False}, "already exists"),
@@ -210,8 +211,8 @@ def test_check_writable_fails_before_any_work(rec, tmp_path):
         with pytest.raises(SessionError, match=match):
             check_writable(path, **kwargs)
     assert check_writable(session_path) == session_path  # replacing a session is fine
-    with pytest.raises(SessionError, match="cannot write a session at"):
-        rec.save(blocker / "s")  # saving says the same, instead of an OSError
+    with pytest.raises(SessionError, match=re.escape(f"cannot write {blocker / 's'}: {blocker}")):
+        rec.save(blocker / "s")  # saving says the same
     from cnnvis.cli import main
 
     for command in (["demo", "--quiet"], ["record", "--model", str(session_path), "--data",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,19 +63,11 @@ def _is_session(d: Path) -> bool:
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Temp file in the same folder + :func:`os.replace` (for folders that are not sessions)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``data`` to ``path`` atomically (for folders that are not sessions)."""
+    from cnnvis.session import atomic_file
+
+    with atomic_file(path) as f:
+        f.write(data)
 
 
 def _write(d: Path, doc: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -104,17 +103,12 @@ def render_png(scene, path: str | os.PathLike, size: tuple[int, int] | str = (19
     """Render ``scene`` offscreen at ``size`` (``(W, H)`` or ``"WxH"``) into the PNG ``path``."""
     from PIL import Image
 
+    from cnnvis.session import atomic_file
+
     image = render_array(scene, parse_size(size))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        Image.fromarray(image).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as f:
+        Image.fromarray(image).save(f, format="PNG")
     return path
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -215,17 +214,12 @@ def scene_to_svg(scene: Scene, size: tuple[int, int] = (1920, 1080)) -> str:
 
 def write_svg(scene: Scene, path: str | os.PathLike, size: tuple[int, int] = (1920, 1080)) -> Path:
     """Write ``scene`` as SVG to ``path`` (atomically)."""
+    from cnnvis.session import atomic_file
+
     text = scene_to_svg(scene, size)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".svg", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as f:
+        f.write(text.encode("utf-8"))
     return path
 
 
