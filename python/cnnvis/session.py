@@ -62,6 +62,7 @@ __all__ = [
     "atomic_session",
     "atomic_file",
     "check_writable",
+    "prepare_folder",
     "write_json_atomic",
     "write_arrays_atomic",
     "read_json",
@@ -98,9 +99,10 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _prepare_folder(folder: Path, what: Path) -> None:
+def prepare_folder(folder: str | os.PathLike[str], what: str | os.PathLike[str]) -> Path:
     """Make ``folder`` (and its parents) to write ``what`` into, or raise an OSError that names
-    ``what`` and the reason (a file in the way, a folder that cannot be made)."""
+    ``what`` and the reason (a file in the way, a folder that cannot be made). Returns it."""
+    folder = Path(folder)
     ancestor = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if ancestor is not None and not ancestor.is_dir():
         raise NotADirectoryError(f"cannot write {what}: {ancestor} is a file")
@@ -108,6 +110,7 @@ def _prepare_folder(folder: Path, what: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OSError(f"cannot write {what}: {exc.strerror or exc}") from exc
+    return folder
 
 
 @contextlib.contextmanager
@@ -121,7 +124,7 @@ def atomic_file(path: str | os.PathLike[str]) -> Iterator[io.BufferedWriter]:
         Naming ``path`` and the reason, when its folder or the temporary file cannot be made.
     """
     path = Path(path).absolute()
-    _prepare_folder(path.parent, path)
+    prepare_folder(path.parent, path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
@@ -310,7 +313,7 @@ def _session_target(path: str | os.PathLike[str], overwrite: bool) -> Path:
         if is_session and not overwrite:
             raise SessionError(f"a session already exists at {target}")
     try:
-        _prepare_folder(target.parent, target)
+        prepare_folder(target.parent, target)
     except OSError as exc:
         raise SessionError(str(exc)) from exc
     return target

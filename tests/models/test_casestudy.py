@@ -208,6 +208,15 @@ def test_train_command_on_cifar10_files(tmp_path, capsys):
 
     test = load_dataset(spec["data"], "test")
     assert evaluate(model, test)["accuracy"] == hist["final_test_accuracy"]
+    # an output folder that cannot be made: one line naming it, before any training
+    (tmp_path / "afile").write_text("x")
+    bad = tmp_path / "afile" / "run"
+    argv = ["train", "--model", "shallowcnn", "--data", f"cifar10:{tmp_path / 'data'}",
+            "--epochs", "1", "--width", "0.125", "--out", str(bad)]  # fmt: skip
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert f"cannot write {bad}: {tmp_path / 'afile'} is a file" in captured.err
+    assert "epoch" not in captured.out
 
 
 def test_train_command_reports_missing_files(tmp_path, capsys):

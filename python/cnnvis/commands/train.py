@@ -94,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"cnnvis train: {exc}", file=sys.stderr)
         return 2
-    os.makedirs(args.out, exist_ok=True)
+    from cnnvis.session import prepare_folder
+
+    prepare_folder(args.out, args.out)  # before the training; a clear error if it cannot be
     spec = {
         "model": args.model.lower(),
         "width": args.width,
