@@ -81,18 +81,35 @@ bool accumulate(Lists& lists, Sums& sums, const float* mean, const float* batch_
 
 namespace {
 
+#ifdef CNNVIS_SSE
+// The eight lanes of sums (s) and maxima (m), as two 4-lane halves already added / maxed into
+// sv / mv, combined in the fixed order, then the tail p[body..len) in order.
+inline void finish_lanes(__m128 sv, __m128 mv, const float* p, std::size_t body, std::size_t len,
+                         float& sum, float& mx) {
+  sv = _mm_add_ps(sv, _mm_movehl_ps(sv, sv));
+  float total = _mm_cvtss_f32(_mm_add_ss(sv, _mm_shuffle_ps(sv, sv, 1)));
+  mv = _mm_max_ps(mv, _mm_movehl_ps(mv, mv));
+  float top = _mm_cvtss_f32(_mm_max_ss(mv, _mm_shuffle_ps(mv, mv, 1)));
+  for (std::size_t i = body; i < len; ++i) {
+    total += p[i];
+    top = p[i] > top ? p[i] : top;
+  }
+  sum = total;
+  mx = top;
+}
+#endif
+
 // Sum (in eight float lanes) and maximum of p[0..len), in one branch-free pass. Lane j sums
 // p[j], p[j + 8], ...; the lanes are then added as (0+4, 1+5, 2+6, 3+7), then (0+2, 1+3), then
 // the two, and the tail after them in order: every variant below keeps this order, so the sums
 // are the same bits whichever runs. A NaN never wins a max here (it reaches the sum instead).
 inline void row_sum_max(const float* p, std::size_t len, float& sum, float& mx) {
-  const float lowest = -std::numeric_limits<float>::infinity();
-  std::size_t i = 0;
-  float total = 0.0f, top = lowest;
 #ifdef CNNVIS_SSE
   if (len >= 8) {
+    const float lowest = -std::numeric_limits<float>::infinity();
     __m128 s0 = _mm_setzero_ps(), s1 = _mm_setzero_ps();
     __m128 m0 = _mm_set1_ps(lowest), m1 = _mm_set1_ps(lowest);
+    std::size_t i = 0;
     for (; i + 8 <= len; i += 8) {
       const __m128 v0 = _mm_loadu_ps(p + i), v1 = _mm_loadu_ps(p + i + 4);
       s0 = _mm_add_ps(s0, v0);
@@ -100,18 +117,14 @@ inline void row_sum_max(const float* p, std::size_t len, float& sum, float& mx) 
       m0 = _mm_max_ps(v0, m0);  // m0 where v0 is NaN
       m1 = _mm_max_ps(v1, m1);
     }
-    __m128 sv = _mm_add_ps(s0, s1);
-    sv = _mm_add_ps(sv, _mm_movehl_ps(sv, sv));
-    total = _mm_cvtss_f32(_mm_add_ss(sv, _mm_shuffle_ps(sv, sv, 1)));
-    __m128 mv = _mm_max_ps(m0, m1);
-    mv = _mm_max_ps(mv, _mm_movehl_ps(mv, mv));
-    top = _mm_cvtss_f32(_mm_max_ss(mv, _mm_shuffle_ps(mv, mv, 1)));
+    finish_lanes(_mm_add_ps(s0, s1), _mm_max_ps(m0, m1), p, i, len, sum, mx);
+    return;
   }
 #endif
-  for (; i < len; ++i) {
-    const float v = p[i];
-    total += v;
-    top = v > top ? v : top;
+  float total = 0.0f, top = -std::numeric_limits<float>::infinity();
+  for (std::size_t i = 0; i < len; ++i) {
+    total += p[i];
+    top = p[i] > top ? p[i] : top;
   }
   sum = total;
   mx = top;
@@ -124,18 +137,9 @@ inline void row_sum_max(const float* p, std::size_t len, float& sum, float& mx) 
 // The lanes of s and m combined as row_sum_max does, then the tail p[body..len) in order.
 CNNVIS_TARGET_AVX2 inline void finish_avx2(__m256 s, __m256 m, const float* p, std::size_t body,
                                            std::size_t len, float& sum, float& mx) {
-  __m128 sv = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-  sv = _mm_add_ps(sv, _mm_movehl_ps(sv, sv));
-  float total = _mm_cvtss_f32(_mm_add_ss(sv, _mm_shuffle_ps(sv, sv, 1)));
-  __m128 mv = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-  mv = _mm_max_ps(mv, _mm_movehl_ps(mv, mv));
-  float top = _mm_cvtss_f32(_mm_max_ss(mv, _mm_shuffle_ps(mv, mv, 1)));
-  for (std::size_t i = body; i < len; ++i) {
-    total += p[i];
-    top = p[i] > top ? p[i] : top;
-  }
-  sum = total;
-  mx = top;
+  finish_lanes(_mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)),
+               _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1)), p, body, len,
+               sum, mx);
 }
 
 // row_sum_max of `rows` rows of len >= 8 with 256-bit registers, for CPUs with AVX2 (chosen at

@@ -339,6 +339,15 @@ def _torch_stats(out) -> tuple:
     )
 
 
+def _check_calls(name: str, calls: int) -> None:
+    """A recorded layer must run once per forward pass: a reused module has no single output."""
+    if calls != 1:
+        raise RecordError(
+            f"layer {name!r} ran {calls} times in one forward pass; record a module that is "
+            "called exactly once (a shared module such as a reused ReLU has no single output)"
+        )
+
+
 class _Reduction:
     """How one layer's output is reduced on every batch after the first, which checked it.
 
@@ -897,12 +906,7 @@ def record(
                 return out, None
             changed = False
             for n, p in zip(order, plan_list):
-                if p.calls != 1:
-                    raise RecordError(
-                        f"layer {n!r} ran {p.calls} times in one forward pass; record a "
-                        "module that is called exactly once (a shared module such as a reused "
-                        "ReLU has no single output)"
-                    )
+                _check_calls(n, p.calls)
                 if p.deferred and p.out._version != p.version:
                     # a later op changed the output in place after all: the batch runs again,
                     # with this layer reduced in the hook
@@ -996,12 +1000,7 @@ def record(
                             fold.set_stats(i, *current[n][:3])
                         outputs = [None] * len(order)
                         for n in order:
-                            if calls.get(n, 0) != 1:
-                                raise RecordError(
-                                    f"layer {n!r} ran {calls.get(n, 0)} times in one forward "
-                                    "pass; record a module that is called exactly once (a "
-                                    "shared module such as a reused ReLU has no single output)"
-                                )
+                            _check_calls(n, calls.get(n, 0))
                         for i, n in enumerate(order):
                             # unchanged since its hook: nothing later changes it in place
                             o, version = first_outputs.get(n, (None, None))
