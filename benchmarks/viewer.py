@@ -128,8 +128,8 @@ def resnet18_scene(cache: Path):
 
 def demo_scene():
     """The built-in demo session's scene (the demo is created first when missing)."""
+    from cnnvis.commands.viewer import ensure_demo_session
     from cnnvis.scene import load_scene
-    from cnnvis.viewer.app import ensure_demo_session
 
     return load_scene(ensure_demo_session(progress=False))
 
@@ -178,8 +178,8 @@ def vispy_fps(scene, frames):
     and waiting for the GL (``glFinish``), as an on-screen frame costs, with the projection
     zoomed every other frame ("frame") and without ("overview"); and ``render()`` with the
     read-back to an array (exports)."""
-    from cnnvis.export.png import offscreen_app
-    from cnnvis.viewer.canvas import SceneCanvas
+    from cnnvis.render.canvas import SceneCanvas
+    from cnnvis.render.offscreen import offscreen_app
 
     app = offscreen_app()
     canvas = SceneCanvas(scene, size=SIZE, app=app)

@@ -2,7 +2,7 @@
 
 ``demo_session`` (session scope)
     Path of a demo session built once per test run by
-    :func:`cnnvis.demo.make_demo_session`: DemoCNN trained on the digits (12 epochs, seed 0),
+    :func:`cnnvis.commands.demo.make_demo_session`: DemoCNN trained on the digits (12 epochs, seed 0),
     recorded on the 450 held-out digits at layers ``block1.relu, block2.relu, block3.relu,
     head.relu, head.fc2``, with 6 training snapshots (epochs 0, 1, 2, 4, 8, 12) and their
     checkpoints. Building it takes 10-20 s on two cores, the first time a test asks for it.
@@ -29,6 +29,6 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def demo_session(tmp_path_factory):
-    from cnnvis.demo import make_demo_session
+    from cnnvis.commands.demo import make_demo_session
 
     return make_demo_session(tmp_path_factory.mktemp("demo") / "session", progress=False)

@@ -9,7 +9,7 @@ import torch
 import cnnvis
 from cnnvis import session
 from cnnvis.data.digits import DigitsDataset
-from cnnvis.demo import load_checkpoint
+from cnnvis.models.checkpoints import load_demo_checkpoint
 from cnnvis.models.demo import DEMO_LAYERS, DemoCNN
 
 
@@ -49,13 +49,13 @@ def test_demo_session_accuracy_and_contents(demo_session):
 def test_demo_checkpoints_reproduce_the_recording(demo_session):
     rec = cnnvis.load(demo_session)
     path = session.read_file(demo_session, rec.meta["checkpoint"])  # checksum-verified
-    model = load_checkpoint(path)
+    model = load_demo_checkpoint(path)
     assert isinstance(model, DemoCNN) and not model.training
     test = DigitsDataset("test", seed=0)
     with torch.no_grad():
         pred = model(test.images).argmax(1).numpy()
     np.testing.assert_array_equal(pred, rec.predictions)
-    untrained = load_checkpoint(session.read_file(demo_session, "checkpoints/epoch_000.pt"))
+    untrained = load_demo_checkpoint(session.read_file(demo_session, "checkpoints/epoch_000.pt"))
     with torch.no_grad():
         acc0 = float((untrained(test.images).argmax(1) == test.targets).float().mean())
     assert acc0 == pytest.approx(rec.snapshots[0]["accuracy"])
@@ -75,7 +75,7 @@ def test_demo_command_output_and_record_command(demo_session, tmp_path, capsys):
     assert again.meta["data"] == "digits (test)"
     # a bare state dict needs --arch
     bare = tmp_path / "bare.pt"
-    torch.save(load_checkpoint(demo_session / "checkpoints/epoch_012.pt").state_dict(), bare)
+    torch.save(load_demo_checkpoint(demo_session / "checkpoints/epoch_012.pt").state_dict(), bare)
     assert main(["record", "--model", str(bare), "--data", "digits", "--out",
                  str(tmp_path / "x"), "--quiet"]) == 2  # fmt: skip
     assert "--arch" in capsys.readouterr().err

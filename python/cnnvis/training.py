@@ -55,25 +55,14 @@ def save_snapshot(model: Any, path: str | os.PathLike) -> Path:
 def load_snapshot(model: Any, path: str | os.PathLike, *, strict: bool = True) -> Any:
     """Load a snapshot written by :func:`save_snapshot` into ``model`` (in place; returned).
 
-    The file is read with ``weights_only=True`` onto the model's device; a missing file, a file
-    that is not a state dict or one that does not fit the model gives a clear error.
+    The file is read by :func:`cnnvis.models.checkpoints.read_state` (``weights_only=True``)
+    onto the model's device; a missing file (``FileNotFoundError``), a file that is not a state
+    dict or one that does not fit the model (``ValueError``) gives a clear error.
     """
-    import torch
+    from cnnvis.models.checkpoints import load_state, read_state
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no snapshot at {path}")
-    try:
-        state = torch.load(path, map_location=_model_device(model), weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds here
-        raise ValueError(f"{path} is not a readable weights file: {exc}") from None
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} does not hold a state dict (got {type(state).__name__})")
-    try:
-        model.load_state_dict(state, strict=strict)
-    except RuntimeError as exc:
-        raise ValueError(f"the snapshot {path} does not fit this model: {exc}") from None
-    return model
+    state = read_state(path, map_location=_model_device(model))
+    return load_state(model, state, path, strict=strict)
 
 
 def snapshot_paths(snapshot_dir: str | os.PathLike) -> list[Path]:

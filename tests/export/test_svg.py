@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import xml.etree.ElementTree as ET
 
@@ -91,11 +90,11 @@ def test_svg_shows_highlights_and_escapes_text(data):
 
 
 def test_export_svg_entry(data, tmp_path):
-    out = export_svg(data, tmp_path / "x" / "o.svg", args=argparse.Namespace(size="1024x640"))
+    out = export_svg(data, tmp_path / "x" / "o.svg", size="1024x640")
     root = ET.parse(out).getroot()
     assert root.get("width") == "1024"
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(out).st_mode & 0o777 == 0o666 & ~umask  # not a temporary file's 0600
     with pytest.raises(ValueError, match="size"):
-        export_svg(data, tmp_path / "y.svg", args=argparse.Namespace(size="big"))
+        export_svg(data, tmp_path / "y.svg", size="big")

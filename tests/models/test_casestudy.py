@@ -152,7 +152,7 @@ def test_training_errors(tmp_path):
 
     with open(tmp_path / "evil.pt", "wb") as fh:
         pickle.dump(Payload(), fh, protocol=2)
-    with pytest.raises(ValueError, match="not a readable weights file"):
+    with pytest.raises(ValueError, match="cannot be read as a weights-only checkpoint"):
         load_snapshot(model, tmp_path / "evil.pt")
 
 

@@ -9,16 +9,15 @@
 * a model name without weights: ``demo``, ``basecnn``, ``shallowcnn``, ``deepcnn`` or a
   torchvision model (``resnet18`` ...), built with random weights (a warning says so).
 
-Checkpoints are always read with ``torch.load(..., weights_only=True)``.
+Checkpoints are always read with ``torch.load(..., weights_only=True)``
+(:mod:`cnnvis.models.checkpoints`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,116 +42,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _build(arch: str, num_classes: int, in_channels: int, input_size: int, width: float = 1.0,
-           **kwargs: Any):  # fmt: skip
-    from cnnvis.models import MODELS, build_model
-    from cnnvis.models.demo import DemoCNN
-
-    key = arch.strip().lower().replace("-", "").replace("_", "")
-    if key in ("demo", "democnn"):
-        return DemoCNN(in_channels=in_channels, n_classes=num_classes, **kwargs)
-    if key in MODELS:
-        return build_model(key, num_classes=num_classes, in_channels=in_channels, width=width,
-                           input_size=input_size, **kwargs)  # fmt: skip
-    import torchvision
-
-    try:
-        return torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
-    except ValueError:
-        raise ValueError(
-            f"unknown architecture {arch!r}: use demo, {', '.join(MODELS)} or a torchvision "
-            "model name (resnet18, ...)"
-        ) from None
-
-
-def _read_state(path: Path, device: str) -> Any:
-    import torch
-
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds here
-        raise ValueError(f"{path} cannot be read as a weights-only checkpoint: {exc}") from None
-
-
-def _load_state(model, state: dict, where: Path):
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ValueError(f"the weights in {where} do not fit the model: {exc}") from None
-    return model
-
-
-def load_model(
-    spec: str,
-    *,
-    num_classes: int,
-    in_channels: int,
-    input_size: int,
-    arch: str | None = None,
-    width: float = 1.0,
-    device: str = "cpu",
-):
-    """Build the model named by ``spec`` (see the module docstring); returns ``(model, name)``."""
-    import warnings
-
+def resolve_model_spec(spec: str) -> str:
+    """A demo session folder stands for its final checkpoint; any other ``--model`` as given."""
     from cnnvis.session import MANIFEST, read_file, read_json
 
     path = Path(spec)
-    if path.is_dir() and (path / MANIFEST).exists():  # a demo session: its final checkpoint
-        doc = read_json(read_file(path, "recording.json"))
-        rel = (doc.get("meta") or {}).get("checkpoint")
-        if not rel:
-            raise ValueError(f"the session {path} holds no checkpoint")
-        path = read_file(path, rel)
-    if path.is_dir():
-        if not (path / "model.json").exists():
-            raise ValueError(f"{path} has neither model.json (a training folder) nor a manifest")
-        candidates = [path / "final.pt", *sorted(path.glob("epoch_[0-9][0-9][0-9].pt"))[::-1]]
-        found = [p for p in candidates if p.is_file()]
-        if not found:
-            raise ValueError(f"{path} has model.json but no final.pt or epoch_NNN.pt")
-        path = found[0]
-    if path.is_file():
-        state = _read_state(path, device)
-        if isinstance(state, dict) and state.get("arch") == "demo" and "state_dict" in state:
-            from cnnvis.models.demo import DemoCNN
-
-            model = DemoCNN(**state.get("arch_kwargs", {}))
-            return _load_state(model, state["state_dict"], path).to(device), "DemoCNN"
-        if not isinstance(state, dict):
-            raise ValueError(f"{path} does not hold a state dict")
-        if isinstance(state.get("state_dict"), dict):
-            state = state["state_dict"]
-        info = path.parent / "model.json"
-        if arch is None and info.exists():
-            fields = json.loads(info.read_text())
-            name = fields.get("model", "basecnn")
-            model = _build(
-                name,
-                num_classes=int(fields.get("num_classes", num_classes)),
-                in_channels=int(fields.get("in_channels", in_channels)),
-                input_size=int(fields.get("input_size", input_size)),
-                width=float(fields.get("width", 1.0)),
-                batch_norm=bool(fields.get("batch_norm", True)),
-            )
-            return _load_state(model, state, path).to(device), type(model).__name__
-        if arch is None:
-            raise ValueError(
-                f"{path} is a bare state dict: pass --arch NAME (demo, basecnn, resnet18, ...) or "
-                "keep the model.json written by `cnnvis train` beside it"
-            )
-        model = _build(arch, num_classes, in_channels, input_size, width)
-        return _load_state(model, state, path).to(device), type(model).__name__
-    if path.suffix in (".pt", ".pth") or "/" in spec:
-        raise ValueError(f"no checkpoint at {spec}")
-    model = _build(spec, num_classes, in_channels, input_size, width)
-    warnings.warn(f"{spec!r} names an architecture only: recording it with random weights",
-                  UserWarning, stacklevel=2)  # fmt: skip
-    return model.to(device), type(model).__name__
+    if not (path.is_dir() and (path / MANIFEST).exists()):
+        return spec
+    doc = read_json(read_file(path, "recording.json"))
+    rel = (doc.get("meta") or {}).get("checkpoint")
+    if not rel:
+        raise ValueError(f"the session {path} holds no checkpoint")
+    return str(read_file(path, rel))
 
 
 def run(args: argparse.Namespace) -> int:
     from cnnvis.data import DatasetFilesMissing, class_names_of, load_dataset
+    from cnnvis.models.checkpoints import load_model
     from cnnvis.record import RecordError, record
     from cnnvis.session import SessionError, check_writable
 
@@ -173,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     x0, _ = data[0]
     try:
         model, name = load_model(
-            args.model,
+            resolve_model_spec(args.model),
             num_classes=len(classes) if classes else 10,
             in_channels=int(x0.shape[0]),
             input_size=int(x0.shape[-1]),

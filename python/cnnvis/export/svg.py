@@ -17,13 +17,12 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from cnnvis.scene.colors import rgba_to_hex
+from cnnvis.scene.colors import HIGHLIGHT, rgba_to_hex
 from cnnvis.scene.model import Panel, Rects, Scene
 
 __all__ = ["export_svg", "scene_to_svg", "write_svg"]
 
 DPI = 96.0
-HIGHLIGHT = (0.84, 0.1, 0.55, 1.0)
 
 
 def _num(v: float) -> str:
@@ -223,14 +222,19 @@ def write_svg(scene: Scene, path: str | os.PathLike, size: tuple[int, int] = (19
     return path
 
 
-def export_svg(session: Any, out: str | os.PathLike, args: Any = None) -> Path:
-    """Write the overview of a session (folder or loaded session) as SVG to ``out``."""
-    from cnnvis.export.png import _load, parse_size
+def export_svg(
+    session: Any,
+    out: str | os.PathLike,
+    *,
+    size: tuple[int, int] | str | None = None,
+    facet: str | None = None,
+    palette: str | None = None,
+) -> Path:
+    """Write the overview of a session (folder or loaded session) as SVG to ``out``.
 
-    size = parse_size(getattr(args, "size", None))
-    options = {}
-    for name in ("facet", "palette"):
-        value = getattr(args, name, None)
-        if value is not None:
-            options[name] = value
-    return write_svg(_load(session, options, cli=args is not None), out, size)
+    The arguments are those of :func:`cnnvis.export.png.export_png`.
+    """
+    from cnnvis.export import overview_scene
+    from cnnvis.render.offscreen import parse_size
+
+    return write_svg(overview_scene(session, facet=facet, palette=palette), out, parse_size(size))

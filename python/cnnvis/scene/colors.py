@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "HIGHLIGHT",
     "SIGN_PALETTES",
     "class_colors",
     "colormap",
@@ -38,6 +39,10 @@ _QUALITATIVE = (
     "#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f #bcbd22 #17becf "
     "#aec7e8 #ffbb78 #98df8a #ff9896 #c5b0d5 #c49c94 #f7b6d2 #c7c7c7 #dbdb8d #9edae5"
 ).split()
+
+# What is selected or lit up, everywhere it is drawn (canvas, SVG, legend): a magenta apart from
+# the class, sign and matrix colours.
+HIGHLIGHT = (0.84, 0.1, 0.55, 1.0)
 
 # Edge colours by sign: (positive, negative). The default pair stays distinct under the common
 # forms of colour blindness; "paper" is the green/red of the CNNVis paper.

@@ -441,12 +441,22 @@ class Scene:
 
 
 def points_in_polygon(xy: np.ndarray, poly: np.ndarray) -> np.ndarray:
-    """Even-odd rule point-in-polygon test, vectorised over points."""
-    x = np.asarray(xy[:, 0], dtype=np.float64)[:, None]
-    y = np.asarray(xy[:, 1], dtype=np.float64)[:, None]
-    ax, ay = poly[:, 0][None, :], poly[:, 1][None, :]
-    bx, by = np.roll(poly[:, 0], -1)[None, :], np.roll(poly[:, 1], -1)[None, :]
-    crosses = (ay > y) != (by > y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xint = ax + (y - ay) * (bx - ax) / (by - ay)
-    return (crosses & (x < xint)).sum(axis=1) % 2 == 1
+    """Boolean mask of the points ``xy`` (n, 2) inside the closed polygon ``poly`` (m, 2), by the
+    even-odd rule; nothing is inside a polygon of fewer than 3 vertices.
+
+    One pass per polygon edge over all points keeps the memory at O(n) for a long lasso.
+    """
+    pts = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    poly = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+    inside = np.zeros(len(pts), dtype=bool)
+    if len(poly) < 3:
+        return inside
+    x, y = pts[:, 0], pts[:, 1]
+    xj, yj = poly[-1]
+    for xi, yi in poly:
+        crosses = (yi > y) != (yj > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_cross = (xj - xi) * (y - yi) / (yj - yi) + xi
+        inside ^= crosses & (x < x_cross)
+        xj, yj = xi, yi
+    return inside

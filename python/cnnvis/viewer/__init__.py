@@ -1,9 +1,10 @@
-"""The interactive viewer (``python -m cnnvis viewer [SESSION]``): vispy inside a Qt window.
+"""The interactive viewer (``python -m cnnvis viewer [SESSION]``): a Qt window around
+:mod:`cnnvis.render`.
 
-* :mod:`cnnvis.viewer.canvas` - ``SceneCanvas``, draws a :class:`cnnvis.scene.Scene` (shared with
-  the PNG export; no Qt).
-* :mod:`cnnvis.viewer.app` - ``ViewerWindow`` (menus, panels, mouse), ``open_session``,
-  ``prepare_session``, ``run_viewer``.
+* :mod:`cnnvis.viewer.app` - ``ViewerWindow`` (menus, panels), ``open_session``,
+  ``prepare_session``, ``qt_app``.
+* :mod:`cnnvis.viewer.overview` - the mouse on the overview: hit testing, clicks, drags that move
+  a neuron, the context menu.
 * :mod:`cnnvis.viewer.controller` - ``Controller``: selections (samples, a class, a cluster or
   neuron), highlights and edits (move, extract, merge, split, undo/redo, saved with the session),
   no widgets.
@@ -11,7 +12,7 @@
   selection and hover cards, the details and legend panels.
 
 Importing this package imports nothing heavy; Qt is loaded by ``app``, ``controller`` and the
-panels only.
+panels only. The overview is drawn by :class:`cnnvis.render.canvas.SceneCanvas`.
 
 Example
 -------
@@ -23,10 +24,5 @@ Example
 >>> win.show(); app.exec()
 """
 
-import importlib.util
-
-# Mesa's software OpenGL loads its own LLVM; if torch imports triton (which bundles another LLVM)
-# after that, the process segfaults. Loaded first, triton is harmless: every GL path in cnnvis
-# (the canvas, the window, the offscreen export) imports this package before it makes a context.
-if importlib.util.find_spec("triton") is not None:
-    import triton  # noqa: F401
+# every GL path imports cnnvis.render first (it loads triton before any GL context; see there)
+import cnnvis.render  # noqa: F401

@@ -1,7 +1,7 @@
 """The interactive window: ``python -m cnnvis viewer [SESSION]``.
 
 Layout: the legend (classes, marks) on the left, the overview of the clustered network in the
-middle (the scene's vispy canvas, :mod:`cnnvis.viewer.canvas`), the projection of the samples and
+middle (the scene's vispy canvas, :mod:`cnnvis.render.canvas`), the projection of the samples and
 the details of the selected cluster or neuron on the right. Everything the user does goes through
 the :class:`~cnnvis.viewer.controller.Controller`; the widgets only show its state.
 """
@@ -10,45 +10,24 @@ from __future__ import annotations
 
 import os
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from cnnvis.viewer.controller import FACET_NAMES, Controller
+from cnnvis.viewer.controller import Controller
+from cnnvis.viewer.overview import OverviewMouse
 from cnnvis.viewer.panels import DetailsPanel, LegendPanel
 from cnnvis.viewer.projection import ProjectionPanel
 
-
-@dataclass(frozen=True)
-class Hit:
-    """An overview object under the mouse: a neuron (with its cluster), a cluster, or a band."""
-
-    kind: str
-    layer: str | None = None
-    cluster: int | None = None
-    neuron: int | None = None
-    group: str | None = None
-
-
-def hit_from_id(pid: tuple | None, controller: Controller) -> Hit | None:
-    """Turn a scene id (``("cluster", layer, c)``, ``("neuron", layer, ch)``, ...) into a Hit."""
-    if not pid:
-        return None
-    kind = pid[0]
-    if kind == "neuron":
-        layer, ch = pid[1], int(pid[2])
-        return Hit("neuron", layer, int(controller.clusters(layer)[ch]), ch)
-    if kind == "cluster":
-        return Hit("cluster", pid[1], int(pid[2]))
-    if kind == "band":
-        return Hit("band", group=pid[1])
-    if kind == "layer":
-        return Hit("layer", layer=pid[1])
-    return None
+__all__ = [
+    "ViewerWindow",
+    "image_to_array",
+    "open_session",
+    "prepare_session",
+    "qt_app",
+]
 
 
 class SessionOpenError(Exception):
@@ -103,8 +82,9 @@ def qt_app() -> QtWidgets.QApplication:
     return app
 
 
-class ViewerWindow(QtWidgets.QMainWindow):
-    """The main window on one session (see the module docstring for its layout)."""
+class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
+    """The main window on one session (see the module docstring for its layout); the mouse on
+    the overview is handled by :class:`~cnnvis.viewer.overview.OverviewMouse`."""
 
     def __init__(self, analysis: Any = None, session_path: str | None = None) -> None:
         super().__init__()
@@ -244,7 +224,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self._update_actions()
 
     def _install_overview(self) -> None:
-        from cnnvis.viewer.canvas import SceneCanvas
+        from cnnvis.render.canvas import SceneCanvas
 
         lay = self.overview_holder.layout()
         if self.overview is not None:
@@ -428,134 +408,6 @@ class ViewerWindow(QtWidgets.QMainWindow):
         if ok:
             self._guard(ctl.merge_clusters, layer, [c, int(other)])
 
-    # overview mouse: click selects, drag of a neuron onto another cluster moves it
-    def _hit(self, pos) -> Hit | None:
-        """What is under canvas pixel ``pos`` in the overview, as a :class:`Hit`."""
-        if self.overview is None or self.controller is None:
-            return None
-        x, y = float(pos[0]), float(pos[1])
-        hit = hit_from_id(self.overview.pick(x, y), self.controller)
-        if hit is not None and hit.kind == "cluster":
-            # the neurons' boxes inside a cluster's facet are data on the scene, not rectangles
-            where = self.overview.panel_at(x, y)
-            if where is not None and where[0] == "overview":
-                _, wx, wy = where
-                boxes = self.controller.scene.neuron_boxes
-                for ch in self.controller.members(hit.layer, hit.cluster):
-                    b = boxes.get((hit.layer, int(ch)))
-                    if b is not None and b[0] <= wx <= b[0] + b[2] and b[1] <= wy <= b[1] + b[3]:
-                        return Hit("neuron", hit.layer, hit.cluster, int(ch))
-        return hit
-
-    def _on_overview_wheel(self, _event) -> None:
-        self._zoomed = True
-
-    def _on_overview_press(self, event) -> None:
-        hit = self._hit(event.pos)
-        self._press = (np.asarray(event.pos[:2], float), event.button, hit)
-        if event.button == 1 and hit is not None and hit.neuron is not None:
-            # a drag that starts on a neuron moves the neuron, not the view
-            self.overview.views["overview"].camera.interactive = False
-
-    def _on_overview_release(self, event) -> None:
-        press = getattr(self, "_press", None)
-        self._press = None
-        if self.overview is not None:
-            self.overview.views["overview"].camera.interactive = True
-        if press is None or event.button != 1 or self.controller is None:
-            return
-        pos0, _button, hit0 = press
-        moved = float(np.hypot(*(np.asarray(event.pos[:2], float) - pos0)))
-        if moved >= 4 and (hit0 is None or hit0.neuron is None):
-            self._zoomed = True  # a drag pans the view
-        hit1 = self._hit(event.pos)
-        ctl = self.controller
-        if moved < 4:
-            if hit1 is None or hit1.cluster is None:
-                if ctl.selection.cluster is not None:
-                    ctl.select_cluster(None, None)  # a click on empty space clears it
-                return
-            if hit1.neuron is not None:
-                self._guard(ctl.select_neuron, hit1.layer, hit1.neuron)
-            elif hit1.cluster is not None:
-                self._guard(ctl.select_cluster, hit1.layer, hit1.cluster)
-            return
-        # a drag from a neuron to another cluster of the same layer moves the neuron
-        if (
-            hit0 is not None
-            and hit1 is not None
-            and hit0.neuron is not None
-            and hit1.cluster is not None
-            and hit0.layer == hit1.layer
-            and hit0.cluster != hit1.cluster
-        ):
-            self._guard(ctl.move_neuron, hit0.layer, hit0.neuron, hit1.cluster)
-
-    def _on_overview_double_click(self, event) -> None:
-        hit = self._hit(event.pos)
-        if hit is not None and hit.kind == "band" and hit.group is not None:
-            self._guard(self.controller.toggle_group, hit.group)
-
-    def _overview_menu(self, qpos: QtCore.QPoint) -> None:
-        if self.controller is None or self.overview is None:
-            return
-        menu = self.overview_menu(self._hit((qpos.x(), qpos.y())))
-        if menu is not None:
-            menu.exec(self.overview.native.mapToGlobal(qpos))
-
-    def overview_menu(self, hit: Hit | None) -> QtWidgets.QMenu | None:
-        """The context menu for ``hit``: move/extract a neuron, merge/split its cluster (C7)."""
-        ctl = self.controller
-        if ctl is None or hit is None or hit.cluster is None:
-            return None
-        layer, c = hit.layer, hit.cluster
-        menu = QtWidgets.QMenu(self)
-        k = ctl.n_clusters(layer)
-        if hit.neuron is not None:
-            n = hit.neuron
-            menu.addAction(f"Neuron {n} of {layer}").setEnabled(False)
-            menu.addAction("Show neuron details", lambda: self._guard(ctl.select_neuron, layer, n))
-            move = menu.addMenu("Move to cluster")
-            move.setEnabled(k > 1)
-            for j in range(k):
-                if j != c:
-                    move.addAction(
-                        f"cluster {j} ({len(ctl.members(layer, j))} neurons)",
-                        lambda j=j: self._guard(ctl.move_neuron, layer, n, j),
-                    )
-            extract = menu.addAction(
-                "Extract into its own cluster", lambda: self._guard(ctl.extract_neuron, layer, n)
-            )
-            extract.setEnabled(len(ctl.members(layer, c)) > 1)
-            menu.addSeparator()
-        menu.addAction(f"Cluster {c} of {layer}").setEnabled(False)
-        menu.addAction("Show cluster details", lambda: self._guard(ctl.select_cluster, layer, c))
-        other = "matrix" if ctl.cluster_facet(layer, c) == "features" else "features"
-        menu.addAction(
-            f"Show its {FACET_NAMES[other]}",
-            lambda: self._guard(ctl.toggle_cluster_facet, layer, c),
-        )
-        merge = menu.addMenu("Merge with")
-        merge.setEnabled(k > 1)
-        for j in range(k):
-            if j != c:
-                merge.addAction(
-                    f"cluster {j} ({len(ctl.members(layer, j))} neurons)",
-                    lambda j=j: self._guard(ctl.merge_clusters, layer, [c, j]),
-                )
-        split = menu.addAction("Split in two", lambda: self._guard(ctl.split_cluster, layer, c))
-        split.setEnabled(len(ctl.members(layer, c)) >= 2)
-        return menu
-
-    def canvas_pos(self, x: float, y: float, panel: str = "overview") -> tuple[float, float]:
-        """The overview canvas pixel showing world point ``(x, y)`` of ``panel``."""
-        cv = self.overview
-        w, h = cv.size
-        px, py, _, _ = cv.model.panel_layout(w, h)[panel]
-        tr = cv.views[panel].scene.transform
-        sx, sy = np.asarray(tr.map(np.array([x, y, 0.0, 1.0])))[:2]
-        return float(sx + px), float(sy + py)
-
     # -- export ---------------------------------------------------------------------------------
     def export_dialog(self, kind: str) -> None:
         if self.controller is None:
@@ -617,115 +469,6 @@ def image_to_array(img: QtGui.QImage) -> np.ndarray:
     h, w = img.height(), img.width()
     buf = np.frombuffer(img.constBits(), np.uint8, count=img.sizeInBytes())
     return buf.reshape(h, img.bytesPerLine())[:, : w * 4].reshape(h, w, 4).copy()
-
-
-def run_viewer(
-    session: str | None,
-    *,
-    screenshot: str | None = None,
-    size: tuple[int, int] | None = None,
-    progress: bool = True,
-) -> int:
-    """Open the viewer (the body of ``python -m cnnvis viewer``); returns the exit status."""
-    if session is None:
-        try:
-            session = ensure_demo_session(progress=progress)
-        except Exception as exc:  # noqa: BLE001 - a failed demo build is reported, not raised
-            print(f"cnnvis viewer: could not create the demo session: {exc}", file=sys.stderr)
-            return 2
-    t0 = time.perf_counter()
-    try:
-        analysis = open_session(session, announce=lambda m: print(m, file=sys.stderr))
-    except SessionOpenError as exc:
-        print(f"cnnvis viewer: {exc}", file=sys.stderr)
-        return 2
-    app = qt_app()
-    win = ViewerWindow(analysis, str(session))
-    win.resize(*(size or _default_size(app)))
-    win.show()
-    for _ in range(3):
-        app.processEvents()
-    opened = time.perf_counter() - t0
-    age = process_age()
-    if age is not None:
-        opened = max(opened, age)  # count the imports too: the time a user waits
-    win.statusBar().showMessage(
-        win.statusBar().currentMessage() + f"  ·  opened in {opened:.1f} s", 15000
-    )
-    if screenshot is not None:
-        QtCore.QTimer.singleShot(50, lambda: _screenshot_and_quit(win, screenshot, app))
-        app.exec()
-        if not Path(screenshot).is_file():
-            print(f"cnnvis viewer: could not write {screenshot}", file=sys.stderr)
-            return 1
-        print(f"wrote {screenshot} (opened in {opened:.2f} s)")
-        return 0
-    QtCore.QTimer.singleShot(1500, _warm_up_edits)
-    app.exec()
-    return 0
-
-
-def process_age() -> float | None:
-    """Seconds since this process started (Linux), or None where that is not known."""
-    try:
-        with open("/proc/self/stat", encoding="ascii") as f:
-            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/uptime", encoding="ascii") as f:
-            uptime = float(f.read().split()[0])
-        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _warm_up_edits() -> None:
-    """Import what the first split needs (scikit-learn's K-Means, seconds to import) in the
-    background while the user looks at the window, so the first edit is as quick as the others."""
-    import importlib
-    import threading
-
-    threading.Thread(
-        target=lambda: importlib.import_module("sklearn.cluster"),
-        name="cnnvis-warm-up",
-        daemon=True,
-    ).start()
-
-
-def _screenshot_and_quit(win: ViewerWindow, out: str, app: QtWidgets.QApplication) -> None:
-    try:
-        win.screenshot(out)
-    except OSError as exc:
-        print(f"cnnvis viewer: {exc}", file=sys.stderr)
-    finally:
-        app.quit()
-
-
-def _default_size(app: QtWidgets.QApplication) -> tuple[int, int]:
-    """90% of the screen, at most 1920x1080 and at least 1024x700."""
-    screen = app.primaryScreen()
-    if screen is None:
-        return (1600, 900)
-    g = screen.availableGeometry()
-    return (
-        max(1024, min(1920, int(g.width() * 0.9))),
-        max(700, min(1080, int(g.height() * 0.9))),
-    )
-
-
-def ensure_demo_session(progress: bool = True) -> str:
-    """The built-in demo session, created (with a progress bar) when it does not exist yet.
-
-    Creating it trains the demo CNN, records it, analyses it and computes the projection the
-    viewer shows first, so that opening it later only reads files.
-    """
-    from cnnvis import demo
-
-    path = Path(demo.default_demo_dir())
-    if not (path / "manifest.json").exists():
-        print(f"creating the demo session in {path} (once)…", file=sys.stderr)
-        demo.make_demo_session(path, progress=progress)
-    if not (path / "analysis.json").exists():
-        prepare_session(path, announce=lambda m: print(m, file=sys.stderr))
-    return str(path)
 
 
 def prepare_session(path: str | os.PathLike, *, announce=None) -> Any:

@@ -11,13 +11,11 @@ from collections.abc import Sequence
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from cnnvis.scene.colors import HIGHLIGHT, SIGN_PALETTES, hex_to_rgba
 from cnnvis.viewer.qtutil import array_to_pixmap, qcolor
 
 # connection colours (C6), as the scene draws them by default (colour-blind-safe blue/orange)
-POSITIVE = (0.0, 0.447, 0.698)
-NEGATIVE = (0.902, 0.624, 0.0)
-# the overlay colour of lit neurons, selected clusters and ringed samples (as the canvas draws it)
-HIGHLIGHT = (0.84, 0.1, 0.55)
+POSITIVE, NEGATIVE = (tuple(hex_to_rgba(h)[:3]) for h in SIGN_PALETTES["blue-orange"])
 
 
 class BarChart(QtWidgets.QWidget):

@@ -2,7 +2,7 @@
 
 Points are coloured by class; misclassified samples are larger discs with a dark ring, as in the
 exported picture.
-Every sample is one point sprite (:class:`~cnnvis.viewer.glvisuals.Sprites`: the fill and the
+Every sample is one point sprite (:class:`~cnnvis.render.glvisuals.Sprites`: the fill and the
 outline in one fragment shader), drawn in one call, misclassified ones last.
 Box or lasso selection (toolbar, or Shift-drag for a box and Ctrl-drag for a lasso in pan mode)
 emits :attr:`ProjectionPanel.samples_selected` with the selected sample rows; hovering a point
@@ -17,8 +17,9 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from vispy import scene
 from vispy.scene.cameras import PanZoomCamera
 
-from cnnvis.viewer.canvas import MARK_SCALE, MARK_SHAPE
-from cnnvis.viewer.glvisuals import Sprites
+from cnnvis.render.glvisuals import Sprites
+from cnnvis.render.panel import MARK_SCALE, MARK_SHAPE
+from cnnvis.scene.model import points_in_polygon
 from cnnvis.viewer.qtutil import array_to_pixmap, class_palette, qcolor
 
 BACKGROUND = (1.0, 1.0, 1.0, 1.0)
@@ -38,24 +39,6 @@ class _Camera(PanZoomCamera):
         ):
             return
         super().viewbox_mouse_event(event)
-
-
-def points_in_polygon(points: np.ndarray, poly: np.ndarray) -> np.ndarray:
-    """Boolean mask of ``points`` (n, 2) inside the closed polygon ``poly`` (m, 2), even-odd rule."""
-    pts = np.asarray(points, dtype=np.float64)
-    poly = np.asarray(poly, dtype=np.float64)
-    inside = np.zeros(len(pts), dtype=bool)
-    if len(poly) < 3 or len(pts) == 0:
-        return inside
-    x, y = pts[:, 0], pts[:, 1]
-    xj, yj = poly[-1]
-    for xi, yi in poly:
-        crosses = (yi > y) != (yj > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            xint = (xj - xi) * (y - yi) / (yj - yi) + xi
-        inside ^= crosses & (x < xint)
-        xj, yj = xi, yi
-    return inside
 
 
 class HoverCard(QtWidgets.QFrame):

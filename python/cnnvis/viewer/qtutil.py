@@ -5,34 +5,12 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtCore, QtGui
 
-# A qualitative palette for classes when the scene gives none (colour-blind friendly first ten).
-_FALLBACK = np.array(
-    [
-        [0.122, 0.467, 0.706],
-        [1.000, 0.498, 0.055],
-        [0.173, 0.627, 0.173],
-        [0.839, 0.153, 0.157],
-        [0.580, 0.404, 0.741],
-        [0.549, 0.337, 0.294],
-        [0.890, 0.467, 0.761],
-        [0.498, 0.498, 0.498],
-        [0.737, 0.741, 0.133],
-        [0.090, 0.745, 0.812],
-    ],
-    dtype=np.float32,
-)
+from cnnvis.scene.colors import class_colors
 
 
 def class_palette(n: int) -> np.ndarray:
-    """``(n, 3)`` float RGB colours in ``[0, 1]``, one per class."""
-    if n <= len(_FALLBACK):
-        return _FALLBACK[:n].copy()
-    hues = np.linspace(0.0, 1.0, n, endpoint=False)
-    out = np.empty((n, 3), np.float32)
-    for i, h in enumerate(hues):
-        c = QtGui.QColor.fromHsvF(float(h), 0.65, 0.85)
-        out[i] = (c.redF(), c.greenF(), c.blueF())
-    return out
+    """``(n, 3)`` float RGB colours in ``[0, 1]``, one per class: the scene's class colours."""
+    return class_colors(n)[:, :3].copy()
 
 
 def to_rgb01(colors, n: int) -> np.ndarray:

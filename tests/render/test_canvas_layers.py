@@ -19,13 +19,13 @@ SIZE = (960, 600)
 @pytest.fixture(scope="module")
 def canvas():
     os.environ.setdefault("EGL_PLATFORM", "surfaceless")
-    from cnnvis.export.png import offscreen_app
+    from cnnvis.render.offscreen import offscreen_app
 
     try:
         app = offscreen_app()
     except RuntimeError as exc:  # pragma: no cover - machines without any offscreen GL
         pytest.skip(str(exc))
-    from cnnvis.viewer.canvas import SceneCanvas
+    from cnnvis.render.canvas import SceneCanvas
 
     data = synthetic_overview(
         [("g1", "a", 16), ("g2", "b", 40)], clusters_per_layer=[3, 4], n_points=400, seed=5

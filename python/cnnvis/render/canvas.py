@@ -8,7 +8,7 @@ larger ringed one for a misclassified sample), and one ``Text`` visual per label
 Everything is uploaded once per scene: panning and zooming change only the camera transform,
 and the level of detail (labels and facets shown only when large enough) only flips per-item
 visibility flags or label alphas when the zoom crosses a label's or facet's threshold, never
-shader code or geometry (see :mod:`.glvisuals`). Highlights are overlays updated without
+shader code or geometry (see :mod:`.glvisuals` and :mod:`.panel`). Highlights are overlays updated without
 re-uploading the rest.
 
 No Qt here: the viewer embeds ``canvas.native``; exports create the canvas offscreen.
@@ -23,117 +23,13 @@ from vispy import gloo
 from vispy import scene as vscene
 from vispy.visuals.text.text import FontManager
 
-from cnnvis.scene.model import Images, Labels, Panel, Points, Polylines, Rects, Scene
+from cnnvis.scene.colors import HIGHLIGHT
+from cnnvis.scene.model import Scene
 
-from .glvisuals import PixelQuads, Ribbons, Sprites, TexturedQuads
+from .geometry import outline_segments, quads
+from .panel import MARK_SCALE, MARK_SHAPE, PanelVisuals
 
-__all__ = ["SceneCanvas", "build_atlas"]
-
-HIGHLIGHT = (0.84, 0.1, 0.55, 1.0)  # magenta: apart from class, sign and matrix colours
-# a misclassified sample: a disc of this many times the point size, in its class colour, with
-# an outline of the scene's mark colour (drawn in the same sprite as the fill)
-MARK_SHAPE = "disc"
-MARK_SCALE = 1.3
-MARK_EDGE_WIDTH = 1.2
-MARK_EDGE_ALPHA = 1.0
-ATLAS_MAX_SIDE = {"linear": 384, "nearest": 512}
-ATLAS_WIDTH = 4096
-
-
-def build_atlas(images: list[np.ndarray], max_side: int, width: int = ATLAS_WIDTH):
-    """Pack RGBA images (downscaled to ``max_side``) into one texture, shelf by shelf.
-
-    Returns the atlas (H, W, 4) uint8 and per image its texture box ``(u0, v0, u1, v1)`` in
-    ``[0, 1]``, inset by half a texel so neighbours never bleed in.
-    """
-    from PIL import Image as PILImage
-
-    tiles = []
-    for img in images:
-        h, w = img.shape[:2]
-        f = min(1.0, max_side / max(h, w))
-        if f < 1.0:
-            nw, nh = max(1, round(w * f)), max(1, round(h * f))
-            img = np.asarray(PILImage.fromarray(img).resize((nw, nh), PILImage.BILINEAR))
-        # one pixel of edge padding around each tile
-        tiles.append(np.pad(img, ((1, 1), (1, 1), (0, 0)), mode="edge"))
-    width = max(width, max((t.shape[1] for t in tiles), default=1))
-    order = sorted(range(len(tiles)), key=lambda i: (-tiles[i].shape[0], i))
-    places = [None] * len(tiles)
-    x = y = shelf = 0
-    for i in order:
-        h, w = tiles[i].shape[:2]
-        if x + w > width:
-            x, y, shelf = 0, y + shelf, 0
-        places[i] = (x, y)
-        x += w
-        shelf = max(shelf, h)
-    height = max(1, y + shelf)
-    atlas = np.zeros((height, width, 4), np.uint8)
-    boxes = np.zeros((len(tiles), 4), np.float32)
-    for i, (tile, (px, py)) in enumerate(zip(tiles, places)):
-        h, w = tile.shape[:2]
-        atlas[py : py + h, px : px + w] = tile
-        boxes[i] = (
-            (px + 1.0) / width,
-            (py + 1.0) / height,
-            (px + w - 1.0) / width,
-            (py + h - 1.0) / height,
-        )
-    return atlas, boxes
-
-
-def _quads(xywh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices (4 per rectangle) and faces (2 triangles per rectangle)."""
-    n = len(xywh)
-    x, y, w, h = (xywh[:, k].astype(np.float32) for k in range(4))
-    v = np.empty((n, 4, 2), np.float32)
-    v[:, 0] = np.stack([x, y], 1)
-    v[:, 1] = np.stack([x + w, y], 1)
-    v[:, 2] = np.stack([x + w, y + h], 1)
-    v[:, 3] = np.stack([x, y + h], 1)
-    base = (np.arange(n, dtype=np.uint32) * 4)[:, None]
-    f = np.concatenate([base + [0, 1, 2], base + [0, 2, 3]], axis=1).reshape(-1, 3)
-    return v.reshape(-1, 2), f.astype(np.uint32)
-
-
-def _outline_segments(xywh: np.ndarray) -> np.ndarray:
-    """Line segments (pairs of points) tracing each rectangle."""
-    v, _ = _quads(xywh)
-    v = v.reshape(-1, 4, 2)
-    seg = np.stack([v, np.roll(v, -1, axis=1)], axis=2)  # (n, 4 edges, 2 ends, 2)
-    return seg.reshape(-1, 2)
-
-
-def _ribbons(lines: Polylines) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Triangle-strip ribbons (world width) for every polyline, as one indexed mesh: per vertex
-    its centre point and its signed half-width normal, then faces and colours."""
-    p = lines.points.astype(np.float64)
-    if len(p) == 0:
-        z = np.zeros((0, 2), np.float32)
-        return z, z, np.zeros((0, 3), np.uint32), np.zeros((0, 4))
-    off = lines.offsets
-    owner = np.repeat(np.arange(len(lines)), np.diff(off))
-    # tangent per vertex from its neighbours within the same line
-    prev_i = np.arange(len(p)) - 1
-    next_i = np.arange(len(p)) + 1
-    first = np.zeros(len(p), bool)
-    last = np.zeros(len(p), bool)
-    first[off[:-1]] = True
-    last[off[1:] - 1] = True
-    prev_i[first] = np.flatnonzero(first)
-    next_i[last] = np.flatnonzero(last)
-    t = p[np.clip(next_i, 0, len(p) - 1)] - p[np.clip(prev_i, 0, len(p) - 1)]
-    t /= np.maximum(np.hypot(t[:, 0], t[:, 1]), 1e-12)[:, None]
-    nrm = np.stack([-t[:, 1], t[:, 0]], 1) * (0.5 * lines.width[owner])[:, None]
-    centre = np.repeat(p, 2, axis=0)
-    normal = np.stack([nrm, -nrm], axis=1).reshape(-1, 2)
-    seg = np.flatnonzero(~last)  # vertex k joins k+1
-    a0, a1, b0, b1 = 2 * seg, 2 * seg + 1, 2 * seg + 2, 2 * seg + 3
-    faces = np.concatenate([np.stack([a0, a1, b0], 1), np.stack([a1, b1, b0], 1)]).astype(np.uint32)
-    colors = np.repeat(lines.color[owner], 2, axis=0)
-    return centre.astype(np.float32), normal.astype(np.float32), faces, colors
-
+__all__ = ["SceneCanvas"]
 
 _COMPOSITE_VERT = """
 attribute vec2 a_pos;
@@ -152,220 +48,6 @@ void main() {
     gl_FragColor = texture2D(u_tex, v_tc);
 }
 """
-
-
-class _PanelVisuals:
-    """The vispy visuals of one panel, and the LOD state last applied."""
-
-    def __init__(self, canvas: SceneCanvas, panel: Panel) -> None:
-        self.panel = panel
-        self.view = vscene.widgets.ViewBox(parent=canvas.scene, border_color=None)
-        # an opaque background is the clear colour of the panel's layer, not a quad drawn over
-        # the whole panel at every redraw of it (see SceneCanvas._draw_layers)
-        self.clear_color = panel.background if panel.background[3] >= 1.0 else None
-        self.view.bgcolor = None if self.clear_color is not None else panel.background
-        cam = vscene.PanZoomCamera(aspect=1.0, flip=(False, True))
-        cam.interactive = panel.interactive
-        self.view.camera = cam
-        parent = self.view.scene
-        self.label_mask: np.ndarray | None = None
-        self.dimmed = False  # the points faded behind a highlight
-        self.image_mask: np.ndarray | None = None
-        self.rect_fill = self._rect_mesh(panel.rects, parent, order=0)
-        self.rect_edge = self._rect_lines(panel.rects, parent, order=1)
-        self.atlases = self._image_meshes(panel.images, parent, order=2)
-        self.ribbons = self._line_visuals(panel.lines, parent, order=3)
-        self.top_fill = self._rect_mesh(panel.top_rects, parent, order=4)
-        self.top_edge = self._rect_lines(panel.top_rects, parent, order=5)
-        self.markers = self._point_visuals(panel.points, parent, order=6)
-        # highlight overlays (empty until set)
-        self.hl_lines = vscene.visuals.Line(
-            pos=np.zeros((2, 2), np.float32), color=HIGHLIGHT, connect="segments", parent=parent
-        )
-        self.hl_lines.order = 7
-        self.hl_lines.visible = False
-        self.hl_fill = vscene.visuals.Mesh(parent=parent)
-        self.hl_fill.order = 7
-        self.hl_fill.visible = False
-        self.hl_points = Sprites(parent=parent)
-        self.hl_points.order = 8
-        self.hl_points.visible = False
-        self.label_bg, self.label_bg_index = self._label_backgrounds(panel.labels, parent, 9)
-        self.texts = self._text_visuals(panel.labels, parent, 10, canvas.font_manager)
-        # 2-D drawing: painter's order by `order`, alpha blending, no depth test
-        for node in parent.children:
-            if hasattr(node, "set_gl_state"):
-                node.set_gl_state("translucent", depth_test=False, cull_face=False)
-        # opaque fills and facets replace what is under them: blending them would give the same
-        # pixels at twice the memory traffic (software GL is bound by it)
-        for rects, mesh in ((panel.rects, self.rect_fill), (panel.top_rects, self.top_fill)):
-            if mesh is not None and (rects.fill[:, 3] >= 1.0).all():
-                mesh.set_gl_state(blend=False, depth_test=False, cull_face=False)
-        for entry in self.atlases:
-            if entry["opaque"]:
-                entry["visual"].set_gl_state(blend=False, depth_test=False, cull_face=False)
-
-    # -- construction ----------------------------------------------------------------------------
-    @staticmethod
-    def _rect_mesh(rects: Rects, parent, order: int):
-        if not len(rects):
-            return None
-        v, f = _quads(rects.xywh)
-        colors = np.repeat(rects.fill, 4, axis=0)
-        mesh = vscene.visuals.Mesh(vertices=v, faces=f, vertex_colors=colors, parent=parent)
-        mesh.order = order
-        return mesh
-
-    @staticmethod
-    def _rect_lines(rects: Rects, parent, order: int):
-        keep = rects.stroke[:, 3] > 0 if len(rects) else np.zeros(0, bool)
-        if not keep.any():
-            return None
-        seg = _outline_segments(rects.xywh[keep])
-        col = np.repeat(rects.stroke[keep], 8, axis=0)
-        line = vscene.visuals.Line(pos=seg, color=col, connect="segments", parent=parent)
-        line.order = order
-        return line
-
-    def _image_meshes(self, images: Images, parent, order: int) -> list[dict[str, Any]]:
-        out = []
-        for interp in ("linear", "nearest"):
-            idx = [i for i, m in enumerate(images.interpolation) if m == interp]
-            if not idx:
-                continue
-            atlas, boxes = build_atlas([images.data[i] for i in idx], ATLAS_MAX_SIDE[interp])
-            quads = TexturedQuads(atlas, interp, parent=parent)
-            quads.set_data(images.xywh[idx], boxes)
-            quads.order = order
-            quads.visible = False
-            out.append(
-                {
-                    "index": np.asarray(idx),
-                    "visual": quads,
-                    "opaque": bool((atlas[..., 3] == 255).all()),
-                }
-            )
-        return out
-
-    def _set_images(self, mask: np.ndarray) -> None:
-        for entry in self.atlases:
-            sel = mask[entry["index"]]
-            entry["visual"].set_shown(sel)
-            entry["visual"].visible = bool(sel.any())
-
-    def _line_visuals(self, lines: Polylines, parent, order: int):
-        if not len(lines):
-            return None
-        centre, normal, faces, colors = _ribbons(lines)
-        # lines thinner than a pixel on screen are drawn one pixel wide (hairlines)
-        ribbons = Ribbons(min_width_px=1.0, parent=parent)
-        ribbons.set_data(centre, normal, colors, faces)
-        ribbons.order = order
-        return ribbons
-
-    def _point_visuals(self, points: Points, parent, order: int):
-        """One sprite per sample; misclassified samples (``marked``) drawn last, larger and
-        outlined in the mark colour (``MARK_SHAPE``), so that no other point covers their mark."""
-        self.point_order = np.argsort(points.marked, kind="stable")
-        if not len(points):
-            return None
-        m = points.marked[self.point_order]
-        edge = np.zeros((len(points), 4), np.float32)
-        edge[m] = points.mark_color
-        edge[m, 3] *= MARK_EDGE_ALPHA
-        self.point_edge = edge
-        markers = Sprites(parent=parent)
-        markers.set_data(
-            points.xy[self.point_order],
-            face_color=points.color[self.point_order],
-            size=np.where(m, MARK_SCALE * points.size, points.size),
-            edge_color=edge,
-            edge_width=np.where(m, MARK_EDGE_WIDTH, 0.0),
-            shape=np.where(m, MARK_SHAPE, "disc"),
-        )
-        markers.order = order
-        return markers
-
-    @staticmethod
-    def _label_backgrounds(labels: Labels, parent, order: int):
-        """Boxes behind the labels that have a background: anchored at the label, sized in
-        pixels by :meth:`Labels.pixel_boxes` (plus 2 pixels each side)."""
-        if not len(labels):
-            return None, None
-        sel = np.flatnonzero(labels.background[:, 3] > 0)
-        if not len(sel):
-            return None, None
-        box = labels.pixel_boxes()[sel] + np.array([-2.0, 0.0, 2.0, 0.0])
-        quads = PixelQuads(parent=parent)
-        quads.set_data(labels.pos[sel], box, labels.background[sel])
-        quads.order = order
-        quads.visible = False
-        return quads, sel
-
-    @staticmethod
-    def _text_visuals(labels: Labels, parent, order: int, fonts) -> list[dict[str, Any]]:
-        groups: dict[tuple, list[int]] = {}
-        for i in range(len(labels)):
-            key = (float(labels.size[i]), bool(labels.bold[i]), *labels.anchor[i])
-            groups.setdefault(key, []).append(i)
-        out = []
-        for (size, bold, ax, ay), idx in groups.items():
-            text = vscene.visuals.Text(
-                parent=parent,
-                font_size=size,
-                bold=bold,
-                anchor_x=ax,
-                # the camera flips y (world y runs down), which swaps vispy's vertical anchors
-                anchor_y={"top": "bottom", "bottom": "top"}.get(ay, ay),
-                face="DejaVu Sans",
-                font_manager=fonts,
-            )
-            text.order = order
-            font = text._font
-            if isinstance(font._kernel, np.ndarray):
-                # vispy re-uploads this filter kernel (an array) on every draw of every Text;
-                # as a texture it is uploaded once per font
-                font._kernel = gloo.Texture2D(font._kernel)
-            # every label of the style is laid out once; the level of detail only sets the
-            # alpha of the hidden ones to zero (a colour upload, no re-layout)
-            text.text = [labels.text[i] for i in idx]
-            text.pos = labels.pos[idx]
-            text.color = labels.color[idx]
-            text.visible = False
-            out.append({"index": np.asarray(idx), "visual": text})
-        return out
-
-    # -- level of detail -------------------------------------------------------------------------
-    def zoom(self) -> float:
-        rect = self.view.camera.rect
-        w, h = self.view.size
-        return float(min(w / max(rect.width, 1e-9), h / max(abs(rect.height), 1e-9)))
-
-    def apply_lod(self) -> None:
-        """Show what is large enough at the current zoom; a no-op while no threshold is crossed."""
-        z = self.zoom()
-        labels = self.panel.labels
-        mask = labels.min_zoom <= z
-        if self.label_mask is None or not np.array_equal(mask, self.label_mask):
-            self.label_mask = mask
-            for entry in self.texts:
-                shown = mask[entry["index"]]
-                vis = entry["visual"]
-                if not shown.any():
-                    vis.visible = False
-                    continue
-                color = labels.color[entry["index"]].copy()
-                color[~shown, 3] = 0.0
-                vis.color = color
-                vis.visible = True
-            if self.label_bg is not None:
-                shown = mask[self.label_bg_index]
-                self.label_bg.set_shown(shown)
-                self.label_bg.visible = bool(shown.any())
-        imask = self.panel.images.min_zoom <= z
-        if self.image_mask is None or not np.array_equal(imask, self.image_mask):
-            self.image_mask = imask
-            self._set_images(imask)
 
 
 class SceneCanvas(vscene.SceneCanvas):
@@ -400,7 +82,7 @@ class SceneCanvas(vscene.SceneCanvas):
         super().__init__(size=size, show=show, **kwargs)
         self.unfreeze()
         self.model: Scene | None = None
-        self._panels: dict[str, _PanelVisuals] = {}
+        self._panels: dict[str, PanelVisuals] = {}
         # one glyph atlas for the canvas's lifetime, so a rebuilt scene (after an edit) does not
         # rasterise its glyphs again
         self.font_manager = FontManager(method="cpu")
@@ -429,7 +111,7 @@ class SceneCanvas(vscene.SceneCanvas):
         """Replace what is drawn by ``scene`` (all visuals rebuilt; cameras fitted)."""
         for pv in self._panels.values():
             pv.view.parent = None
-        self._panels = {name: _PanelVisuals(self, panel) for name, panel in scene.panels.items()}
+        self._panels = {name: PanelVisuals(self, panel) for name, panel in scene.panels.items()}
         self._view_names = {id(pv.view): name for name, pv in self._panels.items()}
         self._layers = {}
         self._dirty = set(self._panels)
@@ -639,8 +321,8 @@ class SceneCanvas(vscene.SceneCanvas):
             ]
             if boxes:
                 arr = np.asarray(boxes, np.float32)
-                ov.hl_lines.set_data(pos=_outline_segments(arr), color=HIGHLIGHT, width=2.0)
-                v, f = _quads(arr)
+                ov.hl_lines.set_data(pos=outline_segments(arr), color=HIGHLIGHT, width=2.0)
+                v, f = quads(arr)
                 ov.hl_fill.set_data(vertices=v, faces=f, color=(*HIGHLIGHT[:3], 0.28))
                 ov.hl_lines.visible = ov.hl_fill.visible = True
             else:
