@@ -143,7 +143,7 @@ def test_training_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_snapshot(model, tmp_path / "none.pt")
     torch.save({"features.block1.conv1.weight": torch.zeros(1)}, tmp_path / "wrong.pt")
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(ValueError, match="do not fit the model"):
         load_snapshot(model, tmp_path / "wrong.pt")
 
     class Payload:

@@ -12,25 +12,25 @@ that the scene and the viewer read, and whose edit methods the viewer calls.
 
 from cnnvis.analysis.clusters import apply_edit, cluster_layer, response_profiles
 from cnnvis.analysis.connections import (
-    Bicluster,
     ClusterConnections,
     NeuronStrengths,
+    SignedBicluster,
     neuron_strengths,
 )
-from cnnvis.analysis.core import Analysis, LayerGroup, analyze, load_analysis
+from cnnvis.analysis.core import Analysis, LayerBand, analyze, load_analysis
 from cnnvis.analysis.facets import ActivationMatrix, LearnedFeatures, Projection
 
 __all__ = [
     "analyze",
     "Analysis",
     "load_analysis",
-    "LayerGroup",
+    "LayerBand",
     "ActivationMatrix",
     "LearnedFeatures",
     "Projection",
     "NeuronStrengths",
     "ClusterConnections",
-    "Bicluster",
+    "SignedBicluster",
     "neuron_strengths",
     "cluster_layer",
     "apply_edit",

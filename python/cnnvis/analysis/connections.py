@@ -43,7 +43,7 @@ __all__ = [
     "layer_node",
     "adjacent_pairs",
     "chain_graph",
-    "Bicluster",
+    "SignedBicluster",
     "ClusterConnections",
     "aggregate",
 ]
@@ -409,8 +409,11 @@ def _sum_same(ins: list[np.ndarray], node: Any) -> np.ndarray:
 
 # -- aggregated to clusters ---------------------------------------------------------------------
 @dataclass
-class Bicluster:
+class SignedBicluster:
     """A group of cluster-to-cluster edges of one sign drawn through one in-between node (C6).
+
+    Built from a :class:`cnnvis.layout.bundling.Bicluster` of one sign's edges, with that sign
+    and the edges it claims.
 
     ``rows`` are cluster ids of ``layer_a``, ``cols`` cluster ids of ``layer_b``, ``sign`` +1 / -1;
     ``edges`` the ``(cluster_a, cluster_b)`` pairs it claims (a bicluster may be less than fully
@@ -446,12 +449,12 @@ class ClusterConnections:
     threshold : float
         Cluster edges with ``|positive|`` or ``|negative|`` at least this are drawn
         (``rel_threshold`` times the largest magnitude of either matrix).
-    biclusters : list of Bicluster
+    biclusters : list of SignedBicluster
         From ``cnnvis.layout.bicluster_edges`` run on ``positive`` and on ``negative`` apart.
     direct_edges : ndarray of int64, shape (m, 3)
         Drawn edges no bicluster covers: ``(cluster_a, cluster_b, sign)``.
     layout : str
-        ``"bicluster_edges"`` or the stand-in used (every edge direct).
+        What laid the edges out: ``"bicluster_edges"``.
     notes : list of str
         From the strength computation.
     """
@@ -466,7 +469,7 @@ class ClusterConnections:
     negative: np.ndarray
     counts: np.ndarray
     threshold: float
-    biclusters: list[Bicluster]
+    biclusters: list[SignedBicluster]
     direct_edges: np.ndarray
     layout: str = "bicluster_edges"
     notes: list[str] = field(default_factory=list)
@@ -489,6 +492,8 @@ def aggregate(
     min_density: float = 0.8,
 ) -> ClusterConnections:
     """Aggregate neuron strengths to clusters and bicluster the cluster edges of each sign."""
+    from cnnvis.layout import bicluster_edges
+
     if not 0.0 <= rel_threshold <= 1.0:
         raise ValueError(f"rel_threshold must be in [0, 1], got {rel_threshold}")
     s = ns.strength
@@ -506,32 +511,24 @@ def aggregate(
     threshold = rel_threshold * top
     if top == 0.0:
         threshold = np.inf  # nothing to draw
-    biclusters: list[Bicluster] = []
+    biclusters: list[SignedBicluster] = []
     direct: list[tuple[int, int, int]] = []
-    layout = "bicluster_edges"
     for sign, m in ((1, pos), (-1, neg)):
         mask = (np.abs(m) >= threshold) & (m != 0)
         if not mask.any():
             continue
-        try:
-            from cnnvis.layout import bicluster_edges
-
-            res = bicluster_edges(m, threshold, min_density=min_density)
-            for q, b in enumerate(res.biclusters):
-                biclusters.append(
-                    Bicluster(
-                        np.asarray(b.rows, dtype=np.int64),
-                        np.asarray(b.cols, dtype=np.int64),
-                        sign,
-                        np.asarray(res.edges_of(q), dtype=np.int64).reshape(-1, 2),
-                    )
+        res = bicluster_edges(m, threshold, min_density=min_density)
+        for q, b in enumerate(res.biclusters):
+            biclusters.append(
+                SignedBicluster(
+                    np.asarray(b.rows, dtype=np.int64),
+                    np.asarray(b.cols, dtype=np.int64),
+                    sign,
+                    np.asarray(res.edges_of(q), dtype=np.int64).reshape(-1, 2),
                 )
-            for i, j in np.asarray(res.direct_edges, dtype=np.int64).reshape(-1, 2):
-                direct.append((int(i), int(j), sign))
-        except (ImportError, AttributeError, NotImplementedError):
-            layout = "direct edges (bicluster_edges unavailable)"
-            ii, jj = np.nonzero(mask)
-            direct.extend((int(i), int(j), sign) for i, j in zip(ii, jj))
+            )
+        for i, j in np.asarray(res.direct_edges, dtype=np.int64).reshape(-1, 2):
+            direct.append((int(i), int(j), sign))
     return ClusterConnections(
         ns.layer_a,
         ns.layer_b,
@@ -545,6 +542,6 @@ def aggregate(
         float(threshold),
         biclusters,
         np.asarray(direct, dtype=np.int64).reshape(-1, 3),
-        layout,
+        "bicluster_edges",
         list(ns.notes),
     )

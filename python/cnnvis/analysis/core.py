@@ -6,17 +6,16 @@ viewer read it; the viewer turns clicks into its edit methods.
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
-from cnnvis.analysis.clusters import apply_edit, cluster_layer, response_profiles
+from cnnvis.analysis.bands import LayerBand, layer_bands
+from cnnvis.analysis.clusters import cluster_layer, response_profiles
 from cnnvis.analysis.connections import (
     ClusterConnections,
     NeuronStrengths,
@@ -25,104 +24,40 @@ from cnnvis.analysis.connections import (
     chain_graph,
     neuron_strengths,
 )
+from cnnvis.analysis.edits import ClusterEdits
 from cnnvis.analysis.facets import (
     ActivationMatrix,
     LearnedFeatures,
     Projection,
+    build_activation_matrix,
     build_learned_features,
+    project_pooled,
     row_order,
 )
+from cnnvis.analysis.linking import class_scores, sample_scores, top_rows
+from cnnvis.analysis.store import (
+    ANALYSIS_FILE,
+    FORMAT,
+    FORMAT_VERSION,
+    PROJECTIONS_FILE,
+    has_analysis,
+    read_analysis,
+    write_analysis,
+)
 
-__all__ = ["Analysis", "LayerGroup", "analyze", "load_analysis", "has_analysis", "ANALYSIS_FILE"]
-
-#: File name of the saved analysis inside a session folder.
-ANALYSIS_FILE = "analysis.json"
-#: File name of the saved projections inside a session folder.
-PROJECTIONS_FILE = "analysis.npz"
-#: Name of the session part (``cnnvis.session.write_part``).
-PART = "analysis"
-FORMAT = "cnnvis-analysis"
-FORMAT_VERSION = 1
-
-
-@dataclass
-class LayerGroup:
-    """A layer group of the overview (C2): consecutive layers shown as one band.
-
-    ``layers`` are the analysed layers of the group, in order; ``nodes`` all its graph nodes.
-    """
-
-    name: str
-    layers: list[str]
-    nodes: list[Any]
-
-
-# -- files ------------------------------------------------------------------------------------
-def _is_session(d: Path) -> bool:
-    return (d / "manifest.json").is_file()
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (for folders that are not sessions)."""
-    from cnnvis.session import atomic_file
-
-    with atomic_file(path) as f:
-        f.write(data)
-
-
-def _write(d: Path, doc: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    if _is_session(d):  # a session: a part, checksummed in its manifest
-        from cnnvis.session import write_part
-
-        write_part(d, PART, json_obj=doc, arrays=arrays or None)
-        return
-    import io
-
-    if arrays:
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        _atomic_write_bytes(d / PROJECTIONS_FILE, buf.getvalue())
-    elif (d / PROJECTIONS_FILE).exists():
-        (d / PROJECTIONS_FILE).unlink()
-    _atomic_write_bytes(d / ANALYSIS_FILE, json.dumps(doc, indent=1).encode("utf-8"))
-
-
-def _read(d: Path) -> tuple[Any, dict[str, np.ndarray]]:
-    path = d / ANALYSIS_FILE
-    if _is_session(d):
-        from cnnvis.session import has_part, read_part
-
-        if not has_part(d, PART):
-            raise FileNotFoundError(f"the session at {str(d)!r} holds no analysis yet")
-        doc, arrays = read_part(d, PART)
-        return doc, dict(arrays or {})
-    if not path.is_file():
-        raise FileNotFoundError(f"{str(path)!r} does not exist: run analyze() and save() first")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(
-            f"{str(path)!r} is not valid JSON ({exc}); delete it to start over"
-        ) from None
-    arrays = {}
-    if (d / PROJECTIONS_FILE).is_file():
-        with np.load(d / PROJECTIONS_FILE, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    return doc, arrays
-
-
-def has_analysis(session_dir: str | os.PathLike) -> bool:
-    """Whether a folder (a session or a plain folder) holds a saved analysis."""
-    d = Path(session_dir)
-    if _is_session(d):
-        from cnnvis.session import has_part
-
-        return has_part(d, PART)
-    return (d / ANALYSIS_FILE).is_file()
+__all__ = [
+    "ANALYSIS_FILE",
+    "PROJECTIONS_FILE",
+    "Analysis",
+    "LayerBand",
+    "analyze",
+    "has_analysis",
+    "load_analysis",
+]
 
 
 # -- the analysis -------------------------------------------------------------------------------
-class Analysis:
+class Analysis(ClusterEdits):
     """Clusters, facets, connections and projections of a :class:`~cnnvis.Recording`.
 
     Build it with :func:`analyze` (or :func:`load_analysis`). Everything derived (facets,
@@ -181,7 +116,7 @@ class Analysis:
         self._projections: dict[str, Projection] = {}
         self._class_order: np.ndarray | None = None
         self._graph: nx.DiGraph | None = None
-        self._groups: list[LayerGroup] | None = None
+        self._groups: list[LayerBand] | None = None
         self.graph_notes: list[str] = []
 
     # -- structure ------------------------------------------------------------------------------
@@ -213,63 +148,15 @@ class Analysis:
         return self._graph
 
     @property
-    def groups(self) -> list[LayerGroup]:
-        """Layer groups (C2) from :func:`cnnvis.layer_groups`, restricted to analysed layers.
+    def groups(self) -> list[LayerBand]:
+        """The bands of the overview (C2): :func:`cnnvis.analysis.bands.layer_bands`.
 
-        Groups without an analysed layer are left out. Without ``layer_groups`` (or if it fails),
-        every analysed layer is its own group.
+        Groups of :func:`cnnvis.layer_groups` without an analysed layer are left out; an
+        analysed layer in no group is a band of its own.
         """
         if self._groups is None:
-            self._groups = self._make_groups()
+            self._groups = layer_bands(self.graph, self.layers)
         return self._groups
-
-    def _make_groups(self) -> list[LayerGroup]:
-        from cnnvis.analysis.connections import layer_node
-
-        g = self.graph
-        node_to_layer = {}
-        for name in self.layers:
-            try:
-                node_to_layer[layer_node(g, name)] = name
-            except KeyError:
-                pass
-        raw = None
-        try:
-            from cnnvis.graph import layer_groups
-
-            raw = layer_groups(g)
-        except Exception as exc:  # noqa: BLE001 - any failure falls back to one group per layer
-            self.graph_notes.append(
-                f"layer groups unavailable ({type(exc).__name__}): one per layer"
-            )
-        groups: list[LayerGroup] = []
-        if raw is not None:
-            items = list(raw.items()) if isinstance(raw, dict) else list(enumerate(raw))
-            for key, grp in items:
-                name = str(getattr(grp, "name", key))
-                nodes = None
-                for attr in ("nodes", "layers", "members"):
-                    if hasattr(grp, attr):
-                        nodes = list(getattr(grp, attr))
-                        break
-                if nodes is None:
-                    nodes = list(grp) if not isinstance(grp, str) else [grp]
-                members = []
-                for v in nodes:
-                    lay = node_to_layer.get(v, v if v in self.labels else None)
-                    if lay is not None and lay not in members:
-                        members.append(lay)
-                if members:
-                    members.sort(key=self.layers.index)
-                    groups.append(LayerGroup(name, members, nodes))
-            covered = {m for grp in groups for m in grp.layers}
-            if covered != set(self.layers):
-                missing = [n for n in self.layers if n not in covered]
-                groups.extend(LayerGroup(n, [n], [n]) for n in missing)
-            groups.sort(key=lambda grp: self.layers.index(grp.layers[0]))
-        else:
-            groups = [LayerGroup(n, [n], [n]) for n in self.layers]
-        return groups
 
     @property
     def layer_pairs(self) -> list[tuple[str, str]]:
@@ -324,25 +211,13 @@ class Analysis:
         key = (layer, cluster)
         if key not in self._matrix:
             members = self.clusters(layer)[cluster]
-            order, how = row_order(self.profiles(layer)[members])
-            neurons = members[order]
-            cm = np.asarray(self.recording.class_means(layer), dtype=np.float64)
-            vmin, vmax = float(cm.min()), float(cm.max())
-            values = cm[neurons][:, self.class_order]
-            if vmax > vmin:
-                norm = (values - vmin) / (vmax - vmin)
-            else:
-                norm = np.full_like(values, 0.5)
-            self._matrix[key] = ActivationMatrix(
+            self._matrix[key] = build_activation_matrix(
                 layer,
                 cluster,
-                neurons.astype(np.int64),
-                self.class_order.copy(),
-                values.astype(np.float32),
-                norm.astype(np.float32),
-                vmin,
-                vmax,
-                how,
+                members,
+                self.profiles(layer)[members],
+                self.recording.class_means(layer),
+                self.class_order,
             )
         return self._matrix[key]
 
@@ -458,8 +333,9 @@ class Analysis:
     ) -> Projection:
         """2-D t-SNE of ``recording.pooled(layer)`` (P1), cached and saved with the session.
 
-        Uses ``cnnvis.layout.TSNE(perplexity=..., random_state=...)``; where it is not available,
-        a 2-D PCA (``method == "pca"``) stands in. ``random_state`` defaults to the analysis'.
+        Uses ``cnnvis.layout.TSNE(perplexity=..., random_state=...)``; fewer than 4 samples (too
+        few for t-SNE) get a 2-D PCA (``method == "pca"``). ``random_state`` defaults to the
+        analysis'.
         """
         layer = self._check_layer(layer)
         rs = self.random_state if random_state is None else int(random_state)
@@ -467,26 +343,7 @@ class Analysis:
         cached = self._projections.get(layer)
         if cached is not None and {k: cached.params.get(k) for k in params} == params:
             return cached
-        x = np.asarray(self.recording.pooled(layer), dtype=np.float64)
-        if x.ndim != 2 or x.shape[0] == 0:
-            raise ValueError(f"layer {layer!r} has no pooled activations to project")
-        if not np.all(np.isfinite(x)):
-            raise ValueError(f"pooled activations of {layer!r} hold NaN or inf")
-        method = "tsne"
-        if x.shape[0] < 4:
-            method, coords = "pca", _pca2(x)  # t-SNE needs at least 4 points
-        else:
-            try:
-                from cnnvis.layout import TSNE
-            except (ImportError, AttributeError, NotImplementedError):
-                TSNE = None  # noqa: N806
-            if TSNE is None:
-                method, coords = "pca", _pca2(x)
-            else:
-                perp = min(float(perplexity), (x.shape[0] - 1) / 3.0)
-                params["perplexity_used"] = perp
-                coords = TSNE(n_components=2, perplexity=perp, random_state=rs).fit_transform(x)
-        proj = Projection(layer, np.asarray(coords, dtype=np.float32), method, params)
+        proj = project_pooled(layer, self.recording.pooled(layer), perplexity, rs)
         self._projections[layer] = proj
         return proj
 
@@ -499,14 +356,7 @@ class Analysis:
         selection minus its mean over all kept samples, in units of its standard deviation
         (0 for a constant neuron). Shape ``(n_channels,)``, float64.
         """
-        x = np.asarray(self.recording.pooled(self._check_layer(layer)), dtype=np.float64)
-        rows = np.asarray(sample_rows, dtype=np.int64).reshape(-1)
-        if rows.size == 0:
-            return np.zeros(x.shape[1])
-        if rows.min() < 0 or rows.max() >= x.shape[0]:
-            raise ValueError(f"sample rows must be in 0..{x.shape[0] - 1}")
-        z = _zscore_columns(x)
-        return z[rows].mean(axis=0)
+        return sample_scores(self.recording.pooled(self._check_layer(layer)), sample_rows)
 
     def neurons_for_class(self, layer: str, cls: int) -> np.ndarray:
         """How selective each neuron of ``layer`` is for class ``cls``.
@@ -514,123 +364,15 @@ class Analysis:
         The neuron's class mean for ``cls`` minus its mean over classes, over its standard
         deviation over classes (0 for a neuron that does not tell classes apart).
         """
-        cm = np.asarray(self.recording.class_means(self._check_layer(layer)), dtype=np.float64)
-        cls = int(cls)
-        if not 0 <= cls < cm.shape[1]:
-            raise ValueError(f"class {cls} does not exist (0..{cm.shape[1] - 1})")
-        sd = cm.std(axis=1)
-        out = np.zeros(cm.shape[0])
-        ok = sd > 0
-        out[ok] = (cm[ok, cls] - cm[ok].mean(axis=1)) / sd[ok]
-        return out
+        return class_scores(self.recording.class_means(self._check_layer(layer)), cls)
 
     def top_samples_for_cluster(self, layer: str, cluster: int, n: int = 20) -> np.ndarray:
         """Rows of ``recording.pooled(layer)`` the cluster responds to most, strongest first.
 
         Ranked by the mean over the cluster's neurons of their standardised pooled activation.
         """
-        cluster = self._check_cluster(layer, cluster)
-        x = np.asarray(self.recording.pooled(layer), dtype=np.float64)
-        score = _zscore_columns(x)[:, self.clusters(layer)[cluster]].mean(axis=1)
-        order = np.argsort(-score, kind="stable")
-        return order[: max(0, int(n))].astype(np.int64)
-
-    # -- edits (C7) -----------------------------------------------------------------------------
-    def apply(self, edit: dict[str, Any]) -> None:
-        """Apply one edit (see :func:`cnnvis.analysis.clusters.apply_edit`) and record it."""
-        edit = dict(edit)
-        layer = self._check_layer(str(edit.get("layer")))
-        new = apply_edit(self.labels[layer], edit, self.recording.class_means(layer))
-        self.history.append(edit)
-        self._redo.clear()
-        self._set_labels(layer, new)
-
-    def move_neuron(self, layer: str, neuron: int, to: int) -> None:
-        """Move channel ``neuron`` of ``layer`` into cluster ``to``."""
-        self.apply({"op": "move", "layer": layer, "neuron": int(neuron), "to": int(to)})
-
-    def extract_neuron(self, layer: str, neuron: int) -> int:
-        """Put channel ``neuron`` into a new cluster of its own; returns its id."""
-        self.apply({"op": "extract", "layer": layer, "neuron": int(neuron)})
-        return self.cluster_of(layer, neuron)
-
-    def merge_clusters(self, layer: str, clusters: list[int]) -> int:
-        """Merge ``clusters`` of ``layer`` into the smallest id (ids above shift down); returns it."""
-        self.apply({"op": "merge", "layer": layer, "clusters": [int(c) for c in clusters]})
-        return min(int(c) for c in clusters)
-
-    def split_cluster(self, layer: str, cluster: int, k: int = 2) -> list[int]:
-        """Split a cluster into ``k`` by K-Means on its members; returns the ids of the parts."""
-        before = self.n_clusters(layer)
-        self.apply(
-            {
-                "op": "split",
-                "layer": layer,
-                "cluster": int(cluster),
-                "k": int(k),
-                "random_state": self.random_state,
-            }
-        )
-        return [int(cluster), *range(before, self.n_clusters(layer))]
-
-    def recluster(
-        self, layer: str, n_clusters: int | None = None, method: str | None = None
-    ) -> None:
-        """Cluster ``layer`` again with ``n_clusters`` (None: chosen automatically)."""
-        self.apply(
-            {
-                "op": "recluster",
-                "layer": layer,
-                "n_clusters": None if n_clusters is None else int(n_clusters),
-                "method": method or self.method,
-                "random_state": self.random_state,
-            }
-        )
-
-    @property
-    def can_undo(self) -> bool:
-        return bool(self.history)
-
-    @property
-    def can_redo(self) -> bool:
-        return bool(self._redo)
-
-    def undo(self) -> dict[str, Any] | None:
-        """Undo the last edit; returns it (None when there is nothing to undo)."""
-        if not self.history:
-            return None
-        edit = self.history.pop()
-        self._redo.append(edit)
-        layer = edit["layer"]
-        self._set_labels(layer, self._replay(layer))
-        return edit
-
-    def redo(self) -> dict[str, Any] | None:
-        """Apply again the last undone edit; returns it (None when there is nothing to redo)."""
-        if not self._redo:
-            return None
-        edit = self._redo.pop()
-        layer = edit["layer"]
-        new = apply_edit(self.labels[layer], edit, self.recording.class_means(layer))
-        self.history.append(edit)
-        self._set_labels(layer, new)
-        return edit
-
-    def _replay(self, layer: str) -> np.ndarray:
-        lab = self._base_labels[layer]
-        cm = self.recording.class_means(layer)
-        for e in self.history:
-            if e["layer"] == layer:
-                lab = apply_edit(lab, e, cm)
-        return lab
-
-    def _set_labels(self, layer: str, labels: np.ndarray) -> None:
-        self.labels[layer] = np.asarray(labels, dtype=np.int64)
-        self.revision += 1
-        self.layer_revision[layer] = self.revision
-        self._matrix = {k: v for k, v in self._matrix.items() if k[0] != layer}
-        self._features = {k: v for k, v in self._features.items() if k[0] != layer}
-        self._connections = {k: v for k, v in self._connections.items() if layer not in k[:2]}
+        members = self.clusters(layer)[self._check_cluster(layer, cluster)]
+        return top_rows(self.recording.pooled(layer), members, n)
 
     # -- save / load ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -670,25 +412,8 @@ class Analysis:
         if not d.is_dir():
             raise FileNotFoundError(f"session folder {str(d)!r} does not exist")
         arrays = {n: p.coords for n, p in self._projections.items()}
-        _write(d, self.to_dict(), arrays)
+        write_analysis(d, self.to_dict(), arrays)
         return d / ANALYSIS_FILE
-
-
-def _zscore_columns(x: np.ndarray) -> np.ndarray:
-    sd = x.std(axis=0)
-    sd[sd == 0] = np.inf
-    return (x - x.mean(axis=0)) / sd
-
-
-def _pca2(x: np.ndarray) -> np.ndarray:
-    xc = x - x.mean(axis=0)
-    if xc.shape[0] < 2 or not np.any(xc):
-        return np.zeros((x.shape[0], 2))
-    u, s, _ = np.linalg.svd(xc, full_matrices=False)
-    out = np.zeros((x.shape[0], 2))
-    m = min(2, s.size)
-    out[:, :m] = u[:, :m] * s[:m]
-    return out
 
 
 # -- constructors -------------------------------------------------------------------------------
@@ -792,7 +517,7 @@ def load_analysis(session_dir: str | os.PathLike, rec: Any) -> Analysis:
     """
     d = Path(session_dir)
     path = d / ANALYSIS_FILE
-    doc, arrays = _read(d)
+    doc, arrays = read_analysis(d)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not a cnnvis analysis file")
     if int(doc.get("version", 0)) > FORMAT_VERSION:

@@ -1,14 +1,13 @@
 """The two facets of a neuron cluster (C4, C5) and the sample projection (P1): plain data objects.
 
 Layout work goes through :mod:`cnnvis.layout` (Held-Karp / local-search row orders, hierarchical
-rectangle packing, t-SNE). Where a layout function is not available in this build, a simple
-stand-in is used and named in the object's ``layout`` field, so a caller can always tell.
+rectangle packing, t-SNE); each object names what laid it out in its ``layout`` field. There is
+no stand-in: the C++ core is part of every install, and a failure in it is raised, not hidden.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,7 +45,7 @@ class ActivationMatrix:
     vmin, vmax : float
         The layer's smallest and largest class mean (the colour bar's ends).
     layout : str
-        What ordered the rows (``"hamiltonian_path"`` or the stand-in used).
+        What ordered the rows: ``"hamiltonian_path"`` (``"trivial"`` for one or two rows).
     """
 
     layer: str
@@ -82,7 +81,7 @@ class LearnedFeatures:
     patch_samples : list of ndarray of int64, shape (k_i,)
         Per neuron, the sample position of each patch.
     layout : str
-        What placed the tiles (``"pack_hierarchy"`` or the stand-in used).
+        What placed the tiles: ``"pack_hierarchy"`` (``"single"`` for one neuron).
     """
 
     layer: str
@@ -105,7 +104,8 @@ class Projection:
     coords : ndarray of float32, shape (n_pooled, 2)
         One point per row of ``rec.pooled(layer)`` (sample positions ``rec.pooled_index``).
     method : str
-        ``"tsne"`` (``cnnvis.layout.TSNE``) or ``"pca"`` (the stand-in when TSNE is missing).
+        ``"tsne"`` (``cnnvis.layout.TSNE``) or ``"pca"`` (fewer than 4 samples, too few for
+        t-SNE).
     params : dict
         The parameters used (perplexity, random_state, ...).
     """
@@ -117,26 +117,6 @@ class Projection:
 
 
 # -- row orders ---------------------------------------------------------------------------------
-def _greedy_path(dist: np.ndarray) -> np.ndarray:
-    """Nearest-neighbour open path from the best start (stand-in for hamiltonian_path)."""
-    n = dist.shape[0]
-    best, best_len = None, np.inf
-    for start in range(n):
-        seen = np.zeros(n, dtype=bool)
-        path = [start]
-        seen[start] = True
-        length = 0.0
-        for _ in range(n - 1):
-            d = np.where(seen, np.inf, dist[path[-1]])
-            j = int(np.argmin(d))
-            length += float(d[j])
-            path.append(j)
-            seen[j] = True
-        if length < best_len - 1e-12:
-            best, best_len = path, length
-    return np.asarray(best, dtype=np.int64)
-
-
 def row_order(x: np.ndarray) -> tuple[np.ndarray, str]:
     """Order of the rows of ``x`` whose open path of Euclidean distances is shortest.
 
@@ -149,13 +129,42 @@ def row_order(x: np.ndarray) -> tuple[np.ndarray, str]:
     sq = np.sum(x * x, axis=1)
     dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (x @ x.T), 0.0))
     np.fill_diagonal(dist, 0.0)
-    try:
-        from cnnvis.layout import hamiltonian_path
+    from cnnvis.layout import hamiltonian_path
 
-        order = np.asarray(hamiltonian_path(dist), dtype=np.int64)
-        return order, "hamiltonian_path"
-    except (ImportError, AttributeError, NotImplementedError):
-        return _greedy_path(dist), "nearest-neighbour path (hamiltonian_path unavailable)"
+    return np.asarray(hamiltonian_path(dist), dtype=np.int64), "hamiltonian_path"
+
+
+def build_activation_matrix(
+    layer: str,
+    cluster: int,
+    members: np.ndarray,
+    profiles: np.ndarray,
+    class_means: np.ndarray,
+    class_order: np.ndarray,
+) -> ActivationMatrix:
+    """The activation matrix of the cluster ``members`` of ``layer`` (C5): rows in the order of
+    :func:`row_order` on their ``profiles``, columns in ``class_order``, normalised to the
+    layer's range of ``class_means`` (neurons x classes)."""
+    order, how = row_order(profiles)
+    neurons = np.asarray(members)[order]
+    cm = np.asarray(class_means, dtype=np.float64)
+    vmin, vmax = float(cm.min()), float(cm.max())
+    values = cm[neurons][:, class_order]
+    if vmax > vmin:
+        norm = (values - vmin) / (vmax - vmin)
+    else:
+        norm = np.full_like(values, 0.5)
+    return ActivationMatrix(
+        layer,
+        cluster,
+        neurons.astype(np.int64),
+        np.asarray(class_order).copy(),
+        values.astype(np.float32),
+        norm.astype(np.float32),
+        vmin,
+        vmax,
+        how,
+    )
 
 
 # -- learned features ---------------------------------------------------------------------------
@@ -186,49 +195,21 @@ def _tile(patches: np.ndarray, values: np.ndarray, samples: np.ndarray, k: int, 
     return tile, np.asarray(boxes, dtype=np.int64).reshape(-1, 4), samples[valid].astype(np.int64)
 
 
-def _grid_positions(sizes: np.ndarray, gap: int) -> np.ndarray:
-    """Stand-in packing: tiles in the given order along a snake through a near-square grid."""
-    n = sizes.shape[0]
-    cols = max(1, math.ceil(math.sqrt(n)))
-    cw, ch = int(sizes[:, 0].max()), int(sizes[:, 1].max())
-    pos = np.zeros((n, 2), dtype=np.int64)
-    for i in range(n):
-        r, c = divmod(i, cols)
-        if r % 2:
-            c = cols - 1 - c  # snake: neighbours in the row order stay side by side
-        pos[i] = (c * (cw + gap), r * (ch + gap))
-    return pos
-
-
 def _pack(sizes: np.ndarray, features: np.ndarray, gap: int) -> tuple[np.ndarray, str]:
     """Top-left positions of tiles ``sizes`` (w, h), similar features close together."""
     n = sizes.shape[0]
     if n == 1:
         return np.zeros((1, 2), dtype=np.int64), "single"
-    try:
-        from cnnvis.layout import pack_hierarchy
+    from cnnvis.layout import pack_hierarchy
 
-        padded = sizes + gap
-        res = pack_hierarchy(padded, features)
-        pos = np.asarray(getattr(res, "positions", res), dtype=np.float64)
-        pos = np.rint(pos[:, :2]).astype(np.int64)
-        # the packer works bottom-left origin; flip to image rows
-        top = int((pos[:, 1] + padded[:, 1]).max())
-        pos[:, 1] = top - (pos[:, 1] + padded[:, 1])
-        pos -= pos.min(axis=0)
-        return pos, "pack_hierarchy"
-    except (ImportError, AttributeError, NotImplementedError):
-        return _grid_positions(sizes, gap), "snake grid in row order (pack_hierarchy unavailable)"
-    except Exception as exc:  # noqa: BLE001 - a packer failure must not lose the facet
-        warnings.warn(
-            f"pack_hierarchy failed ({type(exc).__name__}: {exc}); the tiles are laid out along a "
-            "snake grid in row order instead",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return _grid_positions(
-            sizes, gap
-        ), f"snake grid in row order (pack_hierarchy failed: {exc})"
+    padded = sizes + gap
+    pos = np.asarray(pack_hierarchy(padded, features).positions, dtype=np.float64)
+    pos = np.rint(pos[:, :2]).astype(np.int64)
+    # the packer works bottom-left origin; flip to image rows
+    top = int((pos[:, 1] + padded[:, 1]).max())
+    pos[:, 1] = top - (pos[:, 1] + padded[:, 1])
+    pos -= pos.min(axis=0)
+    return pos, "pack_hierarchy"
 
 
 def build_learned_features(
@@ -275,3 +256,34 @@ def build_learned_features(
         samples,
         how,
     )
+
+
+# -- projections ----------------------------------------------------------------------------------
+def project_pooled(layer: str, pooled: np.ndarray, perplexity: float, random_state: int):
+    """The :class:`Projection` of a layer's pooled activations: a 2-D t-SNE
+    (``cnnvis.layout.TSNE``), or a 2-D PCA for fewer than 4 samples (too few for t-SNE)."""
+    x = np.asarray(pooled, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(f"layer {layer!r} has no pooled activations to project")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"pooled activations of {layer!r} hold NaN or inf")
+    params = {"perplexity": float(perplexity), "random_state": int(random_state)}
+    if x.shape[0] < 4:
+        return Projection(layer, _pca2(x).astype(np.float32), "pca", params)
+    from cnnvis.layout import TSNE
+
+    perp = min(float(perplexity), (x.shape[0] - 1) / 3.0)
+    params["perplexity_used"] = perp
+    tsne = TSNE(n_components=2, perplexity=perp, random_state=int(random_state))
+    return Projection(layer, np.asarray(tsne.fit_transform(x), dtype=np.float32), "tsne", params)
+
+
+def _pca2(x: np.ndarray) -> np.ndarray:
+    xc = x - x.mean(axis=0)
+    if xc.shape[0] < 2 or not np.any(xc):
+        return np.zeros((x.shape[0], 2))
+    u, s, _ = np.linalg.svd(xc, full_matrices=False)
+    out = np.zeros((x.shape[0], 2))
+    m = min(2, s.size)
+    out[:, :m] = u[:, :m] * s[:m]
+    return out
