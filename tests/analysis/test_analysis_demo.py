@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -28,10 +27,7 @@ def demo_copy(demo_session, tmp_path):
 @pytest.mark.slow
 def test_demo_analysis_edit_save_export(demo_copy, tmp_path):
     rec = cnnvis.load(demo_copy)
-    t0 = time.perf_counter()
     an = cnnvis.analyze(rec)
-    t_analyze = time.perf_counter() - t0
-    assert t_analyze < 10
     for layer in an.layers:
         lab = an.labels[layer]
         assert lab.shape == (rec.layer(layer).n_channels,)
@@ -43,13 +39,13 @@ def test_demo_analysis_edit_save_export(demo_copy, tmp_path):
         cc = an.connections(a, b)
         assert cc.layout == "bicluster_edges" and cc.notes == []
         assert np.abs(cc.strength).max() > 0
-    # a move, refreshed for the viewer: facets of the layer and every connection, within a second
+    # a move, refreshed for the viewer: facets of the layer and every connection (how fast:
+    # benchmarks/edits.py)
     layer = an.layers[2]
     src = an.cluster_of(layer, 5)
     dst = (src + 1) % an.n_clusters(layer)
     for c in range(an.n_clusters(layer)):
         an.learned_features(layer, c)
-    t0 = time.perf_counter()
     an.move_neuron(layer, 5, dst)
     dst = an.cluster_of(layer, 5)
     for c in range(an.n_clusters(layer)):
@@ -57,7 +53,6 @@ def test_demo_analysis_edit_save_export(demo_copy, tmp_path):
         an.learned_features(layer, c)
     for a, b in an.layer_pairs:
         an.connections(a, b)
-    assert time.perf_counter() - t0 < 1.0
     assert 5 in an.activation_matrix(layer, dst).neurons
     proj = an.projection(an.layers[-2])
     assert proj.method == "tsne"

@@ -89,16 +89,11 @@ def _changed(a: np.ndarray, b: np.ndarray) -> int:
 def test_viewer_opens_demo_selects_and_edits(qapp, session_copy):
     from cnnvis.viewer.app import ViewerWindow, open_session
 
-    t0, c0 = time.perf_counter(), time.process_time()
     analysis = open_session(session_copy)
     win = ViewerWindow(analysis, str(session_copy))
     win.resize(1280, 800)
     win.show()
     _settle(qapp)
-    opened, cpu = time.perf_counter() - t0, time.process_time() - c0
-    # the CPU time is what a quiet machine waits; the wall time has room for a busy shared one
-    assert cpu < 5.0, f"opening the demo took {cpu:.2f} s of CPU"
-    assert opened < 15.0, f"opening the demo took {opened:.2f} s"
     ctl = win.controller
     assert win.windowTitle().startswith("cnnvis")
     assert session_copy.name in win.windowTitle()
@@ -120,7 +115,8 @@ def test_viewer_opens_demo_selects_and_edits(qapp, session_copy):
     after_class = _overview_pixels(win)
     assert _changed(base, after_class) > 50
 
-    # P3: samples selected in the projection light up the neurons that respond most to them
+    # P3: samples selected in the projection light up the neurons that respond most to them; at
+    # the logits, the sevens light up at least the logit of class 7
     rows = np.flatnonzero(ctl.sample_labels == 7)
     win.projection.select(rows, emit=True)
     _settle(qapp)
@@ -128,10 +124,11 @@ def test_viewer_opens_demo_selects_and_edits(qapp, session_copy):
     assert ctl.selection.class_index == -1
     assert ctl.selection.n_highlighted > 0
     layer = ctl.layers[-1]
+    assert layer == "head.fc2"
     chans = ctl.selection.neurons.get(layer, np.zeros(0, int))
-    if len(chans):
-        x = ctl.rec.pooled(layer)
-        assert np.all(x[rows][:, chans].mean(0) > x[:, chans].mean(0))
+    assert 7 in chans
+    x = ctl.rec.pooled(layer)
+    assert np.all(x[rows][:, chans].mean(0) > x[:, chans].mean(0))
 
     # clicking a cluster shows its top samples in the projection and its details
     layer = next(name for name in ctl.layers if ctl.n_clusters(name) >= 2)
@@ -150,12 +147,10 @@ def test_viewer_opens_demo_selects_and_edits(qapp, session_copy):
     labels_before = ctl.clusters(layer).copy()
     k = ctl.n_clusters(layer)
 
-    # C7: merge two clusters: the scene and the picture follow within a second, saved with the session
-    t1 = time.perf_counter()
+    # C7: merge two clusters: the scene and the picture follow, saved with the session (how fast:
+    # benchmarks/edits.py)
     ctl.merge_clusters(layer, [0, 1])
     qapp.processEvents()
-    # about 0.3 s on a quiet machine; the bound leaves room for a busy shared one
-    assert time.perf_counter() - t1 < 3.0
     assert ctl.n_clusters(layer) == k - 1
     merged = ctl.clusters(layer)
     assert np.all(merged[np.isin(labels_before, [0, 1])] == 0)
@@ -266,7 +261,7 @@ def test_mouse_click_drag_and_context_menu_on_the_overview(qapp, session_copy):
 
     # a box dragged around one class's samples (real mouse events, Box tool) selects them, and
     # the neurons responding most to them light up
-    from cnnvis.viewer.projection import points_in_polygon
+    from cnnvis.scene.model import points_in_polygon
 
     next(b for b in proj._tools.buttons() if b.text() == "Box").setChecked(True)
     cls = int(ctl.sample_labels[0])
