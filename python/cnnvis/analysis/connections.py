@@ -312,76 +312,8 @@ def neuron_strengths(
         if v == src:
             continue
         preds = [p for p in _ordered_preds(g, v) if p in nodes and p not in blocked]
-        ins = [maps[p] for p in preds if p in maps]
-        if not ins:
-            continue
-        kd = _kind(g, v)
-        if "cat" in kd:
-            parts = []
-            for p in _ordered_preds(g, v):
-                if p in maps and p in nodes:
-                    parts.append(maps[p])
-                else:
-                    c = _channels(g, p)
-                    if c is None:
-                        raise ValueError(
-                            f"concatenation {v!r}: the channel count of its input {p!r} is unknown"
-                        )
-                    parts.append(np.zeros((c, na)))
-            m = np.vstack(parts)
-        elif "split" in kd or "chunk" in kd:
-            raise ValueError(
-                f"node {v!r} splits channels: the part that reaches {layer_b!r} is not known, "
-                "so the connection is not expressible per channel"
-            )
-        elif "sub" in kd:
-            sign = [1.0 if i == 0 else -1.0 for i in range(len(preds))]
-            m = _sum_same([s * maps[p] for s, p in zip(sign, preds) if p in maps], v)
-        elif "add" in kd or kd.startswith("sum"):
-            m = _sum_same(ins, v)
-        elif "mul" in kd:
-            # a gate (squeeze-excitation: a (C, 1, 1) scale computed from the same input) is
-            # ignored: keep the operands with the largest spatial extent, the feature maps
-            live = [p for p in preds if p in maps]
-            extent = [_spatial(g, p) for p in live]
-            keep = [maps[p] for p, e in zip(live, extent) if e == max(extent)]
-            m = _sum_same(keep, v)
-            notes.append(f"{v}: product; the feature map passed through, the gate ignored")
-        else:
-            x = _sum_same(ins, v)
-            if "conv" in kd:
-                w = _weights_for(rec, g, v)
-                m = _conv_matrix(w["weight"], x.shape[0], v, "transpose" in kd) @ x
-            elif "linear" in kd or "dense" in kd or kd.startswith("fc"):
-                w = _weights_for(rec, g, v)
-                m = _linear_matrix(w["weight"], x.shape[0], v) @ x
-            elif "norm" in kd or kd.startswith("bn"):
-                mod = _attr(g, v, "module") or v
-                w = rec.weights.get(mod, {})
-                s = _norm_scale(w, float(_attr(g, v, "eps", 1e-5)))
-                if s is None:
-                    notes.append(f"{v}: norm without weights, passed through")
-                    m = x
-                else:
-                    if s.shape[0] != x.shape[0]:
-                        raise ValueError(
-                            f"norm {v!r} scales {s.shape[0]} channels but receives {x.shape[0]}"
-                        )
-                    if "running_var" not in w:
-                        notes.append(f"{v}: norm without running statistics, folded gamma only")
-                    m = s[:, None] * x
-            else:
-                c = _channels(g, v)
-                known = any(tok in kd for tok in _PASS)
-                if c is not None and c != x.shape[0] and "flatten" not in kd and not known:
-                    raise ValueError(
-                        f"node {v!r} (op {kd or '?'}) changes the channel count from "
-                        f"{x.shape[0]} to {c}: not expressible as a per-channel connection"
-                    )
-                if not known:
-                    notes.append(f"{v}: op {kd or '?'} passed through as identity")
-                m = x
-        maps[v] = m
+        if any(p in maps for p in preds):
+            maps[v] = _node_map(rec, g, v, preds, maps, nodes, na, layer_b, notes)
     s = maps[dst]
     if s.shape != (nb, na):
         raise ValueError(
@@ -395,6 +327,79 @@ def neuron_strengths(
     if not np.all(np.isfinite(strength)):
         raise ValueError(f"connection strengths {layer_a!r} -> {layer_b!r} are not finite")
     return NeuronStrengths(layer_a, layer_b, kind, strength, [str(v) for v in order], notes)
+
+
+def _node_map(rec, g, v, preds, maps, nodes, na: int, layer_b: str, notes: list[str]):
+    """The map from the source layer's ``na`` channels to the output channels of node ``v``,
+    from the maps of its inputs ``preds`` (see the module docstring for the rules)."""
+    kd = _kind(g, v)
+    ins = [maps[p] for p in preds if p in maps]
+    if "cat" in kd:
+        parts = []
+        for p in _ordered_preds(g, v):
+            if p in maps and p in nodes:
+                parts.append(maps[p])
+            else:
+                c = _channels(g, p)
+                if c is None:
+                    raise ValueError(
+                        f"concatenation {v!r}: the channel count of its input {p!r} is unknown"
+                    )
+                parts.append(np.zeros((c, na)))
+        return np.vstack(parts)
+    if "split" in kd or "chunk" in kd:
+        raise ValueError(
+            f"node {v!r} splits channels: the part that reaches {layer_b!r} is not known, "
+            "so the connection is not expressible per channel"
+        )
+    if "sub" in kd:
+        sign = [1.0 if i == 0 else -1.0 for i in range(len(preds))]
+        return _sum_same([s * maps[p] for s, p in zip(sign, preds) if p in maps], v)
+    if "add" in kd or kd.startswith("sum"):
+        return _sum_same(ins, v)
+    if "mul" in kd:
+        # a gate (squeeze-excitation: a (C, 1, 1) scale computed from the same input) is
+        # ignored: keep the operands with the largest spatial extent, the feature maps
+        live = [p for p in preds if p in maps]
+        extent = [_spatial(g, p) for p in live]
+        keep = [maps[p] for p, e in zip(live, extent) if e == max(extent)]
+        notes.append(f"{v}: product; the feature map passed through, the gate ignored")
+        return _sum_same(keep, v)
+    return _transfer(rec, g, v, kd, _sum_same(ins, v), notes)
+
+
+def _transfer(rec, g, v, kd: str, x: np.ndarray, notes: list[str]) -> np.ndarray:
+    """The map after a one-input node ``v`` of op ``kd`` whose input map is ``x``: a conv or
+    linear layer's channel sums, a norm's folded scale, or the identity for ops that keep the
+    channels."""
+    if "conv" in kd:
+        w = _weights_for(rec, g, v)
+        return _conv_matrix(w["weight"], x.shape[0], v, "transpose" in kd) @ x
+    if "linear" in kd or "dense" in kd or kd.startswith("fc"):
+        w = _weights_for(rec, g, v)
+        return _linear_matrix(w["weight"], x.shape[0], v) @ x
+    if "norm" in kd or kd.startswith("bn"):
+        mod = _attr(g, v, "module") or v
+        w = rec.weights.get(mod, {})
+        s = _norm_scale(w, float(_attr(g, v, "eps", 1e-5)))
+        if s is None:
+            notes.append(f"{v}: norm without weights, passed through")
+            return x
+        if s.shape[0] != x.shape[0]:
+            raise ValueError(f"norm {v!r} scales {s.shape[0]} channels but receives {x.shape[0]}")
+        if "running_var" not in w:
+            notes.append(f"{v}: norm without running statistics, folded gamma only")
+        return s[:, None] * x
+    c = _channels(g, v)
+    known = any(tok in kd for tok in _PASS)
+    if c is not None and c != x.shape[0] and "flatten" not in kd and not known:
+        raise ValueError(
+            f"node {v!r} (op {kd or '?'}) changes the channel count from "
+            f"{x.shape[0]} to {c}: not expressible as a per-channel connection"
+        )
+    if not known:
+        notes.append(f"{v}: op {kd or '?'} passed through as identity")
+    return x
 
 
 def _sum_same(ins: list[np.ndarray], node: Any) -> np.ndarray:

@@ -49,10 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import torch
-    from torch.utils.data import Subset
 
-    from cnnvis.data import DatasetFilesMissing, class_names_of, load_dataset
-    from cnnvis.models import build_model
+    from cnnvis.data import DatasetFilesMissing
     from cnnvis.training import train
 
     if args.epochs < 0:
@@ -61,60 +59,22 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(int(args.threads))
     try:
-        train_data = load_dataset(args.data, "train", seed=args.seed)
-        test_data = load_dataset(args.data, "test", seed=args.seed)
+        train_data, test_data, spec = _data(args)
+        model = _model(args, spec)
     except (DatasetFilesMissing, ValueError) as exc:
-        print(f"cnnvis train: {exc}", file=sys.stderr)
-        return 2
-    if len(train_data) == 0:
-        print(f"cnnvis train: the training split of {args.data} is empty", file=sys.stderr)
-        return 2
-    classes = class_names_of(train_data)
-    x0, _ = train_data[0]
-    if x0.dim() != 3 or x0.shape[1] != x0.shape[2]:
-        print(
-            f"cnnvis train: the case-study models take square images (C, S, S); "
-            f"{args.data} gives {tuple(x0.shape)}",
-            file=sys.stderr,
-        )
-        return 2
-    in_channels, input_size = int(x0.shape[0]), int(x0.shape[1])
-    if args.max_samples is not None:
-        train_data = Subset(train_data, range(min(args.max_samples, len(train_data))))
-    torch.manual_seed(args.seed)
-    try:
-        model = build_model(
-            args.model,
-            num_classes=len(classes),
-            in_channels=in_channels,
-            width=args.width,
-            input_size=input_size,
-            batch_norm=not args.no_batch_norm,
-        )
-    except ValueError as exc:
         print(f"cnnvis train: {exc}", file=sys.stderr)
         return 2
     from cnnvis.session import prepare_folder
 
     prepare_folder(args.out, args.out)  # before the training; a clear error if it cannot be
-    spec = {
-        "model": args.model.lower(),
-        "width": args.width,
-        "num_classes": len(classes),
-        "in_channels": in_channels,
-        "input_size": input_size,
-        "batch_norm": not args.no_batch_norm,
-        "classes": classes,
-        "data": args.data,
-    }
     with open(os.path.join(args.out, "model.json"), "w") as fh:
         json.dump(spec, fh, indent=2)
-    n_params = sum(p.numel() for p in model.parameters())
     if not args.quiet:
+        n_params = sum(p.numel() for p in model.parameters())
         print(
             f"training {type(model).__name__} (width {args.width:g}, {n_params:,} parameters) "
             f"on {args.data}: {len(train_data)} train / {len(test_data)} test images, "
-            f"{len(classes)} classes",
+            f"{spec['num_classes']} classes",
             flush=True,
         )
     history = train(
@@ -135,3 +95,52 @@ def run(args: argparse.Namespace) -> int:
         tail = "" if acc is None else f"; test accuracy {acc:.4f}"
         print(f"snapshots and history in {args.out}{tail}")
     return 0
+
+
+def _data(args: argparse.Namespace):
+    """The training and test splits of ``--data`` and the ``model.json`` fields they fix."""
+    from torch.utils.data import Subset
+
+    from cnnvis.data import class_names_of, load_dataset
+
+    train_data = load_dataset(args.data, "train", seed=args.seed)
+    test_data = load_dataset(args.data, "test", seed=args.seed)
+    if len(train_data) == 0:
+        raise ValueError(f"the training split of {args.data} is empty")
+    classes = class_names_of(train_data)
+    x0, _ = train_data[0]
+    if x0.dim() != 3 or x0.shape[1] != x0.shape[2]:
+        raise ValueError(
+            f"the case-study models take square images (C, S, S); "
+            f"{args.data} gives {tuple(x0.shape)}"
+        )
+    if args.max_samples is not None:
+        train_data = Subset(train_data, range(min(args.max_samples, len(train_data))))
+    spec = {
+        "model": args.model.lower(),
+        "width": args.width,
+        "num_classes": len(classes),
+        "in_channels": int(x0.shape[0]),
+        "input_size": int(x0.shape[1]),
+        "batch_norm": not args.no_batch_norm,
+        "classes": classes,
+        "data": args.data,
+    }
+    return train_data, test_data, spec
+
+
+def _model(args: argparse.Namespace, spec: dict):
+    """The case-study model ``model.json`` describes, seeded with ``--seed``."""
+    import torch
+
+    from cnnvis.models import build_model
+
+    torch.manual_seed(args.seed)
+    return build_model(
+        args.model,
+        num_classes=spec["num_classes"],
+        in_channels=spec["in_channels"],
+        width=args.width,
+        input_size=spec["input_size"],
+        batch_norm=spec["batch_norm"],
+    )

@@ -111,7 +111,16 @@ def _panel_svg(scene: Scene, name: str, viewport: tuple[int, int, int, int]) -> 
     out.append('<g class="nodes">')
     _rects(out, panel.top_rects, 1.0, zoom)
     out.append("</g>")
-    pts = panel.points
+    out += _points_svg(panel.points, zoom)
+    out += _highlight_svg(scene, name, zoom)
+    out += _labels_svg(panel.labels, zoom)
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _points_svg(pts, zoom: float) -> list[str]:
+    """The samples as circles; the misclassified ones ringed in the mark colour."""
+    out: list[str] = []
     if len(pts):
         r = 0.5 * pts.size / zoom
         out.append('<g class="points">')
@@ -127,8 +136,12 @@ def _panel_svg(scene: Scene, name: str, viewport: tuple[int, int, int, int]) -> 
             for x, y in pts.xy[pts.marked]:
                 out.append(f'<circle cx="{_num(x)}" cy="{_num(y)}" r="{_num(rr)}"/>')
             out.append("</g>")
-    out += _highlight_svg(scene, name, zoom)
-    labels = panel.labels
+    return out
+
+
+def _labels_svg(labels, zoom: float) -> list[str]:
+    """The labels shown at ``zoom``, each with its background box when it has one."""
+    out: list[str] = []
     if len(labels):
         visible = labels.min_zoom <= zoom
         boxes = labels.screen_boxes(zoom, DPI)
@@ -153,8 +166,7 @@ def _panel_svg(scene: Scene, name: str, viewport: tuple[int, int, int, int]) -> 
                 f"{escape(labels.text[i])}</text>"
             )
         out.append("</g>")
-    out.append("</svg>")
-    return "\n".join(out)
+    return out
 
 
 def _highlight_svg(scene: Scene, name: str, zoom: float) -> list[str]:
