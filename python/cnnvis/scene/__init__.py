@@ -3,7 +3,7 @@
 :func:`build_scene` lays out the CNNVis picture (layer bands, neuron clusters with their facets,
 bundled connections, the t-SNE projection and a legend) as a :class:`Scene` of rectangles, images,
 polylines, points and labels in world coordinates, with ids that map back to the analysis. Hit
-testing, level of detail and highlight state live on the scene; :mod:`cnnvis.viewer.canvas` and
+testing, level of detail and highlight state live on the scene; :mod:`cnnvis.render.canvas` and
 :mod:`cnnvis.export` draw it.
 """
 

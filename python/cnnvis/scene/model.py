@@ -13,7 +13,7 @@ or SVG). Every primitive carries an id that maps back to the analysis:
 * ``("sample", i)``, ``("class", k)``
 
 Hit testing (:meth:`Scene.pick`, :meth:`Scene.select_box`, :meth:`Scene.select_lasso`) works on
-this data; the drawing code (:mod:`cnnvis.viewer.canvas`, :mod:`cnnvis.export.svg`) only reads it.
+this data; the drawing code (:mod:`cnnvis.render.canvas`, :mod:`cnnvis.export.svg`) only reads it.
 Level of detail is data too: each label and image has ``min_zoom``, the screen pixels per world
 unit from which it is shown.
 """
