@@ -1,4 +1,5 @@
-"""The built-in demo end to end (uses the session-scoped ``demo_session`` fixture)."""
+"""The built-in demo end to end, as `python -m cnnvis demo` makes it (uses the session-scoped
+``demo_session`` fixture), and `record` on its checkpoints."""
 
 from __future__ import annotations
 
