@@ -1,12 +1,14 @@
 """``python -m cnnvis export {facets,png,svg} SESSION --out PATH``.
 
-Each kind is written by ``cnnvis.export.<kind>.export_<kind>(session_path, out, **options)``.
+The session is opened with :func:`cnnvis.session.open_session`; each kind is written from its
+analysis by ``cnnvis.export.<kind>.export_<kind>(analysis, out, args=args)``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 
 KINDS = {
     "facets": "per cluster, the packed learned-feature image and the reordered activation matrix",
@@ -23,7 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cnnvis.session import SessionError, open_session
+
+    try:
+        analysis = open_session(args.session)
+    except SessionError as exc:
+        print(f"cnnvis export: cannot read the session: {exc}", file=sys.stderr)
+        return 2
     module = importlib.import_module(f"cnnvis.export.{args.kind}")
-    out = getattr(module, f"export_{args.kind}")(args.session, args.out, args=args)
+    out = getattr(module, f"export_{args.kind}")(analysis, args.out, args=args)
     print(f"wrote {out}")
     return 0
