@@ -272,12 +272,12 @@ def _read_npz(f: IO[bytes], path: str | os.PathLike[str]) -> dict[str, np.ndarra
         return arrays
 
 
-def read_arrays(source: str | os.PathLike[str] | IO[bytes]) -> dict[str, np.ndarray]:
-    """Read every array of an ``.npz`` file (a path or an open binary file) into memory.
-
-    Only ``.npy`` members of numeric dtypes are accepted; nothing is unpickled.
-    """
-    path = getattr(source, "name", source) if hasattr(source, "read") else source
+def read_arrays(
+    source: str | os.PathLike[str] | IO[bytes], where: str | os.PathLike[str] | None = None
+) -> dict[str, np.ndarray]:
+    """Read every array of an ``.npz`` file (a path, or an open binary file read from ``where``)
+    into memory. Only ``.npy`` members of numeric dtypes are accepted; nothing is unpickled."""
+    path = source if where is None else where
     f = source if hasattr(source, "read") else open_regular(source)
     try:
         return _read_npz(f, path)
@@ -400,7 +400,7 @@ def read_checked_json(root: Path, manifest: dict[str, Any], rel: str) -> Any:
 def read_checked_arrays(root: Path, manifest: dict[str, Any], rel: str) -> dict[str, np.ndarray]:
     """The arrays of ``rel`` of a session, checked (see :func:`open_checked`)."""
     with open_checked(root, manifest, rel) as f:
-        return read_arrays(f)
+        return read_arrays(f, root / rel)
 
 
 def verify(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -52,6 +52,7 @@ from cnnvis.io import (
     atomic_session,
     check_writable,
     has_part,
+    open_regular,
     prepare_folder,
     read_arrays,
     read_file,
@@ -123,9 +124,9 @@ def _cache_key(root: Path) -> tuple:
             return ()  # not cached: load() says what is wrong
         key.append((st.st_ino, st.st_size, st.st_mtime_ns))
     try:
-        with open(root / MANIFEST, "rb") as f:  # a regular file: lstat above, no link followed
+        with open_regular(root / MANIFEST) as f:  # never a FIFO or a device
             key.append(hashlib.sha256(f.read(1 << 24)).hexdigest())
-    except OSError:
+    except SessionError:
         return ()
     return tuple(key)
 

@@ -331,6 +331,15 @@ def _snapshots(c: _Checked, layers: dict[str, LayerRecord]) -> list[dict]:
     return snapshots
 
 
+def _graph(c: _Checked) -> nx.DiGraph:
+    try:
+        return graph_from_json(c.field("graph", dict, "a graph"))
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
+        if isinstance(e, SessionError):
+            raise
+        raise SessionError(f"{c.json}: 'graph' is not a valid graph ({e})") from None
+
+
 def _recording_from(doc: Any, arrays: dict[str, np.ndarray], root: Path) -> Recording:
     c = _Checked(doc, arrays, root)
     class_names = c.field("class_names", _is_names, "a list of class names")
@@ -357,7 +366,7 @@ def _recording_from(doc: Any, arrays: dict[str, np.ndarray], root: Path) -> Reco
             pooled_images=c.array("pooled_images", np.uint8, (m, None, None, None)),
             layers=layers,
             weights=_weights(c),
-            graph=graph_from_json(c.field("graph", dict, "a graph")),
+            graph=_graph(c),
             snapshots=_snapshots(c, layers),
             meta=dict(meta),
         )
