@@ -154,7 +154,7 @@ def _analysis(root: Path, rec: Any, announce: Callable[[str], Any] | None) -> tu
             return load_analysis(root, rec), False
         except SessionError:
             raise
-        except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
             # a damaged analysis part fails in these ways (load_analysis checks it against rec)
             raise SessionError(f"{root / ANALYSIS_FILE} is not a valid analysis: {exc}") from None
     if announce is not None:

@@ -250,6 +250,10 @@ CASES = {
         _json(lambda d: d["snapshots"].append({"epoch": 0, "pooled_layers": ["nope"]})),
         "unrecorded layer",
     ),
+    "snapshot accuracy a string": (
+        _json(lambda d: d["snapshots"].append({"accuracy": "high", "pooled_layers": []})),
+        "accuracy",
+    ),
     # recording.npz
     "confidences of shape (1,)": (
         _arrays(lambda a: a.__setitem__("confidences", a["confidences"][:1])),
@@ -368,3 +372,20 @@ def test_the_undamaged_copy_opens(base, tmp_path):
     assert open_session(s).recording.n_samples == 450
     r = _cli("info", "--verify", str(s))
     assert r.returncode == 0 and "samples    450" in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"[]", b'{"format": "cnnvis-analysis", "version": 1}', b'{"format": "cnnvis-analysis", '
+     b'"version": 1, "layers": 5, "labels": "x"}', b"[" * 50_000 + b"]" * 50_000],
+)  # fmt: skip
+def test_a_damaged_analysis_part_is_one_session_error(base, tmp_path, content):
+    """The recording is sound; the analysis saved beside it (checksums matching) is not."""
+    s = tmp_path / "s"
+    shutil.copytree(base, s)
+    _put(s, "analysis.json", content)
+    assert load(s).n_samples == 450
+    with pytest.raises(SessionError, match="analysis"):
+        open_session(s)
+    r = _cli("export", "facets", str(s), "--out", str(tmp_path / "out"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "analysis.json" in r.stderr

@@ -203,6 +203,10 @@ def _is_count(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _is_names(v: Any) -> bool:
     return isinstance(v, list) and all(isinstance(x, str) for x in v)
 
@@ -322,6 +326,9 @@ def _snapshots(c: _Checked, layers: dict[str, LayerRecord]) -> list[dict]:
         unknown = [name for name in names if name not in layers]
         if unknown:
             raise SessionError(f"{c.json}: snapshot {s} names the unrecorded layer {unknown[0]!r}")
+        for key in ("epoch", "accuracy"):
+            if key in entry and not _is_number(entry[key]):
+                raise SessionError(f"{c.json}: the {key} of snapshot {s} is not a number")
         snap = {k: v for k, v in entry.items() if k != "pooled_layers"}
         snap["pooled"] = {
             name: c.array(f"snapshot{s}/{j}", np.float32, (None, layers[name].n_channels))
