@@ -48,7 +48,7 @@ import numpy as np
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 #: The largest JSON file read (a recording's JSON holds its graph and meta, a few MB at most).
-MAX_JSON_BYTES = 1 << 30
+MAX_JSON_BYTES = 1 << 28
 _PART_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _RESERVED = {"recording", "manifest"}
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -74,10 +74,12 @@ def sha256(path: str | os.PathLike[str]) -> str:
         return _sha256_of(f)
 
 
-def _sha256_of(f: IO[bytes]) -> str:
+def _sha256_of(f: IO[bytes], limit: int = 1 << 62) -> str:
+    """The sha256 of the next ``limit`` bytes of ``f`` (or of all that is left)."""
     h = hashlib.sha256()
-    for chunk in iter(lambda: f.read(1 << 20), b""):
+    while limit > 0 and (chunk := f.read(min(1 << 20, limit))):
         h.update(chunk)
+        limit -= len(chunk)
     return h.hexdigest()
 
 
@@ -372,7 +374,7 @@ def open_checked(root: Path, manifest: dict[str, Any], rel: str) -> IO[bytes]:
                 f"{p} is damaged: {size} bytes where the manifest says {entry['bytes']} "
                 "(truncated or changed after writing)"
             )
-        if _sha256_of(f) != entry["sha256"]:
+        if _sha256_of(f, size) != entry["sha256"] or f.read(1):  # (a file that grew: changed)
             raise SessionError(
                 f"{p} is damaged: its sha256 checksum does not match the manifest "
                 "(changed after writing)"
