@@ -261,3 +261,12 @@ def test_imagefolder_of_mixed_sizes_is_brought_to_the_first_size(tmp_path):
     model(data[0][0][None])
     rec = record(model.eval(), data, progress=False, batch_size=4, top_k=2, patch_size=8)
     assert rec.n_samples == 5 and rec.input_shape == (3, 24, 32)
+
+
+def test_a_batch_of_mixed_sizes_is_a_clear_error():
+    from cnnvis.data import as_loader
+
+    data = [(torch.zeros(1, 8, 8), 0), (torch.zeros(1, 8, 8), 1), (torch.zeros(1, 9, 8), 0)]
+    assert next(iter(as_loader(data, 2)))[0].shape == (2, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"differ in size \(\(1, 8, 8\), \(1, 9, 8\)\)"):
+        list(as_loader(data, 3))
