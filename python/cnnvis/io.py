@@ -176,13 +176,8 @@ def write_arrays_atomic(
 
 
 def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
-    """Open ``path`` for reading bytes if it is a regular file (not a link, device or FIFO).
-
-    Raises
-    ------
-    SessionError
-        Naming ``path``: missing, not a regular file, or unreadable.
-    """
+    """Open ``path`` for reading bytes if it is a regular file (not a link, device or FIFO);
+    else a :class:`SessionError` naming it (missing, not a regular file, or unreadable)."""
     path = Path(path)
     try:
         if not stat.S_ISREG(os.lstat(path).st_mode):
@@ -253,13 +248,19 @@ def _read_npy(member: IO[bytes], size: int, where: str) -> np.ndarray:
             f"{where}: its header declares {math.prod(shape)} values ({nbytes} bytes) but it "
             f"holds {size - member.tell()} bytes"
         )
-    buf = bytearray(nbytes)
-    if member.readinto(buf) != nbytes:
-        raise ValueError(f"{where}: truncated")
-    return np.frombuffer(buf, dtype).reshape(shape, order="F" if fortran else "C")
+    # np.empty, not zeros: pages are touched only as data arrives, so a member that claims more
+    # bytes than it holds fails at its end without first taking that memory
+    out = np.empty(nbytes, np.uint8)
+    view, got = memoryview(out), 0
+    while got < nbytes:
+        n = member.readinto(view[got : got + (1 << 24)])
+        if not n:
+            raise ValueError(f"{where}: truncated")
+        got += n
+    return out.view(dtype).reshape(shape, order="F" if fortran else "C")
 
 
-def _read_npz(f: IO[bytes], path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+def _read_npz(f: IO[bytes]) -> dict[str, np.ndarray]:
     with zipfile.ZipFile(f) as z:
         infos = z.infolist()
         names = [i.filename for i in infos]
@@ -282,7 +283,7 @@ def read_arrays(
     path = source if where is None else where
     f = source if hasattr(source, "read") else open_regular(source)
     try:
-        return _read_npz(f, path)
+        return _read_npz(f)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error, NotImplementedError,
             MemoryError, OverflowError) as e:  # fmt: skip
         raise SessionError(
@@ -415,10 +416,8 @@ def verify(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def read_file(path: str | os.PathLike[str], rel: str) -> Path:
-    """Check one file of a session against its manifest and return its path.
-
-    Use it for files added with ``save_recording(..., files=...)`` such as checkpoints.
-    """
+    """Check one file of a session against its manifest and return its path (for files added
+    with ``save_recording(..., files=...)`` such as checkpoints)."""
     root = Path(path)
     return _check_file(root, read_manifest(root), rel)
 

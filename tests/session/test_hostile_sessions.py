@@ -14,6 +14,7 @@ import json
 import os
 import pickle
 import shutil
+import struct
 import subprocess
 import sys
 import warnings
@@ -111,6 +112,24 @@ def _npy_header(dtype: str, shape: tuple) -> bytes:
     header = repr({"descr": dtype, "fortran_order": False, "shape": shape}).encode()
     header += b" " * (63 - (len(header) + 10) % 64) + b"\n"
     return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header
+
+
+def _member_claiming_more(s: Path) -> None:
+    """labels.npy, first in the archive, declares 10**8 values and its zip entry claims their
+    800 MB, but holds 3600 bytes: refused at its end without taking the 800 MB first."""
+    header = _npy_header("<i8", (10**8,))
+    with zipfile.ZipFile(s / "recording.npz") as z:
+        others = [(i.filename, z.read(i)) for i in z.infolist() if i.filename != "labels.npy"]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in [("labels.npy", header + bytes(3600)), *others]:
+            z.writestr(name, data)
+    raw = bytearray(buf.getvalue())
+    claim = struct.pack("<I", 8 * 10**8 + len(header))
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # first entries
+        at = raw.index(signature) + offset
+        raw[at : at + 4] = claim
+    _put(s, "recording.npz", bytes(raw))
 
 
 def _manifest_change(change):
@@ -300,6 +319,7 @@ CASES = {
         _replace_member("labels.npy", _npy_header("<i8", (10**11,)) + bytes(3600)),
         "declares",
     ),
+    "member claiming 800 MB it does not hold": (_member_claiming_more, "labels.npy: truncated"),
     "object array": (
         _replace_member("labels.npy", _npy_header("|O", (450,)) + bytes(3600)),
         "not a plain numeric dtype",
