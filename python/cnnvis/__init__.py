@@ -3,14 +3,25 @@
 The pipeline runs one way: ``record`` (model + data -> Recording) -> ``analysis`` (clustered DAG,
 facets, projections) -> ``scene`` (plain geometry) -> ``viewer`` / ``export``. The layout
 algorithms of the C++ core are in :mod:`cnnvis.layout` and work on plain numpy arrays.
+Sessions (saved recordings) are loaded with :func:`load` and opened as an analysis with
+:func:`open_session` (both from :mod:`cnnvis.session`).
 
-Heavy dependencies (torch, vispy) are imported only when the names that need them are used.
+``import cnnvis`` stays cheap (no numpy, networkx, torch or scikit-learn): the public names are
+imported on first use. Code inside the package imports them from their modules, never through
+this namespace; the ``TYPE_CHECKING`` block below lets static tools see where each comes from.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cnnvis import layout
+    from cnnvis.analysis import Analysis, analyze
+    from cnnvis.graph import layer_groups, model_graph
+    from cnnvis.record import LayerRecord, Recording, record
+    from cnnvis.session import SessionError, load, open_session
 
 __version__ = "0.1.0"
 
@@ -23,12 +34,26 @@ _LAZY = {
     "Recording": "cnnvis.record",
     "LayerRecord": "cnnvis.record",
     "load": "cnnvis.session",
+    "open_session": "cnnvis.session",
     "SessionError": "cnnvis.session",
     "analyze": "cnnvis.analysis",
     "Analysis": "cnnvis.analysis",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "__version__",
+    "layout",
+    "model_graph",
+    "layer_groups",
+    "record",
+    "Recording",
+    "LayerRecord",
+    "load",
+    "open_session",
+    "SessionError",
+    "analyze",
+    "Analysis",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -230,3 +230,43 @@ def test_adapters_accept_datasets_and_loaders():
         == digits.classes
     )
     assert class_names_of(ds) is None and class_names_of(ds, num_classes=3) == ["0", "1", "2"]
+
+
+def test_imagefolder_of_mixed_sizes_is_brought_to_the_first_size(tmp_path):
+    """Crops of different sizes from scikit-learn's sample photos: each comes out at the size of
+    the first image (file order), resized as torchvision does; the first is untouched; and a
+    recording runs over the folder (it used to end in 'stack expects each tensor ...')."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+    from torchvision.transforms import functional
+
+    from cnnvis.record import record
+
+    photos = load_sample_images().images
+    sizes = {"a": [(24, 32), (40, 40)], "b": [(17, 29), (24, 32), (64, 48)]}
+    for k, (cls, shapes) in enumerate(sizes.items()):
+        (tmp_path / cls).mkdir()
+        for i, (h, w) in enumerate(shapes):
+            crop = photos[k][100 + 7 * i : 100 + 7 * i + h, 200 : 200 + w]
+            Image.fromarray(crop).save(tmp_path / cls / f"{i}.png")
+    data = load_dataset(f"imagefolder:{tmp_path}", "train")
+    assert len(data) == 5 and {tuple(data[i][0].shape) for i in range(5)} == {(3, 24, 32)}
+    first = np.asarray(Image.open(tmp_path / "a" / "0.png"))
+    np.testing.assert_allclose(data[0][0].numpy().transpose(1, 2, 0) * 255.0, first, atol=1e-4)
+    odd = functional.to_tensor(Image.open(tmp_path / "b" / "2.png"))
+    want = functional.resize(odd, [24, 32], antialias=True)
+    assert torch.equal(data[4][0], want)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.LazyLinear(2))  # fmt: skip
+    model(data[0][0][None])
+    rec = record(model.eval(), data, progress=False, batch_size=4, top_k=2, patch_size=8)
+    assert rec.n_samples == 5 and rec.input_shape == (3, 24, 32)
+
+
+def test_a_batch_of_mixed_sizes_is_a_clear_error():
+    from cnnvis.data import as_loader
+
+    data = [(torch.zeros(1, 8, 8), 0), (torch.zeros(1, 8, 8), 1), (torch.zeros(1, 9, 8), 0)]
+    assert next(iter(as_loader(data, 2)))[0].shape == (2, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"differ in size \(\(1, 8, 8\), \(1, 9, 8\)\)"):
+        list(as_loader(data, 3))

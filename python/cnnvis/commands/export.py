@@ -1,12 +1,14 @@
 """``python -m cnnvis export {facets,png,svg} SESSION --out PATH``.
 
-Each kind is written by a library function (``cnnvis.export.<kind>.export_<kind>``) with plain
-arguments; an error it raises becomes one line and exit status 2 in :func:`cnnvis.cli.main`.
+The session is opened here with :func:`cnnvis.session.open_session`; each kind is then written
+from its analysis by a library function (``cnnvis.export.<kind>.export_<kind>``) with plain
+arguments. An error it raises becomes one line and exit status 2 in :func:`cnnvis.cli.main`.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 KINDS = {
     "facets": "per cluster, the packed learned-feature image and the reordered activation matrix",
@@ -23,17 +25,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cnnvis.session import SessionError, open_session
+
+    try:
+        analysis = open_session(args.session)
+    except SessionError as exc:
+        print(f"cnnvis export: cannot read the session: {exc}", file=sys.stderr)
+        return 2
     if args.kind == "facets":
         from cnnvis.export.facets import export_facets
 
-        out = export_facets(args.session, args.out)
+        out = export_facets(analysis, args.out)
     elif args.kind == "png":
         from cnnvis.export.png import export_png
 
-        out = export_png(args.session, args.out, size=args.size)
+        out = export_png(analysis, args.out, size=args.size)
     else:
         from cnnvis.export.svg import export_svg
 
-        out = export_svg(args.session, args.out, size=args.size)
+        out = export_svg(analysis, args.out, size=args.size)
     print(f"wrote {out}")
     return 0

@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="digits, cifar10:PATH, mnist:PATH, svhn:PATH, imagefolder:PATH",
     )
     parser.add_argument("--out", required=True, help="session folder to write")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a session that exists at --out"
+    )
     parser.add_argument("--split", default="test", choices=("train", "test"), help="default: test")
     parser.add_argument("--arch", default=None, help="architecture of a bare state dict")
     parser.add_argument("--width", type=float, default=1.0, help="width of a case-study --arch")
@@ -63,9 +66,10 @@ def run(args: argparse.Namespace) -> int:
     from cnnvis.session import SessionError, check_writable
 
     try:  # before a pass that may take long, not after it
-        check_writable(args.out)
+        check_writable(args.out, overwrite=args.overwrite)
     except SessionError as exc:
-        print(f"cnnvis record: {exc}", file=sys.stderr)
+        hint = "; pass --overwrite to replace it" if "already exists" in str(exc) else ""
+        print(f"cnnvis record: {exc}{hint}", file=sys.stderr)
         return 2
     try:
         data = load_dataset(args.data, args.split, seed=args.seed)
@@ -96,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
         rec.meta["data"] = f"{args.data} ({args.split})"
         rec.meta["model_source"] = str(args.model)
-        path = rec.save(args.out)
+        path = rec.save(args.out, overwrite=args.overwrite)
     except (RecordError, SessionError, ValueError) as exc:
         print(f"cnnvis record: {exc}", file=sys.stderr)
         return 2

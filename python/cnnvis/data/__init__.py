@@ -30,6 +30,7 @@ __all__ = [
     "DigitsDataset",
     "as_loader",
     "class_names_of",
+    "collate_same_size",
     "expected_files",
     "load_dataset",
 ]
@@ -81,6 +82,22 @@ def class_names_of(data: Any, num_classes: int | None = None) -> list[str] | Non
     return None
 
 
+def collate_same_size(batch: list) -> Any:
+    """torch's ``default_collate``, with a clear error when the images of a batch differ in size
+    (where it says "stack expects each tensor to be equal size")."""
+    from torch.utils.data import default_collate
+
+    if batch and all(isinstance(item, (tuple, list)) and item for item in batch):
+        shapes = sorted({tuple(getattr(item[0], "shape", ())) for item in batch})
+        if len(shapes) > 1:
+            raise ValueError(
+                f"the images of one batch differ in size ({', '.join(map(str, shapes))}): give "
+                "the data set a transform that resizes them to the model's input size "
+                "(load_dataset('imagefolder:PATH') resizes an image folder to its first image)"
+            )
+    return default_collate(batch)
+
+
 def as_loader(
     data: Any,
     batch_size: int = 64,
@@ -110,6 +127,7 @@ def as_loader(
     Returns
     -------
     torch.utils.data.DataLoader
+        A new loader batches with :func:`collate_same_size`.
     """
     import torch
     from torch.utils.data import DataLoader, Dataset
@@ -140,4 +158,5 @@ def as_loader(
         generator=generator,
         num_workers=num_workers,
         drop_last=drop_last,
+        collate_fn=collate_same_size,
     )

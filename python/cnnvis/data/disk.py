@@ -22,7 +22,9 @@ batch cannot run code. Before anything is read, every expected file is checked, 
 :class:`DatasetFilesMissing` error lists which files were expected where.
 
 Images come out as float32 tensors ``(C, H, W)`` in ``[0, 1]`` (pass ``transform`` to change
-that), labels as ints; every data set carries ``.classes`` (names in label order) and
+that), labels as ints. An image folder may mix image sizes: every image is brought to the size of
+its first one (in file order), bilinearly with antialiasing, since a model takes inputs of one
+size and a batch needs them; images of that size are left as they are; every data set carries ``.classes`` (names in label order) and
 ``.targets``.
 """
 
@@ -357,13 +359,45 @@ def _load_imagefolder(path: Path, split: str) -> Any:
                 [str(path / n) for n in aliases[split]],
             )
     try:
-        return datasets.ImageFolder(str(folder), transform=transforms.ToTensor())
+        data = datasets.ImageFolder(str(folder), transform=transforms.ToTensor())
     except FileNotFoundError as exc:
         raise DatasetFilesMissing(
             f"imagefolder: {folder} holds no class folders with images ({exc}); expected "
             f"{folder}/<class>/<image>.png|jpg|...",
             [str(folder)],
         ) from None
+    data.transform = SameSize(_image_size(data.samples[0][0]))
+    return data
+
+
+def _image_size(path: str) -> tuple[int, int]:
+    """``(H, W)`` of an image file, from its header."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            return img.size[1], img.size[0]
+    except (OSError, UnidentifiedImageError) as exc:
+        raise ValueError(f"imagefolder: {path} cannot be read as an image: {exc}") from None
+
+
+class SameSize:
+    """PIL image -> float32 tensor ``(C, H, W)`` in ``[0, 1]`` of the given ``(H, W)``; an image
+    of another size is resized to it (bilinear, antialiased)."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        self.size = (int(size[0]), int(size[1]))
+
+    def __call__(self, image: Any) -> torch.Tensor:
+        from torchvision.transforms import functional
+
+        x = functional.to_tensor(image)
+        if tuple(x.shape[-2:]) != self.size:
+            x = functional.resize(x, list(self.size), antialias=True)
+        return x
+
+    def __repr__(self) -> str:
+        return f"SameSize({self.size[0]}x{self.size[1]})"
 
 
 def load_dataset(

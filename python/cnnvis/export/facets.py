@@ -188,15 +188,9 @@ def _resolve(session: Any):
     if isinstance(session, Analysis):
         return session
     if isinstance(session, (str, os.PathLike)):
-        from cnnvis.session import load
+        from cnnvis.session import open_session
 
-        path = Path(session)
-        if not path.exists():
-            raise FileNotFoundError(f"session {str(path)!r} does not exist")
-        rec = load(path)
-        from cnnvis.analysis.core import has_analysis, load_analysis
-
-        return load_analysis(path, rec) if has_analysis(path) else analyze(rec)
+        return open_session(session)
     if hasattr(session, "class_means") and hasattr(session, "layers"):
         return analyze(session)
     raise TypeError(

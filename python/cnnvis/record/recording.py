@@ -1,7 +1,7 @@
 """The Recording: what one streaming pass of a model over a data set keeps.
 
 A plain data object (numpy arrays, a networkx graph, lists and dicts). It can be saved and loaded
-(:mod:`cnnvis.session`), compared in a test, and built by hand in a test. Nothing here imports
+(:mod:`cnnvis.record.codec`), compared in a test, and built by hand in a test. Nothing here imports
 torch. Later stages (``analysis``) read it and never write to it.
 
 Conventions
@@ -279,12 +279,12 @@ class Recording:
         return np.bincount(self.labels, minlength=self.n_classes)
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> Path:
-        """Write this recording as a session folder (see :func:`cnnvis.session.save_recording`).
+        """Write this recording as a session folder (see :func:`cnnvis.record.codec.save_recording`).
 
         The folder is written atomically; an existing session at ``path`` is replaced unless
         ``overwrite=False``. Returns the folder's path.
         """
-        from cnnvis.session import save_recording
+        from cnnvis.record.codec import save_recording  # the codec imports this module
 
         return save_recording(self, path, overwrite=overwrite)
 

@@ -774,10 +774,9 @@ def _build_legend(data, scene, ccolors, pos_color, neg_color, facet) -> Panel:
 def load_scene(session: Any, **options: Any) -> Scene:
     """Build the scene of a session.
 
-    ``session`` is a session folder (its recording is loaded with :func:`cnnvis.load`, and its
-    saved analysis, edits included, with :func:`cnnvis.analysis.load_analysis`; a session without
-    one is analysed with the defaults), a :class:`~cnnvis.Recording`, an :class:`~cnnvis.Analysis`
-    or an :class:`OverviewInput`. ``options`` go to :func:`build_scene`.
+    ``session`` is a session folder (opened with :func:`cnnvis.session.open_session`: its saved
+    analysis, edits included, or the default one), a :class:`~cnnvis.Recording`, an
+    :class:`~cnnvis.Analysis` or an :class:`OverviewInput`. ``options`` go to :func:`build_scene`.
 
     Raises
     ------
@@ -788,18 +787,17 @@ def load_scene(session: Any, **options: Any) -> Scene:
 
     if isinstance(session, OverviewInput) or hasattr(session, "activation_matrix"):
         return build_scene(session, **options)
-    import cnnvis
+    from cnnvis.analysis import analyze
 
     if isinstance(session, (str, bytes, os.PathLike)):
         path = os.fsdecode(session)
         if not os.path.isdir(path):
             raise FileNotFoundError(f"no session folder at {path!r}")
-        rec = cnnvis.load(path)
-        from cnnvis.analysis.core import has_analysis, load_analysis
+        from cnnvis.session import open_session
 
-        analysis = load_analysis(path, rec) if has_analysis(path) else cnnvis.analyze(rec)
+        analysis = open_session(path)
     elif hasattr(session, "layers") and hasattr(session, "class_means"):
-        analysis = cnnvis.analyze(session)
+        analysis = analyze(session)
     else:
         raise TypeError(
             "load_scene needs a session folder, a Recording, an Analysis or an OverviewInput, "

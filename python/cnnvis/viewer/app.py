@@ -35,39 +35,20 @@ class SessionOpenError(Exception):
 
 
 def open_session(path: str | os.PathLike, *, announce=None) -> Any:
-    """Load the session at ``path`` and return its :class:`cnnvis.Analysis`.
-
-    A session opened for the first time is analysed (clusters, C3) and the analysis is saved
-    into it, so later openings only read it back. ``announce(str)`` is told when that happens.
+    """:func:`cnnvis.session.open_session` for the window: its :class:`cnnvis.Analysis`.
 
     Raises
     ------
     SessionOpenError
         With a readable reason when the folder is missing, is not a session, or is damaged.
     """
-    import cnnvis
-    from cnnvis.analysis.core import ANALYSIS_FILE
+    from cnnvis.session import SessionError
+    from cnnvis.session import open_session as open_analysis
 
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise SessionOpenError(f"no session at {str(p)!r}: the folder does not exist")
-    if not p.is_dir():
-        raise SessionOpenError(f"{str(p)!r} is a file, not a session folder")
     try:
-        rec = cnnvis.load(p)
-        fresh = not (p / ANALYSIS_FILE).is_file()
-        if fresh and announce is not None:
-            announce(f"analysing {p.name} (first opening only)…")
-        # loads the saved analysis (with its edits and projections) when the session has one
-        analysis = cnnvis.analyze(rec, session=p)
-    except (cnnvis.SessionError, ValueError, KeyError, OSError, EOFError) as exc:
-        raise SessionOpenError(f"cannot open the session at {str(p)!r}: {exc}") from exc
-    if fresh:
-        try:
-            analysis.save(p)
-        except OSError:
-            pass  # a read-only session is shown all the same
-    return analysis
+        return open_analysis(path, announce=announce)
+    except SessionError as exc:
+        raise SessionOpenError(f"cannot open the session: {exc}") from exc
 
 
 def qt_app() -> QtWidgets.QApplication:

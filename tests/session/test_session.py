@@ -148,7 +148,7 @@ def _resave_arrays(path, change):
          "strictly increasing"),
         (lambda a: a.__setitem__("patch_samples", a["patch_samples"] + 10_000), "no patch image"),
         (lambda a: a["layer1/top_boxes"].__setitem__((0, 0, 2), 99), "outside"),
-        (lambda a: a.__setitem__("patch_images", a["patch_images"][:-1]), "must be"),
+        (lambda a: a.__setitem__("patch_images", a["patch_images"][:-1]), "shape"),
         (lambda a: a.__setitem__("patch_images", a["patch_images"].astype(np.float32)), "uint8"),
     ],
 )  # fmt: skip
