@@ -404,7 +404,7 @@ class Analysis(ClusterEdits):
         """Save the analysis into a session folder: ``analysis.json`` and ``analysis.npz``.
 
         In a session (a folder with ``manifest.json``) they are written as the part
-        ``"analysis"`` with :func:`cnnvis.session.write_part` (atomic, checksummed); in any other
+        ``"analysis"`` with :func:`cnnvis.io.write_part` (atomic, checksummed); in any other
         existing folder as plain files, each written atomically. ``analysis.npz`` holds the
         cached projections. Returns the path of ``analysis.json``.
         """

@@ -18,7 +18,7 @@ __all__ = ["ANALYSIS_FILE", "FORMAT", "FORMAT_VERSION", "PROJECTIONS_FILE", "has
 ANALYSIS_FILE = "analysis.json"
 #: File name of the saved projections inside a session folder.
 PROJECTIONS_FILE = "analysis.npz"
-#: Name of the session part (``cnnvis.session.write_part``).
+#: Name of the session part (``cnnvis.io.write_part``).
 PART = "analysis"
 FORMAT = "cnnvis-analysis"
 FORMAT_VERSION = 1
@@ -31,7 +31,7 @@ def _is_session(d: Path) -> bool:
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (for folders that are not sessions)."""
-    from cnnvis.session import atomic_file
+    from cnnvis.io import atomic_file
 
     with atomic_file(path) as f:
         f.write(data)
@@ -39,7 +39,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def write_analysis(d: Path, doc: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     if _is_session(d):  # a session: a part, checksummed in its manifest
-        from cnnvis.session import write_part
+        from cnnvis.io import write_part
 
         write_part(d, PART, json_obj=doc, arrays=arrays or None)
         return
@@ -57,7 +57,7 @@ def write_analysis(d: Path, doc: dict[str, Any], arrays: dict[str, np.ndarray]) 
 def read_analysis(d: Path) -> tuple[Any, dict[str, np.ndarray]]:
     path = d / ANALYSIS_FILE
     if _is_session(d):
-        from cnnvis.session import has_part, read_part
+        from cnnvis.io import has_part, read_part
 
         if not has_part(d, PART):
             raise FileNotFoundError(f"the session at {str(d)!r} holds no analysis yet")
@@ -82,7 +82,7 @@ def has_analysis(session_dir: str | os.PathLike) -> bool:
     """Whether a folder (a session or a plain folder) holds a saved analysis."""
     d = Path(session_dir)
     if _is_session(d):
-        from cnnvis.session import has_part
+        from cnnvis.io import has_part
 
         return has_part(d, PART)
     return (d / ANALYSIS_FILE).is_file()

@@ -23,7 +23,7 @@ def render_png(scene, path: str | os.PathLike, size: tuple[int, int] | str = (19
     """
     from PIL import Image
 
-    from cnnvis.session import atomic_file
+    from cnnvis.io import atomic_file
 
     image = render_array(scene, parse_size(size))
     path = Path(path)

@@ -225,7 +225,7 @@ def scene_to_svg(scene: Scene, size: tuple[int, int] = (1920, 1080)) -> str:
 
 def write_svg(scene: Scene, path: str | os.PathLike, size: tuple[int, int] = (1920, 1080)) -> Path:
     """Write ``scene`` as SVG to ``path`` (atomically)."""
-    from cnnvis.session import atomic_file
+    from cnnvis.io import atomic_file
 
     text = scene_to_svg(scene, size)
     path = Path(path)
