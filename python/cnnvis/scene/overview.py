@@ -303,7 +303,7 @@ def _links(data, dag, q, by_name, row_of, geo, scene, pos_color, neg_color):
             lay: [sx + side / 2.0 for sx, _, side in geo.squares[u.name]]
             for lay, u in ((a.layer, a), (b.layer, b))
         }
-        node_y = geo.row_top[rb] - rows.ROW_GAP / 2.0
+        node_y = geo.row_top[rb] - geo.row_gap / 2.0
         lane = None
         if rb - ra > 1:
             spans = [
@@ -311,7 +311,7 @@ def _links(data, dag, q, by_name, row_of, geo, scene, pos_color, neg_color):
                 for n in row_of if ra < row_of[n] < rb
             ]  # fmt: skip
             mid = 0.5 * (np.mean(centre[a.layer]) + np.mean(centre[b.layer]))
-            lane = (lane_x(spans, mid, n_lanes, lo, hi), geo.row_bottom[ra] + rows.ROW_GAP / 3.0)
+            lane = (lane_x(spans, mid, n_lanes, lo, hi), geo.row_bottom[ra] + geo.row_gap / 3.0)
             n_lanes += 1
         ns, cs = edge_curves(conn, centre[a.layer], centre[b.layer], node_y, lo, hi)
         nodes += ns

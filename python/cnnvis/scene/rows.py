@@ -21,8 +21,9 @@ __all__ = ["RowLayout", "layout_rows"]
 TARGET_W, TARGET_H = 1300.0, 1120.0
 MARGIN = 16.0
 UNIT_GAP = 28.0  # between units of a row
-ROW_GAP = 78.0  # between rows: room for the connections and the group titles
-HEADER_H = 24.0  # a unit's name above its clusters
+ROW_GAP = 78.0  # most room between rows (connections, group titles); less with many rows
+MIN_ROW_GAP = 40.0
+HEADER_H = 22.0  # a unit's name above its clusters
 CLUSTER_GAP_FRAC = 0.14  # gap between squares, as a fraction of the row's mean side
 MIN_SIDE = 14.0
 MAX_SIDE = 200.0
@@ -42,6 +43,7 @@ class RowLayout:
     width: float
     height: float
     scale: float
+    row_gap: float
 
 
 def _name_width(name: str) -> float:
@@ -90,7 +92,8 @@ def layout_rows(
     """Place the units of ``rows`` (names, left to right) with cluster sizes ``sizes[name]``."""
     tw, th = target
     inner_w = tw - 2 * MARGIN
-    gaps_h = ROW_GAP * (len(rows) - 1) + 2 * MARGIN
+    row_gap = row_gap_for(len(rows), th)
+    gaps_h = row_gap * (len(rows) - 1) + 2 * MARGIN
 
     def height(scale: float) -> float:
         return sum(_row_geometry(r, sizes, scale, inner_w)[1] for r in rows) + gaps_h
@@ -117,5 +120,12 @@ def layout_rows(
         width = max(width, x - UNIT_GAP + MARGIN)
         tops.append(y)
         bottoms.append(y + row_h)
-        y += row_h + ROW_GAP
-    return RowLayout(unit_box, squares, tops, bottoms, max(width, tw), y - ROW_GAP + MARGIN, scale)
+        y += row_h + row_gap
+    return RowLayout(
+        unit_box, squares, tops, bottoms, max(width, tw), y - row_gap + MARGIN, scale, row_gap
+    )
+
+
+def row_gap_for(n_rows: int, height: float = TARGET_H) -> float:
+    """The gap between rows: a third of the height shared out, within [MIN_ROW_GAP, ROW_GAP]."""
+    return float(np.clip(height / 3.0 / max(n_rows - 1, 1), MIN_ROW_GAP, ROW_GAP))
