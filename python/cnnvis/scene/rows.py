@@ -121,9 +121,12 @@ def layout_rows(
         tops.append(y)
         bottoms.append(y + row_h)
         y += row_h + row_gap
-    return RowLayout(
-        unit_box, squares, tops, bottoms, max(width, tw), y - row_gap + MARGIN, scale, row_gap
-    )
+    # the panel is the drawing: shift it to the left margin, so a fit fills the window with it
+    shift = min(b[0] for b in unit_box.values()) - MARGIN
+    unit_box = {u: (x - shift, yy, w, h) for u, (x, yy, w, h) in unit_box.items()}
+    squares = {u: [(x - shift, yy, s) for x, yy, s in sq] for u, sq in squares.items()}
+    width = max(x + w for x, _, w, _ in unit_box.values()) + MARGIN
+    return RowLayout(unit_box, squares, tops, bottoms, width, y - row_gap + MARGIN, scale, row_gap)
 
 
 def row_gap_for(n_rows: int, height: float = TARGET_H) -> float:
