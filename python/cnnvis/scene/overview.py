@@ -19,7 +19,7 @@ from .model import Images, Labels, Panel, Polylines, Rects, text_width_px
 __all__ = ["build_overview"]
 
 DPI = 96.0
-FACET_MIN_PX = 12.0  # a facet is drawn from this on-screen side on (every box at fit)
+FACET_MIN_PX = 16.0  # a facet is drawn from this on-screen side on (every box at fit)
 NODE_SIDE = 8.0
 EDGE_MIN_W, EDGE_MAX_W = 0.8, 5.0
 FRAME_PAD = 9.0
@@ -320,10 +320,25 @@ def _links(data, dag, q, by_name, row_of, geo, scene, pos_color, neg_color):
     index = {
         u.layer: [int(c.index) for c in data.layer(u.layer).clusters] for u in by_name.values()
     }
-    return _curves(curves, nodes, scene, index, pos_color, neg_color)
+    return _curves(curves, nodes, scene, index, _drops(by_name, geo), pos_color, neg_color)
 
 
-def _curves(curves, nodes, scene, index, pos_color, neg_color):
+def _drops(by_name, geo) -> dict[tuple[str, int], float]:
+    """Where an edge leaving a cluster starts to bend: the bottom of the cluster's line of
+    squares (of the unit's box for its last line). Down to there it runs straight, inside the
+    cluster's own column, so it never crosses a taller square beside it."""
+    out = {}
+    for u in by_name.values():
+        sq = geo.squares[u.name]
+        x, y, w, h = geo.unit_box[u.name]
+        last = max(t for _, t, _ in sq)
+        for pos, (_, top, _) in enumerate(sq):
+            line = max(t + s for _, t, s in sq if t == top)
+            out[(u.layer, pos)] = y + h if top == last else line
+    return out
+
+
+def _curves(curves, nodes, scene, index, drops, pos_color, neg_color):
     def end_x(end) -> float:
         if isinstance(end[0], str):
             x, _, w, _ = scene.cluster_rects[(end[0], index[end[0]][end[1]])]
@@ -352,7 +367,12 @@ def _curves(curves, nodes, scene, index, pos_color, neg_color):
         p0 = attach[(ci, "p")] if isinstance(p[0], str) else p
         p3 = attach[(ci, "q")] if isinstance(qq[0], str) else qq
         leaves = isinstance(p[0], str) and lane is not None
-        line = curve(p0, p3, lane[0], lane[1], node_y) if leaves else curve(p0, p3)
+        start = p0
+        if isinstance(p[0], str):
+            start = (p0[0], max(p0[1], drops[(p[0], p[1])]))
+        line = curve(start, p3, lane[0], lane[1], node_y) if leaves else curve(start, p3)
+        if start != p0:
+            line = np.concatenate([np.asarray([p0], np.float64), line])
         pts.append(line)
         offsets.append(offsets[-1] + len(line))
         col = np.array(pos_color if sign > 0 else neg_color, np.float32)
