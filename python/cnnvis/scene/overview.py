@@ -197,7 +197,7 @@ def _unit_labels(unit, lay, box, labels) -> None:
         unit.name, (x + 4.0, y + 4.0), size=NAME_PT, color=INK, anchor=("left", "top"),
         bold=unit.is_group, min_zoom=name_px / max(w - 4.0, 1e-9), id=rid,
     )  # fmt: skip
-    shown = f" ({lay.name})" if unit.is_group else ""
+    shown = f" ({lay.name})" if unit.name != lay.name else ""  # the layer drawn
     info = f"{lay.n_channels} neurons \u00b7 {len(lay.clusters)} clusters{shown}"
     info_px = text_width_px(info, _px(INFO_PT)) + 6.0
     labels.add(
@@ -231,14 +231,15 @@ def _draw_clusters(lay, squares, facet, overrides, scene, rects, images, labels)
             f = min((side - 2 * pad) / fw, (side - 2 * pad) / fh)
             ix, iy = x + (side - fw * f) / 2.0, y + (side - fh * f) / 2.0
             images.add(_rgba(feat), (ix, iy, fw * f, fh * f), "linear", zoom, cid)
-            boxes = cl.feature_boxes
-            for k, ch in enumerate(cl.neurons):
-                scene.neuron_boxes[(lay.name, int(ch))] = (
-                    rect
-                    if boxes is None
-                    else (ix + boxes[k][0] * f, iy + boxes[k][1] * f,
-                          (boxes[k][2] - boxes[k][0]) * f, (boxes[k][3] - boxes[k][1]) * f)
-                )  # fmt: skip
+            keys = [(lay.name, int(ch)) for ch in cl.neurons]
+            if cl.feature_boxes is None:
+                scene.neuron_boxes.update(dict.fromkeys(keys, rect))
+            else:
+                b = np.asarray(cl.feature_boxes, np.float64) * f
+                xywh = np.column_stack(
+                    [ix + b[:, 0], iy + b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]]
+                )
+                scene.neuron_boxes.update(zip(keys, map(tuple, xywh.tolist())))
         elif kind == "matrix":
             lo, hi = ranges
             images.add(colormap(np.asarray(cl.matrix, np.float64), lo, hi), rect, "nearest",
@@ -273,7 +274,23 @@ def _matrix_range(lay) -> tuple[float, float]:
     return lo, hi if hi > lo else lo + 1.0
 
 
+_RGBA: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(image) -> (image, its RGBA)
+
+
 def _rgba(img: np.ndarray) -> np.ndarray:
+    """The image as contiguous RGBA uint8; remembered per image object, so rebuilding a scene
+    (expanding a group) does not convert every facet again."""
+    hit = _RGBA.get(id(img))
+    if hit is not None and hit[0] is img:
+        return hit[1]
+    if len(_RGBA) > 20000:
+        _RGBA.clear()
+    out = _to_rgba(img)
+    _RGBA[id(img)] = (img, out)
+    return out
+
+
+def _to_rgba(img: np.ndarray) -> np.ndarray:
     a = np.asarray(img)
     if a.dtype != np.uint8:
         a = np.clip(np.asarray(a, np.float64) * (255.0 if a.max(initial=0) <= 1.0 else 1.0), 0, 255)

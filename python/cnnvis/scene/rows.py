@@ -20,6 +20,7 @@ __all__ = ["RowLayout", "layout_rows"]
 
 TARGET_W, TARGET_H = 1300.0, 1120.0
 MARGIN = 16.0
+TOP = 44.0  # above the first row: room for the titles of the groups that open there
 UNIT_GAP = 28.0  # between units of a row
 ROW_GAP = 78.0  # most room between rows (connections, group titles); less with many rows
 MIN_ROW_GAP = 40.0
@@ -93,7 +94,7 @@ def layout_rows(
     tw, th = target
     inner_w = tw - 2 * MARGIN
     row_gap = row_gap_for(len(rows), th)
-    gaps_h = row_gap * (len(rows) - 1) + 2 * MARGIN
+    gaps_h = row_gap * (len(rows) - 1) + MARGIN + TOP
 
     def height(scale: float) -> float:
         return sum(_row_geometry(r, sizes, scale, inner_w)[1] for r in rows) + gaps_h
@@ -107,7 +108,7 @@ def layout_rows(
         lo, hi = (mid, hi) if height(mid) <= th else (lo, mid)
     scale = lo
     unit_box, squares, tops, bottoms = {}, {}, [], []
-    y, width = MARGIN, 0.0
+    y, width = TOP, 0.0
     for r in rows:
         geo, row_h = _row_geometry(r, sizes, scale, inner_w)
         total = sum(geo[u][2] for u in r) + UNIT_GAP * (len(r) - 1)
