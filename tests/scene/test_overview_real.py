@@ -16,6 +16,7 @@ from cnnvis.scene.hierarchy import group_tree  # noqa: E402
 
 MODELS = {
     "resnet18": lambda: torchvision.models.resnet18(weights=None, num_classes=4),
+    "densenet121": lambda: torchvision.models.densenet121(weights=None, num_classes=4),
     "googlenet": lambda: torchvision.models.googlenet(
         weights=None, num_classes=4, aux_logits=False, init_weights=False
     ),
@@ -84,6 +85,9 @@ def test_branches_share_rows_and_do_not_overlap(real):
             boxes[i[1]] = ov.rects.xywh[k]
     pairs = {
         "resnet18": [("layer2.0.conv2", "layer2.0.downsample.0")],
+        # DenseNet: a dense layer's two recorded layers, and each dense layer after the last
+        # one whose output it concatenates; the concatenation inputs arrive as skip edges
+        "densenet121": [],
         "googlenet": [
             ("inception3a.branch1.conv", "inception3a.branch4.1.conv"),
             ("inception3a.branch2.0.conv", "inception3a.branch3.0.conv"),
@@ -122,3 +126,43 @@ def test_wide_layers_get_readable_cluster_counts(real):
         if n >= 128:
             k = analysis.n_clusters(layer)
             assert 9.5 <= n / k <= 40, (layer, n, k)
+
+
+def _unit_boxes(scene) -> dict[str, np.ndarray]:
+    ov = scene.panels["overview"]
+    units = scene.meta["units"]
+    return {
+        i[1]: ov.rects.xywh[k]
+        for k, i in enumerate(ov.rects.ids)
+        if i[0] in ("band", "layer") and i[1] in units
+    }
+
+
+def _crosses(p, q, box) -> bool:
+    """Whether segment p-q passes through the inside of box (x, y, w, h), shrunk by 1."""
+    x, y, w, h = box
+    x0, y0, x1, y1 = x + 1, y + 1, x + w - 1, y + h - 1
+    t = np.linspace(0.0, 1.0, 9)[:, None]
+    pts = p + t * (q - p)
+    inside = (pts[:, 0] > x0) & (pts[:, 0] < x1) & (pts[:, 1] > y0) & (pts[:, 1] < y1)
+    return bool(inside.any())
+
+
+def test_connections_route_around_the_boxes_they_skip(real):
+    """No connection crosses a box other than the two it joins: edges between neighbouring
+    rows run in the gap, skip edges (identity shortcuts, DenseNet's concatenations) in lanes."""
+    _, _, data = real
+    scene = build_scene(data, expanded="all")
+    boxes = _unit_boxes(scene)
+    owner = {layer: unit for unit, layer in scene.meta["units"].items()}
+    ov = scene.panels["overview"]
+    skips = 0
+    for k, cid in enumerate(ov.lines.ids):
+        ends = {owner[cid[1]], owner[cid[2]]}
+        pts = ov.lines.line(k).astype(np.float64)
+        span = pts[:, 1].max() - pts[:, 1].min()
+        skips += span > 2 * max(b[3] for b in boxes.values())
+        others = [b for u, b in boxes.items() if u not in ends]
+        for p, q in zip(pts[:-1], pts[1:]):
+            assert not any(_crosses(p, q, b) for b in others), cid
+    assert skips > 0  # every one of these networks has shortcuts

@@ -48,6 +48,14 @@ class Unit:
     parents: tuple[str, ...]  # expanded groups it lies in, outermost first
     order: int  # network order of its first layer
 
+    @property
+    def title(self) -> str:
+        """Its name as shown: a layer's relative to the open group it lies in (``conv1``
+        inside ``layer2.0``); a group's (``layer2.3``, not ``3``) and a top-level layer's whole."""
+        if not self.is_group and self.parents and self.name.startswith(self.parents[-1] + "."):
+            return self.name[len(self.parents[-1]) + 1 :]
+        return self.name
+
 
 def layer_dag(data) -> nx.DiGraph:
     """The DAG of the analysed layers of an :class:`~cnnvis.scene.OverviewInput`.

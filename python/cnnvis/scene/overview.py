@@ -67,9 +67,9 @@ def build_overview(data, scene, facet, overrides, expanded, depth, pos_color, ne
     }
     if any(len(s) == 0 for s in sizes.values()):
         raise ValueError("the analysed layers have no clusters")
-    geo = rows.layout_rows(row_units, sizes)
+    geo = rows.layout_rows(row_units, sizes, titles={u.name: u.title for u in units})
     scene.meta["expanded"] = sorted(state)
-    scene.meta["units"] = [u.name for u in units]
+    scene.meta["units"] = {u.name: u.layer for u in units}  # box -> the layer it draws
     labels = Labels()
     band = _Rects()
     frames = _frames(tree, state, geo, labels)
@@ -95,7 +95,7 @@ def build_overview(data, scene, facet, overrides, expanded, depth, pos_color, ne
     )
     panel = Panel(
         "overview",
-        (0.0, 0.0, geo.width, geo.height),
+        _bounds(geo, lines),
         rects=rects,
         images=images.done(),
         lines=lines,
@@ -109,6 +109,15 @@ def build_overview(data, scene, facet, overrides, expanded, depth, pos_color, ne
         [n[0] for n in nodes],
     )
     return panel
+
+
+def _bounds(geo, lines) -> tuple[float, float, float, float]:
+    """The drawing's extent: the rows, and the lanes of skip edges beside them."""
+    x0, x1 = 0.0, geo.width
+    if len(lines.points):
+        x0 = min(x0, float(lines.points[:, 0].min()) - rows.MARGIN / 2)
+        x1 = max(x1, float(lines.points[:, 0].max()) + rows.MARGIN / 2)
+    return (x0, 0.0, x1, geo.height)
 
 
 class _Rects:
@@ -172,16 +181,24 @@ def _frames(tree, state, geo, labels) -> list[tuple[str, tuple]]:
         box(t)
     out.sort(key=lambda f: (f[0], f[2][1], f[2][0]))
     h = _px(NAME_PT) * 1.25
-    frames = []
+    frames, first = [], len(labels)
     for _, name, (x0, y0, x1, y1) in out:
         frames.append((name, (x0, y0, x1 - x0, y1 - y0)))
+        corner = next(
+            (k for k, (px, py, _, _) in enumerate(placed) if 0 < x0 - px <= 2.5 * FRAME_PAD
+             and 0 < y0 - py <= 2.5 * FRAME_PAD), None,
+        )  # fmt: skip
+        if corner is not None:  # the first group inside one opened at the same corner
+            px, py, _, pfw = placed[corner]
+            placed[corner] = (px, py, _extend_title(labels, first + corner, name, pfw), pfw)
+            continue
         w = text_width_px(name, _px(NAME_PT)) + 6.0
         zoom = w / max(x1 - x0, 1e-9)
-        for px, py, pw in placed:  # clear every title placed before (left-bottom anchors)
+        for px, py, pw, _ in placed:  # clear every title placed before (left-bottom anchors)
             dx, dy = abs(x0 - px), abs(y0 - py)
             left_w = pw if px <= x0 else w
             zoom = max(zoom, min(left_w / dx if dx else np.inf, h / dy if dy else np.inf))
-        placed.append((x0, y0, w))
+        placed.append((x0, y0, w, x1 - x0))
         labels.add(
             name, (x0 + 2.0, y0 - 2.0), size=NAME_PT, color=INK, anchor=("left", "bottom"),
             bold=True, min_zoom=float(zoom), id=("band", name), background=(1, 1, 1, 0.85),
@@ -189,13 +206,23 @@ def _frames(tree, state, geo, labels) -> list[tuple[str, tuple]]:
     return frames
 
 
+def _extend_title(labels, k: int, name: str, frame_w: float) -> float:
+    """Join a nested group's title to the title ``k`` at the same corner (``layer2 › layer2.0``);
+    returns the joined title's width in pixels."""
+    labels.text[k] = f"{labels.text[k]} \u203a {name}"
+    w = text_width_px(labels.text[k], _px(NAME_PT)) + 6.0
+    labels.min_zoom[k] = max(float(labels.min_zoom[k]), w / max(frame_w, 1e-9))
+    return w
+
+
 def _unit_labels(unit, lay, box, labels) -> None:
     x, y, w, _ = box
-    name_px = text_width_px(unit.name, _px(NAME_PT)) + 6.0
+    name_px = text_width_px(unit.title, _px(NAME_PT)) + 6.0
     rid = ("band", unit.name) if unit.is_group or not unit.parents else ("layer", unit.name)
     labels.add(
-        unit.name, (x + 4.0, y + 4.0), size=NAME_PT, color=INK, anchor=("left", "top"),
+        unit.title, (x + 4.0, y + 4.0), size=NAME_PT, color=INK, anchor=("left", "top"),
         bold=unit.is_group, min_zoom=name_px / max(w - 4.0, 1e-9), id=rid,
+        background=(1.0, 1.0, 1.0, 0.85),
     )  # fmt: skip
     shown = f" ({lay.name})" if unit.name != lay.name else ""  # the layer drawn
     info = f"{lay.n_channels} neurons \u00b7 {len(lay.clusters)} clusters{shown}"
@@ -328,7 +355,10 @@ def _links(data, dag, q, by_name, row_of, geo, scene, pos_color, neg_color):
                 for n in row_of if ra < row_of[n] < rb
             ]  # fmt: skip
             mid = 0.5 * (np.mean(centre[a.layer]) + np.mean(centre[b.layer]))
-            lane = (lane_x(spans, mid, n_lanes, lo, hi), geo.row_bottom[ra] + geo.row_gap / 3.0)
+            lane = (
+                lane_x(spans, mid, n_lanes, -np.inf, np.inf),
+                geo.row_bottom[ra] + geo.row_gap / 3.0,
+            )
             n_lanes += 1
         ns, cs = edge_curves(conn, centre[a.layer], centre[b.layer], node_y, lo, hi)
         nodes += ns
@@ -337,25 +367,28 @@ def _links(data, dag, q, by_name, row_of, geo, scene, pos_color, neg_color):
     index = {
         u.layer: [int(c.index) for c in data.layer(u.layer).clusters] for u in by_name.values()
     }
-    return _curves(curves, nodes, scene, index, _drops(by_name, geo), pos_color, neg_color)
+    return _curves(curves, nodes, scene, index, _ports(by_name, geo), pos_color, neg_color)
 
 
-def _drops(by_name, geo) -> dict[tuple[str, int], float]:
-    """Where an edge leaving a cluster starts to bend: the bottom of the cluster's line of
-    squares (of the unit's box for its last line). Down to there it runs straight, inside the
-    cluster's own column, so it never crosses a taller square beside it."""
+def _ports(by_name, geo) -> dict[tuple[str, int], tuple[float, float, bool, bool]]:
+    """Where edges meet each cluster of a unit: ``(out_y, in_y, stub_out, stub_in)``.
+
+    An edge leaving a square of the unit's last line of squares runs straight down from the
+    square to the unit's bottom (inside the square's own column, never across a taller
+    neighbour) and bends from there; one leaving a square of an earlier line starts at the unit's
+    bottom, under its square, so it does not cross the lines below. Likewise an edge entering a
+    square below the first line ends at the top of the first line, above its square."""
     out = {}
     for u in by_name.values():
         sq = geo.squares[u.name]
         x, y, w, h = geo.unit_box[u.name]
-        last = max(t for _, t, _ in sq)
+        first, last = min(t for _, t, _ in sq), max(t for _, t, _ in sq)
         for pos, (_, top, _) in enumerate(sq):
-            line = max(t + s for _, t, s in sq if t == top)
-            out[(u.layer, pos)] = y + h if top == last else line
+            out[(u.layer, pos)] = (y + h, first, top == last, top == first)
     return out
 
 
-def _curves(curves, nodes, scene, index, drops, pos_color, neg_color):
+def _curves(curves, nodes, scene, index, ports, pos_color, neg_color):
     def end_x(end) -> float:
         if isinstance(end[0], str):
             x, _, w, _ = scene.cluster_rects[(end[0], index[end[0]][end[1]])]
@@ -384,12 +417,17 @@ def _curves(curves, nodes, scene, index, drops, pos_color, neg_color):
         p0 = attach[(ci, "p")] if isinstance(p[0], str) else p
         p3 = attach[(ci, "q")] if isinstance(qq[0], str) else qq
         leaves = isinstance(p[0], str) and lane is not None
-        start = p0
+        head = []
         if isinstance(p[0], str):
-            start = (p0[0], max(p0[1], drops[(p[0], p[1])]))
-        line = curve(start, p3, lane[0], lane[1], node_y) if leaves else curve(start, p3)
-        if start != p0:
-            line = np.concatenate([np.asarray([p0], np.float64), line])
+            out_y, _, stub, _ = ports[(p[0], p[1])]
+            head = [p0] if stub and out_y > p0[1] else []
+            p0 = (p0[0], max(p0[1], out_y))
+        if isinstance(qq[0], str):
+            _, in_y, _, whole = ports[(qq[0], qq[1])]
+            p3 = p3 if whole else (p3[0], in_y)
+        line = curve(p0, p3, lane[0], lane[1], node_y) if leaves else curve(p0, p3)
+        if head:
+            line = np.concatenate([np.asarray(head, np.float64), line])
         pts.append(line)
         offsets.append(offsets[-1] + len(line))
         col = np.array(pos_color if sign > 0 else neg_color, np.float32)

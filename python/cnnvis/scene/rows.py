@@ -66,14 +66,14 @@ def _pack(sides: np.ndarray, width: float, gap: float) -> tuple[list[tuple], flo
     return pos, used, y + line_h
 
 
-def _row_geometry(units, sizes, scale, width):
+def _row_geometry(units, sizes, scale, width, titles):
     """Pack one row at ``scale``: per unit (positions, sides, unit width), and the row height."""
     sides = {
         u: np.clip(scale * np.sqrt(np.maximum(sizes[u], 1)), MIN_SIDE, MAX_SIDE) for u in units
     }
     gaps = {u: max(3.0, CLUSTER_GAP_FRAC * float(sides[u].mean())) for u in units}
     natural = {u: float(sides[u].sum() + gaps[u] * (len(sides[u]) - 1)) for u in units}
-    need = {u: max(_name_width(u), float(sides[u].max())) for u in units}
+    need = {u: max(_name_width(titles.get(u, u)), float(sides[u].max())) for u in units}
     room = width - UNIT_GAP * (len(units) - 1)
     total = sum(max(natural[u], need[u]) for u in units)
     out, height = {}, 0.0
@@ -88,16 +88,21 @@ def _row_geometry(units, sizes, scale, width):
 
 
 def layout_rows(
-    rows: list[list[str]], sizes: dict[str, np.ndarray], target=(TARGET_W, TARGET_H)
+    rows: list[list[str]],
+    sizes: dict[str, np.ndarray],
+    target=(TARGET_W, TARGET_H),
+    titles: dict[str, str] | None = None,
 ) -> RowLayout:
-    """Place the units of ``rows`` (names, left to right) with cluster sizes ``sizes[name]``."""
+    """Place the units of ``rows`` (names, left to right) with cluster sizes ``sizes[name]``;
+    each unit is at least as wide as its title (``titles[name]``, default the name) needs."""
+    titles = titles or {}
     tw, th = target
     inner_w = tw - 2 * MARGIN
     row_gap = row_gap_for(len(rows), th)
     gaps_h = row_gap * (len(rows) - 1) + MARGIN + TOP
 
     def height(scale: float) -> float:
-        return sum(_row_geometry(r, sizes, scale, inner_w)[1] for r in rows) + gaps_h
+        return sum(_row_geometry(r, sizes, scale, inner_w, titles)[1] for r in rows) + gaps_h
 
     biggest = max(float(np.sqrt(np.maximum(s, 1)).max()) for s in sizes.values())
     lo, hi = 1e-3, MAX_SIDE / biggest
@@ -110,7 +115,7 @@ def layout_rows(
     unit_box, squares, tops, bottoms = {}, {}, [], []
     y, width = TOP, 0.0
     for r in rows:
-        geo, row_h = _row_geometry(r, sizes, scale, inner_w)
+        geo, row_h = _row_geometry(r, sizes, scale, inner_w, titles)
         total = sum(geo[u][2] for u in r) + UNIT_GAP * (len(r) - 1)
         x = MARGIN + max(0.0, (inner_w - total) / 2.0)
         for u in r:
