@@ -222,7 +222,6 @@ def _unit_labels(unit, lay, box, labels) -> None:
     labels.add(
         unit.title, (x + 4.0, y + 4.0), size=NAME_PT, color=INK, anchor=("left", "top"),
         bold=unit.is_group, min_zoom=name_px / max(w - 4.0, 1e-9), id=rid,
-        background=(1.0, 1.0, 1.0, 0.85),
     )  # fmt: skip
     shown = f" ({lay.name})" if unit.name != lay.name else ""  # the layer drawn
     info = f"{lay.n_channels} neurons \u00b7 {len(lay.clusters)} clusters{shown}"
@@ -335,7 +334,6 @@ def _links(data, dag, q, by_name, row_of, geo, scene, pos_color, neg_color):
     """Connections of the unit graph: nodes in the gap above each target row, curves through
     them; an edge over skipped rows runs in a lane beside them."""
     nodes, curves = [], []
-    lo, hi = 4.0, geo.width - 4.0
     n_lanes = 0
     for ua, ub in sorted(q.edges, key=lambda e: (row_of[e[0]], row_of[e[1]], e)):
         a, b = by_name[ua], by_name[ub]
@@ -360,7 +358,12 @@ def _links(data, dag, q, by_name, row_of, geo, scene, pos_color, neg_color):
                 geo.row_bottom[ra] + geo.row_gap / 3.0,
             )
             n_lanes += 1
-        ns, cs = edge_curves(conn, centre[a.layer], centre[b.layer], node_y, lo, hi)
+        # nodes above the target unit: from them the curves drop straight into it, not
+        # through a neighbour beside it
+        bx, _, bw, _ = geo.unit_box[ub]
+        ns, cs = edge_curves(
+            conn, centre[a.layer], centre[b.layer], node_y, bx + NODE_SIDE, bx + bw - NODE_SIDE
+        )
         nodes += ns
         for c in cs:
             curves.append(c + (lane, node_y, b.layer))
@@ -376,15 +379,16 @@ def _ports(by_name, geo) -> dict[tuple[str, int], tuple[float, float, bool, bool
     An edge leaving a square of the unit's last line of squares runs straight down from the
     square to the unit's bottom (inside the square's own column, never across a taller
     neighbour) and bends from there; one leaving a square of an earlier line starts at the unit's
-    bottom, under its square, so it does not cross the lines below. Likewise an edge entering a
-    square below the first line ends at the top of the first line, above its square."""
+    bottom, under its square, so it does not cross the lines below. An edge entering bends down
+    to the unit's top and runs straight into a square of the first line; one entering a square
+    below the first line ends at the unit's top, above its square."""
     out = {}
     for u in by_name.values():
         sq = geo.squares[u.name]
         x, y, w, h = geo.unit_box[u.name]
         first, last = min(t for _, t, _ in sq), max(t for _, t, _ in sq)
         for pos, (_, top, _) in enumerate(sq):
-            out[(u.layer, pos)] = (y + h, first, top == last, top == first)
+            out[(u.layer, pos)] = (y + h, y, top == last, top == first)
     return out
 
 
@@ -422,12 +426,14 @@ def _curves(curves, nodes, scene, index, ports, pos_color, neg_color):
             out_y, _, stub, _ = ports[(p[0], p[1])]
             head = [p0] if stub and out_y > p0[1] else []
             p0 = (p0[0], max(p0[1], out_y))
-        if isinstance(qq[0], str):
-            _, in_y, _, whole = ports[(qq[0], qq[1])]
-            p3 = p3 if whole else (p3[0], in_y)
+        tail = []
+        if isinstance(qq[0], str):  # bend down to the unit's top; straight on into the square
+            _, in_y, _, stub = ports[(qq[0], qq[1])]
+            tail = [p3] if stub and p3[1] > in_y else []
+            p3 = (p3[0], min(p3[1], in_y))
         line = curve(p0, p3, lane[0], lane[1], node_y) if leaves else curve(p0, p3)
-        if head:
-            line = np.concatenate([np.asarray(head, np.float64), line])
+        line = np.concatenate([np.asarray(head, np.float64).reshape(-1, 2), line,
+                               np.asarray(tail, np.float64).reshape(-1, 2)])  # fmt: skip
         pts.append(line)
         offsets.append(offsets[-1] + len(line))
         col = np.array(pos_color if sign > 0 else neg_color, np.float32)
