@@ -345,7 +345,8 @@ def _links(data, dag, q, by_name, row_of, geo, scene, pos_color, neg_color):
             lay: [sx + side / 2.0 for sx, _, side in geo.squares[u.name]]
             for lay, u in ((a.layer, a), (b.layer, b))
         }
-        node_y = geo.row_top[rb] - geo.row_gap / 2.0
+        # nodes a little below the gap's middle, where the direct edges cross it
+        node_y = geo.row_top[rb] - 0.35 * geo.row_gap
         lane = None
         if rb - ra > 1:
             spans = [
