@@ -9,6 +9,7 @@ and one coloured blob per class, random phase, position jitter and noise per ima
 and linear layer (21 layers, 4,810 neurons), all 10,000 samples pooled for the projection. It is
 analysed with ``cnnvis.analyze`` (5 clusters per layer: 104 clusters) and its t-SNE is saved with it.
 ``--synthetic`` draws a synthetic scene of the same size instead (``cnnvis.scene.synthetic``).
+``--expand SESSION`` times expanding and collapsing each layer group of a session's overview.
 
     EGL_PLATFORM=surfaceless PYTHONPATH=python python benchmarks/viewer.py [--frames 40]
 """
@@ -279,14 +280,60 @@ def matplotlib_fps(scene, frames):
     return frames / dt
 
 
+def expand_times(session: Path, repeats: int = 5) -> None:
+    """Expanding and collapsing each group of a session's overview (C2): milliseconds of
+    ``build_scene`` from the OverviewInput the viewer keeps (the analysis and the facets are
+    made once, timed apart). Prints a table row per group: median expand and collapse times."""
+    import cnnvis
+    from cnnvis.scene import overview_input
+    from cnnvis.scene.hierarchy import group_tree
+
+    t0 = time.perf_counter()
+    rec = cnnvis.load(session)
+    analysis = cnnvis.analyze(rec)
+    t1 = time.perf_counter()
+    data = overview_input(analysis, projection=False)
+    t2 = time.perf_counter()
+    base = build_scene(data, projection=False, legend=False)
+    state = set(base.meta["expanded"])
+    print(
+        f"{session}: {len(analysis.layers)} layers, {len(base.meta['units'])} boxes at the default "
+        f"depth; analyse {t1 - t0:.1f} s, facets {t2 - t1:.1f} s"
+    )
+    print("| group | expand ms (median) | collapse ms (median) | clusters drawn expanded |")
+    print("|---|---:|---:|---:|")
+    for node in (n for t in group_tree(data) for n in t.walk()):
+        if node.is_leaf:
+            continue
+        opened, closed = state | {node.name}, state - {node.name}
+        times = {}
+        for label, want in (("expand", opened), ("collapse", closed)):
+            ts = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                s = build_scene(data, expanded=want, projection=False, legend=False)
+                ts.append(1000 * (time.perf_counter() - t))
+            times[label] = (float(np.median(ts)), len(s.cluster_rects))
+        print(
+            f"| {node.name} | {times['expand'][0]:.0f} | {times['collapse'][0]:.0f} "
+            f"| {times['expand'][1]} |"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument(
+        "--expand", type=Path, default=None, help="time expand/collapse on this session folder"
+    )
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--cache", type=Path, default=None, help="where the ResNet-18 session is kept")
     ap.add_argument(
         "--synthetic", action="store_true", help="synthetic scenes of the same sizes instead"
     )
     args = ap.parse_args()
+    if args.expand is not None:
+        expand_times(args.expand)
+        return
     if args.synthetic:
         todo = synthetic_scenes()
     else:

@@ -8,7 +8,7 @@ from analysis_helpers import blobs_class_means, layer_record, recording
 from sklearn.metrics import adjusted_rand_score
 
 import cnnvis
-from cnnvis.analysis.clusters import candidate_ks, cluster_layer, response_profiles
+from cnnvis.analysis.clusters import candidate_ks, cluster_layer, legible_ks, response_profiles
 
 
 def _planted(sizes=(6, 9, 5, 4), seed=0):
@@ -50,11 +50,21 @@ def test_clusters_are_deterministic_and_given_k_is_used():
         cluster_layer(cm, n_clusters=0)
 
 
-def test_k_range_is_capped_for_readability():
+def test_k_range_aims_at_legible_cluster_sizes():
     assert list(candidate_ks(2)) == []
-    assert list(candidate_ks(16)) == [2, 3]
-    assert max(candidate_ks(64)) == 6
-    assert max(candidate_ks(2048)) == 10
+    assert list(candidate_ks(16)) == list(range(2, 11))  # narrow: small k, structure decides
+    for n in (256, 512, 2048):  # wide: clusters of about 10-40 neurons
+        ks = legible_ks(n)
+        assert n / max(ks) >= 9.5 and n / min(ks) <= 40 and len(ks) <= 5
+        assert candidate_ks(n) == ks
+
+
+def test_wide_layers_get_readable_clusters():
+    rng = np.random.default_rng(0)
+    for n in (256, 512):
+        labels, info = cluster_layer(rng.normal(size=(n, 4)))  # no structure: legibility rules
+        sizes = np.bincount(labels)
+        assert 10 <= n / info["k"] <= 40 and sizes.max() < n / 2
 
 
 def test_meanshift_finds_planted_groups():

@@ -169,10 +169,14 @@ def test_collapsed_groups_show_their_last_layer(data):
     s = build_scene(data, expanded=["g1"], projection=False)
     layers = {cid[0] for cid in s.cluster_rects}
     assert layers == {"a", "c", "d"}
-    # connections are drawn only between shown rows that the analysis connects
+    # a collapsed group is joined to its neighbours: c -> d as analysed, a -> c composed through
+    # the hidden b (one direct edge per target cluster, from its strongest source)
     ov = s.panels["overview"]
     pairs = {(i[1], i[2]) for i in ov.lines.ids}
-    assert pairs == {("c", "d")}
+    assert pairs == {("a", "c"), ("c", "d")}
+    composed = [i for i in ov.lines.ids if i[1:3] == ("a", "c")]
+    assert all(i[3] == "direct" for i in composed)
+    assert sorted(i[5] for i in composed) == list(range(len(data.layer("c").clusters)))
 
 
 def test_same_input_same_scene(data):

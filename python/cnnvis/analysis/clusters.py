@@ -19,13 +19,19 @@ import numpy as np
 __all__ = [
     "response_profiles",
     "candidate_ks",
+    "legible_ks",
     "cluster_layer",
     "apply_edit",
     "canonical_labels",
 ]
 
-#: Largest number of clusters the automatic choice considers (readability of the overview).
-MAX_AUTO_CLUSTERS = 10
+#: Cluster sizes the automatic choice aims at (C3): big enough to mean something, small
+#: enough to read as one box (no 2 boxes of 128 neurons, no 256 boxes of one).
+TARGET_SIZE = (10, 40)
+#: How many k values of the legible range are tried (spread evenly on a log scale).
+N_LEGIBLE_KS = 5
+#: A k outside the legible range wins only with a silhouette this much higher (clear structure).
+STRUCTURE_MARGIN = 0.1
 
 
 def response_profiles(class_means: np.ndarray, layer: str = "layer") -> np.ndarray:
@@ -60,17 +66,28 @@ def response_profiles(class_means: np.ndarray, layer: str = "layer") -> np.ndarr
     return x
 
 
-def candidate_ks(n: int) -> range:
-    """The numbers of clusters the automatic choice tries for a layer of ``n`` neurons.
+def legible_ks(n: int) -> list[int]:
+    """The k values that give clusters of :data:`TARGET_SIZE` (10-40) neurons for ``n`` neurons.
 
-    ``2 .. min(10, max(2, ceil(sqrt(n / 2))))``: about ``sqrt(n/2)`` clusters at most, so a layer of
-    64 neurons gets at most 6 clusters and a layer of 512 at most 10 (a readable overview).
-    Empty for ``n < 3`` (silhouette needs ``2 <= k <= n - 1``).
+    ``ceil(n / 40) .. max(that, n // 10)``, at least 2 and at most ``n - 1``, thinned to
+    :data:`N_LEGIBLE_KS` values spread on a log scale. Empty for ``n < 3``.
     """
     if n < 3:
-        return range(2, 2)
-    hi = min(MAX_AUTO_CLUSTERS, max(2, math.ceil(math.sqrt(n / 2))), n - 1)
-    return range(2, hi + 1)
+        return []
+    lo = min(max(2, math.ceil(n / TARGET_SIZE[1])), n - 1)
+    hi = min(max(lo, n // TARGET_SIZE[0]), n - 1)
+    return sorted({int(round(k)) for k in np.geomspace(lo, hi, N_LEGIBLE_KS)})
+
+
+def candidate_ks(n: int) -> list[int]:
+    """Every k the automatic choice tries for a layer of ``n`` neurons: :func:`legible_ks`,
+    plus, for a narrow layer of up to 64 neurons, ``2..10`` (there the data may show a few
+    clear groups of fewer than 10 neurons). A wide layer keeps to the legible range: with few
+    classes a silhouette always favours 2 huge clusters. Empty for ``n < 3``."""
+    if n < 3:
+        return []
+    small = range(2, min(10, n - 1) + 1) if n <= 64 else range(0)
+    return sorted(set(legible_ks(n)) | set(small))
 
 
 def canonical_labels(labels: np.ndarray) -> np.ndarray:
@@ -116,10 +133,13 @@ def cluster_layer(
     class_means : ndarray, shape (n_channels, n_classes)
         ``rec.class_means(layer)``.
     n_clusters : int or None
-        K-Means only. ``None`` chooses k in :func:`candidate_ks` by the largest mean silhouette
-        (Euclidean on the profiles, K-Means with 3 restarts per k; the smaller k wins ties; the
-        chosen k is fitted again with 10 restarts); layers with fewer than 3 neurons, or
-        whose profiles are all equal, get one cluster. An int is used as given (capped at the number
+        K-Means only. ``None`` chooses k for legibility *and* structure: the k of
+        :func:`legible_ks` (clusters of 10-40 neurons) with the largest mean silhouette
+        (Euclidean on the profiles, K-Means with 3 restarts per k; the smaller k wins ties),
+        unless a k outside that range (:func:`candidate_ks`) scores a silhouette at least
+        :data:`STRUCTURE_MARGIN` higher: then the data say otherwise and it wins. The chosen k
+        is fitted again with 10 restarts. Layers with fewer than 3 neurons, or whose profiles
+        are all equal, get one cluster. An int is used as given (capped at the number
         of distinct profiles).
     method : {'kmeans', 'meanshift'}
         ``'meanshift'`` uses scikit-learn's MeanShift; its bandwidth is estimated at the
@@ -155,16 +175,14 @@ def cluster_layer(
             dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (x @ x.T), 0.0))
             np.fill_diagonal(dist, 0.0)
             scores: dict[str, float] = {}
-            best_k, best_s, best_labels = 1, -np.inf, np.zeros(n, dtype=np.int64)
+            fits: dict[int, np.ndarray] = {}
             for k in candidate_ks(n):
                 lab = _kmeans(x, k, random_state, n_init=3)
                 if np.unique(lab).size < 2 or np.unique(lab).size >= n:
                     continue
-                s = silhouette(dist, lab)
-                scores[str(k)] = s
-                if s > best_s + 1e-12:
-                    best_k, best_s, best_labels = int(np.unique(lab).size), s, lab
-            labels = best_labels
+                scores[str(k)] = silhouette(dist, lab)
+                fits[k] = lab
+            best_k, labels = _choose_k(scores, fits, legible_ks(n), n)
             if best_k > 1:  # the winner again with 10 restarts
                 labels = _kmeans(x, best_k, random_state)
             info.update(criterion="silhouette", scores=scores)
@@ -180,6 +198,25 @@ def cluster_layer(
     labels = canonical_labels(labels)
     info["k"] = int(labels.max()) + 1 if n else 0
     return labels, info
+
+
+def _choose_k(
+    scores: dict[str, float], fits: dict[int, np.ndarray], legible: list[int], n: int
+) -> tuple[int, np.ndarray]:
+    """The best legible k, or an outside k whose silhouette beats it by STRUCTURE_MARGIN."""
+
+    def best(ks) -> tuple[float, int]:
+        # the largest score; among equal scores (1e-12) the smaller k
+        return max(((scores[str(k)], -k) for k in ks if str(k) in scores), default=(-np.inf, 0))
+
+    s_in, k_in = best(legible)
+    s_out, k_out = best(k for k in fits if k not in legible)
+    if k_out and (not k_in or s_out >= s_in + STRUCTURE_MARGIN):
+        k_in = k_out
+    if not k_in:
+        return 1, np.zeros(n, dtype=np.int64)
+    lab = fits[-k_in]  # best() gives -k
+    return int(np.unique(lab).size), lab
 
 
 def _meanshift(x: np.ndarray, random_state: int) -> tuple[np.ndarray, dict[str, float]]:

@@ -452,8 +452,8 @@ def analyze(
     layers : list of str, optional
         Layers to analyse (dotted module paths); all recorded layers by default.
     n_clusters : int, dict of str to int, or None
-        Clusters per layer; None chooses k per layer by the silhouette criterion of
-        :func:`cnnvis.analysis.clusters.cluster_layer` (k in 2..min(10, ceil(sqrt(n/2)))).
+        Clusters per layer; None chooses k per layer (clusters of about 10-40 neurons) by the silhouette criterion of
+        :func:`cnnvis.analysis.clusters.cluster_layer`.
         A dict gives k for some layers (the others are chosen).
     method : {'kmeans', 'meanshift'}
     random_state : int

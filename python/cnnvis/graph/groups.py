@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-__all__ = ["LayerGroup", "default_layers", "group_graph", "layer_groups"]
+__all__ = [
+    "GroupNode",
+    "LayerGroup",
+    "default_layers",
+    "group_graph",
+    "layer_groups",
+    "nest_groups",
+]
 
 PLAIN_CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict"})
 MERGE_OPS = frozenset({"add", "mul", "concat"})
@@ -360,3 +367,115 @@ def default_layers(graph: nx.DiGraph) -> list[str]:
         if chosen not in out:
             out.append(chosen)
     return out
+
+
+# -- nested groups (C2) ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GroupNode:
+    """One node of the nested layer groups: a group (stage, block, branch) or a single layer.
+
+    Attributes
+    ----------
+    name : str
+        A dotted module path (``"layer3"``, ``"layer3.1"``), a group name of
+        :func:`layer_groups`, or, for a leaf, the layer's name.
+    children : tuple of GroupNode
+        Empty for a leaf (a single analysed layer).
+    layers : tuple of str
+        The analysed layers under this node, in network order.
+    level : int
+        Nesting depth: 0 for the top-level nodes.
+    """
+
+    name: str
+    children: tuple[GroupNode, ...]
+    layers: tuple[str, ...]
+    level: int = 0
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.children
+
+    def walk(self):
+        """This node and all nodes below it, parents first."""
+        yield self
+        for c in self.children:
+            yield from c.walk()
+
+
+def _parent_path(name: str) -> str:
+    return name.rsplit(".", 1)[0] if "." in name else ""
+
+
+def _nest_paths(prefix: str, layers: list[str], level: int) -> list[GroupNode]:
+    """Nest ``layers`` (all named below ``prefix``) by their dotted paths; a path becomes a group
+    when it holds two or more of them and not all of them (a chain of one-child levels is one)."""
+    out: list[GroupNode] = []
+    i = 0
+    while i < len(layers):
+        rest = layers[i][len(prefix) + 1 :] if prefix else layers[i]
+        head = rest.split(".", 1)[0]
+        path = f"{prefix}.{head}" if prefix else head
+        j = i
+        while j < len(layers) and (layers[j] == path or layers[j].startswith(path + ".")):
+            j += 1
+        members = layers[i:j]
+        if len(members) == 1:
+            out.append(GroupNode(members[0], (), (members[0],), level))
+        elif len(members) == len(layers) and path != prefix:
+            return _nest_paths(path, layers, level)  # a one-child level: skip it
+        else:
+            kids = _nest_paths(path, members, level + 1)
+            out.append(GroupNode(path, tuple(kids), tuple(members), level))
+        i = j
+    return out
+
+
+def _relevel(node: GroupNode, level: int) -> GroupNode:
+    kids = tuple(_relevel(c, level + 1) for c in node.children)
+    return GroupNode(node.name, kids, node.layers, level)
+
+
+def nest_groups(groups: list[tuple[str, list[str]]]) -> list[GroupNode]:
+    """Nest flat layer groups into stage -> block -> layer (C2).
+
+    ``groups`` are ``(group name, [layer names])`` in network order, as from
+    :func:`layer_groups` (``Analysis.groups``). Three levels come out:
+
+    * a *stage*: consecutive groups whose names share a dotted parent path hold together under
+      it (ResNet-50's ``layer3.0`` ... ``layer3.5`` under ``layer3``); a parent that would hold
+      a single group is no stage;
+    * a *block*: a group of two or more layers; inside it, layers nest further by their dotted
+      paths relative to the block (an Inception block's ``branch2`` holds its two convs);
+    * a *layer*: a leaf. A group of one layer is that layer's leaf (named by the group).
+
+    Returns the top-level nodes in network order; every layer lies under exactly one of them.
+    """
+    blocks: list[GroupNode] = []
+    for name, layers in groups:
+        layers = list(layers)
+        if not layers:
+            continue
+        if len(layers) == 1:
+            blocks.append(GroupNode(name, (), (layers[0],)))
+            continue
+        inside = all(n.startswith(name + ".") for n in layers)
+        kids = (
+            _nest_paths(name, layers, 1) if inside else [GroupNode(n, (), (n,), 1) for n in layers]
+        )
+        blocks.append(GroupNode(name, tuple(kids), tuple(layers)))
+    top: list[GroupNode] = []
+    i = 0
+    while i < len(blocks):
+        stage = _parent_path(blocks[i].name)
+        j = i + 1
+        while stage and j < len(blocks) and _parent_path(blocks[j].name) == stage:
+            j += 1
+        if j - i >= 2:
+            kids = tuple(_relevel(b, 1) for b in blocks[i:j])
+            layers = tuple(n for b in kids for n in b.layers)
+            top.append(GroupNode(stage, kids, layers))
+        else:
+            top.append(blocks[i])
+        i = max(j, i + 1)
+    return top
