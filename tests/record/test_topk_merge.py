@@ -516,7 +516,7 @@ def test_quantize_images_matches_torch_arithmetic():
         _core.quantize_images(
             x, low, high, index, out=np.zeros((4, 11, 9, 3), np.uint8).transpose(0, 2, 1, 3)
         )
-    with pytest.raises(ValueError, match="out must be a numpy array"):
+    with pytest.raises(TypeError, match="out must be a numpy array"):
         _core.quantize_images(x, low, high, index, out=[0] * 4)
     with pytest.raises(ValueError, match="out has dtype"):
         _core.quantize_images(x, low, high, index, out=np.zeros((4, 9, 11, 3), np.int16))
