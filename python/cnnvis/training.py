@@ -14,19 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cnnvis.graph.modules import model_device
+
 __all__ = ["evaluate", "load_snapshot", "save_snapshot", "snapshot_paths", "train"]
 
 HISTORY_FILE = "history.json"
-
-
-def _model_device(model: Any) -> Any:
-    import torch
-
-    for p in model.parameters():
-        return p.device
-    for b in model.buffers():
-        return b.device
-    return torch.device("cpu")
 
 
 def save_snapshot(model: Any, path: str | os.PathLike) -> Path:
@@ -64,7 +56,7 @@ def load_snapshot(model: Any, path: str | os.PathLike, *, strict: bool = True) -
     if not path.is_file():
         raise FileNotFoundError(f"no snapshot at {path}")
     try:
-        state = torch.load(path, map_location=_model_device(model), weights_only=True)
+        state = torch.load(path, map_location=model_device(model), weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds here
         raise ValueError(f"{path} is not a readable weights file: {exc}") from None
     if not isinstance(state, dict):
@@ -102,7 +94,7 @@ def evaluate(model: Any, data: Any, batch_size: int = 256, device: Any = None) -
     import torch
     import torch.nn.functional as F
 
-    device = _model_device(model) if device is None else torch.device(device)
+    device = model_device(model) if device is None else torch.device(device)
     was_training = model.training
     model.eval()
     total, correct, loss_sum = 0, 0, 0.0
@@ -191,7 +183,7 @@ def train(
     if optimizer not in ("adam", "sgd"):
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
     epochs = int(epochs)
-    device = _model_device(model) if device is None else torch.device(device)
+    device = model_device(model) if device is None else torch.device(device)
     model.to(device)
     snap = Path(snapshot_dir) if snapshot_dir is not None else None
 

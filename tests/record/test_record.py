@@ -233,7 +233,7 @@ def test_outputs_reduced_after_the_forward_equal_outputs_reduced_in_the_hook(dig
     after it) is reduced in its hook. With no room to wait, all are reduced in their hooks."""
     import importlib
 
-    module = importlib.import_module("cnnvis.record.record")
+    module = importlib.import_module("cnnvis.record.watch")
     model = small_net()
     kw = dict(layers=["0", "3", "4", "6"], top_k=4, batch_size=50, progress=False, max_pooled=40)
     deferred = record(model, digits, **kw)
@@ -249,7 +249,7 @@ def test_batch_that_changes_a_waiting_output_in_place_runs_again(monkeypatch):
     that batch runs again with layer 1 reduced in the hook, and the result is exact."""
     import importlib
 
-    module = importlib.import_module("cnnvis.record.record")
+    module = importlib.import_module("cnnvis.record.watch")
 
     class HalveWhenBright(nn.Module):
         def __init__(self, threshold: float) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from cnnvis import _core
 from cnnvis.record.patches import _unique_rows
-from cnnvis.record.record import _Column
+from cnnvis.record.summaries import Column
 
 
 def _empty(c, k):
@@ -86,7 +86,7 @@ def test_merge_rejects_copies_and_bad_shapes():
 
 
 def test_column_grows():
-    col = _Column(np.int64)
+    col = Column(np.int64)
     parts = [np.arange(i, i + 3000) for i in range(0, 30000, 3000)]
     for p in parts:
         col.extend(len(p))[:] = p
