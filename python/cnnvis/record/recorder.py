@@ -439,26 +439,36 @@ def record(
     except StopIteration:
         raise RecordError("the data set is empty: nothing to record") from None
     total = inputs.loader_length(loader, max_samples)
-    bar = None
-    with recorder.start(inputs.split_batch(first)[0]):
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total, unit="img", desc="record", leave=False)
-        try:
-            for batch in itertools.chain([first], batches):
-                x, y = inputs.split_batch(batch)
-                if max_samples is not None:
-                    left = max_samples - recorder.start_of_batch
-                    if left <= 0:
-                        break
-                    x, y = x[:left], y[:left]
-                recorder.fold(x, y)
-                if bar is not None:
-                    bar.update(int(x.shape[0]))
-                if max_samples is not None and recorder.start_of_batch >= max_samples:
-                    break
-        finally:
+    with recorder.start(inputs.split_batch(first)[0]), _progress_bar(progress, total) as bar:
+        for x, y in _limited(itertools.chain([first], batches), recorder, max_samples):
+            recorder.fold(x, y)
             if bar is not None:
-                bar.close()
+                bar.update(int(x.shape[0]))
     return recorder.finish()
+
+
+def _limited(batches, recorder: Recorder, max_samples: int | None):
+    """The batches as (inputs, labels), the last one cut to end at ``max_samples``; no batch is
+    read after that."""
+    for batch in batches:
+        x, y = inputs.split_batch(batch)
+        if max_samples is not None:
+            left = max_samples - recorder.start_of_batch
+            x, y = x[:left], y[:left]
+        yield x, y
+        if max_samples is not None and recorder.start_of_batch >= max_samples:
+            return
+
+
+@contextlib.contextmanager
+def _progress_bar(show: bool, total: int | None):
+    if not show:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, unit="img", desc="record", leave=False)
+    try:
+        yield bar
+    finally:
+        bar.close()
