@@ -16,16 +16,20 @@ class RecordError(ValueError):
     """The model, the data or the options cannot be recorded (the message says why)."""
 
 
-def check_options(top_k, batch_size, max_pooled, patch_size, max_samples) -> None:
-    """RecordError for an option outside its range."""
+def check_options(top_k, max_pooled, patch_size) -> None:
+    """RecordError for an option of the recording outside its range."""
     if not isinstance(top_k, int) or top_k < 1 or top_k > 1000:
         raise RecordError(f"top_k must be an integer in 1..1000, got {top_k!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise RecordError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not isinstance(max_pooled, int) or max_pooled < 0:
         raise RecordError(f"max_pooled must be a non-negative integer, got {max_pooled!r}")
     if not isinstance(patch_size, int) or not 1 <= patch_size <= 512:
         raise RecordError(f"patch_size must be an integer in 1..512, got {patch_size!r}")
+
+
+def check_pass_options(batch_size, max_samples) -> None:
+    """RecordError for an option of the pass over the data outside its range."""
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise RecordError(f"batch_size must be a positive integer, got {batch_size!r}")
     if max_samples is not None and (not isinstance(max_samples, int) or max_samples < 1):
         raise RecordError(f"max_samples must be a positive integer or None, got {max_samples!r}")
 

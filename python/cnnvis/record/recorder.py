@@ -48,6 +48,8 @@ from cnnvis.record.store import PatchStore
 from cnnvis.record.summaries import Column, LayerState, Reservoir
 from cnnvis.record.watch import LayerWatch
 
+FUSED = True
+
 __all__ = ["Recorder", "record"]
 
 
@@ -102,7 +104,7 @@ class Recorder:
                  patch_size: int = 32, class_names: Sequence[str] | None = None,
                  logits: Callable[[Any], Any] | None = None, model_name: str | None = None,
                  seed: int = 0, patch_budget: int | None = None, device=None) -> None:  # fmt: skip
-        inputs.check_options(top_k, 1, max_pooled, patch_size, None)
+        inputs.check_options(top_k, max_pooled, patch_size)
         self.device = inputs.recording_device(model, device)
         self.model, self.layers, self.top_k, self.max_pooled = model, layers, top_k, max_pooled
         self.patch_size, self.logits, self.seed = patch_size, logits, seed
@@ -222,12 +224,12 @@ class Recorder:
             if y.dtype != torch.int64 or y.device.type != "cpu":
                 y = y.to("cpu", torch.int64)
             labels = y.contiguous().numpy()
-            need, slot_rows = self._fold_summaries(x, z, labels, outputs)
+            need, slot_rows, quantized = self._fold_summaries(x, z, labels, outputs)
             self.labels_all.extend(b)[:] = labels
-            self._keep_images(x, need, slot_rows)
+            self._keep_images(x, need, slot_rows, quantized)
         self.start_of_batch += b
 
-    def _fold_summaries(self, x, z, labels, outputs) -> tuple[np.ndarray, np.ndarray]:
+    def _fold_summaries(self, x, z, labels, outputs) -> tuple[np.ndarray, np.ndarray, bool]:
         """One C++ call: the labels' check, the reservoir per class (Algorithm R, deterministic in
         the sample order: slot_rows), the summaries of the outputs that waited, for all layers
         the class sums, reservoir rows, top-k lists and the pending patches of new entries
@@ -235,6 +237,8 @@ class Recorder:
         probabilities, and the images of a float32 CPU batch while the store holds every image.
         """
         import torch
+
+        from cnnvis import _core
 
         start, b, patches = self.start_of_batch, int(x.shape[0]), self.patches
         if patches.direct and not patches.fits(start + b):
@@ -247,19 +251,25 @@ class Recorder:
         need = np.zeros(b, dtype=np.uint8)
         slot_rows = np.empty(b, dtype=np.int64)
         zc = z.detach().to("cpu", torch.float32).contiguous().numpy()
-        self.quantized = patches.direct and x.device.type == "cpu" and x.dtype == torch.float32
+        top, prob = self.preds_all.extend(b), self.conf_all.extend(b)
+        quantized = (FUSED and patches.direct and x.device.type == "cpu"
+                          and x.dtype == torch.float32)  # fmt: skip
         images, image_rows = (
-            (x.contiguous().numpy(), patches.direct_rows(start, b)) if self.quantized
+            (x.contiguous().numpy(), patches.direct_rows(start, b)) if quantized
             else (None, None)
         )  # fmt: skip
         try:
-            bad = self.fold_.fold(start, labels, outputs, need, slot_rows, zc,
-                                  self.preds_all.extend(b), self.conf_all.extend(b), images,
-                                  image_rows)  # fmt: skip
+            if FUSED:
+                bad = self.fold_.fold(start, labels, outputs, need, slot_rows, zc, top, prob,
+                                      images, image_rows)  # fmt: skip
+            else:
+                bad = self.fold_.fold(start, labels, outputs, need, slot_rows)
         except ValueError as e:
             if str(e).startswith("label "):
                 raise RecordError(f"{e} ({self.n_classes} classes)") from None
             raise
+        if not FUSED and bad < 0 and not _core.softmax_top(zc, top, prob):
+            bad = len(self.order)
         if bad == len(self.order):
             raise RecordError(
                 f"the model's logits contain NaN or inf (batch starting at sample {start})"
@@ -269,9 +279,9 @@ class Recorder:
                 f"layer {self.order[bad]!r} produced NaN or inf activations (batch starting at "
                 f"sample {start}); check the inputs and the model's weights"
             )
-        return need, slot_rows
+        return need, slot_rows, quantized
 
-    def _keep_images(self, x, need: np.ndarray, slot_rows: np.ndarray) -> None:
+    def _keep_images(self, x, need: np.ndarray, slot_rows: np.ndarray, quantized: bool) -> None:
         """All images while the store holds them (thumbnails and patches come from it at the
         end), else the thumbnails of the reservoir's new samples and the images of the new top-k
         entries; full-size thumbnails are the same images, converted once."""
@@ -279,7 +289,7 @@ class Recorder:
         low, high, hw = self.low, self.high, self.thumb_hw
         take = None if patches.direct and self.full else np.flatnonzero(slot_rows >= 0)
         if patches.direct:
-            if not self.quantized:
+            if not quantized:  # the fold did not write them
                 images_uint8(x, low, high, np.arange(b), out=patches.direct_rows(start, b))
             if take is not None and take.size:
                 self.thumbs[slot_rows[take]] = thumbnails(x, take, hw, low, high)
@@ -425,7 +435,7 @@ def record(
         labels out of range, non-finite activations (naming the first such layer), an unknown
         layer name (listing the known ones), logits of the wrong shape, or bad options.
     """
-    inputs.check_options(top_k, batch_size, max_pooled, patch_size, max_samples)
+    inputs.check_pass_options(batch_size, max_samples)
     recorder = Recorder(model, layers=layers, top_k=top_k, max_pooled=max_pooled,
                         patch_size=patch_size, class_names=class_names, logits=logits,
                         model_name=model_name, seed=seed, patch_budget=patch_budget,

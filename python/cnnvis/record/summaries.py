@@ -7,6 +7,9 @@ import numpy as np
 
 from cnnvis.record.receptive import ReceptiveField
 
+USE_MMAP = True
+POPULATE = True
+
 
 class Reservoir:
     """Class-stratified reservoir sample (Algorithm R per class) of sample positions.
@@ -99,6 +102,10 @@ def zeroed(shape: tuple[int, ...], populate: bool = False) -> np.ndarray:
     """
     import mmap
 
+    if not USE_MMAP:
+        return np.zeros(shape, np.uint8)
+    if not POPULATE:
+        populate = False
     n = int(np.prod(shape, dtype=np.int64))
     flags = mmap.MAP_SHARED | mmap.MAP_ANONYMOUS  # the default of mmap(-1, n)
     if populate:
