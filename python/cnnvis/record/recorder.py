@@ -5,8 +5,7 @@ Memory is bounded independently of the number of samples N, apart from 20 bytes 
 for labels, predictions and confidences (kept in arrays that grow by doubling, so at most
 40 bytes per sample, outside the malloc heap). With layers of C_l channels (S = sum of C_l),
 K classes, k = ``top_k``, P = ``patch_size``, B = batch size and input images of c x H x W,
-the pass holds: one batch of activations (the model's own forward; recorded outputs of at
-most 8 MiB in all are kept until the end of the forward pass); ``S * (8 K + 28 k)``
+the pass holds: one batch of activations (the model's own forward); ``S * (8 K + 28 k)``
 bytes of running class sums and top-k entries; ``16 B S`` bytes of per-batch spatial
 summaries (mean, max, location); ``4 * max_pooled * S`` bytes of pooled
 vectors plus ``max_pooled`` thumbnails (longest side at most 64 pixels); a store of uint8
@@ -18,12 +17,9 @@ copy of the weights. Nothing else is kept from one batch to the next. Measured
 (``benchmarks/record.py``): the peak resident memory of a ResNet-18 recording is the same at
 8,000 and at 16,000 samples, and lower at 2,000 (whose patches are kept as images).
 
-Hooked outputs are reduced to their spatial mean, spatial max and its location; the full
-feature maps are never stored. An output that a later op changes in place (a following
-in-place ReLU) is reduced inside the hook, before the next module runs. When a batch's
-recorded outputs take at most 8 MiB in all, the others are reduced after the forward pass
-(their version counters prove them unchanged; a batch that changes one after all is run
-again with it reduced in the hook). Receptive fields come from the conv and pool arithmetic
+Hooked outputs are reduced to their spatial mean, spatial max and its location, inside the
+hook (before a later op can change the output in place); the full feature maps are never
+stored. Receptive fields come from the conv and pool arithmetic
 along the model's graph (branches take the union; a global gate such as squeeze-excitation
 adds no spatial extent); layers behind ops that arithmetic does not know (functional convs or
 pools, padding, interpolation) are measured instead with input gradients of a random probe. See
@@ -216,23 +212,20 @@ class Recorder:
         inputs.check_batch(x, y, self.input_shape, self.start_of_batch)
         with torch.no_grad():
             x = x.to(self.device)
-            out, outputs = self.watch.forward(x)
-            z = inputs.pick_logits(out, self.logits)
+            z = inputs.pick_logits(self.watch.forward(x), self.logits)
             if self.fold_ is None:
                 self._setup(x, z)
-                outputs = [None] * len(self.order)  # the first summaries are set already
             if y.dtype != torch.int64 or y.device.type != "cpu":
                 y = y.to("cpu", torch.int64)
             labels = y.contiguous().numpy()
-            need, slot_rows, quantized = self._fold_summaries(x, z, labels, outputs)
+            need, slot_rows, quantized = self._fold_summaries(x, z, labels)
             self.labels_all.extend(b)[:] = labels
             self._keep_images(x, need, slot_rows, quantized)
         self.start_of_batch += b
 
-    def _fold_summaries(self, x, z, labels, outputs) -> tuple[np.ndarray, np.ndarray, bool]:
+    def _fold_summaries(self, x, z, labels) -> tuple[np.ndarray, np.ndarray, bool]:
         """One C++ call: the labels' check, the reservoir per class (Algorithm R, deterministic in
-        the sample order: slot_rows), the summaries of the outputs that waited, for all layers
-        the class sums, reservoir rows, top-k lists and the pending patches of new entries
+        the sample order: slot_rows), for all layers (summarised in their hooks) the class sums, reservoir rows, top-k lists and the pending patches of new entries
         (need: the samples whose image is needed), the predictions and their softmax
         probabilities, and the images of a float32 CPU batch while the store holds every image.
         """
@@ -249,6 +242,7 @@ class Recorder:
                 self.thumbs[rows_k] = patches.kept_images(pos_k)
             patches.end_direct()
         need = np.zeros(b, dtype=np.uint8)
+        no_outputs = [None] * len(self.order)  # every layer was summarised in its hook
         slot_rows = np.empty(b, dtype=np.int64)
         zc = z.detach().to("cpu", torch.float32).contiguous().numpy()
         top, prob = self.preds_all.extend(b), self.conf_all.extend(b)
@@ -260,10 +254,10 @@ class Recorder:
         )  # fmt: skip
         try:
             if FUSED:
-                bad = self.fold_.fold(start, labels, outputs, need, slot_rows, zc, top, prob,
+                bad = self.fold_.fold(start, labels, no_outputs, need, slot_rows, zc, top, prob,
                                       images, image_rows)  # fmt: skip
             else:
-                bad = self.fold_.fold(start, labels, outputs, need, slot_rows)
+                bad = self.fold_.fold(start, labels, no_outputs, need, slot_rows)
         except ValueError as e:
             if str(e).startswith("label "):
                 raise RecordError(f"{e} ({self.n_classes} classes)") from None
