@@ -189,8 +189,7 @@ cnnvis::topk::LayerState make_layer(std::vector<py::array>& a, const std::string
 // array a call passes (dtype, shape, layout, overlap) before the core runs without the GIL.
 class PyFold {
  public:
-  PyFold(const py::sequence& layers, const py::object& reservoir,
-         const py::object& display_range) {
+  PyFold(const py::sequence& layers, const py::object& reservoir) {
     auto res = array_tuple(reservoir, 5, "reservoir must be a tuple (seen, caps, offset, "
                            "position, rng) of numpy arrays");
     std::vector<cnnvis::topk::LayerState> states;
@@ -215,18 +214,7 @@ class PyFold {
            ")");
     cnnvis::topk::Reservoir r = make_reservoir(res, spans_);
     arrays_.insert(arrays_.end(), res.begin(), res.end());
-    std::vector<float> low, high;
-    if (!display_range.is_none()) {
-      const std::string message = "display_range must be a tuple (low, high) of two float32 "
-                                  "arrays of one value per image channel";
-      auto d = array_tuple(display_range, 2, message);
-      if (d[0].ndim() != 1 || d[0].shape(0) < 1) fail(message);
-      const float* lo = exact<float>(d[0], "display_range", {d[0].shape(0)});
-      const float* hi = exact<float>(d[1], "display_range", {d[0].shape(0)});
-      low.assign(lo, lo + d[0].shape(0));
-      high.assign(hi, hi + d[0].shape(0));
-    }
-    fold_ = std::make_unique<cnnvis::topk::Fold>(std::move(states), r, low, high);
+    fold_ = std::make_unique<cnnvis::topk::Fold>(std::move(states), r);
   }
 
   void stats(const py::object& layer, const py::object& x_obj) {
@@ -263,19 +251,9 @@ class PyFold {
     fold_->set_stats(i, mean.data(), max.data(), loc.data(), static_cast<std::size_t>(b));
   }
 
-  py::ssize_t fold(const py::object& start_obj, const py::object& labels_obj,
-                   const py::sequence& outputs, py::array need, py::array pooled_row,
-                   const py::object& logits, const py::object& top,
-                   const py::object& probability, const py::object& images,
-                   const py::object& image_rows) {
+  py::ssize_t fold(const py::object& start_obj, const py::object& labels_obj, py::array need,
+                   py::array pooled_row) {
     const std::int64_t start = int_arg(start_obj, "start");
-    if (static_cast<std::size_t>(py::len(outputs)) != fold_->size())
-      fail("outputs must have one item (an array or None) per layer");
-    // the last output first: the forward pass wrote it last, so more of it is still in cache
-    for (std::size_t j = fold_->size(); j-- > 0;) {
-      py::object x = outputs[j];
-      if (!x.is_none()) stats(py::int_(j), x);
-    }
     const std::ptrdiff_t batch = fold_->batch();
     if (batch < 0) fail("layer 0 has no summaries of this batch: call stats first");
     const auto b = static_cast<py::ssize_t>(batch);
@@ -287,11 +265,9 @@ class PyFold {
     spans.add(pooled_row, "pooled_row");
     std::uint8_t* nd = inplace<std::uint8_t>(need, "need", {b});
     spans.add(need, "need");
-    const cnnvis::topk::LogitsBatch z = logits_of(logits, top, probability, b, spans);
-    const cnnvis::topk::ImagesBatch im = images_of(images, image_rows, b, spans);
     const std::int64_t* lab = labels.data();
     py::gil_scoped_release release;
-    return fold_->fold(start, lab, static_cast<std::size_t>(b), nd, row, z, im);
+    return fold_->fold(start, lab, static_cast<std::size_t>(b), nd, row);
   }
 
  private:
@@ -300,56 +276,6 @@ class PyFold {
     if (i < 0 || static_cast<std::size_t>(i) >= fold_->size())
       fail("layer " + std::to_string(i) + " outside 0.." + std::to_string(fold_->size() - 1));
     return static_cast<std::size_t>(i);
-  }
-
-  // The batch's logits and where their prediction and probability go, checked (all or none).
-  static cnnvis::topk::LogitsBatch logits_of(const py::object& logits, const py::object& top,
-                                             const py::object& probability, py::ssize_t b,
-                                             Disjoint& spans) {
-    cnnvis::topk::LogitsBatch z;
-    if (logits.is_none() && top.is_none() && probability.is_none()) return z;
-    if (!py::isinstance<py::array>(logits) || !py::isinstance<py::array>(top) ||
-        !py::isinstance<py::array>(probability))
-      fail("logits, top and probability must be numpy arrays, all three or none");
-    auto a = py::reinterpret_borrow<py::array>(logits);
-    if (a.ndim() != 2 || a.shape(0) != b || a.shape(1) < 1)
-      fail("logits must be a 2-D array (batch, logits) of " + std::to_string(b) + " rows");
-    z.values = exact<float>(a, "logits", {b, a.shape(1)});
-    z.n = static_cast<std::size_t>(a.shape(1));
-    auto t = py::reinterpret_borrow<py::array>(top);
-    auto p = py::reinterpret_borrow<py::array>(probability);
-    z.top = inplace<std::int64_t>(t, "top", {b});
-    z.probability = inplace<float>(p, "probability", {b});
-    spans.add(a, "logits");
-    spans.add(t, "top");
-    spans.add(p, "probability");
-    return z;
-  }
-
-  // The batch's float32 images and the uint8 rows they are quantized into, checked (both or
-  // neither; the display range comes from the constructor).
-  cnnvis::topk::ImagesBatch images_of(const py::object& images, const py::object& rows,
-                                      py::ssize_t b, Disjoint& spans) const {
-    cnnvis::topk::ImagesBatch im;
-    if (images.is_none() && rows.is_none()) return im;
-    if (!py::isinstance<py::array>(images) || !py::isinstance<py::array>(rows))
-      fail("images and image_rows must be numpy arrays, both or neither");
-    if (fold_->image_channels() == 0) fail("images need the display_range given to the Fold");
-    auto x = py::reinterpret_borrow<py::array>(images);
-    const auto c = static_cast<py::ssize_t>(fold_->image_channels());
-    if (x.ndim() != 4 || x.shape(0) != b || x.shape(1) != c)
-      fail("images must be a 4-D array (" + std::to_string(b) + ", " + std::to_string(c) +
-           ", height, width)");
-    const py::ssize_t h = x.shape(2), w = x.shape(3);
-    im.pixels = exact<float>(x, "images", {b, c, h, w});
-    auto r = py::reinterpret_borrow<py::array>(rows);
-    im.out = inplace<std::uint8_t>(r, "image_rows", {b, h, w, c});
-    spans.add(x, "images");
-    spans.add(r, "image_rows");
-    im.c = static_cast<std::size_t>(c);
-    im.h = static_cast<std::size_t>(h);
-    im.w = static_cast<std::size_t>(w);
-    return im;
   }
 
   std::vector<py::array> arrays_;  // kept alive: the core's pointers point into them
@@ -493,12 +419,11 @@ void init_topk(py::module_& m) {
       "positions, locations of the maxima and patch slots, each slot row a permutation of "
       "0..k-1), the class sums (float64, classes x channels), the reservoir rows (float32, "
       "pooled rows x channels) and the pending flags (uint8, channels x k, by slot); and the "
-      "reservoir's arrays (seen, caps, offset, position, rng) as reservoir_offer takes them; and "
-      "optionally the display range (low, high: float32, one per image channel) its images are "
-      "quantized in. No two of these arrays may overlap. Per batch: fold(), with stats() or "
-      "set_stats() first for a layer whose output it is not given.")
-      .def(py::init<const py::sequence&, const py::object&, const py::object&>(),
-           py::arg("layers"), py::arg("reservoir"), py::arg("display_range") = py::none())
+      "reservoir's arrays (seen, caps, offset, position, rng) as reservoir_offer takes them. "
+      "No two of these arrays may overlap. Per batch: stats() or set_stats() of every layer, "
+      "then fold().")
+      .def(py::init<const py::sequence&, const py::object&>(), py::arg("layers"),
+           py::arg("reservoir"))
       .def("stats", &PyFold::stats, py::arg("layer"), py::arg("x"),
            "Summaries of the layer's output x for this batch (float32, C-contiguous, (batch, "
            "channels, ...)): per (sample, channel) the mean and the maximum, and the first index "
@@ -507,26 +432,18 @@ void init_topk(py::module_& m) {
       .def("set_stats", &PyFold::set_stats, py::arg("layer"), py::arg("mean"), py::arg("max"),
            py::arg("loc"),
            "Summaries computed elsewhere (batch x channels: mean, max, flat index of the max).")
-      .def("fold", &PyFold::fold, py::arg("start"), py::arg("labels"), py::arg("outputs"),
-           py::arg("need"), py::arg("pooled_row"), py::arg("logits") = py::none(),
-           py::arg("top") = py::none(), py::arg("probability") = py::none(),
-           py::arg("images") = py::none(), py::arg("image_rows") = py::none(),
+      .def("fold", &PyFold::fold, py::arg("start"), py::arg("labels"), py::arg("need"),
+           py::arg("pooled_row"),
            "Folds the batch of samples start.. (labels: integers in 0..classes-1) into every "
-           "layer, in order, after stats() of each output given (outputs: per layer an array, or "
-           "None for a layer whose summaries are set already). The batch is first offered to the "
-           "class-stratified reservoir (Algorithm R per class, as reservoir_offer): "
+           "layer, in order, after stats() or set_stats() of each. The batch is first offered to "
+           "the class-stratified reservoir (Algorithm R per class, as reservoir_offer): "
            "pooled_row[i] (int64, written) is the reservoir row sample i holds, or -1. Each mean "
            "goes to its class's sums by label and to its reservoir row; a maximum enters "
            "the top-k lists only above the k-th, after every equal value (a stable descending "
            "sort of [lists; batch] cut to k), taking the slot of the entry it evicts, which "
            "becomes pending; need[i] = 1 (uint8, batch) for each sample of the batch that "
-           "entered a list. Given logits (float32, batch x classes), it writes top (int64) and "
-           "probability (float32) as softmax_top does; given images (float32, batch x channels x "
-           "height x width), it quantizes them into image_rows (uint8, batch x height x width x "
-           "channels) as quantize_images does, in the display_range given to the Fold. Returns "
-           "the index of the first layer with a NaN or infinite mean, which is left unchanged "
-           "(the layers before it are folded); the number of layers if the logits have a NaN or "
-           "infinite value; or -1.");
+           "entered a list. Returns the index of the first layer with a NaN or infinite mean, "
+           "which is left unchanged (the layers before it are folded), or -1.");
 
   m.def("reservoir_offer", &reservoir_offer, py::arg("labels"), py::arg("start"),
         py::arg("seen"), py::arg("caps"), py::arg("offset"), py::arg("position"), py::arg("rng"),

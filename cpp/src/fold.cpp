@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <string>
-#include <utility>
 
 #include "cnnvis/common.hpp"
 
@@ -17,12 +16,8 @@ void Fold::Layer::resize(std::size_t b) {
   }
 }
 
-Fold::Fold(std::vector<LayerState> layers, Reservoir reservoir, std::vector<float> low,
-           std::vector<float> high)
-    : reservoir_(reservoir), low_(std::move(low)), high_(std::move(high)) {
+Fold::Fold(std::vector<LayerState> layers, Reservoir reservoir) : reservoir_(reservoir) {
   if (layers.empty()) throw InvalidArgument("there must be at least one layer");
-  if (low_.size() != high_.size())
-    throw InvalidArgument("the display range needs one low and one high per image channel");
   check_reservoir(reservoir_);
   for (std::size_t i = 0; i < layers.size(); ++i) {
     const LayerState& s = layers[i];
@@ -88,8 +83,7 @@ void Fold::check_lists(std::int64_t start) const {
 }
 
 std::ptrdiff_t Fold::fold(std::int64_t start, const std::int64_t* labels, std::size_t batch,
-                          std::uint8_t* need, std::int64_t* pooled_row,
-                          const LogitsBatch& logits, const ImagesBatch& images) {
+                          std::uint8_t* need, std::int64_t* pooled_row) {
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     if (layers_[i].batch < 0)
       throw InvalidArgument("layer " + std::to_string(i) +
@@ -98,8 +92,6 @@ std::ptrdiff_t Fold::fold(std::int64_t start, const std::int64_t* labels, std::s
       throw InvalidArgument("every layer's summaries must be of one batch of " +
                             std::to_string(batch));
   }
-  if (images.pixels != nullptr && images.c != low_.size())
-    throw InvalidArgument("images need one display range value per channel");
   try {
     check_offer(reservoir_, labels, batch, start);
   } catch (const InvalidArgument&) {  // name the sample whose label is out of range
@@ -120,12 +112,6 @@ std::ptrdiff_t Fold::fold(std::int64_t start, const std::int64_t* labels, std::s
                     start, labels, pooled_row, need))
       bad = static_cast<std::ptrdiff_t>(i);
   }
-  if (bad < 0 && logits.values != nullptr &&
-      !softmax_top(logits.values, batch, logits.n, logits.top, logits.probability))
-    bad = static_cast<std::ptrdiff_t>(layers_.size());
-  if (images.pixels != nullptr)
-    quantize_images(images.pixels, images.c, images.h, images.w, low_.data(), high_.data(),
-                    nullptr, batch, images.out);
   for (Layer& l : layers_) l.batch = -1;
   return bad;
 }

@@ -297,18 +297,22 @@ def test_fold_gives_a_consistent_state_or_an_error(start, labels, values, tamper
         refused(lambda: fold.stats(layer_index, x))
     need, pooled_row = np.zeros(b, np.uint8), np.zeros(b, np.int64)
     lab = np.array(labels, np.int64)
-    bad = refused(lambda: fold.fold(start, lab, [x], need, pooled_row))
+    fold.stats(0, x)
+    bad = refused(lambda: fold.fold(start, lab, need, pooled_row))
+    valid = tamper in ("ok", "layer") and 0 <= start <= 2**62 and ((lab >= 0) & (lab < 2)).all()
     if bad is None:
+        assert not valid
         return
     assert 0 <= start and (lab >= 0).all() and (lab < n_classes).all()
-    values_, samples, _locs, slots, sums, _pooled, _pending = layer
+    _values, samples, _locs, slots, sums, _pooled, _pending = layer
     for row in slots:
         assert sorted(row) == list(range(k))
+    means = _core.spatial_stats(x)[0]  # the means the fold uses (spatial_stats is tested above)
     if bad == -1:
+        assert np.isfinite(means).all()
         assert ((samples == -1) | ((samples >= start) & (samples < start + b))).all()
-        means = x.astype(np.float64).mean(axis=2)
         ref = np.zeros((n_classes, c))
-        np.add.at(ref, lab, np.asarray(means, np.float32).astype(np.float64))
-        np.testing.assert_allclose(sums, ref, rtol=1e-5, atol=1e-30)
+        np.add.at(ref, lab, means.astype(np.float64))
+        np.testing.assert_array_equal(sums, ref)
     else:
-        assert bad == 0 and not np.isfinite(x.mean(axis=2, dtype=np.float64)).all()
+        assert bad == 0 and not np.isfinite(means).all() and (sums == 0).all()

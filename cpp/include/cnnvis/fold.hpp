@@ -1,6 +1,6 @@
 // The batch fold of a recording: every recorded layer's running summaries (top-k lists, class
-// sums, reservoir rows, pending patches), the class-stratified reservoir, the predictions and the
-// quantised images, updated in one call per batch. Pure C++17 over the caller's buffers, which
+// sums, reservoir rows, pending patches) and the class-stratified reservoir, updated in one call
+// per batch. Pure C++17 over the caller's buffers, which
 // must outlive the Fold and must not overlap (the binding checks both).
 #pragma once
 
@@ -18,33 +18,14 @@ struct LayerState {
   Sums sums;
 };
 
-// A batch's logits (batch, n) and where the prediction and its probability go; all null for none.
-struct LogitsBatch {
-  const float* values = nullptr;
-  std::size_t n = 0;
-  std::int64_t* top = nullptr;
-  float* probability = nullptr;
-};
-
-// A batch's float32 images (batch, c, h, w) and the uint8 rows (batch, h, w, c) they are quantised
-// into; null pixels for none.
-struct ImagesBatch {
-  const float* pixels = nullptr;
-  std::size_t c = 0, h = 0, w = 0;
-  std::uint8_t* out = nullptr;
-};
-
 class Fold {
  public:
   // Checks the reservoir (check_reservoir) and that every layer has the reservoir's classes and
-  // rows. low and high are the display range per image channel (both empty when the fold is given
-  // no images).
-  Fold(std::vector<LayerState> layers, Reservoir reservoir, std::vector<float> low,
-       std::vector<float> high);
+  // rows.
+  Fold(std::vector<LayerState> layers, Reservoir reservoir);
 
   std::size_t size() const { return layers_.size(); }
   std::size_t n_channels(std::size_t layer) const { return at(layer).state.lists.n_channels; }
-  std::size_t image_channels() const { return low_.size(); }
   // The batch size of the summaries layer 0 holds for the next fold, or -1 for none.
   std::ptrdiff_t batch() const { return layers_[0].batch; }
 
@@ -58,10 +39,9 @@ class Fold {
   // Folds the batch of samples start .. start + batch - 1 into every layer (each must have its
   // summaries of this batch), as the binding's docstring says. Checks first (InvalidArgument):
   // the labels, the order of the samples, the lists' slots and samples. Returns the index of the
-  // first layer with a NaN or infinite mean, size() for NaN or infinite logits, or -1.
+  // first layer with a NaN or infinite mean, or -1.
   std::ptrdiff_t fold(std::int64_t start, const std::int64_t* labels, std::size_t batch,
-                      std::uint8_t* need, std::int64_t* pooled_row, const LogitsBatch& logits,
-                      const ImagesBatch& images);
+                      std::uint8_t* need, std::int64_t* pooled_row);
 
  private:
   struct Layer {
@@ -78,7 +58,6 @@ class Fold {
 
   std::vector<Layer> layers_;
   Reservoir reservoir_;
-  std::vector<float> low_, high_;
 };
 
 }  // namespace cnnvis::topk

@@ -44,8 +44,6 @@ from cnnvis.record.store import PatchStore
 from cnnvis.record.summaries import Column, LayerState, Reservoir
 from cnnvis.record.watch import LayerWatch
 
-FUSED = True
-
 __all__ = ["Recorder", "record"]
 
 
@@ -176,7 +174,7 @@ class Recorder:
             (st.top_values, st.top_samples, st.top_loc, st.top_slot, st.class_sums, st.pooled,
              self.patches.pending_of(st))
             for st in layer_states
-        ], self.reservoir.arrays(), display_range=(self.low.numpy(), self.high.numpy()))  # fmt: skip
+        ], self.reservoir.arrays())  # fmt: skip
         self.watch.plan(self.fold_, self.order)
 
     def _receptive_fields(self, x) -> dict:
@@ -218,17 +216,17 @@ class Recorder:
             if y.dtype != torch.int64 or y.device.type != "cpu":
                 y = y.to("cpu", torch.int64)
             labels = y.contiguous().numpy()
-            need, slot_rows, quantized = self._fold_summaries(x, z, labels)
+            need, slot_rows = self._fold_summaries(x, z, labels)
             self.labels_all.extend(b)[:] = labels
-            self._keep_images(x, need, slot_rows, quantized)
+            self._keep_images(x, need, slot_rows)
         self.start_of_batch += b
 
-    def _fold_summaries(self, x, z, labels) -> tuple[np.ndarray, np.ndarray, bool]:
-        """One C++ call: the labels' check, the reservoir per class (Algorithm R, deterministic in
-        the sample order: slot_rows), for all layers (summarised in their hooks) the class sums, reservoir rows, top-k lists and the pending patches of new entries
-        (need: the samples whose image is needed), the predictions and their softmax
-        probabilities, and the images of a float32 CPU batch while the store holds every image.
-        """
+    def _fold_summaries(self, x, z, labels) -> tuple[np.ndarray, np.ndarray]:
+        """The batch into the running state: one C++ call checks the labels, offers the samples
+        to the reservoir per class (Algorithm R, deterministic in the sample order: slot_rows)
+        and folds every layer's summaries (made in the hooks) into the class sums, reservoir
+        rows, top-k lists and pending patches of new entries (need: the samples whose image is
+        needed); a second writes the predictions and their softmax probabilities."""
         import torch
 
         from cnnvis import _core
@@ -242,40 +240,26 @@ class Recorder:
                 self.thumbs[rows_k] = patches.kept_images(pos_k)
             patches.end_direct()
         need = np.zeros(b, dtype=np.uint8)
-        no_outputs = [None] * len(self.order)  # every layer was summarised in its hook
         slot_rows = np.empty(b, dtype=np.int64)
-        zc = z.detach().to("cpu", torch.float32).contiguous().numpy()
-        top, prob = self.preds_all.extend(b), self.conf_all.extend(b)
-        quantized = (FUSED and patches.direct and x.device.type == "cpu"
-                          and x.dtype == torch.float32)  # fmt: skip
-        images, image_rows = (
-            (x.contiguous().numpy(), patches.direct_rows(start, b)) if quantized
-            else (None, None)
-        )  # fmt: skip
         try:
-            if FUSED:
-                bad = self.fold_.fold(start, labels, no_outputs, need, slot_rows, zc, top, prob,
-                                      images, image_rows)  # fmt: skip
-            else:
-                bad = self.fold_.fold(start, labels, no_outputs, need, slot_rows)
+            bad = self.fold_.fold(start, labels, need, slot_rows)
         except ValueError as e:
             if str(e).startswith("label "):
                 raise RecordError(f"{e} ({self.n_classes} classes)") from None
             raise
-        if not FUSED and bad < 0 and not _core.softmax_top(zc, top, prob):
-            bad = len(self.order)
-        if bad == len(self.order):
-            raise RecordError(
-                f"the model's logits contain NaN or inf (batch starting at sample {start})"
-            )
         if bad >= 0:  # in execution order: the first bad layer is named
             raise RecordError(
                 f"layer {self.order[bad]!r} produced NaN or inf activations (batch starting at "
                 f"sample {start}); check the inputs and the model's weights"
             )
-        return need, slot_rows, quantized
+        zc = z.detach().to("cpu", torch.float32).contiguous().numpy()
+        if not _core.softmax_top(zc, self.preds_all.extend(b), self.conf_all.extend(b)):
+            raise RecordError(
+                f"the model's logits contain NaN or inf (batch starting at sample {start})"
+            )
+        return need, slot_rows
 
-    def _keep_images(self, x, need: np.ndarray, slot_rows: np.ndarray, quantized: bool) -> None:
+    def _keep_images(self, x, need: np.ndarray, slot_rows: np.ndarray) -> None:
         """All images while the store holds them (thumbnails and patches come from it at the
         end), else the thumbnails of the reservoir's new samples and the images of the new top-k
         entries; full-size thumbnails are the same images, converted once."""
@@ -283,8 +267,7 @@ class Recorder:
         low, high, hw = self.low, self.high, self.thumb_hw
         take = None if patches.direct and self.full else np.flatnonzero(slot_rows >= 0)
         if patches.direct:
-            if not quantized:  # the fold did not write them
-                images_uint8(x, low, high, np.arange(b), out=patches.direct_rows(start, b))
+            images_uint8(x, low, high, np.arange(b), out=patches.direct_rows(start, b))
             if take is not None and take.size:
                 self.thumbs[slot_rows[take]] = thumbnails(x, take, hw, low, high)
             return
