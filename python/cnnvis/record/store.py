@@ -128,8 +128,7 @@ class PatchStore:
         never flushed before) straight to their rows in top-k order, so the block is the result.
         """
         if self.block is None:
-            # every row of the block is written (it is the result): map its pages in at once
-            self.block = zeroed((self.total, self.p, self.p, self.c), populate=True)
+            self.block = zeroed((self.total, self.p, self.p, self.c))
         image_rows, boxes, targets = [], [], []
         for st in self.states:
             rows = self._rows(st)
