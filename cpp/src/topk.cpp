@@ -1,8 +1,11 @@
 #include "cnnvis/topk.hpp"
 
+#include "cnnvis/common.hpp"
+
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #if defined(__SSE2__) || defined(_M_X64)
@@ -70,11 +73,14 @@ bool accumulate(Lists& lists, Sums& sums, const float* mean, const float* batch_
   }
   // the merge, then the new entries: samples of this batch still in a list after it
   merge(lists, batch_max, batch_loc, batch, start);
+  // (the bounds tests cannot fail on lists the caller checked; they keep every write inside
+  // need and pending whatever the lists hold)
   for (std::size_t j = 0; j < nc * k; ++j) {
     const std::int64_t s = lists.samples[j];
-    if (s < start) continue;
+    const std::uint64_t slot = static_cast<std::uint64_t>(lists.slots[j]);
+    if (s < start || static_cast<std::uint64_t>(s - start) >= batch || slot >= k) continue;
     need[s - start] = 1;
-    sums.pending[(j / k) * k + static_cast<std::size_t>(lists.slots[j])] = 1;
+    sums.pending[(j / k) * k + slot] = 1;
   }
   return true;
 }
@@ -279,6 +285,44 @@ std::uint64_t below(std::uint64_t& state, std::uint64_t bound) {
 
 }  // namespace
 
+void check_range(const std::int64_t* v, std::size_t n, std::int64_t lo, std::int64_t hi,
+                 const std::string& what, const std::string& range) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (v[i] < lo || v[i] >= hi)
+      throw InvalidArgument(what + " " + std::to_string(v[i]) + " outside " + range);
+}
+
+void check_reservoir(const Reservoir& r) {
+  if (r.n_classes < 1) throw InvalidArgument("there must be at least one class");
+  const auto n_rows = static_cast<std::int64_t>(r.n_rows);
+  for (std::size_t c = 0; c < r.n_classes; ++c)
+    // offset + caps <= n_rows, written so that it cannot overflow
+    if (r.caps[c] < 0 || r.offset[c] < 0 || r.offset[c] > n_rows - r.caps[c] || r.seen[c] < 0)
+      throw InvalidArgument("class " + std::to_string(c) + ": its rows " +
+                            std::to_string(r.offset[c]) + " + " + std::to_string(r.caps[c]) +
+                            " must lie inside position (" + std::to_string(n_rows) +
+                            " rows) and its count be >= 0");
+}
+
+void check_offer(const Reservoir& r, const std::int64_t* labels, std::size_t n,
+                 std::int64_t start) {
+  const std::int64_t most = std::numeric_limits<std::int64_t>::max();
+  const auto count = static_cast<std::int64_t>(n);  // n elements of an array: far below 2^63
+  if (start < 0) throw InvalidArgument("start must be >= 0");
+  if (start > most - count)
+    throw InvalidArgument("start + the batch size must stay below 2^63");
+  for (std::size_t q = 0; q < r.n_rows; ++q)
+    if (r.position[q] >= start)
+      throw InvalidArgument("position holds samples from start on: batches must be offered in "
+                            "order");
+  for (std::size_t c = 0; c < r.n_classes; ++c)
+    if (r.seen[c] > most - count)
+      throw InvalidArgument("class " + std::to_string(c) + ": its count " +
+                            std::to_string(r.seen[c]) + " would pass 2^63 - 1");
+  check_range(labels, n, 0, static_cast<std::int64_t>(r.n_classes), "label",
+              "0.." + std::to_string(r.n_classes - 1));
+}
+
 void reservoir_offer(Reservoir& r, const std::int64_t* labels, std::size_t n, std::int64_t start,
                      std::int64_t* row) {
   for (std::size_t i = 0; i < n; ++i) {
@@ -341,6 +385,25 @@ void quantize_images(const float* x, std::size_t c, std::size_t h, std::size_t w
       }
     }
   }
+}
+
+void check_boxes(std::size_t n_images, std::size_t height, std::size_t width,
+                 const std::int64_t* slot, const std::int64_t* y0, const std::int64_t* x0,
+                 std::size_t n, std::size_t h, std::size_t w) {
+  if (h < 1 || w < 1 || h > height || w > width)
+    throw InvalidArgument("box size " + std::to_string(h) + "x" + std::to_string(w) +
+                          " does not fit images of " + std::to_string(height) + "x" +
+                          std::to_string(width));
+  // y0 + h <= height as y0 <= height - h (h <= height above): no sum that can overflow
+  const auto last_y = static_cast<std::int64_t>(height - h);
+  const auto last_x = static_cast<std::int64_t>(width - w);
+  const auto images = static_cast<std::int64_t>(n_images);
+  for (std::size_t i = 0; i < n; ++i)
+    if (slot[i] < 0 || slot[i] >= images || y0[i] < 0 || y0[i] > last_y || x0[i] < 0 ||
+        x0[i] > last_x)
+      throw InvalidArgument("box " + std::to_string(i) + " (image " + std::to_string(slot[i]) +
+                            ", at " + std::to_string(y0[i]) + "," + std::to_string(x0[i]) +
+                            ") lies outside the store");
 }
 
 void gather_boxes(const std::uint8_t* store, std::size_t height, std::size_t width, std::size_t c,

@@ -60,38 +60,30 @@ class _TsneOptimizer:
 
 class Fold:
     """
-    The running state of the recorded layers, folded batch by batch. Built once from a list of layers, each a tuple (values, samples, locs, slots, class_sums, pooled, pending) of numpy arrays updated in place: the top-k lists (channels x k: float32 values, int64 sample positions, locations of the maxima and patch slots, each slot row a permutation of 0..k-1), the class sums (float64, classes x channels), the reservoir rows (float32, pooled rows x channels) and the pending flags (uint8, channels x k, by slot); and the reservoir's arrays (seen, caps, offset, position, rng) as reservoir_offer takes them; and optionally the display range (low, high: float32, one per image channel) its images are quantized in. Per batch: fold(), with stats() or set_stats() first for a layer whose output it is not given.
+    The running state of the recorded layers, folded batch by batch. Built once from a list of layers, each a tuple (values, samples, locs, slots, class_sums, pooled, pending) of numpy arrays updated in place: the top-k lists (channels x k: float32 values, int64 sample positions, locations of the maxima and patch slots, each slot row a permutation of 0..k-1), the class sums (float64, classes x channels), the reservoir rows (float32, pooled rows x channels) and the pending flags (uint8, channels x k, by slot); and the reservoir's arrays (seen, caps, offset, position, rng) as reservoir_offer takes them. No two of these arrays may overlap. Per batch: stats() or set_stats() of every layer, then fold().
     """
-    def __init__(
-        self, layers: collections.abc.Sequence, reservoir: tuple, display_range: typing.Any = None
-    ) -> None: ...
+    def __init__(self, layers: collections.abc.Sequence, reservoir: typing.Any) -> None: ...
     def fold(
         self,
-        start: typing.SupportsInt | typing.SupportsIndex,
+        start: typing.SupportsIndex,
         labels: numpy.ndarray,
-        outputs: collections.abc.Sequence,
         need: numpy.ndarray,
         pooled_row: numpy.ndarray,
-        logits: typing.Any = None,
-        top: typing.Any = None,
-        probability: typing.Any = None,
-        images: typing.Any = None,
-        image_rows: typing.Any = None,
     ) -> int:
         """
-        Folds the batch of samples start.. (labels: int64, in 0..classes-1) into every layer, in order, after stats() of each output given (outputs: per layer an array, or None for a layer whose summaries are set already). The batch is first offered to the class-stratified reservoir (Algorithm R per class, as reservoir_offer): pooled_row[i] (int64, written) is the reservoir row sample i holds, or -1. Each mean goes to its class's sums by label and to its reservoir row; a maximum enters the top-k lists only above the k-th, after every equal value (a stable descending sort of [lists; batch] cut to k), taking the slot of the entry it evicts, which becomes pending; need[i] = 1 (uint8, batch) for each sample of the batch that entered a list (labels, pooled_row: int64). Given logits (float32, batch x classes), it writes top (int64) and probability (float32) as softmax_top does; given images (float32, batch x channels x height x width), it quantizes them into image_rows (uint8, batch x height x width x channels) as quantize_images does, in the display_range given to the Fold. Returns the index of the first layer with a NaN or infinite mean, which is left unchanged (the layers before it are folded); the number of layers if the logits have a NaN or infinite value; or -1.
+        Folds the batch of samples start.. (labels: integers in 0..classes-1) into every layer, in order, after stats() or set_stats() of each. The batch is first offered to the class-stratified reservoir (Algorithm R per class, as reservoir_offer): pooled_row[i] (int64, written) is the reservoir row sample i holds, or -1. Each mean goes to its class's sums by label and to its reservoir row; a maximum enters the top-k lists only above the k-th, after every equal value (a stable descending sort of [lists; batch] cut to k), taking the slot of the entry it evicts, which becomes pending; need[i] = 1 (uint8, batch) for each sample of the batch that entered a list. Returns the index of the first layer with a NaN or infinite mean, which is left unchanged (the layers before it are folded), or -1.
         """
     def set_stats(
         self,
-        layer: typing.SupportsInt | typing.SupportsIndex,
+        layer: typing.SupportsIndex,
         mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float32],
         max: typing.Annotated[numpy.typing.ArrayLike, numpy.float32],
-        loc: typing.Annotated[numpy.typing.ArrayLike, numpy.int64],
+        loc: numpy.ndarray,
     ) -> None:
         """
         Summaries computed elsewhere (batch x channels: mean, max, flat index of the max).
         """
-    def stats(self, layer: typing.SupportsInt | typing.SupportsIndex, x: numpy.ndarray) -> None:
+    def stats(self, layer: typing.SupportsIndex, x: numpy.ndarray) -> None:
         """
         Summaries of the layer's output x for this batch (float32, C-contiguous, (batch, channels, ...)): per (sample, channel) the mean and the maximum, and the first index of the maximum where it beats the k-th entry of the channel's list (only there can it enter).
         """

@@ -14,19 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cnnvis.graph.modules import model_device
+
 __all__ = ["evaluate", "load_snapshot", "save_snapshot", "snapshot_paths", "train"]
 
 HISTORY_FILE = "history.json"
-
-
-def _model_device(model: Any) -> Any:
-    import torch
-
-    for p in model.parameters():
-        return p.device
-    for b in model.buffers():
-        return b.device
-    return torch.device("cpu")
 
 
 def save_snapshot(model: Any, path: str | os.PathLike) -> Path:
@@ -61,7 +53,7 @@ def load_snapshot(model: Any, path: str | os.PathLike, *, strict: bool = True) -
     """
     from cnnvis.models.checkpoints import load_state, read_state
 
-    state = read_state(path, map_location=_model_device(model))
+    state = read_state(path, map_location=model_device(model))
     return load_state(model, state, path, strict=strict)
 
 
@@ -91,7 +83,7 @@ def evaluate(model: Any, data: Any, batch_size: int = 256, device: Any = None) -
     import torch
     import torch.nn.functional as F
 
-    device = _model_device(model) if device is None else torch.device(device)
+    device = model_device(model) if device is None else torch.device(device)
     was_training = model.training
     model.eval()
     total, correct, loss_sum = 0, 0, 0.0
@@ -180,7 +172,7 @@ def train(
     if optimizer not in ("adam", "sgd"):
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
     epochs = int(epochs)
-    device = _model_device(model) if device is None else torch.device(device)
+    device = model_device(model) if device is None else torch.device(device)
     model.to(device)
     snap = Path(snapshot_dir) if snapshot_dir is not None else None
 

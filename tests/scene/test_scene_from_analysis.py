@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import cnnvis
-from cnnvis.record.record import record
+from cnnvis.record import record
 from cnnvis.scene import build_scene, load_scene
 
 

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace cnnvis::topk {
 
@@ -56,12 +57,22 @@ struct Reservoir {
   const std::int64_t* offset;
   std::size_t n_classes;
   std::int64_t* position;
+  std::size_t n_rows;  // rows of position
   std::uint64_t* rng;
 };
 
+// Throws InvalidArgument unless each class's rows lie inside position and its count is >= 0.
+void check_reservoir(const Reservoir& r);
+
+// Throws InvalidArgument unless n samples from start on can be offered: start >= 0, no count or
+// position overflows int64 on the way, every row holds a sample before start (or none) and every
+// label lies in 0..n_classes-1.
+void check_offer(const Reservoir& r, const std::int64_t* labels, std::size_t n,
+                 std::int64_t start);
+
 // Offers the samples start .. start + n - 1 with these labels (in 0..n_classes-1): row[i] is the
 // reservoir row sample i holds after the batch, or -1 (not drawn, or replaced by a later sample
-// of the same batch).
+// of the same batch). The caller has run check_reservoir and check_offer.
 void reservoir_offer(Reservoir& r, const std::int64_t* labels, std::size_t n, std::int64_t start,
                      std::int64_t* row);
 
@@ -101,9 +112,20 @@ void quantize_images(const float* x, std::size_t c, std::size_t h, std::size_t w
 
 // Copies n boxes of h x w pixels (c bytes each) out of a store of images (images, height, width,
 // c) into out (n, h, w, c): box i is image[slot[i]] at rows y0[i].., columns x0[i].. . The
-// caller checks that every box lies inside its image.
+// caller checks that every box lies inside its image (check_boxes).
 void gather_boxes(const std::uint8_t* store, std::size_t height, std::size_t width, std::size_t c,
                   const std::int64_t* slot, const std::int64_t* y0, const std::int64_t* x0,
                   std::size_t n, std::size_t h, std::size_t w, std::uint8_t* out);
+
+// Throws InvalidArgument unless 1 <= h <= height, 1 <= w <= width and each box i of gather_boxes
+// lies inside a store of n_images images (the checks cannot overflow).
+void check_boxes(std::size_t n_images, std::size_t height, std::size_t width,
+                 const std::int64_t* slot, const std::int64_t* y0, const std::int64_t* x0,
+                 std::size_t n, std::size_t h, std::size_t w);
+
+// Throws InvalidArgument naming the first of n values outside lo..hi-1: "<what> <value> outside
+// <range>".
+void check_range(const std::int64_t* v, std::size_t n, std::int64_t lo, std::int64_t hi,
+                 const std::string& what, const std::string& range);
 
 }  // namespace cnnvis::topk

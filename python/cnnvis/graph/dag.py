@@ -18,6 +18,8 @@ from typing import Any
 
 import networkx as nx
 
+from cnnvis.graph.modules import model_device, module_kind
+
 __all__ = ["GraphTraceWarning", "OPS", "model_graph"]
 
 #: the op kinds a node can have
@@ -91,58 +93,6 @@ def _function_kind(name: str) -> str:
     return kind or "other"
 
 
-def _module_kind(m: Any) -> str:
-    from torch import nn
-
-    checks: list[tuple[tuple[type, ...], str]] = [
-        ((nn.modules.conv._ConvNd,), "conv"),
-        ((nn.Linear, nn.Bilinear), "linear"),
-        (
-            (
-                nn.modules.batchnorm._NormBase,
-                nn.GroupNorm,
-                nn.LayerNorm,
-                nn.LocalResponseNorm,
-                nn.CrossMapLRN2d,
-            ),
-            "norm",
-        ),
-        (
-            (
-                nn.modules.pooling._MaxPoolNd,
-                nn.modules.pooling._AvgPoolNd,
-                nn.modules.pooling._AdaptiveAvgPoolNd,
-                nn.modules.pooling._AdaptiveMaxPoolNd,
-                nn.modules.pooling._LPPoolNd,
-            ),
-            "pool",
-        ),
-        ((nn.modules.dropout._DropoutNd,), "dropout"),
-        ((nn.Flatten,), "flatten"),
-        ((nn.Unflatten,), "reshape"),
-        ((nn.Identity,), "pass"),
-        ((nn.Upsample,), "interpolate"),
-        (
-            (
-                nn.modules.padding._ConstantPadNd,
-                nn.modules.padding._ReflectionPadNd,
-                nn.modules.padding._ReplicationPadNd,
-                nn.ZeroPad2d,
-            ),
-            "pad",
-        ),
-    ]
-    for types, kind in checks:
-        if isinstance(m, types):
-            return kind
-    if type(m).__module__.startswith("torch.nn.modules.activation"):
-        return "act"
-    cname = type(m).__name__.lower()
-    if "dropout" in cname or "stochasticdepth" in cname or "droppath" in cname:
-        return "dropout"
-    return "other"
-
-
 def _is_leaf(m: Any) -> bool:
     from torch import nn
 
@@ -196,16 +146,6 @@ def _shape_of(value: Any) -> tuple[int, ...] | None:
     return None
 
 
-def _model_device(model: Any) -> Any:
-    import torch
-
-    for p in model.parameters():
-        return p.device
-    for b in model.buffers():
-        return b.device
-    return torch.device("cpu")
-
-
 def _as_inputs(model: Any, example_input: Any) -> tuple[Any, ...]:
     import torch
 
@@ -215,7 +155,7 @@ def _as_inputs(model: Any, example_input: Any) -> tuple[Any, ...]:
             "example_input must be a tensor (or a tuple of tensors) with a batch dimension, "
             f"got {type(example_input).__name__}"
         )
-    device = _model_device(model)
+    device = model_device(model)
     return tuple(t.to(device) for t in inputs)
 
 
@@ -357,7 +297,7 @@ def _fx_graph(model: Any, inputs: tuple[Any, ...]) -> nx.DiGraph:
                 nid = b.add(
                     path if call == 0 else f"{path}@{call}",
                     module=path,
-                    op=_module_kind(m),
+                    op=module_kind(m),
                     type_name=type(m).__name__,
                     stack=[s for s in stack if s != path],
                     shape=shape,
@@ -460,7 +400,7 @@ def _hook_graph(model: Any, inputs: tuple[Any, ...]) -> nx.DiGraph:
         nid = b.add(
             name if call == 0 else f"{name}@{call}",
             module=name or None,
-            op=_module_kind(m),
+            op=module_kind(m),
             type_name=type(m).__name__,
             stack=list(stack),
             shape=_shape_of(outs[0]) if len(outs) == 1 else None,

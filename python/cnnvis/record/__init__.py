@@ -1,6 +1,10 @@
-"""Recording: one streaming pass of a model over data (see :func:`record`, :class:`Recording`).
+"""Recording: one streaming pass of a model over data (see :func:`record`, :class:`Recorder`,
+:class:`Recording`).
 
-Importing this package does not import torch; :func:`record` imports it when called.
+Importing this package does not import torch; :func:`record` imports it when called. The pass
+lives in :mod:`cnnvis.record.recorder`; its parts in ``inputs`` (options, batches, logits,
+weights), ``watch`` (the hooks), ``summaries`` (the running state), ``store`` (images and
+patches), ``images`` and ``receptive``.
 
 ``cnnvis.record`` names both this package and the function: the package is callable and calls
 :func:`record`, so ``cnnvis.record(model, data)`` works however ``cnnvis.record`` was reached
@@ -10,8 +14,10 @@ Importing this package does not import torch; :func:`record` imports it when cal
 import sys
 import types
 
-from cnnvis.record.record import RecordError, record, snapshot_activations
+from cnnvis.record.inputs import RecordError
+from cnnvis.record.recorder import Recorder, record
 from cnnvis.record.recording import LayerPatches, LayerRecord, PatchSource, Recording
+from cnnvis.record.snapshot import snapshot_activations
 
 
 class _CallableModule(types.ModuleType):
@@ -28,6 +34,7 @@ __all__ = [
     "LayerPatches",
     "LayerRecord",
     "PatchSource",
+    "Recorder",
     "Recording",
     "record",
     "snapshot_activations",
