@@ -479,3 +479,10 @@ def test_float64_model_takes_the_torch_path_with_the_same_results(digits):
         )
     np.testing.assert_array_equal(single.pooled_images, double.pooled_images)
     np.testing.assert_array_equal(single.predictions, double.predictions)
+
+
+def test_images_of_mixed_sizes_are_named():
+    """A data set whose images differ in size says so, with the sizes (not torch's stack error)."""
+    pairs = [(torch.zeros(1, 8, 8), 0), (torch.zeros(1, 9, 8), 1)]
+    with pytest.raises(ValueError, match=r"differ in size.*\(1, 8, 8\).*\(1, 9, 8\)"):
+        record(small_net(), pairs, progress=False, batch_size=2)

@@ -54,20 +54,26 @@ def recording_device(model, device) -> Any:
 
 
 def as_loader(data, batch_size: int):
+    """A ``DataLoader`` over ``data``; an ``(inputs, labels)`` pair becomes a ``TensorDataset``.
+    New loaders come from :func:`cnnvis.data.as_loader`, whose collate names the files' sizes
+    when the images of a batch differ."""
     import torch
     from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-    if isinstance(data, DataLoader):
-        return data
+    from cnnvis.data import as_loader as data_loader
+
     if isinstance(data, tuple) and len(data) == 2:
         x, y = (torch.as_tensor(np.asarray(v)) if not torch.is_tensor(v) else v for v in data)
         data = TensorDataset(x, y)
-    if isinstance(data, Dataset) or hasattr(data, "__getitem__"):
-        return DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=0)
-    raise RecordError(
-        f"data must be a torch Dataset, a DataLoader or a tuple (inputs, labels); got "
-        f"{type(data).__name__}"
-    )
+    if not isinstance(data, (DataLoader, Dataset)) and not hasattr(data, "__getitem__"):
+        raise RecordError(
+            f"data must be a torch Dataset, a DataLoader or a tuple (inputs, labels); got "
+            f"{type(data).__name__}"
+        )
+    try:
+        return data_loader(data, batch_size)
+    except (TypeError, ValueError) as exc:
+        raise RecordError(str(exc)) from None
 
 
 def loader_length(loader, max_samples: int | None) -> int | None:
