@@ -65,7 +65,8 @@ from cnnvis.io import (
     write_part,
 )
 from cnnvis.io import _file_entry as _file_entry  # noqa: F401  (tests rebuild manifest entries)
-from cnnvis.record.codec import graph_from_json, graph_to_json, load_recording, save_recording
+from cnnvis.record.codec import graph_from_json, graph_to_json, save_recording
+from cnnvis.record.recording import load_recording
 
 __all__ = [
     "FORMAT_VERSION",

@@ -30,9 +30,8 @@ from cnnvis.io import (
     write_arrays_atomic,
     write_json_atomic,
 )
-from cnnvis.record.recording import LayerPatches, LayerRecord, PatchSource, Recording
 
-__all__ = ["graph_from_json", "graph_to_json", "load_recording", "save_recording"]
+__all__ = ["graph_from_json", "graph_to_json", "read_recording", "save_recording"]
 
 # -- graphs as JSON --------------------------------------------------------------------------------
 
@@ -106,10 +105,7 @@ def _recording_payload(rec: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]
         "pooled_images": np.asarray(rec.pooled_images, dtype=np.uint8),
     }
     # patches still to be cut from one shared set of images: save the images, not the patches
-    sources = {
-        lr.top_patches.source if isinstance(lr.top_patches, LayerPatches) else None
-        for lr in rec.layers.values()
-    }
+    sources = {getattr(lr.top_patches, "source", None) for lr in rec.layers.values()}
     lazy = len(sources) == 1 and None not in sources
     patch_size = None
     if lazy:
@@ -265,19 +261,20 @@ def _input_shape(c: _Checked) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def _patch_source(c: _Checked) -> PatchSource | None:
+def _patch_source(c: _Checked) -> dict[str, Any] | None:
     spec = c.doc.get("patch_source")
     if spec is None:
         return None
     size = c.field("patch_size", _is_count, "a patch side in pixels", doc=spec)
     images = c.array("patch_images", np.uint8, (None, None, None, None))
-    return PatchSource(images, c.array("patch_samples", np.int64, (len(images),)), size)
+    samples = c.array("patch_samples", np.int64, (len(images),))
+    return {"images": images, "samples": samples, "patch_size": size}
 
 
-def _layers(c: _Checked, n: int, n_classes: int, n_pooled: int) -> dict[str, LayerRecord]:
-    source = _patch_source(c)
+def _layers(c: _Checked, n: int, n_classes: int, n_pooled: int, lazy: bool) -> dict[str, dict]:
+    """Each layer's fields; ``top_patches`` is None where they are cut from the patch source."""
     entries = c.field("layers", list, "a list of layers")
-    layers: dict[str, LayerRecord] = {}
+    layers: dict[str, dict] = {}
     for i, entry in enumerate(entries):
         name = c.field("name", str, "a layer name", doc=entry)
         if name in layers:
@@ -288,11 +285,10 @@ def _layers(c: _Checked, n: int, n_classes: int, n_pooled: int) -> dict[str, Lay
         k = top_values.shape[1]
         samples = c.array(f"layer{i}/top_samples", np.int64, (ch, k), (-1, max(n, 1)))
         boxes = c.array(f"layer{i}/top_boxes", np.int32, (ch, k, 4), (0, _MAX_SIDE + 1))
-        if source is None:
+        patches = None
+        if not lazy:
             patches = c.array(f"layer{i}/top_patches", np.uint8, (ch, k, None, None, None))
-        else:
-            patches = LayerPatches(source, samples, boxes)
-        layers[name] = LayerRecord(
+        layers[name] = dict(
             name=name,
             op=c.field("op", str, "a layer kind", doc=entry),
             class_means=means,
@@ -319,7 +315,7 @@ def _weights(c: _Checked) -> dict[str, dict[str, np.ndarray]]:
     return weights
 
 
-def _snapshots(c: _Checked, layers: dict[str, LayerRecord]) -> list[dict]:
+def _snapshots(c: _Checked, layers: dict[str, dict]) -> list[dict]:
     snapshots = []
     for s, entry in enumerate(c.field("snapshots", list, "a list of snapshots")):
         names = c.field("pooled_layers", _is_names, "a list of recorded layers", doc=entry)
@@ -331,7 +327,7 @@ def _snapshots(c: _Checked, layers: dict[str, LayerRecord]) -> list[dict]:
                 raise SessionError(f"{c.json}: the {key} of snapshot {s} is not a number")
         snap = {k: v for k, v in entry.items() if k != "pooled_layers"}
         snap["pooled"] = {
-            name: c.array(f"snapshot{s}/{j}", np.float32, (None, layers[name].n_channels))
+            name: c.array(f"snapshot{s}/{j}", np.float32, (None, len(layers[name]["class_means"])))
             for j, name in enumerate(names)
         }
         snapshots.append(snap)
@@ -347,7 +343,7 @@ def _graph(c: _Checked) -> nx.DiGraph:
         raise SessionError(f"{c.json}: 'graph' is not a valid graph ({e})") from None
 
 
-def _recording_from(doc: Any, arrays: dict[str, np.ndarray], root: Path) -> Recording:
+def _recording_fields(doc: Any, arrays: dict[str, np.ndarray], root: Path) -> dict[str, Any]:
     c = _Checked(doc, arrays, root)
     class_names = c.field("class_names", _is_names, "a list of class names")
     n = c.field("n_samples", _is_count, "a number of samples")
@@ -360,32 +356,32 @@ def _recording_from(doc: Any, arrays: dict[str, np.ndarray], root: Path) -> Reco
     meta = doc.get("meta") or {}
     if not isinstance(meta, dict):
         raise SessionError(f"{c.json}: 'meta' is not an object")
-    try:
-        layers = _layers(c, n, k, m)
-        return Recording(
-            model_name=c.field("model_name", str, "a model name"),
-            class_names=list(class_names),
-            input_shape=_input_shape(c),
-            labels=c.array("labels", np.int64, (n,), (0, k)),
-            predictions=c.array("predictions", np.int64, (n,), (0, k)),
-            confidences=confidences,
-            pooled_index=pooled_index,
-            pooled_images=c.array("pooled_images", np.uint8, (m, None, None, None)),
-            layers=layers,
-            weights=_weights(c),
-            graph=_graph(c),
-            snapshots=_snapshots(c, layers),
-            meta=dict(meta),
-        )
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
-        if isinstance(e, SessionError):
-            raise
-        # PatchSource, LayerPatches and graph_from_json refuse inconsistent pieces with these
-        raise SessionError(f"{c.json}: not a valid recording ({e})") from None
+    source = _patch_source(c)
+    layers = _layers(c, n, k, m, lazy=source is not None)
+    return dict(
+        model_name=c.field("model_name", str, "a model name"),
+        class_names=list(class_names),
+        input_shape=_input_shape(c),
+        labels=c.array("labels", np.int64, (n,), (0, k)),
+        predictions=c.array("predictions", np.int64, (n,), (0, k)),
+        confidences=confidences,
+        pooled_index=pooled_index,
+        pooled_images=c.array("pooled_images", np.uint8, (m, None, None, None)),
+        layers=layers,
+        patch_source=source,
+        weights=_weights(c),
+        graph=_graph(c),
+        snapshots=_snapshots(c, layers),
+        meta=dict(meta),
+    )
 
 
-def load_recording(path: str | os.PathLike[str]) -> Recording:
-    """Load the :class:`~cnnvis.record.Recording` of a session folder, checked (module docstring).
+def read_recording(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checked fields of the recording in a session folder (module docstring): the keyword
+    arguments of :class:`~cnnvis.record.Recording`, with each layer as a dict of
+    :class:`~cnnvis.record.LayerRecord`'s and ``patch_source`` (None, or the images, samples and
+    patch size that cut patches share). :func:`cnnvis.record.recording.load_recording` builds
+    the objects; this module stays below them so that ``Recording.save`` can use it.
 
     Raises
     ------
@@ -397,6 +393,4 @@ def load_recording(path: str | os.PathLike[str]) -> Recording:
     manifest = read_manifest(root)
     doc = read_checked_json(root, manifest, "recording.json")
     arrays = read_checked_arrays(root, manifest, "recording.npz")
-    rec = _recording_from(doc, arrays, root)
-    rec.session_path = root.absolute()
-    return rec
+    return _recording_fields(doc, arrays, root)

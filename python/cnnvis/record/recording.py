@@ -22,6 +22,9 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from cnnvis.io import SessionError
+from cnnvis.record import codec
+
 
 class PatchSource:
     """The input images that top-k patches are cut from, on demand.
@@ -284,11 +287,42 @@ class Recording:
         The folder is written atomically; an existing session at ``path`` is replaced unless
         ``overwrite=False``. Returns the folder's path.
         """
-        from cnnvis.record.codec import save_recording  # the codec imports this module
-
-        return save_recording(self, path, overwrite=overwrite)
+        return codec.save_recording(self, path, overwrite=overwrite)
 
     def confusion_matrix(self) -> np.ndarray:
         """Counts ``[true, predicted]``, shape ``(n_classes, n_classes)``."""
         k = self.n_classes
         return np.bincount(self.labels * k + self.predictions, minlength=k * k).reshape(k, k)
+
+
+def load_recording(path: str | os.PathLike[str]) -> Recording:
+    """Load the :class:`Recording` of a session folder, every field and array checked first
+    (:func:`cnnvis.record.codec.read_recording`).
+
+    Raises
+    ------
+    SessionError
+        If the folder is not a session, lacks a file, a file is truncated, altered or
+        inconsistent, or the session was written by a newer format version.
+    """
+    fields = codec.read_recording(path)
+    try:
+        source = fields.pop("patch_source")
+        if source is not None:
+            source = PatchSource(source["images"], source["samples"], source["patch_size"])
+        for name, layer in fields["layers"].items():
+            if source is not None:
+                layer["top_patches"] = LayerPatches(
+                    source, layer["top_samples"], layer["top_boxes"]
+                )
+            fields["layers"][name] = LayerRecord(**layer)
+        rec = Recording(**fields)
+    except (ValueError, TypeError) as e:
+        if isinstance(e, SessionError):
+            raise
+        # PatchSource and LayerPatches refuse pieces that do not fit together with these
+        raise SessionError(
+            f"{Path(path) / 'recording.json'}: not a valid recording ({e})"
+        ) from None
+    rec.session_path = Path(path).absolute()
+    return rec
