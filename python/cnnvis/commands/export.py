@@ -1,4 +1,4 @@
-"""``python -m cnnvis export {facets,png,svg} SESSION --out PATH``.
+"""``python -m cnnvis export {facets,png,svg,projections} SESSION --out PATH``.
 
 Each kind is written by a library function (``cnnvis.export.<kind>.export_<kind>``) with plain
 arguments; an error it raises becomes one line and exit status 2 in :func:`cnnvis.cli.main`.
@@ -12,6 +12,8 @@ KINDS = {
     "facets": "per cluster, the packed learned-feature image and the reordered activation matrix",
     "png": "the overview the viewer shows, rendered offscreen",
     "svg": "the overview as vector graphics, straight from the scene",
+    "projections": "sample and neuron projections per layer and snapshot, trajectories, an image"
+    " map, a CSV of positions and TensorBoard projector files",
 }
 
 
@@ -20,6 +22,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("session", help="session folder (see `python -m cnnvis demo`)")
     parser.add_argument("--out", required=True, help="output file (png, svg) or folder (facets)")
     parser.add_argument("--size", default="1920x1080", help="WxH in pixels (png, svg)")
+    parser.add_argument(
+        "--layers", help="comma-separated layers, the grid's rows (projections; default all)"
+    )
+    parser.add_argument(
+        "--snapshots",
+        help="comma-separated snapshot positions or 'model', the grid's columns (projections;"
+        " default: the first snapshot and the model, untrained against trained)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,6 +37,12 @@ def run(args: argparse.Namespace) -> int:
         from cnnvis.export.facets import export_facets
 
         out = export_facets(args.session, args.out)
+    elif args.kind == "projections":
+        from cnnvis.export.projections import export_projections
+
+        out = export_projections(
+            args.session, args.out, layers=_names(args.layers), snapshots=_snapshots(args.snapshots)
+        )
     elif args.kind == "png":
         from cnnvis.export.png import export_png
 
@@ -37,3 +53,17 @@ def run(args: argparse.Namespace) -> int:
         out = export_svg(args.session, args.out, size=args.size)
     print(f"wrote {out}")
     return 0
+
+
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [s.strip() for s in text.split(",") if s.strip()]
+
+
+def _snapshots(text: str | None) -> list[int | None] | None:
+    names = _names(text)
+    if names is None:
+        return None
+    try:
+        return [None if s == "model" else int(s) for s in names]
+    except ValueError:
+        raise ValueError(f"--snapshots takes integers or 'model', got {text!r}") from None
