@@ -9,6 +9,7 @@ from analysis_helpers import layer_record, recording
 
 from cnnvis.analysis import (
     neighbourhood_hit,
+    neuron_activation,
     neuron_projection,
     projection_grid,
     sample_projection,
@@ -72,6 +73,16 @@ def test_a_neuron_firing_only_for_class_3_gets_class_3():
     assert proj.score[2] == pytest.approx(1.0)
     assert proj.best_class[4] == -1 and proj.score[4] == 0.0
     assert np.all((proj.score >= 0) & (proj.score <= 1))
+
+
+def test_a_picked_neuron_gives_exactly_its_pooled_activation():
+    rng = np.random.default_rng(7)
+    snaps = [{"epoch": 0, "pooled": {"l0": rng.normal(size=(N, 5)).astype(np.float32)}}]
+    rec = _rec(rng.normal(size=(N, 5)), snapshots=snaps)
+    assert np.array_equal(neuron_activation(rec, "l0", 3), rec.pooled("l0")[:, 3])
+    assert np.array_equal(neuron_activation(rec, "l0", 3, 0), snaps[0]["pooled"]["l0"][:, 3])
+    with pytest.raises(ValueError, match="channels 0..4"):
+        neuron_activation(rec, "l0", 5)
 
 
 def test_class_auc_against_counting_pairs():

@@ -11,7 +11,8 @@ from PIL import Image
 
 from cnnvis.analysis.projections import snap_to_grid
 from cnnvis.cli import main
-from cnnvis.export.projections import _class_rgb, image_map
+from cnnvis.export.facets import colormap
+from cnnvis.export.projections import _class_rgb, image_map, render_samples
 
 
 def _has_colour(img: np.ndarray, rgb, alpha: int = 210, tol: float = 12.0) -> int:
@@ -97,3 +98,18 @@ def test_image_map_draws_every_thumbnail_once():
     assert free.shape[0] == free.shape[1] and (free != 255).any()
     with pytest.raises(ValueError, match="uint8"):
         image_map(coords, images.astype(float))
+
+
+def test_samples_coloured_by_a_neuron_use_its_values_not_the_classes():
+    from cnnvis.analysis.projections import SampleProjection
+
+    rng = np.random.default_rng(2)
+    labels = np.arange(60) % 3
+    proj = SampleProjection("l", None, rng.normal(size=(60, 2)), labels, labels, 1.0)
+    values = (labels == 1).astype(float)  # fires for class 1 only
+    img = np.asarray(render_samples(proj, ["a", "b", "c"], "t", values=values).convert("RGB"))
+    low, high = colormap(np.array([0.0, 1.0]))
+    assert _has_colour(img, high) > 20 and _has_colour(img, low) > 20
+    assert all(_has_colour(img, rgb) == 0 for rgb in _class_rgb(3))
+    with pytest.raises(ValueError, match="60 finite numbers"):
+        render_samples(proj, ["a", "b", "c"], "t", values=values[:5])

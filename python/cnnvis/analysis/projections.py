@@ -34,6 +34,7 @@ __all__ = [
     "correlation_distance",
     "distance_rank_correlation",
     "neighbourhood_hit",
+    "neuron_activation",
     "neuron_projection",
     "projection_grid",
     "recording_of",
@@ -86,6 +87,18 @@ def activations(source: Any, layer: str, snapshot: int | None = None) -> np.ndar
     if not np.all(np.isfinite(x)):
         raise ValueError(f"pooled activations of {layer!r} hold NaN or inf")
     return x
+
+
+def neuron_activation(
+    source: Any, layer: str, neuron: int, snapshot: int | None = None
+) -> np.ndarray:
+    """Channel ``neuron`` of ``layer``: its pooled activation on every pooled sample,
+    ``(n_pooled,)`` float64, what sample panels are coloured by when the neuron is picked
+    (the paper's neuron 460, lit on the 3s it fires for)."""
+    x = activations(source, layer, snapshot)
+    if not isinstance(neuron, (int, np.integer)) or not 0 <= int(neuron) < x.shape[1]:
+        raise ValueError(f"layer {layer!r} has channels 0..{x.shape[1] - 1}, got {neuron!r}")
+    return x[:, int(neuron)].copy()
 
 
 def stop_name(source: Any, layer: str, snapshot: int | None) -> str:

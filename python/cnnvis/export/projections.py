@@ -88,20 +88,48 @@ def _legend(draw, names: list[str], rgb: np.ndarray, x: int, y: int) -> None:
         draw.text((x + 13, yy), str(name), fill=_FG, font=font)
 
 
-def render_samples(proj: Any, class_names: list[str], title: str, *, size: int = 480):
+def render_samples(
+    proj: Any, class_names: list[str], title: str, *, size: int = 480, values: Any = None
+):
     """A :class:`~cnnvis.analysis.SampleProjection` as a PIL image: a disc per sample in its
-    class colour, a black ring where the prediction is wrong, the neighbourhood hit above."""
+    class colour, a black ring where the prediction is wrong, the neighbourhood hit above.
+
+    With ``values`` (one per sample, e.g. :func:`~cnnvis.analysis.projections.neuron_activation`)
+    the discs are coloured by them instead (viridis, low to high), with a colour bar.
+    """
     rgb = _class_rgb(len(class_names))
     sub = f"t-SNE of {len(proj.coords)} samples, neighbourhood hit (k={proj.k}) "
     img, draw, box = _canvas(size, title, sub + f"{proj.neighbourhood_hit:.3f}")
     pts = _to_pixels(proj.coords, (box[0], box[1], box[2] - 70, box[3]))
     r = max(2.0, min(5.0, 1.8 * size / math.sqrt(len(pts) + 1) / 4))
+    if values is None:
+        fills, order = rgb[proj.labels], np.arange(len(pts))
+    else:
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
+        if values.shape != (len(pts),) or not np.all(np.isfinite(values)):
+            raise ValueError(f"values must be {len(pts)} finite numbers, got {values.shape}")
+        lo, hi = float(values.min()), float(values.max())
+        fills = colormap((values - lo) / (hi - lo) if hi > lo else np.zeros_like(values))
+        order = np.argsort(values, kind="stable")  # the strongest on top
     wrong = proj.labels != proj.predictions
-    for (x, y), c, bad in zip(pts, proj.labels, wrong):
-        outline = (0, 0, 0, 255) if bad else None
-        draw.ellipse([x - r, y - r, x + r, y + r], fill=(*rgb[c], 210), outline=outline)
-    _legend(draw, class_names, rgb, box[2] - 60, box[1])
+    for i in order:
+        x, y = pts[i]
+        outline = (0, 0, 0, 255) if wrong[i] else None
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=(*fills[i], 210), outline=outline)
+    if values is None:
+        _legend(draw, class_names, rgb, box[2] - 60, box[1])
+    else:
+        _colour_bar(draw, lo, hi, box[2] - 50, box[1], box[1] + 160)
     return img
+
+
+def _colour_bar(draw, lo: float, hi: float, x: int, y0: int, y1: int) -> None:
+    ramp = colormap(np.linspace(1.0, 0.0, y1 - y0))
+    for i, c in enumerate(ramp):
+        draw.line([(x, y0 + i), (x + 12, y0 + i)], fill=tuple(int(v) for v in c))
+    font = _font(11)
+    draw.text((x + 16, y0 - 2), f"{hi:.3g}", fill=_FG, font=font)
+    draw.text((x + 16, y1 - 12), f"{lo:.3g}", fill=_FG, font=font)
 
 
 def render_neurons(proj: Any, class_names: list[str], title: str, *, size: int = 480):
