@@ -13,6 +13,13 @@ Alignment (``align``), measured in ``benchmarks/projections.py``:
 * ``"procrustes"`` - independent t-SNEs, each rotated/reflected onto the one before.
 
 Every stop is then centred, scaled to unit RMS radius and rotated onto the one before.
+
+The default is ``"sequence"`` with 750 t-SNE iterations (250 exaggerated + 500; 500 on the
+warm-started stops). On 2,000 digits through the 5 hidden layers of an MLP (the benchmark's
+table) it moves the samples 3.2x less than independent t-SNEs aligned by Procrustes (0.088 vs
+0.273 of the RMS radius per stop) at the same neighbourhood hit (0.996) and a KL 2% higher
+(0.645 vs 0.633; 1,000 iterations: equal KL, 30% more time); the movement penalty moves less
+still but costs 9-22% KL. Through training the picture is the same (0.101 vs 0.394).
 """
 
 from __future__ import annotations
@@ -74,13 +81,15 @@ def embed_stops(
     n_jobs: int = 1,
     **tsne_options: Any,
 ) -> tuple[np.ndarray, list[float]]:
-    """t-SNE of each frame (same samples, any features), aligned by ``align``.
+    """t-SNE of each frame (same samples, any features), aligned by ``align``; ``tsne_options``
+    go to ``cnnvis.layout.TSNE`` (``n_iter`` 750 unless given).
 
     Returns positions ``(n, n_frames, 2)`` (each frame centred, unit RMS radius, rotated onto
     the one before) and the KL divergence of each frame.
     """
     from cnnvis.layout import TSNE
 
+    tsne_options.setdefault("n_iter", 750)
     if align not in ALIGNMENTS:
         raise ValueError(f"align must be one of {', '.join(ALIGNMENTS)}, got {align!r}")
     n = frames[0].shape[0]
