@@ -218,3 +218,8 @@ def test_demo_training_gathers_neurons_and_separates_classes(demo_session):
     assert trained.score.mean() > untrained.score.mean()
     assert sample_projection(rec, layer).neighbourhood_hit > 0.9
     assert sample_projection(rec, layer, 0).neighbourhood_hit < 0.9
+    # the samples whose representation strays from their class's are the misclassified ones:
+    # 7 of 450 are, 3 of them among the 10 top outliers (chance: 0.16)
+    tr = trajectories(rec, bundle=False)
+    wrong = rec.pooled_labels != rec.predictions[rec.pooled_index]
+    assert wrong[np.argsort(-tr.outlier)[:10]].sum() >= 2
