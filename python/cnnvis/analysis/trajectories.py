@@ -18,8 +18,8 @@ The default is ``"sequence"`` with 750 t-SNE iterations (250 exaggerated + 500; 
 warm-started stops). On 2,000 digits through the 5 hidden layers of an MLP (the benchmark's
 table) it moves the samples 3.2x less than independent t-SNEs aligned by Procrustes (0.088 vs
 0.273 of the RMS radius per stop) at the same neighbourhood hit (0.996) and a KL 2% higher
-(0.645 vs 0.633; 1,000 iterations: equal KL, 30% more time); the movement penalty moves less
-still but costs 9-22% KL. Through training the picture is the same (0.101 vs 0.394).
+(0.645 vs 0.633; 1,000 iterations: equal KL, 37% more CPU time); the movement penalty moves
+less still but costs 4-22% KL. Through training the picture is the same (0.101 vs 0.394).
 """
 
 from __future__ import annotations
