@@ -121,6 +121,8 @@ def test_neighbourhood_hit_by_hand():
         neighbourhood_hit(y, labels[:5])
     with pytest.raises(ValueError, match="k must be"):
         neighbourhood_hit(y, labels, k=0)
+    with pytest.raises(ValueError, match="NaN"):
+        neighbourhood_hit(np.full((6, 2), np.nan), labels)
 
 
 def test_neighbourhood_hit_with_duplicates_never_counts_a_point_itself():
@@ -199,6 +201,11 @@ def test_trajectories_through_snapshots_and_errors():
         trajectories(_three_layers(), align="joint")
     with pytest.raises(ValueError, match="rows of the pooled sample"):
         trajectories(_three_layers(), samples=[N])
+    with pytest.raises(ValueError, match="integer rows or a boolean mask"):
+        trajectories(_three_layers(), samples=[1.5, 2.5, 3.0, 4.0])
+    mask = LABELS < 2
+    tr = trajectories(_three_layers(), samples=mask, bundle=False)
+    assert np.array_equal(tr.rows, np.flatnonzero(mask))
 
 
 def test_grid_rotates_panels_alike():

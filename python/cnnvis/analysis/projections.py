@@ -268,8 +268,8 @@ def neuron_projection(
         features = classical_mds(d, min(50, n - 1))
         perplexity = min(30.0, (n - 1) / 3.0)
         coords = TSNE(perplexity=perplexity, random_state=random_state).fit_transform(features)
-    else:
-        coords = smacof(d, classical_mds(d), max_iter=max_iter)
+    else:  # MDS, also for t-SNE's request on fewer than 4 neurons (too few for it)
+        coords, method = smacof(d, classical_mds(d), max_iter=max_iter), "mds"
     auc = class_auc(x, rec.pooled_labels, rec.n_classes)
     best = np.argmax(auc, axis=1).astype(np.int64)
     score = np.maximum(0.0, 2.0 * auc[np.arange(n), best] - 1.0)
@@ -288,6 +288,8 @@ def neighbourhood_hit(y: np.ndarray, labels: np.ndarray, k: int = 6) -> float:
     labels = np.asarray(labels)
     if y.ndim != 2 or y.shape[0] != labels.shape[0]:
         raise ValueError(f"y {y.shape} must be (n, d) with one label per row ({labels.shape})")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("y holds NaN or inf")
     n = y.shape[0]
     if n < 2:
         raise ValueError("the neighbourhood hit needs at least two points")

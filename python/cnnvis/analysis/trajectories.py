@@ -176,7 +176,8 @@ def trajectories(
     ``rec.snapshots``, ``None`` for the recorded model, or ``"all"``; at the one layer
     ``layers``, default the last recorded).
 
-    ``samples`` are rows of the pooled sample (default all); they are the ones embedded.
+    ``samples`` are rows of the pooled sample, or a boolean mask over it (default all); they
+    are the ones embedded.
     ``align`` is one of :data:`ALIGNMENTS`; ``options`` go to :func:`embed_stops` (perplexity,
     movement_penalty, random_state, t-SNE settings). With ``bundle`` the curves are bundled by
     ``cnnvis.layout.bundle_edges(..., directed=True)``.
@@ -185,10 +186,7 @@ def trajectories(
     stops = _stops(rec, layers, snapshots)
     if len(stops) < 2:
         raise ValueError(f"a trajectory needs at least two stops, got {len(stops)}")
-    n_pooled = len(rec.pooled_index)
-    rows = np.arange(n_pooled) if samples is None else np.asarray(samples, dtype=np.int64)
-    if rows.ndim != 1 or (rows.size and (rows.min() < 0 or rows.max() >= n_pooled)):
-        raise ValueError(f"samples must be rows of the pooled sample, 0..{n_pooled - 1}")
+    rows = _rows(samples, len(rec.pooled_index))
     frames = [activations(rec, layer, snap)[rows] for layer, snap in stops]
     positions, kls = _embed_unique(frames, align, n_jobs=n_jobs, **options)
     labels = np.asarray(rec.pooled_labels, dtype=np.int64)[rows]
@@ -199,6 +197,21 @@ def trajectories(
         polylines = bundle_edges(positions, directed=True, n_jobs=n_jobs)
     outlier = trajectory_outliers(positions, labels)
     return Trajectories(stops, rows, labels, positions, polylines, outlier, kls, align)
+
+
+def _rows(samples: Any, n_pooled: int) -> np.ndarray:
+    """``samples`` (integer rows or a boolean mask over the pooled sample) as int64 rows."""
+    if samples is None:
+        return np.arange(n_pooled, dtype=np.int64)
+    rows = np.asarray(samples)
+    if rows.dtype == bool and rows.shape == (n_pooled,):
+        return np.flatnonzero(rows)
+    if rows.ndim != 1 or (rows.size and rows.dtype.kind not in "iu"):
+        raise ValueError(f"samples must be integer rows or a boolean mask of {n_pooled}")
+    rows = rows.astype(np.int64)
+    if rows.size and (rows.min() < 0 or rows.max() >= n_pooled):
+        raise ValueError(f"samples must be rows of the pooled sample, 0..{n_pooled - 1}")
+    return rows
 
 
 def _embed_unique(frames: list[np.ndarray], align: str, **options: Any):
