@@ -12,7 +12,7 @@ from PIL import Image
 from cnnvis.analysis.projections import snap_to_grid
 from cnnvis.cli import main
 from cnnvis.export.facets import colormap
-from cnnvis.export.projections import _class_rgb, image_map, render_samples
+from cnnvis.export.projections import _class_rgb, image_map, render_samples, write_image_map
 
 
 def _has_colour(img: np.ndarray, rgb, alpha: int = 210, tol: float = 12.0) -> int:
@@ -47,6 +47,7 @@ def test_export_projections_of_the_demo(demo_session, tmp_path, capsys):
         assert _has_colour(panel, rgb) > 20
     grid = Image.open(out / "grid.png")
     assert grid.size == (2 * panel.shape[1], 2 * panel.shape[0])
+    assert Image.open(out / "neurons_grid.png").size[0] == 2 * panel.shape[1]
     with open(out / "neurons.csv") as f:
         assert sum(1 for _ in f) == 1 + 2 * (64 + 64)
     for name in ("trajectories__layers.png", "trajectories__head.relu__snapshots.png",
@@ -98,6 +99,16 @@ def test_image_map_draws_every_thumbnail_once():
     assert free.shape[0] == free.shape[1] and (free != 255).any()
     with pytest.raises(ValueError, match="uint8"):
         image_map(coords, images.astype(float))
+
+
+def test_write_image_map_of_a_snapshot(demo_session, tmp_path):
+    import cnnvis
+
+    rec = cnnvis.load(demo_session)
+    path = write_image_map(rec, "head.relu", tmp_path / "deep" / "map.png", snapshot=0, thumb=8)
+    img = np.asarray(Image.open(path).convert("RGB"))
+    side = int(np.ceil(np.sqrt(len(rec.pooled_index))))
+    assert img.shape == (side * 10 + 2, side * 10 + 2, 3)  # 8-pixel thumbnails, 2 apart
 
 
 def test_samples_coloured_by_a_neuron_use_its_values_not_the_classes():

@@ -7,7 +7,8 @@ Into the folder ``DIR``:
   per snapshot): the samples' t-SNE coloured by class, misclassified samples ringed in black,
   titled with the neighbourhood hit; ``grid.png`` - all of them side by side;
 * ``neurons__<layer>__<stop>.png`` - the neuron projection of each cell: a disc per neuron
-  coloured by the class it tells apart best and sized by how well;
+  coloured by the class it tells apart best and sized by how well; ``neurons_grid.png`` - all
+  of them side by side;
 * ``trajectories__layers.png`` and ``trajectories__<layer>__snapshots.png`` - the samples
   followed through the grid's layers (recorded model) and through every snapshot the session
   keeps (the grid's last layer),
@@ -21,7 +22,7 @@ Into the folder ``DIR``:
 * ``projections.json`` - what was written.
 
 Drawn with Pillow on plain arrays (:func:`render_samples`, :func:`render_neurons`,
-:func:`render_trajectories`, :func:`image_map`); no OpenGL needed.
+:func:`render_trajectories`, :func:`image_map`, :func:`write_image_map`); no OpenGL needed.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = [
     "render_neurons",
     "render_samples",
     "render_trajectories",
+    "write_image_map",
     "write_projector",
 ]
 
@@ -213,6 +215,33 @@ def image_map(
     return out
 
 
+def write_image_map(
+    source: Any,
+    layer: str,
+    path: str | os.PathLike,
+    snapshot: int | None = None,
+    *,
+    thumb: int = 24,
+    grid: bool = True,
+) -> Path:
+    """The image map of the sample projection of ``layer`` (at ``snapshot``) as the PNG
+    ``path``: each pooled sample drawn as its thumbnail from the recording
+    (``rec.pooled_images``), snapped to a grid without overlap unless ``grid=False``."""
+    from PIL import Image
+
+    from cnnvis.analysis.projections import recording_of, sample_projection
+    from cnnvis.session import atomic_file, prepare_folder
+
+    rec = recording_of(source)
+    proj = sample_projection(source, layer, snapshot)
+    img = image_map(proj.coords, rec.pooled_images, thumb=thumb, grid=grid)
+    path = Path(path)
+    prepare_folder(path.parent, path)
+    with atomic_file(path) as f:
+        Image.fromarray(img).save(f, format="PNG")
+    return path
+
+
 def _rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image[:, :, :3]
 
@@ -351,11 +380,13 @@ def _write_samples(rec, out, layers, snapshots, index, size) -> None:
 def _write_neurons(rec, out, layers, snapshots, index, size) -> None:
     from cnnvis.analysis.projections import neuron_projection, stop_name
 
-    rows = []
+    rows, panels = [], []
     for layer in layers:
+        panels.append([])
         for snap in snapshots:
             proj = neuron_projection(rec, layer, snapshot=snap)
             img = render_neurons(proj, rec.class_names, stop_name(rec, layer, snap), size=size)
+            panels[-1].append(img)
             _save(
                 img,
                 out / f"neurons__{_stem(layer, snap)}.png",
@@ -378,6 +409,7 @@ def _write_neurons(rec, out, layers, snapshots, index, size) -> None:
                 ]
                 for j, (x, y) in enumerate(proj.coords)
             ]
+    _save(_grid_image(panels), out / "neurons_grid.png", index, kind="neurons_grid")
     header = ["layer", "snapshot", "epoch", "channel", "best_class", "score", "x", "y"]
     _write_csv(out / "neurons.csv", header, rows)
 
@@ -432,7 +464,7 @@ def export_projections(
     and the recorded model: untrained against trained, when the session has snapshots).
     Returns the folder.
     """
-    from cnnvis.analysis.projections import recording_of, sample_projection
+    from cnnvis.analysis.projections import recording_of
     from cnnvis.session import prepare_folder
 
     if isinstance(session, (str, os.PathLike)):
@@ -453,17 +485,9 @@ def export_projections(
     _write_samples(rec, out, layers, snapshots, index, int(size))
     _write_neurons(rec, out, layers, snapshots, index, int(size))
     _write_trajectories(rec, out, layers, snapshots, index)
-    last = sample_projection(rec, layers[-1])
-    img = image_map(last.coords, rec.pooled_images)
-    from PIL import Image
-
-    _save(
-        Image.fromarray(img),
-        out / f"image_map__{_safe(layers[-1])}.png",
-        index,
-        kind="image_map",
-        layer=layers[-1],
-    )
+    name = f"image_map__{_safe(layers[-1])}.png"
+    write_image_map(rec, layers[-1], out / name)
+    index.append({"file": name, "kind": "image_map", "layer": layers[-1]})
     if projector:
         write_projector(out / "projector", rec, layers)
     from cnnvis.session import write_json_atomic
