@@ -20,7 +20,9 @@ KINDS = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", choices=list(KINDS), help="what to write")
     parser.add_argument("session", help="session folder (see `python -m cnnvis demo`)")
-    parser.add_argument("--out", required=True, help="output file (png, svg) or folder (facets)")
+    parser.add_argument(
+        "--out", required=True, help="output file (png, svg) or folder (facets, projections)"
+    )
     parser.add_argument("--size", default="1920x1080", help="WxH in pixels (png, svg)")
     parser.add_argument(
         "--layers", help="comma-separated layers, the grid's rows (projections; default all)"

@@ -7,8 +7,8 @@ Into the folder ``DIR``:
   per snapshot): the samples' t-SNE coloured by class, misclassified samples ringed in black,
   titled with the neighbourhood hit; ``grid.png`` - all of them side by side;
 * ``neurons__<layer>__<stop>.png`` - the neuron projection of each cell: a disc per neuron
-  coloured by the class it tells apart best and sized by how well; ``neurons_grid.png`` - all
-  of them side by side;
+  coloured by the class it tells apart best and sized by how well, rotated onto the column
+  before it (same neurons); ``neurons_grid.png`` - all of them side by side;
 * ``trajectories__layers.png`` and ``trajectories__<layer>__snapshots.png`` - the samples
   followed through the grid's layers (recorded model) and through every snapshot the session
   keeps (the grid's last layer),
@@ -378,13 +378,16 @@ def _write_samples(rec, out, layers, snapshots, index, size) -> None:
 
 
 def _write_neurons(rec, out, layers, snapshots, index, size) -> None:
-    from cnnvis.analysis.projections import neuron_projection, stop_name
+    from cnnvis.analysis.projections import _align_onto, neuron_projection, stop_name
 
     rows, panels = [], []
     for layer in layers:
         panels.append([])
+        prev = None
         for snap in snapshots:
             proj = neuron_projection(rec, layer, snapshot=snap)
+            # the same neurons in every column: rotated alike, as the sample grid's panels
+            proj.coords = prev = _align_onto(proj.coords, prev)
             img = render_neurons(proj, rec.class_names, stop_name(rec, layer, snap), size=size)
             panels[-1].append(img)
             _save(
