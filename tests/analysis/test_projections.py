@@ -10,6 +10,7 @@ from analysis_helpers import layer_record, recording
 from cnnvis.analysis import (
     neighbourhood_hit,
     neuron_activation,
+    neuron_grid,
     neuron_projection,
     projection_grid,
     sample_projection,
@@ -214,6 +215,17 @@ def test_grid_rotates_panels_alike():
     assert [[p.layer for p in row] for row in grid] == [["l0"], ["l2"]]
     for row in grid:
         assert np.allclose(row[0].coords.mean(axis=0), 0.0)
+
+
+def test_neuron_grid_rotates_the_same_neurons_alike():
+    x = _planted()
+    snaps = [{"epoch": 0, "pooled": {"l0": x[:, ::-1].copy()}}]  # neurons renumbered
+    grid = neuron_grid(_rec(x, snapshots=snaps), ["l0"], [None, None, 0])
+    a, b, c = (p.coords for p in grid[0])
+    assert np.allclose(a, b)  # the same projection twice lands on itself
+    assert not np.allclose(b, c)
+    rms = np.sqrt(np.mean(np.sum(a**2, axis=1)))
+    assert rms == pytest.approx(1.0)
 
 
 def test_demo_training_gathers_neurons_and_separates_classes(demo_session):

@@ -9,6 +9,7 @@ that the scene and the viewer read, and whose edit methods the viewer calls.
 * projections: :meth:`Analysis.projection` (P1); linking helpers (P3); neuron and sample
   projections, small multiples and trajectories the Rauber way: :func:`neuron_projection`,
   :func:`sample_projection`, :func:`neighbourhood_hit`, :func:`projection_grid`,
+  :func:`neuron_grid`, :func:`neuron_activation`,
   :func:`trajectories` (P2, P4)
 * edits with undo/redo, saved with the session: :meth:`Analysis.save`, :func:`load_analysis` (C7)
 """
@@ -27,6 +28,7 @@ from cnnvis.analysis.projections import (
     SampleProjection,
     neighbourhood_hit,
     neuron_activation,
+    neuron_grid,
     neuron_projection,
     projection_grid,
     sample_projection,
@@ -53,6 +55,7 @@ __all__ = [
     "Trajectories",
     "neighbourhood_hit",
     "neuron_activation",
+    "neuron_grid",
     "neuron_projection",
     "projection_grid",
     "sample_projection",

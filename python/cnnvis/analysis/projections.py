@@ -9,9 +9,10 @@ Rauber, Fadel, Falcão and Telea, *Visualizing the Hidden Activity of Artificial
   each with the class it tells apart best and how well;
 * :func:`sample_projection` - the t-SNE of a layer's pooled activations with its
   :func:`neighbourhood_hit`;
-* :func:`projection_grid` - sample projections for every (layer, snapshot) cell of a grid,
-  rotated alike so that panels side by side compare (small multiples; what a viewer grid and
-  ``export projections`` draw).
+* :func:`projection_grid`, :func:`neuron_grid` - sample or neuron projections for every
+  (layer, snapshot) cell of a grid, rotated alike so that panels side by side compare (small
+  multiples; what a viewer grid and ``export projections`` draw);
+* :func:`neuron_activation` - a picked neuron's activation per sample, to colour samples by.
 
 A *snapshot* is a position in ``rec.snapshots`` (negative counts from the end; ``None`` is the
 recorded model itself). The samples are the rows of ``rec.pooled(layer)``: the bounded,
@@ -35,6 +36,7 @@ __all__ = [
     "distance_rank_correlation",
     "neighbourhood_hit",
     "neuron_activation",
+    "neuron_grid",
     "neuron_projection",
     "projection_grid",
     "recording_of",
@@ -400,6 +402,26 @@ def projection_grid(
             row.append(proj)
         grid.append(row)
         prev = row[0].coords
+    return grid
+
+
+def neuron_grid(
+    source: Any, layers: list[str], snapshots: list[int | None], **options: Any
+) -> list[list[NeuronProjection]]:
+    """Neuron projections for a grid of small multiples: a row per layer, a column per
+    snapshot. Along a row (the same neurons) each panel is centred, scaled to unit RMS radius
+    and rotated onto the one before, so that a neuron moves only as its correlations change.
+    ``options`` go to :func:`neuron_projection`."""
+    if not layers or not snapshots:
+        raise ValueError("a grid needs at least one layer and one snapshot")
+    grid = []
+    for layer in layers:
+        row, prev = [], None
+        for snapshot in snapshots:
+            proj = neuron_projection(source, layer, snapshot=snapshot, **options)
+            proj.coords = prev = _align_onto(proj.coords, prev)
+            row.append(proj)
+        grid.append(row)
     return grid
 
 

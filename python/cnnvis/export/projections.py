@@ -378,39 +378,21 @@ def _write_samples(rec, out, layers, snapshots, index, size) -> None:
 
 
 def _write_neurons(rec, out, layers, snapshots, index, size) -> None:
-    from cnnvis.analysis.projections import _align_onto, neuron_projection, stop_name
+    from cnnvis.analysis.projections import neuron_grid, stop_name
 
     rows, panels = [], []
-    for layer in layers:
+    for grid_row in neuron_grid(rec, layers, snapshots):
         panels.append([])
-        prev = None
-        for snap in snapshots:
-            proj = neuron_projection(rec, layer, snapshot=snap)
-            # the same neurons in every column: rotated alike, as the sample grid's panels
-            proj.coords = prev = _align_onto(proj.coords, prev)
+        for proj in grid_row:
+            layer, snap = proj.layer, proj.snapshot
             img = render_neurons(proj, rec.class_names, stop_name(rec, layer, snap), size=size)
             panels[-1].append(img)
-            _save(
-                img,
-                out / f"neurons__{_stem(layer, snap)}.png",
-                index,
-                kind="neurons",
-                layer=layer,
-                snapshot=snap,
-            )
-            s = "" if snap is None else snap
+            name = f"neurons__{_stem(layer, snap)}.png"
+            _save(img, out / name, index, kind="neurons", layer=layer, snapshot=snap)
+            s, epoch = ("" if snap is None else snap), _epoch(rec, snap)
             rows += [
-                [
-                    layer,
-                    s,
-                    _epoch(rec, snap),
-                    j,
-                    int(proj.best_class[j]),
-                    float(proj.score[j]),
-                    float(x),
-                    float(y),
-                ]
-                for j, (x, y) in enumerate(proj.coords)
+                [layer, s, epoch, j, int(proj.best_class[j]), float(proj.score[j]), x, y]
+                for j, (x, y) in enumerate(proj.coords.tolist())
             ]
     _save(_grid_image(panels), out / "neurons_grid.png", index, kind="neurons_grid")
     header = ["layer", "snapshot", "epoch", "channel", "best_class", "score", "x", "y"]
