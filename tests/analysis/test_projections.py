@@ -236,6 +236,10 @@ def test_demo_training_gathers_neurons_and_separates_classes(demo_session):
     untrained, trained = (neuron_projection(rec, layer, snapshot=s) for s in (0, None))
     assert trained.score.mean() > untrained.score.mean()
     assert sample_projection(rec, layer).neighbourhood_hit > 0.9
+    analysis = cnnvis.analyze(rec)  # given an Analysis, the panel is the analysis' own projection
+    assert np.array_equal(
+        sample_projection(analysis, layer).coords, analysis.projection(layer).coords
+    )
     assert sample_projection(rec, layer, 0).neighbourhood_hit < 0.9
     # the samples whose representation strays from their class's are the misclassified ones:
     # 7 of 450 are, 3 of them among the 10 top outliers (chance: 0.16)
