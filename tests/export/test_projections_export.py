@@ -27,7 +27,7 @@ def test_export_projections_of_the_demo(demo_session, tmp_path, capsys):
     out = tmp_path / "proj"
     layers = "block3.relu,head.relu"
     assert main(["export", "projections", str(demo_session), "--out", str(out),
-                 "--layers", layers]) == 0  # fmt: skip
+                 "--layers", layers, "--neuron", "head.relu:12"]) == 0  # fmt: skip
     assert f"wrote {out}" in capsys.readouterr().out
     rec = cnnvis.load(demo_session)
     n = len(rec.pooled_index)
@@ -45,6 +45,9 @@ def test_export_projections_of_the_demo(demo_session, tmp_path, capsys):
     panel = np.asarray(Image.open(out / "samples__head.relu__model.png").convert("RGB"))
     for rgb in _class_rgb(rec.n_classes):
         assert _has_colour(panel, rgb) > 20
+    lit = np.asarray(Image.open(out / "samples__head.relu__model__head.relu_12.png").convert("RGB"))
+    assert _has_colour(lit, colormap(np.array([1.0]))[0]) > 0  # its strongest sample, in yellow
+    assert Image.open(out / "grid__neuron.png").size == Image.open(out / "grid.png").size
     grid = Image.open(out / "grid.png")
     assert grid.size == (2 * panel.shape[1], 2 * panel.shape[0])
     assert Image.open(out / "neurons_grid.png").size[0] == 2 * panel.shape[1]
@@ -69,6 +72,8 @@ def test_bad_arguments_are_one_line_and_status_2(demo_session, tmp_path, capsys)
         (["--snapshots", "first"], "--snapshots takes integers or 'model'"),
         (["--layers", "nope"], "not recorded"),
         (["--snapshots", "99"], "does not exist"),
+        (["--neuron", "head.relu"], "--neuron takes LAYER:CHANNEL"),
+        (["--neuron", "head.relu:999"], "channels 0..63"),
     ):
         code = main(["export", "projections", str(demo_session), "--out", str(tmp_path / "o")]
                     + extra)  # fmt: skip

@@ -32,6 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated snapshot positions or 'model', the grid's columns (projections;"
         " default: the first snapshot and the model, untrained against trained)",
     )
+    parser.add_argument(
+        "--neuron",
+        help="LAYER:CHANNEL, also colour every sample panel by this neuron's activation"
+        " (projections)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,7 +48,11 @@ def run(args: argparse.Namespace) -> int:
         from cnnvis.export.projections import export_projections
 
         out = export_projections(
-            args.session, args.out, layers=_names(args.layers), snapshots=_snapshots(args.snapshots)
+            args.session,
+            args.out,
+            layers=_names(args.layers),
+            snapshots=_snapshots(args.snapshots),
+            neuron=_neuron(args.neuron),
         )
     elif args.kind == "png":
         from cnnvis.export.png import export_png
@@ -69,3 +78,12 @@ def _snapshots(text: str | None) -> list[int | None] | None:
         return [None if s == "model" else int(s) for s in names]
     except ValueError:
         raise ValueError(f"--snapshots takes integers or 'model', got {text!r}") from None
+
+
+def _neuron(text: str | None) -> tuple[str, int] | None:
+    if text is None:
+        return None
+    layer, _, channel = text.rpartition(":")
+    if not layer or not channel.isdigit():
+        raise ValueError(f"--neuron takes LAYER:CHANNEL, e.g. head.relu:12, got {text!r}")
+    return layer, int(channel)

@@ -5,7 +5,8 @@ Into the folder ``DIR``:
 
 * ``samples__<layer>__<stop>.png`` - one panel per cell of the grid (a row per layer, a column
   per snapshot): the samples' t-SNE coloured by class, misclassified samples ringed in black,
-  titled with the neighbourhood hit; ``grid.png`` - all of them side by side;
+  titled with the neighbourhood hit; ``grid.png`` - all of them side by side (with
+  ``--neuron LAYER:CHANNEL`` also every panel coloured by that neuron's activation);
 * ``neurons__<layer>__<stop>.png`` - the neuron projection of each cell: a disc per neuron
   coloured by the class it tells apart best and sized by how well, rotated onto the column
   before it (same neurons); ``neurons_grid.png`` - all of them side by side;
@@ -351,28 +352,42 @@ def _grid_image(panels: list[list[Any]]):
     return grid
 
 
-def _write_samples(rec, out, layers, snapshots, index, size) -> None:
-    from cnnvis.analysis.projections import projection_grid, stop_name
+def _write_samples(rec, out, layers, snapshots, index, size, neuron=None) -> None:
+    from cnnvis.analysis.projections import neuron_activation, projection_grid, stop_name
 
     grid = projection_grid(rec, layers, snapshots)
-    panels, rows = [], []
+    panels, lit, rows = [], [], []
     for row in grid:
         panels.append([])
+        lit.append([])
         for proj in row:
             title = stop_name(rec, proj.layer, proj.snapshot)
             img = render_samples(proj, rec.class_names, title, size=size)
             panels[-1].append(img)
+            stem = _stem(proj.layer, proj.snapshot)
             entry = {"layer": proj.layer, "snapshot": proj.snapshot}
+            hit = proj.neighbourhood_hit
             _save(
                 img,
-                out / f"samples__{_stem(proj.layer, proj.snapshot)}.png",
+                out / f"samples__{stem}.png",
                 index,
                 **entry,
                 kind="samples",
-                neighbourhood_hit=proj.neighbourhood_hit,
+                neighbourhood_hit=hit,
             )
             rows += _position_rows(rec, proj)
+            if neuron is not None:  # every panel coloured by the one picked neuron
+                values = neuron_activation(rec, neuron[0], neuron[1], proj.snapshot)
+                title += f", coloured by {neuron[0]} #{neuron[1]}"
+                img = render_samples(proj, rec.class_names, title, size=size, values=values)
+                lit[-1].append(img)
+                name = f"samples__{stem}__{_safe(neuron[0])}_{neuron[1]}.png"
+                _save(
+                    img, out / name, index, **entry, kind="samples_by_neuron", neuron=list(neuron)
+                )
     _save(_grid_image(panels), out / "grid.png", index, kind="grid")
+    if neuron is not None:
+        _save(_grid_image(lit), out / "grid__neuron.png", index, kind="grid_by_neuron")
     header = ["sample", "row", "label", "prediction", "layer", "snapshot", "epoch", "x", "y"]
     _write_csv(out / "positions.csv", header, rows)
 
@@ -439,6 +454,7 @@ def export_projections(
     snapshots: list[int | None] | None = None,
     size: int = 480,
     projector: bool = True,
+    neuron: tuple[str, int] | None = None,
 ) -> Path:
     """Write the projection panels, trajectories, image map and tables of a session into the
     folder ``out`` (see the module docstring for the files).
@@ -447,9 +463,11 @@ def export_projections(
     ``layers`` are the grid's rows (default every recorded layer); ``snapshots`` its columns,
     positions in ``rec.snapshots`` or None for the recorded model (default the first snapshot
     and the recorded model: untrained against trained, when the session has snapshots).
+    ``neuron`` = ``(layer, channel)`` also writes every sample panel coloured by that neuron's
+    pooled activation (``samples__<cell>__<layer>_<channel>.png``, ``grid__neuron.png``).
     Returns the folder.
     """
-    from cnnvis.analysis.projections import recording_of
+    from cnnvis.analysis.projections import neuron_activation, recording_of
     from cnnvis.session import prepare_folder
 
     if isinstance(session, (str, os.PathLike)):
@@ -467,7 +485,9 @@ def export_projections(
         raise ValueError(f"size must be at least 160 pixels, got {size}")
     out = prepare_folder(out, "projections")
     index: list[dict] = []
-    _write_samples(rec, out, layers, snapshots, index, int(size))
+    if neuron is not None:
+        neuron_activation(rec, neuron[0], neuron[1])  # a clear error before any work
+    _write_samples(rec, out, layers, snapshots, index, int(size), neuron)
     _write_neurons(rec, out, layers, snapshots, index, int(size))
     _write_trajectories(rec, out, layers, snapshots, index)
     name = f"image_map__{_safe(layers[-1])}.png"
