@@ -6,7 +6,11 @@ that the scene and the viewer read, and whose edit methods the viewer calls.
 * clusters: :meth:`Analysis.clusters`, :attr:`Analysis.labels` (C3)
 * facets: :meth:`Analysis.activation_matrix` (C5), :meth:`Analysis.learned_features` (C4)
 * connections: :meth:`Analysis.neuron_strengths`, :meth:`Analysis.connections` (C6)
-* projections: :meth:`Analysis.projection` (P1); linking helpers (P3)
+* projections: :meth:`Analysis.projection` (P1); linking helpers (P3); neuron and sample
+  projections, small multiples and trajectories the Rauber way: :func:`neuron_projection`,
+  :func:`sample_projection`, :func:`neighbourhood_hit`, :func:`projection_grid`,
+  :func:`neuron_grid`, :func:`neuron_activation`,
+  :func:`trajectories` (P2, P4)
 * edits with undo/redo, saved with the session: :meth:`Analysis.save`, :func:`load_analysis` (C7)
 """
 
@@ -19,6 +23,17 @@ from cnnvis.analysis.connections import (
 )
 from cnnvis.analysis.core import Analysis, LayerBand, analyze, load_analysis
 from cnnvis.analysis.facets import ActivationMatrix, LearnedFeatures, Projection
+from cnnvis.analysis.projections import (
+    NeuronProjection,
+    SampleProjection,
+    neighbourhood_hit,
+    neuron_activation,
+    neuron_grid,
+    neuron_projection,
+    projection_grid,
+    sample_projection,
+)
+from cnnvis.analysis.trajectories import Trajectories, trajectories, trajectory_outliers
 
 __all__ = [
     "analyze",
@@ -35,4 +50,15 @@ __all__ = [
     "cluster_layer",
     "apply_edit",
     "response_profiles",
+    "NeuronProjection",
+    "SampleProjection",
+    "Trajectories",
+    "neighbourhood_hit",
+    "neuron_activation",
+    "neuron_grid",
+    "neuron_projection",
+    "projection_grid",
+    "sample_projection",
+    "trajectories",
+    "trajectory_outliers",
 ]

@@ -1,4 +1,4 @@
-"""``python -m cnnvis export {facets,png,svg} SESSION --out PATH``.
+"""``python -m cnnvis export {facets,png,svg,projections} SESSION --out PATH``.
 
 The session is opened here with :func:`cnnvis.session.open_session`; each kind is then written
 from its analysis by a library function (``cnnvis.export.<kind>.export_<kind>``) with plain
@@ -14,14 +14,31 @@ KINDS = {
     "facets": "per cluster, the packed learned-feature image and the reordered activation matrix",
     "png": "the overview the viewer shows, rendered offscreen",
     "svg": "the overview as vector graphics, straight from the scene",
+    "projections": "sample and neuron projections per layer and snapshot, trajectories, an image"
+    " map, a CSV of positions and TensorBoard projector files",
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", choices=list(KINDS), help="what to write")
     parser.add_argument("session", help="session folder (see `python -m cnnvis demo`)")
-    parser.add_argument("--out", required=True, help="output file (png, svg) or folder (facets)")
+    parser.add_argument(
+        "--out", required=True, help="output file (png, svg) or folder (facets, projections)"
+    )
     parser.add_argument("--size", default="1920x1080", help="WxH in pixels (png, svg)")
+    parser.add_argument(
+        "--layers", help="comma-separated layers, the grid's rows (projections; default all)"
+    )
+    parser.add_argument(
+        "--snapshots",
+        help="comma-separated snapshot positions or 'model', the grid's columns (projections;"
+        " default: the first snapshot and the model, untrained against trained)",
+    )
+    parser.add_argument(
+        "--neuron",
+        help="LAYER:CHANNEL, also colour every sample panel by this neuron's activation"
+        " (projections)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +53,16 @@ def run(args: argparse.Namespace) -> int:
         from cnnvis.export.facets import export_facets
 
         out = export_facets(analysis, args.out)
+    elif args.kind == "projections":
+        from cnnvis.export.projections import export_projections
+
+        out = export_projections(
+            analysis,
+            args.out,
+            layers=_names(args.layers),
+            snapshots=_snapshots(args.snapshots),
+            neuron=_neuron(args.neuron),
+        )
     elif args.kind == "png":
         from cnnvis.export.png import export_png
 
@@ -46,3 +73,26 @@ def run(args: argparse.Namespace) -> int:
         out = export_svg(analysis, args.out, size=args.size)
     print(f"wrote {out}")
     return 0
+
+
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [s.strip() for s in text.split(",") if s.strip()]
+
+
+def _snapshots(text: str | None) -> list[int | None] | None:
+    names = _names(text)
+    if names is None:
+        return None
+    try:
+        return [None if s == "model" else int(s) for s in names]
+    except ValueError:
+        raise ValueError(f"--snapshots takes integers or 'model', got {text!r}") from None
+
+
+def _neuron(text: str | None) -> tuple[str, int] | None:
+    if text is None:
+        return None
+    layer, _, channel = text.rpartition(":")
+    if not layer or not channel.isdigit():
+        raise ValueError(f"--neuron takes LAYER:CHANNEL, e.g. head.relu:12, got {text!r}")
+    return layer, int(channel)
