@@ -969,7 +969,7 @@ void WorkspaceDeleter::operator()(Workspace* w) const { delete w; }
 namespace {
 
 ThreadPool& pool_of(Workspace& ws, int n_threads) {
-  n_threads = std::max(1, n_threads);
+  n_threads = std::min(std::max(1, n_threads), available_cores());
   if (!ws.pool || ws.pool->size() != n_threads) ws.pool = std::make_unique<ThreadPool>(n_threads);
   return *ws.pool;
 }
@@ -1178,7 +1178,7 @@ double exact_kl(const SparseP& P, const double* Y, int dim, int n_threads) {
 // ----------------------------------------------------------------------------------------------
 
 Optimizer::Optimizer(SparseP P, int dim, const double* Y0, double theta, int n_threads)
-    : dim_(dim), theta_(theta), n_threads_(std::max(1, n_threads)), ws_(make_workspace()) {
+    : dim_(dim), theta_(theta), n_threads_(std::min(std::max(1, n_threads), available_cores())), ws_(make_workspace()) {
   if (dim != 2 && dim != 3) throw InvalidArgument("n_components must be 2 or 3");
   const std::size_t n = P.n, D = static_cast<std::size_t>(dim);
   perm_.resize(n);
