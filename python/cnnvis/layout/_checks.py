@@ -11,6 +11,7 @@ import operator
 __all__ = ["real", "integer", "seed"]
 
 INT64 = (-(2**63), 2**63 - 1)
+INT32_MAX = 2**31 - 1
 
 
 def real(
