@@ -72,8 +72,11 @@ inline double real_arg(double value, const char* name, double lo, double hi, boo
   const bool low = lo_open ? !(value > lo) : !(value >= lo);
   if (!std::isfinite(value) || low || value > hi) {
     const auto repr = [](double v) { return std::string(py::repr(py::float_(v))); };
-    fail(std::string(name) + " must be a finite number in " + (lo_open ? "(" : "[") + repr(lo) +
-         ", " + repr(hi) + "], got " + repr(value));
+    const std::string bound =
+        hi >= std::numeric_limits<double>::max()
+            ? std::string(lo_open ? " > " : " >= ") + repr(lo)
+            : std::string(" in ") + (lo_open ? "(" : "[") + repr(lo) + ", " + repr(hi) + "]";
+    fail(std::string(name) + " must be a finite number" + bound + ", got " + repr(value));
   }
   return value;
 }

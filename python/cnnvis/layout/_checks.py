@@ -33,8 +33,11 @@ def real(
     below = v <= lo if lo_open else v < lo
     above = v >= hi if hi_open else v > hi
     if not math.isfinite(v) or below or above:
-        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
+        if hi == math.inf:
+            bound = "" if lo == -math.inf else f" {'>' if lo_open else '>='} {lo:g}"
+        else:
+            bound = f" in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise ValueError(f"{name} must be a finite number{bound}, got {value!r}")
     return v
 
 
