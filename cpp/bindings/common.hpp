@@ -64,7 +64,7 @@ T as_int(const py::handle& value, const char* name) {
 
 // The thread count of an n_jobs argument by the core's one rule (cnnvis::resolve_n_jobs).
 inline int n_jobs_arg(const py::handle& value, const char* name = "n_jobs") {
-  return resolve_n_jobs(as_int<std::int64_t>(value, name));
+  return resolve_n_jobs(as_int<std::int64_t>(value, name), name);
 }
 
 // A float hyperparameter: finite, and inside [lo, hi] (open at lo when lo_open).

@@ -49,11 +49,13 @@ inline int available_cores() {
 // core, 1.. is taken as asked up to the core count (more threads than cores only add switching,
 // and an unbounded count starts thousands of threads), 0 and values below -1 are errors.
 // The Python layer applies the same rule first (cnnvis.parallel) and warns when it caps.
-inline int resolve_n_jobs(std::int64_t n_jobs) {
+constexpr std::int64_t kMaxJobs = 2147483647;  // beyond a C int: not a thread count
+
+inline int resolve_n_jobs(std::int64_t n_jobs, const char* name = "n_jobs") {
   if (n_jobs == -1) return available_cores();
-  if (n_jobs < 1)
-    throw InvalidArgument("n_jobs must be >= 1, or -1 for every core, got " +
-                          std::to_string(n_jobs));
+  if (n_jobs < 1 || n_jobs > kMaxJobs)
+    throw InvalidArgument(std::string(name) + " must be in [1, " + std::to_string(kMaxJobs) +
+                          "], or -1 for every core, got " + std::to_string(n_jobs));
   return static_cast<int>(std::min<std::int64_t>(n_jobs, available_cores()));
 }
 
