@@ -16,6 +16,18 @@
 #include <thread>
 #include <vector>
 
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+#endif
+
+// CNNVIS_PORTABLE builds the plain C++ branches of the GCC/Clang-only code (bit scans, vector
+// types, atomic builtins) with any compiler; the tests check they give the same bits.
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(CNNVIS_PORTABLE)
+#define CNNVIS_GNU 1
+#else
+#define CNNVIS_GNU 0
+#endif
+
 namespace cnnvis {
 
 // Bad argument (maps to ValueError).
@@ -57,6 +69,21 @@ inline int resolve_n_jobs(std::int64_t n_jobs, const char* name = "n_jobs") {
     throw InvalidArgument(std::string(name) + " must be in [1, " + std::to_string(kMaxJobs) +
                           "], or -1 for every core, got " + std::to_string(n_jobs));
   return static_cast<int>(std::min<std::int64_t>(n_jobs, available_cores()));
+}
+
+// Index of the lowest set bit of x (x != 0).
+inline int lowest_bit(std::uint64_t x) {
+#if CNNVIS_GNU
+  return __builtin_ctzll(x);
+#elif defined(_MSC_VER) && defined(_M_X64)
+  unsigned long i;
+  _BitScanForward64(&i, x);
+  return static_cast<int>(i);
+#else
+  int i = 0;
+  for (; !(x & 1u); x >>= 1) ++i;
+  return i;
+#endif
 }
 
 // a + b > limit for non-negative a, b without the overflow of the sum.
