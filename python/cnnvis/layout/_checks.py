@@ -5,7 +5,6 @@ argument, before any work starts."""
 from __future__ import annotations
 
 import math
-import numbers
 import operator
 
 __all__ = ["real", "integer", "seed"]
@@ -24,12 +23,14 @@ def real(
     hi_open: bool = False,
 ) -> float:
     """``value`` as a finite float inside the interval from ``lo`` to ``hi``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if isinstance(value, (bool, str, bytes, complex)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     try:
-        v = float(value)
+        v = float(value)  # numbers, numpy scalars and 0-d arrays
     except OverflowError:
         raise ValueError(f"{name} must be finite, got {value}") from None
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
     below = v <= lo if lo_open else v < lo
     above = v >= hi if hi_open else v > hi
     if not math.isfinite(v) or below or above:
