@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <numeric>
 #include <random>
 #include <string>
@@ -599,7 +600,14 @@ std::vector<std::int64_t> held_karp_path(const double* dist, std::size_t n,
   }
   Tamed tamed(dist, n);
   const auto D = hk_table(tamed.dist, n, nullptr, n);
-  return hk_solve(D.data(), n, resolve_n_jobs(n_threads), interrupt);
+  try {
+    return hk_solve(D.data(), n, resolve_n_jobs(n_threads), interrupt);
+  } catch (const std::bad_alloc&) {
+    throw MemoryLimit("exact reordering of n=" + std::to_string(n) + " rows needs " +
+                      std::to_string(need / (1024.0 * 1024.0)) +
+                      " MiB for the Held-Karp table, more than this machine can allocate; use "
+                      "method='heuristic' or a smaller memory_limit");
+  }
 }
 
 double path_length(const double* dist, std::size_t n, const std::vector<std::int64_t>& order) {
