@@ -74,6 +74,11 @@ inline v4d operator/(v4d a, const v4d& b) {
   for (int i = 0; i < 4; ++i) a.v[i] /= b.v[i];
   return a;
 }
+inline v4d operator-(double s, const v4d& b) {  // the scalar is broadcast, as GCC does
+  v4d r;
+  for (int i = 0; i < 4; ++i) r.v[i] = s - b.v[i];
+  return r;
+}
 inline v4d& operator+=(v4d& a, const v4d& b) { return a = a + b; }
 #endif
 
