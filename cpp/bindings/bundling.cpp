@@ -6,23 +6,28 @@
 #include "common.hpp"
 
 namespace py = pybind11;
+using cnnvis::bind::as_int;
 using cnnvis::bind::F64Array;
 using cnnvis::bind::fail;
+using cnnvis::bind::real_arg;
 
 namespace {
 
+constexpr double kBig = 1e300;
+
 py::tuple bicluster_edges_py(const F64Array& weights, double threshold, double min_density,
-                             std::int64_t min_gain, int max_refine, int patience, int n_threads) {
+                             const py::object& min_gain, const py::object& max_refine,
+                             const py::object& patience, const py::object& n_jobs) {
   cnnvis::bind::require_ndim(weights, 2, "weights");
   cnnvis::bind::require_finite(weights, "weights");
-  if (n_threads < 1) fail("n_threads must be >= 1");
   cnnvis::BiclusterOptions opt;
+  if (!(threshold >= 0.0)) fail("threshold must be >= 0 (inf: no edges)");
   opt.threshold = threshold;
-  opt.min_density = min_density;
-  opt.min_gain = min_gain;
-  opt.max_refine = max_refine;
-  opt.patience = patience;
-  opt.n_threads = n_threads;
+  opt.min_density = real_arg(min_density, "min_density", 0.0, 1.0, true);
+  opt.min_gain = as_int<std::int64_t>(min_gain, "min_gain");
+  opt.max_refine = as_int<int>(max_refine, "max_refine");
+  opt.patience = as_int<int>(patience, "patience");
+  opt.n_threads = cnnvis::bind::n_jobs_arg(n_jobs, "n_threads");
   const std::int64_t nr = weights.shape(0), nc = weights.shape(1);
   const double* data = weights.data();
   cnnvis::BiclusterOutput res;
@@ -44,10 +49,11 @@ py::tuple bicluster_edges_py(const F64Array& weights, double threshold, double m
   return py::make_tuple(bics, direct, res.n_edges);
 }
 
-py::tuple bundle_edges_py(const F64Array& polylines, int n_cycles, int n_iter, double iter_rate,
-                          double step, double step_rate, double stiffness, double bandwidth,
-                          double compat_threshold,
-                          int max_neighbors, bool directed, std::int64_t n_points, int n_threads) {
+py::tuple bundle_edges_py(const F64Array& polylines, const py::object& n_cycles,
+                          const py::object& n_iter, double iter_rate, double step,
+                          double step_rate, double stiffness, double bandwidth,
+                          double compat_threshold, const py::object& max_neighbors,
+                          bool directed, const py::object& n_points, const py::object& n_jobs) {
   cnnvis::bind::require_ndim(polylines, 3, "edges");
   if (polylines.shape(2) != 2)
     fail("edges must have shape (m, p, 2) with 2-D points, got last dimension " +
@@ -55,20 +61,19 @@ py::tuple bundle_edges_py(const F64Array& polylines, int n_cycles, int n_iter, d
   if (polylines.shape(1) < 2)
     fail("each edge needs at least 2 points, got " + std::to_string(polylines.shape(1)));
   cnnvis::bind::require_finite(polylines, "edges");
-  if (n_threads < 1) fail("n_jobs must be >= 1");
   cnnvis::FdebOptions opt;
-  opt.n_cycles = n_cycles;
-  opt.n_iter = n_iter;
-  opt.iter_rate = iter_rate;
-  opt.step = step;
-  opt.step_rate = step_rate;
-  opt.stiffness = stiffness;
-  opt.bandwidth = bandwidth;
-  opt.compat_threshold = compat_threshold;
-  opt.max_neighbors = max_neighbors;
+  opt.n_cycles = as_int<int>(n_cycles, "n_cycles");
+  opt.n_iter = as_int<int>(n_iter, "n_iter");
+  opt.iter_rate = real_arg(iter_rate, "iter_rate", 0.0, 1.0, true);
+  opt.step = real_arg(step, "step", 0.0, kBig);
+  opt.step_rate = real_arg(step_rate, "step_rate", 0.0, 1.0, true);
+  opt.stiffness = real_arg(stiffness, "stiffness", 0.0, kBig, true);
+  opt.bandwidth = real_arg(bandwidth, "bandwidth", 0.0, kBig, true);
+  opt.compat_threshold = real_arg(compat_threshold, "compat_threshold", 0.0, 1.0, true);
+  opt.max_neighbors = as_int<int>(max_neighbors, "max_neighbors");
   opt.directed = directed;
-  opt.n_points = n_points;
-  opt.n_threads = n_threads;
+  opt.n_points = as_int<std::int64_t>(n_points, "n_points");
+  opt.n_threads = cnnvis::bind::n_jobs_arg(n_jobs);
   const std::int64_t m = polylines.shape(0), p = polylines.shape(1);
   const double* data = polylines.data();
   cnnvis::FdebOutput res;
@@ -82,7 +87,8 @@ py::tuple bundle_edges_py(const F64Array& polylines, int n_cycles, int n_iter, d
   return py::make_tuple(out, res.n_pairs);
 }
 
-py::array_t<double> resample_polylines_py(const F64Array& polylines, std::int64_t n_points) {
+py::array_t<double> resample_polylines_py(const F64Array& polylines, const py::object& n_points_arg) {
+  const auto n_points = as_int<std::int64_t>(n_points_arg, "n_points");
   cnnvis::bind::require_ndim(polylines, 3, "polylines");
   if (polylines.shape(2) != 2) fail("polylines must have shape (m, p, 2)");
   if (polylines.shape(1) < 1) fail("polylines need at least 1 point each");

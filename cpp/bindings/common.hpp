@@ -7,7 +7,9 @@
 #include <pybind11/pybind11.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
+#include <type_traits>
 
 #include "cnnvis/common.hpp"
 
@@ -37,6 +39,52 @@ void require_finite(const py::array_t<T, py::array::c_style | py::array::forceca
     if (!std::isfinite(static_cast<double>(p[i])))
       fail(std::string(name) + " contains NaN or infinite values (first at flat index " +
            std::to_string(i) + ")");
+}
+
+// A Python integer argument as T. pybind11's own conversion answers an int beyond T's range with
+// an 'incompatible function arguments' dump; this names the argument and its range instead.
+// Integer arguments of the bindings are therefore taken as py::object.
+template <class T>
+T as_int(const py::handle& value, const char* name) {
+  static_assert(std::is_integral_v<T>, "as_int converts to integer types");
+  PyObject* index = PyNumber_Index(value.ptr());
+  if (index == nullptr) {
+    PyErr_Clear();
+    throw py::type_error(std::string(name) + " must be an integer, got " +
+                         std::string(py::str(py::type::of(value).attr("__name__"))));
+  }
+  const auto number = py::reinterpret_steal<py::int_>(index);
+  using Lim = std::numeric_limits<T>;
+  const py::int_ lo(Lim::min()), hi(Lim::max());
+  if (number < lo || number > hi)
+    fail(std::string(name) + " must be in [" + std::to_string(Lim::min()) + ", " +
+         std::to_string(Lim::max()) + "], got " + std::string(py::str(number)));
+  return number.cast<T>();
+}
+
+// The thread count of an n_jobs argument by the core's one rule (cnnvis::resolve_n_jobs).
+inline int n_jobs_arg(const py::handle& value, const char* name = "n_jobs") {
+  return resolve_n_jobs(as_int<std::int64_t>(value, name), name);
+}
+
+// A float hyperparameter: finite, and inside [lo, hi] (open at lo when lo_open).
+inline double real_arg(double value, const char* name, double lo, double hi, bool lo_open = false) {
+  const bool low = lo_open ? !(value > lo) : !(value >= lo);
+  if (!std::isfinite(value) || low || value > hi) {
+    const auto repr = [](double v) { return std::string(py::repr(py::float_(v))); };
+    const std::string bound =
+        hi >= std::numeric_limits<double>::max()
+            ? std::string(lo_open ? " > " : " >= ") + repr(lo)
+            : std::string(" in ") + (lo_open ? "(" : "[") + repr(lo) + ", " + repr(hi) + "]";
+    fail(std::string(name) + " must be a finite number" + bound + ", got " + repr(value));
+  }
+  return value;
+}
+
+// A finite float argument with no further bound.
+inline double finite_arg(double value, const char* name) {
+  const double big = std::numeric_limits<double>::max();
+  return real_arg(value, name, -big, big);
 }
 
 // Interrupt for the core: briefly takes the GIL and asks Python whether a signal (Ctrl-C) is

@@ -8,6 +8,7 @@
 #include "common.hpp"
 
 namespace py = pybind11;
+using cnnvis::bind::as_int;
 using cnnvis::bind::F64Array;
 using cnnvis::bind::fail;
 
@@ -50,14 +51,18 @@ py::tuple result(const cnnvis::packing::Placement& p) {
 void init_packing(py::module_& m) {
   m.def(
       "pack_rectangles",
-      [](const F64Array& sizes, double aspect, double tolerance, bool integral, int steps,
-         int n_threads, int effort, int variant) {
+      [](const F64Array& sizes, double aspect, double tolerance, bool integral,
+         const py::object& steps_arg, const py::object& n_jobs, const py::object& effort_arg,
+         const py::object& variant_arg) {
         std::vector<double> w, h;
         const std::size_t n = split_sizes(sizes, w, h);
-        if (!(aspect > 0) || !std::isfinite(aspect)) fail("aspect must be positive and finite");
-        if (!(tolerance >= 0) || !std::isfinite(tolerance)) fail("tolerance must be >= 0");
+        cnnvis::bind::real_arg(aspect, "aspect", 0.0, 1e12, true);
+        cnnvis::bind::real_arg(tolerance, "tolerance", 0.0, 1e12);
+        const int steps = as_int<int>(steps_arg, "steps");
         if (steps < 1 || steps > 40) fail("steps must be in [1, 40]");
-        if (n_threads < 1) fail("n_threads must be >= 1");
+        const int n_threads = cnnvis::bind::n_jobs_arg(n_jobs, "n_threads");
+        const int effort = as_int<int>(effort_arg, "effort");
+        const int variant = as_int<int>(variant_arg, "variant");
         cnnvis::packing::PackOptions opt;
         opt.aspect = aspect;
         opt.tolerance = tolerance;
@@ -80,10 +85,10 @@ void init_packing(py::module_& m) {
 
   m.def(
       "pack_in_box",
-      [](const F64Array& sizes, double width, double height, int n_threads) {
+      [](const F64Array& sizes, double width, double height, const py::object& n_jobs) {
         std::vector<double> w, h;
         const std::size_t n = split_sizes(sizes, w, h);
-        if (n_threads < 1) fail("n_threads must be >= 1");
+        const int n_threads = cnnvis::bind::n_jobs_arg(n_jobs, "n_threads");
         cnnvis::packing::Placement p;
         {
           py::gil_scoped_release release;
@@ -100,7 +105,8 @@ void init_packing(py::module_& m) {
       [](const F64Array& sizes, double aspect, double tolerance) {
         std::vector<double> w, h;
         const std::size_t n = split_sizes(sizes, w, h);
-        if (!(aspect > 0) || !std::isfinite(aspect)) fail("aspect must be positive and finite");
+        cnnvis::bind::real_arg(aspect, "aspect", 0.0, 1e12, true);
+        cnnvis::bind::real_arg(tolerance, "tolerance", 0.0, 1e12);
         return result(cnnvis::packing::shelf_pack(w.data(), h.data(), n, aspect, tolerance));
       },
       py::arg("sizes"), py::arg("aspect") = 1.0, py::arg("tolerance") = 0.1,

@@ -7,6 +7,7 @@
 #include "common.hpp"
 
 namespace py = pybind11;
+using cnnvis::bind::as_int;
 using cnnvis::bind::F64Array;
 using cnnvis::bind::fail;
 
@@ -47,16 +48,23 @@ py::array_t<std::int64_t> to_array(const std::vector<std::int64_t>& v) {
 }  // namespace
 
 void init_reorder(py::module_& m) {
-  m.def("held_karp_bytes", &cnnvis::reorder::held_karp_bytes, py::arg("n"),
-        "Bytes of the Held-Karp table for n rows.");
-  m.def("held_karp_max_n", &cnnvis::reorder::held_karp_max_n, py::arg("memory_limit"),
-        "Largest n whose Held-Karp table fits in memory_limit bytes.");
+  m.def(
+      "held_karp_bytes",
+      [](const py::object& n) { return cnnvis::reorder::held_karp_bytes(as_int<std::size_t>(n, "n")); },
+      py::arg("n"), "Bytes of the Held-Karp table for n rows.");
+  m.def(
+      "held_karp_max_n",
+      [](const py::object& memory_limit) {
+        return cnnvis::reorder::held_karp_max_n(as_int<std::size_t>(memory_limit, "memory_limit"));
+      },
+      py::arg("memory_limit"), "Largest n whose Held-Karp table fits in memory_limit bytes.");
 
   m.def(
       "held_karp_path",
-      [](const F64Array& dist, std::size_t memory_limit, int n_threads) {
+      [](const F64Array& dist, const py::object& memory_limit_arg, const py::object& n_jobs) {
         const std::size_t n = check_dist(dist);
-        if (n_threads < 1) fail("n_threads must be >= 1");
+        const auto memory_limit = as_int<std::size_t>(memory_limit_arg, "memory_limit");
+        const int n_threads = cnnvis::bind::n_jobs_arg(n_jobs, "n_threads");
         std::vector<std::int64_t> order;
         {
           py::gil_scoped_release release;
@@ -70,18 +78,18 @@ void init_reorder(py::module_& m) {
 
   m.def(
       "heuristic_path",
-      [](const F64Array& dist, std::int64_t max_iter, double time_budget, std::uint64_t seed,
-         int neighbours, int group_size, int fan_out, int kick_size) {
+      [](const F64Array& dist, const py::object& max_iter, double time_budget,
+         const py::object& seed, const py::object& neighbours, const py::object& group_size,
+         const py::object& fan_out, const py::object& kick_size) {
         const std::size_t n = check_dist(dist);
-        if (!std::isfinite(time_budget)) fail("time_budget must be finite");
         cnnvis::reorder::HeuristicOptions opt;
-        opt.max_iter = max_iter;
-        opt.time_budget = time_budget;
-        opt.seed = seed;
-        opt.neighbours = neighbours;
-        opt.group_size = group_size;
-        opt.fan_out = fan_out;
-        opt.kick_size = kick_size;
+        opt.max_iter = as_int<std::int64_t>(max_iter, "max_iter");
+        opt.time_budget = cnnvis::bind::finite_arg(time_budget, "time_budget");
+        opt.seed = as_int<std::uint64_t>(seed, "seed");
+        opt.neighbours = as_int<int>(neighbours, "neighbours");
+        opt.group_size = as_int<int>(group_size, "group_size");
+        opt.fan_out = as_int<int>(fan_out, "fan_out");
+        opt.kick_size = as_int<int>(kick_size, "kick_size");
         cnnvis::reorder::HeuristicResult res;
         {
           py::gil_scoped_release release;
@@ -104,8 +112,9 @@ void init_reorder(py::module_& m) {
 
   m.def(
       "nearest_neighbour_path",
-      [](const F64Array& dist, std::size_t start) {
+      [](const F64Array& dist, const py::object& start_arg) {
         const std::size_t n = check_dist(dist);
+        const auto start = as_int<std::size_t>(start_arg, "start");
         if (n > 0 && start >= n) fail("start out of range");
         return to_array(cnnvis::reorder::nearest_neighbour_path(dist.data(), n, start));
       },
@@ -113,12 +122,14 @@ void init_reorder(py::module_& m) {
 
   m.def(
       "hierarchical_path",
-      [](const F64Array& dist, int group_size, int fan_out) {
+      [](const F64Array& dist, const py::object& group_size, const py::object& fan_out) {
         const std::size_t n = check_dist(dist);
+        const int group = as_int<int>(group_size, "group_size");
+        const int fan = as_int<int>(fan_out, "fan_out");
         std::vector<std::int64_t> order;
         {
           py::gil_scoped_release release;
-          order = cnnvis::reorder::hierarchical_path(dist.data(), n, group_size, fan_out);
+          order = cnnvis::reorder::hierarchical_path(dist.data(), n, group, fan);
         }
         return to_array(order);
       },

@@ -12,8 +12,11 @@
 #include "common.hpp"
 
 namespace py = pybind11;
+using cnnvis::bind::as_int;
 using cnnvis::bind::F64Array;
 using cnnvis::bind::fail;
+using cnnvis::bind::n_jobs_arg;
+using cnnvis::bind::real_arg;
 using cnnvis::bind::require_finite;
 using cnnvis::bind::require_ndim;
 using I32Array = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;
@@ -21,6 +24,7 @@ using I64Array = py::array_t<std::int64_t, py::array::c_style | py::array::force
 
 namespace {
 
+constexpr double kBig = std::numeric_limits<double>::max();
 constexpr std::size_t kMaxPoints = static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max());
 
 void check_points(const F64Array& X, const char* name) {
@@ -64,8 +68,11 @@ py::array_t<double> matrix(const std::vector<double>& v, std::size_t rows, std::
 void init_tsne(pybind11::module_& m) {
   m.def(
       "_tsne_knn",
-      [](const F64Array& X, int k, int n_jobs, std::optional<F64Array> queries) {
+      [](const F64Array& X, const py::object& k_arg, const py::object& n_jobs_obj,
+         std::optional<F64Array> queries) {
         check_points(X, "X");
+        const auto k = as_int<std::int64_t>(k_arg, "k");
+        const int n_jobs = n_jobs_arg(n_jobs_obj);
         const auto n = static_cast<std::size_t>(X.shape(0)), d = static_cast<std::size_t>(X.shape(1));
         std::size_t mq = n;
         const double* Q = nullptr;
@@ -79,13 +86,15 @@ void init_tsne(pybind11::module_& m) {
         const std::size_t kmax = queries ? n : n - 1;
         if (k < 1 || static_cast<std::size_t>(k) > kmax)
           fail("k must be in [1, " + std::to_string(kmax) + "], got " + std::to_string(k));
+        if (static_cast<std::size_t>(k) > std::numeric_limits<std::size_t>::max() / 16 / mq)
+          throw cnnvis::MemoryLimit("k nearest neighbours of every query do not fit in memory");
         py::array_t<std::int32_t> idx({static_cast<py::ssize_t>(mq), static_cast<py::ssize_t>(k)});
         py::array_t<double> d2({static_cast<py::ssize_t>(mq), static_cast<py::ssize_t>(k)});
         auto* pi = idx.mutable_data();
         auto* pd = d2.mutable_data();
         {
           py::gil_scoped_release release;
-          cnnvis::tsne::knn_exact(X.data(), n, d, Q, mq, k, n_jobs, pi, pd,
+          cnnvis::tsne::knn_exact(X.data(), n, d, Q, mq, static_cast<int>(k), n_jobs, pi, pd,
                                   cnnvis::bind::python_interrupt());
         }
         return py::make_tuple(idx, d2);
@@ -95,11 +104,13 @@ void init_tsne(pybind11::module_& m) {
 
   m.def(
       "_tsne_conditional_p",
-      [](const F64Array& d2, double perplexity, int n_jobs) {
+      [](const F64Array& d2, double perplexity, const py::object& n_jobs_obj) {
+        const int n_jobs = n_jobs_arg(n_jobs_obj);
         require_ndim(d2, 2, "d2");
         require_finite(d2, "d2");
         if (d2.shape(1) < 1) fail("d2 must have at least one column");
-        if (!(perplexity > 0.0) || !std::isfinite(perplexity)) fail("perplexity must be positive");
+        real_arg(perplexity, "perplexity", 0.0, kBig, true);
+        if (d2.shape(1) > std::numeric_limits<int>::max()) fail("d2 has too many columns");
         const auto mrows = static_cast<std::size_t>(d2.shape(0));
         const int k = static_cast<int>(d2.shape(1));
         py::array_t<double> p({d2.shape(0), d2.shape(1)});
@@ -117,7 +128,8 @@ void init_tsne(pybind11::module_& m) {
 
   m.def(
       "_tsne_joint_p",
-      [](const I32Array& idx, const F64Array& pcond, int n_jobs) {
+      [](const I32Array& idx, const F64Array& pcond, const py::object& n_jobs_obj) {
+        const int n_jobs = n_jobs_arg(n_jobs_obj);
         require_ndim(idx, 2, "idx");
         require_ndim(pcond, 2, "pcond");
         if (idx.shape(0) != pcond.shape(0) || idx.shape(1) != pcond.shape(1))
@@ -139,10 +151,12 @@ void init_tsne(pybind11::module_& m) {
   m.def(
       "_tsne_gradient",
       [](const I64Array& indptr, const I32Array& indices, const F64Array& data, const F64Array& Y,
-         double theta, double exaggeration, int n_jobs) {
+         double theta, double exaggeration, const py::object& n_jobs_obj) {
+        const int n_jobs = n_jobs_arg(n_jobs_obj);
         auto P = to_sparse(indptr, indices, data);
         check_embedding(Y, P.n, "Y");
-        if (!(theta >= 0.0)) fail("theta must be >= 0");
+        real_arg(theta, "theta", 0.0, kBig);
+        real_arg(exaggeration, "exaggeration", 0.0, kBig, true);
         const int dim = static_cast<int>(Y.shape(1));
         std::vector<double> g(P.n * static_cast<std::size_t>(dim));
         double Z;
@@ -160,7 +174,8 @@ void init_tsne(pybind11::module_& m) {
   m.def(
       "_tsne_exact_kl",
       [](const I64Array& indptr, const I32Array& indices, const F64Array& data, const F64Array& Y,
-         int n_jobs) {
+         const py::object& n_jobs_obj) {
+        const int n_jobs = n_jobs_arg(n_jobs_obj);
         auto P = to_sparse(indptr, indices, data);
         check_embedding(Y, P.n, "Y");
         py::gil_scoped_release release;
@@ -171,10 +186,11 @@ void init_tsne(pybind11::module_& m) {
 
   py::class_<cnnvis::tsne::Optimizer>(m, "_TsneOptimizer")
       .def(py::init([](const I64Array& indptr, const I32Array& indices, const F64Array& data,
-                       const F64Array& Y0, double theta, int n_jobs) {
+                       const F64Array& Y0, double theta, const py::object& n_jobs_obj) {
+             const int n_jobs = n_jobs_arg(n_jobs_obj);
              auto P = to_sparse(indptr, indices, data);
              check_embedding(Y0, P.n, "Y0");
-             if (!(theta >= 0.0)) fail("theta must be >= 0");
+             real_arg(theta, "theta", 0.0, kBig);
              return std::make_unique<cnnvis::tsne::Optimizer>(std::move(P),
                                                               static_cast<int>(Y0.shape(1)),
                                                               Y0.data(), theta, n_jobs);
@@ -183,11 +199,16 @@ void init_tsne(pybind11::module_& m) {
            py::arg("n_jobs") = 1)
       .def(
           "run",
-          [](cnnvis::tsne::Optimizer& self, int n_iter, double exaggeration, double learning_rate,
-             double momentum, double max_step_norm, std::optional<F64Array> anchor,
-             double penalty) {
+          [](cnnvis::tsne::Optimizer& self, const py::object& n_iter_arg, double exaggeration,
+             double learning_rate, double momentum, double max_step_norm,
+             std::optional<F64Array> anchor, double penalty) {
+            const int n_iter = as_int<int>(n_iter_arg, "n_iter");
             if (n_iter < 0) fail("n_iter must be >= 0");
-            if (!(learning_rate > 0.0)) fail("learning_rate must be positive");
+            real_arg(exaggeration, "exaggeration", 0.0, kBig, true);
+            real_arg(learning_rate, "learning_rate", 0.0, kBig, true);
+            real_arg(momentum, "momentum", 0.0, 1.0);
+            real_arg(max_step_norm, "max_step_norm", 0.0, kBig);
+            real_arg(penalty, "penalty", 0.0, kBig);
             cnnvis::tsne::Schedule s;
             s.n_iter = n_iter;
             s.exaggeration = exaggeration;
@@ -220,7 +241,12 @@ void init_tsne(pybind11::module_& m) {
   m.def(
       "_tsne_transform",
       [](const F64Array& Yref, const I32Array& idx, const F64Array& p, const F64Array& Y0,
-         int n_iter, double learning_rate, double theta, int n_jobs) {
+         const py::object& n_iter_arg, double learning_rate, double theta,
+         const py::object& n_jobs_obj) {
+        const int n_iter = as_int<int>(n_iter_arg, "n_iter");
+        const int n_jobs = n_jobs_arg(n_jobs_obj);
+        real_arg(learning_rate, "learning_rate", 0.0, kBig, true);
+        real_arg(theta, "theta", 0.0, kBig);
         require_ndim(Yref, 2, "Yref");
         check_embedding(Yref, static_cast<std::size_t>(Yref.shape(0)), "Yref");
         require_ndim(idx, 2, "idx");

@@ -79,7 +79,7 @@ void add_row(const View& v, i64 i, Scratch& s) {
   const u64* tk = v.a_taken + i * v.wb;
   for (i64 w = 0; w < v.wb; ++w) {
     s.blocked[w] |= tk[w];
-    for (u64 x = row[w]; x; x &= x - 1) ++s.cnt[w * 64 + __builtin_ctzll(x)];
+    for (u64 x = row[w]; x; x &= x - 1) ++s.cnt[w * 64 + lowest_bit(x)];
   }
 }
 
@@ -170,12 +170,12 @@ Candidate grow(const View& v, i64 seed_local, const BiclusterOptions& opt, Scrat
       for (int pass = 0; pass < 2; ++pass) {
         const int delta = pass == 0 ? 1 : -1;
         for (u64 x = pass == 0 ? added : removed; x; x &= x - 1) {
-          const i64 j = w * 64 + __builtin_ctzll(x);
+          const i64 j = w * 64 + lowest_bit(x);
           const u64* fc = v.b_free + j * v.wa;
           const u64* tc = v.b_taken + j * v.wa;
           for (i64 u = 0; u < v.wa; ++u) {
-            for (u64 y = fc[u]; y; y &= y - 1) s.ov[u * 64 + __builtin_ctzll(y)] += delta;
-            for (u64 y = tc[u]; y; y &= y - 1) s.bl[u * 64 + __builtin_ctzll(y)] += delta;
+            for (u64 y = fc[u]; y; y &= y - 1) s.ov[u * 64 + lowest_bit(y)] += delta;
+            for (u64 y = tc[u]; y; y &= y - 1) s.bl[u * 64 + lowest_bit(y)] += delta;
           }
         }
       }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <numeric>
 #include <string>
@@ -11,6 +12,13 @@ namespace cnnvis::packing {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kMinArea = 1e-300, kMaxArea = 1e300;
+
+std::string format(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
 
 struct R {
   double x, y, w, h;
@@ -228,12 +236,36 @@ void fit_aspect(Placement& p, double aspect, double tol, bool integral) {
   }
 }
 
+// Sides positive and finite, areas and their total representable: an area that underflows to 0
+// (sides below about 1e-154) or overflows makes every density 0/0 and no packing wins.
+void check_sizes(const double* w, const double* h, std::size_t n) {
+  double total = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double a = w[i] * h[i];
+    if (!(w[i] > 0) || !(h[i] > 0) || !std::isfinite(a) || a < kMinArea)
+      throw InvalidArgument("rectangle " + std::to_string(i) + " (" + format(w[i]) + " x " +
+                            format(h[i]) + ") must have positive finite sides whose area is " +
+                            "between 1e-300 and 1e300; scale the sizes");
+    total += a;
+  }
+  if (!(total <= kMaxArea))
+    throw InvalidArgument("the rectangles' total area overflows; scale the sizes down");
+}
+
+// Every rectangle placed, or an error: never a short answer.
+Placement complete(Placement p, std::size_t n) {
+  if (!p.ok || p.x.size() != n || p.y.size() != n)
+    throw InvalidArgument("no packing found for the " + std::to_string(n) + " rectangles");
+  return p;
+}
+
 }  // namespace
 
 Placement pack(const double* w, const double* h, std::size_t n, const PackOptions& opt,
                const Interrupt& interrupt) {
   if (!(opt.aspect > 0) || !std::isfinite(opt.aspect))
     throw InvalidArgument("aspect must be a positive finite number");
+  check_sizes(w, h, n);
   if (!(opt.tolerance >= 0)) throw InvalidArgument("tolerance must be >= 0");
   Placement best;
   if (n == 0) {
@@ -282,8 +314,7 @@ Placement pack(const double* w, const double* h, std::size_t n, const PackOption
       aspects.push_back(opt.aspect * std::pow(1 + opt.tolerance, e));
   const std::size_t n_jobs = variants.size() * aspects.size();
   std::vector<Placement> results(n_jobs);
-  const int threads = std::max(1, opt.n_threads);
-  parallel_for(n_jobs, threads, [&](std::size_t b, std::size_t e, int tid) {
+  parallel_for(n_jobs, std::max(1, opt.n_threads), [&](std::size_t b, std::size_t e, int tid) {
     for (std::size_t job = b; job < e; ++job) {
       if (tid == 0) check_interrupt(interrupt);
       const Variant& var = variants[job % variants.size()];
@@ -329,13 +360,14 @@ Placement pack(const double* w, const double* h, std::size_t n, const PackOption
       best = p;
     }
   }
-  return best;
+  return complete(std::move(best), n);
 }
 
 Placement pack_in_box(const double* w, const double* h, std::size_t n, double W, double H,
                       int n_threads, const Interrupt& interrupt) {
-  if (!(W > 0 && H > 0) || !std::isfinite(W) || !std::isfinite(H))
+  if (!(W > 0 && H > 0) || !std::isfinite(W) || !std::isfinite(H) || !(W * H <= kMaxArea))
     throw InvalidArgument("box sides must be positive and finite");
+  check_sizes(w, h, n);
   double area = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (w[i] > W || h[i] > H)
@@ -352,7 +384,8 @@ Placement pack_in_box(const double* w, const double* h, std::size_t n, double W,
     for (Order o : {Order::Height, Order::Area, Order::LongSide, Order::Width, Order::Perimeter})
       variants.push_back({r, o});
   // Variants in a fixed order; the first that fits wins. Threads try consecutive batches.
-  const std::size_t batch = static_cast<std::size_t>(std::max(1, n_threads));
+  const std::size_t batch =
+      static_cast<std::size_t>(std::min(std::max(1, n_threads), available_cores()));
   std::vector<Placement> results(batch);
   for (std::size_t v0 = 0; v0 < variants.size(); v0 += batch) {
     check_interrupt(interrupt);
@@ -386,6 +419,9 @@ Placement shelf_pack(const double* w, const double* h, std::size_t n, double asp
     best.ok = true;
     return best;
   }
+  if (!(aspect > 0) || !std::isfinite(aspect) || !(tolerance >= 0) || !std::isfinite(tolerance))
+    throw InvalidArgument("aspect must be positive and finite, tolerance >= 0 and finite");
+  check_sizes(w, h, n);
   const double area = total_area(w, h, n);
   double max_w = 0;
   for (std::size_t i = 0; i < n; ++i) max_w = std::max(max_w, w[i]);
@@ -404,7 +440,7 @@ Placement shelf_pack(const double* w, const double* h, std::size_t n, double asp
       best = std::move(p);
     }
   }
-  return best;
+  return complete(std::move(best), n);
 }
 
 }  // namespace cnnvis::packing

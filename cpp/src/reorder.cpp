@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <numeric>
 #include <random>
 #include <string>
@@ -20,10 +21,36 @@ namespace {
 
 constexpr float kInfF = std::numeric_limits<float>::infinity();
 constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr std::size_t kHeldKarpMaxN = 40;  // 2^n subsets must index a size_t table
 
 // Rows of the Held-Karp table are padded to a multiple of 4 floats so the inner minimum runs in
 // four independent lanes (vectorisable without reassociation, hence bit-identical results).
 std::size_t hk_stride(std::size_t n) { return (n + 3) & ~std::size_t{3}; }
+
+// Distances whose sums stay finite and whose float32 copies stay distinct. Sums of n distances
+// near the largest double overflow to inf, and the exact solver's float32 table overflows from
+// about 3e38 / n and flushes distances below about 1e-38 to 0; inf sums make every comparison of
+// the searches a tie and the paths they recover incomplete. Outside a safe range the matrix is
+// scaled by a power of two, which is exact: the order found is the one of the true distances
+// (but for distances below about 1e-270 of the largest, which round towards 0). Inside it,
+// dist is used as it is, bit for bit.
+struct Tamed {
+  const double* dist;
+  double unscale = 1.0;  // multiply a length in scaled units by this to get the true one
+  std::vector<double> copy;
+  Tamed(const double* d, std::size_t n) : dist(d) {
+    double dmax = 0;
+    for (std::size_t k = 0; k < n * n; ++k) dmax = std::max(dmax, d[k]);
+    const double high = std::numeric_limits<float>::max() / 4 / static_cast<double>(n + 8);
+    const double low = 0x1p-64;
+    if (!(dmax > high) && !(dmax > 0 && dmax < low)) return;
+    const int shift = std::ilogb(dmax) - (dmax > high ? std::ilogb(high) - 1 : 0);
+    copy.resize(n * n);
+    for (std::size_t k = 0; k < n * n; ++k) copy[k] = std::ldexp(d[k], -shift);
+    dist = copy.data();
+    unscale = std::ldexp(1.0, shift);
+  }
+};
 
 int popcount(std::uint64_t x) {
   int c = 0;
@@ -544,14 +571,14 @@ std::uint64_t draw(std::mt19937_64& rng, std::uint64_t k) { return rng() % k; }
 
 std::size_t held_karp_bytes(std::size_t n) {
   if (n == 0) return 0;
-  if (n > 40) return std::numeric_limits<std::size_t>::max();
+  if (n > kHeldKarpMaxN) return std::numeric_limits<std::size_t>::max();  // beyond any memory
   const std::size_t s = hk_stride(n);
   return ((std::size_t{1} << n) * s + s * s) * sizeof(float);
 }
 
 std::size_t held_karp_max_n(std::size_t memory_limit) {
   std::size_t n = 0;
-  while (n < 40 && held_karp_bytes(n + 1) <= memory_limit) ++n;
+  while (n < kHeldKarpMaxN && held_karp_bytes(n + 1) <= memory_limit) ++n;
   return n;
 }
 
@@ -559,6 +586,10 @@ std::vector<std::int64_t> held_karp_path(const double* dist, std::size_t n,
                                          std::size_t memory_limit, int n_threads,
                                          const Interrupt& interrupt) {
   const std::size_t need = held_karp_bytes(n);
+  if (n > kHeldKarpMaxN)
+    throw MemoryLimit("exact reordering of n=" + std::to_string(n) + " rows needs a Held-Karp " +
+                      "table of n 2^n floats, beyond any memory (at most n=" +
+                      std::to_string(kHeldKarpMaxN) + "); use method='heuristic'");
   if (need > memory_limit) {
     throw MemoryLimit("exact reordering of n=" + std::to_string(n) + " rows needs " +
                       std::to_string(need / (1024.0 * 1024.0)) +
@@ -567,8 +598,16 @@ std::vector<std::int64_t> held_karp_path(const double* dist, std::size_t n,
                       " MiB (at most n=" + std::to_string(held_karp_max_n(memory_limit)) +
                       "); use method='heuristic' or raise memory_limit");
   }
-  const auto D = hk_table(dist, n, nullptr, n);
-  return hk_solve(D.data(), n, n_threads, interrupt);
+  Tamed tamed(dist, n);
+  const auto D = hk_table(tamed.dist, n, nullptr, n);
+  try {
+    return hk_solve(D.data(), n, resolve_n_jobs(n_threads), interrupt);
+  } catch (const std::bad_alloc&) {
+    throw MemoryLimit("exact reordering of n=" + std::to_string(n) + " rows needs " +
+                      std::to_string(need / (1024.0 * 1024.0)) +
+                      " MiB for the Held-Karp table, more than this machine can allocate; use "
+                      "method='heuristic' or a smaller memory_limit");
+  }
 }
 
 double path_length(const double* dist, std::size_t n, const std::vector<std::int64_t>& order) {
@@ -609,6 +648,8 @@ std::vector<std::int64_t> hierarchical_path(const double* dist, std::size_t n, i
     throw InvalidArgument("fan_out must be in [2, 12], got " + std::to_string(fan_out));
   if (n == 0) return {};
   if (n == 1) return {0};
+  const Tamed tamed(dist, n);
+  dist = tamed.dist;
   const Dendrogram tree = average_linkage(dist, n);
   const auto path =
       order_node(dist, n, tree, static_cast<int>(2 * n - 2), static_cast<std::size_t>(group_size),
@@ -616,7 +657,9 @@ std::vector<std::int64_t> hierarchical_path(const double* dist, std::size_t n, i
   return std::vector<std::int64_t>(path.begin(), path.end());
 }
 
-HeuristicResult heuristic_path(const double* dist, std::size_t n, const HeuristicOptions& opt,
+namespace {
+
+HeuristicResult heuristic_impl(const double* dist, std::size_t n, const HeuristicOptions& opt,
                                const Interrupt& interrupt) {
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
@@ -709,6 +752,17 @@ HeuristicResult heuristic_path(const double* dist, std::size_t n, const Heuristi
   for (int k = 1; k < N; ++k)
     res.order.push_back(ls.tour.t[static_cast<std::size_t>((pd + k) % N)]);
   res.length = path_length(dist, n, res.order);
+  return res;
+}
+
+}  // namespace
+
+HeuristicResult heuristic_path(const double* dist, std::size_t n, const HeuristicOptions& opt,
+                               const Interrupt& interrupt) {
+  const Tamed tamed(dist, n);
+  HeuristicResult res = heuristic_impl(tamed.dist, n, opt, interrupt);
+  for (double* len : {&res.nn_length, &res.hierarchy_length, &res.local_length, &res.length})
+    *len *= tamed.unscale;
   return res;
 }
 

@@ -16,6 +16,18 @@
 #include <thread>
 #include <vector>
 
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+#endif
+
+// CNNVIS_PORTABLE builds the plain C++ branches of the GCC/Clang-only code (bit scans, vector
+// types, atomic builtins) with any compiler; the tests check they give the same bits.
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(CNNVIS_PORTABLE)
+#define CNNVIS_GNU 1
+#else
+#define CNNVIS_GNU 0
+#endif
+
 namespace cnnvis {
 
 // Bad argument (maps to ValueError).
@@ -36,14 +48,59 @@ inline void check_interrupt(const Interrupt& interrupt) {
   if (interrupt) interrupt();
 }
 
+// Cores this machine offers (at least 1).
+inline int available_cores() {
+  static const int cores = [] {
+    const unsigned h = std::thread::hardware_concurrency();
+    return h == 0 ? 1 : static_cast<int>(std::min(h, 1u << 16));
+  }();
+  return cores;
+}
+
+// The one thread-count rule of the core, applied by every threaded entry point: -1 means every
+// core, 1.. is taken as asked up to the core count (more threads than cores only add switching,
+// and an unbounded count starts thousands of threads), 0 and values below -1 are errors.
+// The Python layer applies the same rule first (cnnvis.parallel) and warns when it caps.
+constexpr std::int64_t kMaxJobs = 2147483647;  // beyond a C int: not a thread count
+
+inline int resolve_n_jobs(std::int64_t n_jobs, const char* name = "n_jobs") {
+  if (n_jobs == -1) return available_cores();
+  if (n_jobs < 1 || n_jobs > kMaxJobs)
+    throw InvalidArgument(std::string(name) + " must be in [1, " + std::to_string(kMaxJobs) +
+                          "], or -1 for every core, got " + std::to_string(n_jobs));
+  return static_cast<int>(std::min<std::int64_t>(n_jobs, available_cores()));
+}
+
+// Index of the lowest set bit of x (x != 0).
+inline int lowest_bit(std::uint64_t x) {
+#if CNNVIS_GNU
+  return __builtin_ctzll(x);
+#elif defined(_MSC_VER) && defined(_M_X64)
+  unsigned long i;
+  _BitScanForward64(&i, x);
+  return static_cast<int>(i);
+#else
+  int i = 0;
+  for (; !(x & 1u); x >>= 1) ++i;
+  return i;
+#endif
+}
+
+// a + b > limit for non-negative a, b without the overflow of the sum.
+inline bool exceeds(std::size_t a, std::size_t b, std::size_t limit) {
+  return a > limit || b > limit - a;
+}
+
 // A fixed set of threads for runs that make many short parallel passes (t-SNE makes four per
 // iteration; starting threads for each would cost more than some of the passes). The caller is
 // thread 0; workers 1..size-1 are started once and wait between passes, first spinning for a few
 // tens of microseconds (passes of one iteration follow each other closely), then sleeping on a
-// condition variable. Not reentrant: one pass at a time, from one calling thread.
+// condition variable. Not reentrant: one pass at a time, from one calling thread. Never more
+// threads than available_cores(), whatever a caller asks: this is where every thread starts.
 class ThreadPool {
  public:
-  explicit ThreadPool(int n_threads) : size_(std::max(1, n_threads)), errors_(size_) {
+  explicit ThreadPool(int n_threads)
+      : size_(std::min(std::max(1, n_threads), available_cores())), errors_(size_) {
     threads_.reserve(static_cast<std::size_t>(size_ - 1));
     for (int t = 1; t < size_; ++t) threads_.emplace_back([this, t] { work(t); });
   }

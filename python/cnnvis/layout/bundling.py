@@ -21,6 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from cnnvis.layout._checks import INT32_MAX, integer, real
+from cnnvis.parallel import resolve_n_jobs
+
 __all__ = [
     "Bicluster",
     "BiclusterResult",
@@ -38,19 +41,6 @@ def _core() -> Any:
     from cnnvis import _core
 
     return _core
-
-
-def _check_jobs(n_jobs: int) -> int:
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)):
-        raise TypeError(f"n_jobs must be an int, got {type(n_jobs).__name__}")
-    n_jobs = int(n_jobs)
-    if n_jobs == -1:
-        import os
-
-        return max(1, os.cpu_count() or 1)
-    if n_jobs < 1:
-        raise ValueError(f"n_jobs must be >= 1 or -1 (all cores), got {n_jobs}")
-    return n_jobs
 
 
 def _as_float_array(x: Any, name: str) -> np.ndarray:
@@ -224,19 +214,17 @@ def bicluster_edges(
     w = _as_float_array(weights, "weights")
     if w.ndim != 2:
         raise ValueError(f"weights must be a 2-D array (n_rows, n_cols), got shape {w.shape}")
-    threshold = float(threshold)
+    threshold = float(threshold)  # inf is allowed: no edges
     if np.isnan(threshold) or threshold < 0:
         raise ValueError(f"threshold must be >= 0, got {threshold}")
-    min_density = float(min_density)
-    if not 0.0 < min_density <= 1.0:
-        raise ValueError(f"min_density must be in (0, 1], got {min_density}")
-    if int(min_gain) < 1:
-        raise ValueError(f"min_gain must be >= 1, got {min_gain}")
-    if int(max_refine) < 0 or int(patience) < 1:
-        raise ValueError("max_refine must be >= 0 and patience >= 1")
-    threads = _check_jobs(n_jobs)
     bics_raw, direct, n_edges = _core().bicluster_edges(
-        w, threshold, min_density, int(min_gain), int(max_refine), int(patience), threads
+        w,
+        threshold,
+        real(min_density, "min_density", 0.0, 1.0, lo_open=True),
+        integer(min_gain, "min_gain", 1),
+        integer(max_refine, "max_refine", 0, INT32_MAX),
+        integer(patience, "patience", 1, INT32_MAX),
+        resolve_n_jobs(n_jobs),
     )
     biclusters = [
         Bicluster(np.asarray(r, np.int64), np.asarray(c, np.int64), int(s), int(n))
@@ -588,37 +576,27 @@ def bundle_edges(
     info : dict, only if ``return_info``
     """
     e = _as_polylines(edges)
-    threads = _check_jobs(n_jobs)
-    if not 0.0 < float(compatibility) < 1.0:
-        raise ValueError(f"compatibility must be in (0, 1), got {compatibility}")
-    if bandwidth is not None and not float(bandwidth) > 0.0:
-        raise ValueError(f"bandwidth must be > 0 or None, got {bandwidth}")
-    if not 0.0 < float(step_rate) <= 1.0:
-        raise ValueError(f"step_rate must be in (0, 1], got {step_rate}")
-    if int(max_neighbors) < 0:
-        raise ValueError(f"max_neighbors must be >= 0, got {max_neighbors}")
-    if n_points is not None and int(n_points) < 2:
-        raise ValueError(f"n_points must be >= 2, got {n_points}")
+    threads = resolve_n_jobs(n_jobs)
+    n_cycles = integer(n_cycles, "n_cycles", 0, 12)
+    args = (
+        n_cycles,
+        integer(n_iter, "n_iter", 0, INT32_MAX),
+        real(iter_rate, "iter_rate", 0.0, 1.0, lo_open=True),
+        real(step, "step", 0.0, 1e300),
+        real(step_rate, "step_rate", 0.0, 1.0, lo_open=True),
+        real(stiffness, "stiffness", 0.0, 1e300, lo_open=True),
+        1e300 if bandwidth is None else real(bandwidth, "bandwidth", 0.0, 1e300, lo_open=True),
+        real(compatibility, "compatibility", 0.0, 1.0, lo_open=True, hi_open=True),
+        integer(max_neighbors, "max_neighbors", 0, INT32_MAX),
+        bool(directed),
+        0 if n_points is None else integer(n_points, "n_points", 2, 100_000),
+    )
     if e.shape[0] == 0:
-        q = int(n_points) if n_points is not None else max(2 ** max(n_cycles - 1, 0), 0) + 2
+        q = args[-1] or 2 ** max(n_cycles - 1, 0) + 2
         out = np.zeros((0, q, 2))
         n_pairs = 0
     else:
-        out, n_pairs = _core().bundle_edges(
-            e,
-            int(n_cycles),
-            int(n_iter),
-            float(iter_rate),
-            float(step),
-            float(step_rate),
-            float(stiffness),
-            1e300 if bandwidth is None else float(bandwidth),
-            float(compatibility),
-            int(max_neighbors),
-            bool(directed),
-            0 if n_points is None else int(n_points),
-            threads,
-        )
+        out, n_pairs = _core().bundle_edges(e, *args, threads)
     if not return_info:
         return out
     lo = np.concatenate([e.reshape(-1, 2), out.reshape(-1, 2)]) if e.size else np.zeros((0, 2))

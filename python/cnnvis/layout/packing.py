@@ -33,6 +33,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from cnnvis.layout._checks import real
+from cnnvis.parallel import resolve_n_jobs
+
 __all__ = ["Packing", "HierarchicalPacking", "pack_rectangles", "pack_hierarchy", "contiguity"]
 
 
@@ -64,7 +67,11 @@ class Packing:
     def density(self) -> float:
         """Sum of the rectangles' areas over the box area (0 for an empty box)."""
         box = self.width * self.height
-        return float(np.prod(self.sizes, axis=1).sum() / box) if box > 0 else 0.0
+        if box >= 1e-300:
+            return float(np.prod(self.sizes, axis=1).sum() / box)
+        if self.width > 0 and self.height > 0:  # tiny sides: areas would underflow to 0
+            return float((self.sizes[:, 0] / self.width * (self.sizes[:, 1] / self.height)).sum())
+        return 0.0
 
     @property
     def aspect(self) -> float:
@@ -127,6 +134,11 @@ def _as_sizes(sizes: ArrayLike) -> tuple[np.ndarray, bool]:
         raise ValueError(f"sizes must be positive, rectangle {i} is {f[i, 0]:g} x {f[i, 1]:g}")
     if f.size and f.max() > 1e12:
         raise ValueError("sizes above 1e12 are not supported")
+    if f.size and f.min() < 1e-100 * f.max():
+        raise ValueError(
+            f"sizes span more than 100 orders of magnitude ({f.min():g} to {f.max():g}); "
+            "the smallest would vanish in the packing"
+        )
     integral = bool(np.issubdtype(s.dtype, np.integer) or np.all(f == np.round(f)))
     return f, integral
 
@@ -171,29 +183,33 @@ def pack_rectangles(
         fit in.
     """
     s, integral = _as_sizes(sizes)
-    if not (np.isfinite(aspect) and aspect > 0):
-        raise ValueError(f"aspect must be positive and finite, got {aspect}")
-    if not (np.isfinite(tolerance) and tolerance >= 0):
-        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    aspect = real(aspect, "aspect", 0.0, 1e12, lo_open=True)
+    tolerance = real(tolerance, "tolerance", 0.0, 1e12)
     if effort not in (0, 1, 2):
         raise ValueError(f"effort must be 0, 1 or 2, got {effort}")
-    if n_jobs is None or int(n_jobs) < 1:
-        raise ValueError(f"n_jobs must be >= 1, got {n_jobs}")
+    n_jobs = resolve_n_jobs(n_jobs)
     n = s.shape[0]
     if box is not None:
-        bw, bh = (float(v) for v in box)
-        if not (np.isfinite(bw) and np.isfinite(bh) and bw > 0 and bh > 0):
-            raise ValueError(f"box must be two positive finite sides, got {box}")
+        if len(box) != 2:
+            raise ValueError(f"box must be (width, height), got {box!r}")
+        bw, bh = (real(v, "box side", 0.0, 1e12, lo_open=True) for v in box)
         if n == 0:
             return Packing(np.zeros((0, 2)), s, bw, bh, "empty")
-        xy, w, h, variant = _core().pack_in_box(s, bw, bh, int(n_jobs))
+    elif n == 0:
+        return Packing(np.zeros((0, 2)), s, 0.0, 0.0, "empty")
+    # Sizes far below 1 are packed at a power-of-two scale (exact) where their areas do not
+    # underflow, and the answer scaled back.
+    shift = max(0, -int(np.frexp(s.max())[1]))
+    scaled = np.ldexp(s, shift)
+    if box is not None:
+        box_scaled = float(np.ldexp(bw, shift)), float(np.ldexp(bh, shift))
+        xy, w, h, variant = _core().pack_in_box(scaled, *box_scaled, n_jobs)
     else:
-        if n == 0:
-            return Packing(np.zeros((0, 2)), s, 0.0, 0.0, "empty")
         xy, w, h, variant = _core().pack_rectangles(
-            s, float(aspect), float(tolerance), integral, 7, int(n_jobs), int(effort)
+            scaled, aspect, tolerance, integral, 7, n_jobs, int(effort)
         )
-    return Packing(np.asarray(xy), s, float(w), float(h), variant)
+    xy = np.ldexp(np.asarray(xy), -shift)
+    return Packing(xy, s, float(np.ldexp(w, -shift)), float(np.ldexp(h, -shift)), variant)
 
 
 def contiguity(positions: ArrayLike, sizes: ArrayLike, labels: ArrayLike) -> dict[str, float]:

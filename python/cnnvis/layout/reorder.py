@@ -33,6 +33,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from cnnvis.layout._checks import integer, real, seed
+from cnnvis.parallel import resolve_n_jobs
+
 __all__ = [
     "AUTO_EXACT_MAX",
     "hamiltonian_path",
@@ -60,9 +63,7 @@ def _core() -> Any:
 
 def exact_max_n(memory_limit: int = DEFAULT_MEMORY_LIMIT) -> int:
     """Largest number of rows the exact solver handles within ``memory_limit`` bytes."""
-    if memory_limit < 0:
-        raise ValueError(f"memory_limit must be >= 0, got {memory_limit}")
-    return int(_core().held_karp_max_n(int(memory_limit)))
+    return int(_core().held_karp_max_n(integer(memory_limit, "memory_limit", 0, 2**64 - 1)))
 
 
 def _as_dist(dist: ArrayLike) -> np.ndarray:
@@ -90,7 +91,8 @@ def path_length(dist: ArrayLike, order: ArrayLike) -> float:
     o = np.asarray(order, dtype=np.int64)
     if o.size < 2:
         return 0.0
-    return float(d[o[:-1], o[1:]].sum())
+    with np.errstate(over="ignore"):  # a path over huge distances is honestly inf long
+        return float(d[o[:-1], o[1:]].sum())
 
 
 def hamiltonian_path(
@@ -152,42 +154,26 @@ def hamiltonian_path(
     n = d.shape[0]
     if method not in ("auto", "exact", "heuristic"):
         raise ValueError(f"method must be 'auto', 'exact' or 'heuristic', got {method!r}")
-    if n_jobs is None or int(n_jobs) < 1:
-        raise ValueError(f"n_jobs must be >= 1, got {n_jobs}")
-    if memory_limit < 0:
-        raise ValueError(f"memory_limit must be >= 0, got {memory_limit}")
-    if max_iter is not None and max_iter < 0:
-        raise ValueError(f"max_iter must be >= 0 or None, got {max_iter}")
-    if not np.isfinite(time_budget):
-        raise ValueError("time_budget must be finite")
-    if kick_size < 1:
-        raise ValueError(f"kick_size must be >= 1, got {kick_size}")
-    if neighbours < 1:
-        raise ValueError(f"neighbours must be >= 1, got {neighbours}")
+    n_jobs = resolve_n_jobs(n_jobs)
+    memory_limit = integer(memory_limit, "memory_limit", 0, 2**64 - 1)
+    if max_iter is not None:
+        max_iter = integer(max_iter, "max_iter", 0)
+    time_budget = real(time_budget, "time_budget")
+    kick_size = integer(kick_size, "kick_size", 1, 2**31 - 1)
+    neighbours = integer(neighbours, "neighbours", 1, 2**31 - 1)
+    group_size = integer(group_size, "group_size", 2, 16)
+    fan_out = integer(fan_out, "fan_out", 2, 12)
     if method == "auto":
         method = "exact" if n <= AUTO_EXACT_MAX else "heuristic"
     info: dict[str, Any] = {"method": method}
     if n <= 2:
         order = np.arange(n, dtype=np.int64)
     elif method == "exact":
-        order = _core().held_karp_path(d, int(memory_limit), int(n_jobs))
+        order = _core().held_karp_path(d, memory_limit, n_jobs)
     else:
-        if random_state is None:
-            seed = int(np.random.default_rng().integers(0, 2**31 - 1))
-        else:
-            seed = int(random_state)
-            if seed < 0:
-                raise ValueError(f"random_state must be >= 0, got {random_state}")
-        iters = min(20000 + 10 * n, max(1000, 200 * n)) if max_iter is None else int(max_iter)
+        iters = min(20000 + 10 * n, max(1000, 200 * n)) if max_iter is None else max_iter
         order, extra = _core().heuristic_path(
-            d,
-            iters,
-            float(time_budget),
-            seed,
-            int(neighbours),
-            int(group_size),
-            int(fan_out),
-            int(kick_size),
+            d, iters, time_budget, seed(random_state), neighbours, group_size, fan_out, kick_size
         )
         info.update(extra)
     order = np.asarray(order, dtype=np.int64)
@@ -220,6 +206,53 @@ def pairwise_distances(matrix: ArrayLike, metric: str = "cosine") -> np.ndarray:
     if m.shape[1] == 0:
         return np.zeros((n, n))
     if metric in ("cosine", "correlation"):
+        d = _angular_distances(m, metric)
+        if not np.all(np.isfinite(d)):
+            # Norms of rows near 1e155 or 1e-155 overflow or underflow; neither metric sees a
+            # row's scale, so rows scaled to a largest entry of 1 give the true distances.
+            size = np.abs(m).max(axis=1, keepdims=True)
+            d = _angular_distances(m / np.where(size > 0, size, 1.0), metric)
+    elif metric in _HOMOGENEOUS:
+        d = _homogeneous_distances(m, metric)
+    else:
+        d = cdist(m, m, metric=metric)
+    if not np.all(np.isfinite(d)):
+        raise ValueError(
+            f"the {metric!r} distances between the rows overflow (the largest entry of matrix "
+            f"is {np.abs(m).max():.3g}); scale matrix down"
+        )
+    d = np.maximum(d, 0.0)  # cosine can round to -1e-16
+    d = 0.5 * (d + d.T)
+    np.fill_diagonal(d, 0.0)
+    return d
+
+
+#: Metrics with d(c x, c y) = c**k d(x, y): computed on a matrix scaled into a safe range.
+_HOMOGENEOUS = {"euclidean": 1, "cityblock": 1, "chebyshev": 1, "minkowski": 1, "sqeuclidean": 2}
+
+
+def _homogeneous_distances(m: np.ndarray, metric: str) -> np.ndarray:
+    """cdist, without the overflow or underflow of squares of entries beyond about 1e±150."""
+    from scipy.spatial.distance import cdist
+
+    top = float(np.abs(m).max())
+    if top == 0.0 or 1e-100 < top < 1e100:
+        return cdist(m, m, metric=metric)
+    shift = int(np.frexp(top)[1])  # a power of two: the scaling itself is exact
+    with np.errstate(over="ignore", under="ignore"):
+        return np.ldexp(
+            cdist(np.ldexp(m, -shift), np.ldexp(m, -shift), metric=metric),
+            shift * _HOMOGENEOUS[metric],
+        )
+
+
+def _angular_distances(m: np.ndarray, metric: str) -> np.ndarray:
+    """Cosine or correlation distances; rows without direction (all zero, or constant for
+    correlation) are at 0 from each other and 1 from every other row."""
+    from scipy.spatial.distance import cdist
+
+    n = m.shape[0]
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         centred = m - m.mean(axis=1, keepdims=True) if metric == "correlation" else m
         scale = np.abs(centred).max(axis=1)
         flat = scale <= 1e-12 * max(float(np.abs(m).max()), 1e-300)
@@ -227,13 +260,8 @@ def pairwise_distances(matrix: ArrayLike, metric: str = "cosine") -> np.ndarray:
         ok = ~flat
         if ok.any():
             d[np.ix_(ok, ok)] = cdist(m[ok], m[ok], metric=metric)
-        d[np.ix_(flat, ok)] = 1.0
-        d[np.ix_(ok, flat)] = 1.0
-    else:
-        d = cdist(m, m, metric=metric)
-    d = np.maximum(d, 0.0)  # cosine can round to -1e-16
-    d = 0.5 * (d + d.T)
-    np.fill_diagonal(d, 0.0)
+    d[np.ix_(flat, ok)] = 1.0
+    d[np.ix_(ok, flat)] = 1.0
     return d
 
 

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from cnnvis import _core
+from cnnvis.layout._checks import INT32_MAX, integer, real
+from cnnvis.parallel import resolve_n_jobs
 
 __all__ = ["TSNE"]
 
@@ -54,6 +56,18 @@ def _as_points(X: Any, name: str = "X") -> np.ndarray:
             f"{name} contains NaN or infinite values (first at row {bad[0]}, column {bad[1]})"
         )
     return arr
+
+
+def _finite(Y: np.ndarray, what: str) -> np.ndarray:
+    """Y, or an error: large finite hyperparameters (learning_rate, early_exaggeration with
+    max_step_norm=0) can still make the optimisation diverge, and an embedding of NaN is never
+    an answer."""
+    if not np.all(np.isfinite(Y)):
+        raise ValueError(
+            f"t-SNE {what} diverged to non-finite positions; use a smaller learning_rate or "
+            "early_exaggeration, or max_step_norm > 0"
+        )
+    return Y
 
 
 def _pca(X: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
@@ -206,43 +220,30 @@ class TSNE:
     def _check_params(self) -> None:
         if self.n_components not in (2, 3):
             raise ValueError(f"n_components must be 2 or 3, got {self.n_components!r}")
-        if not (isinstance(self.perplexity, int | float) and self.perplexity > 0):
-            raise ValueError(f"perplexity must be a positive number, got {self.perplexity!r}")
-        if not (isinstance(self.theta, int | float) and 0 <= self.theta < math.inf):
-            raise ValueError(f"theta must be >= 0, got {self.theta!r}")
-        if not (isinstance(self.n_iter, int | np.integer) and self.n_iter >= 0):
-            raise ValueError(f"n_iter must be a non-negative integer, got {self.n_iter!r}")
-        if not (
-            isinstance(self.early_exaggeration_iter, int | np.integer)
-            and self.early_exaggeration_iter >= 0
-        ):
-            raise ValueError("early_exaggeration_iter must be a non-negative integer")
-        if not (self.early_exaggeration > 0):
-            raise ValueError("early_exaggeration must be positive")
-        if not (self.learning_rate == "auto" or float(self.learning_rate) > 0):
-            raise ValueError(
-                f"learning_rate must be 'auto' or positive, got {self.learning_rate!r}"
-            )
-        if not (0 <= self.momentum < 1):
-            raise ValueError("momentum must be in [0, 1)")
-        if not (isinstance(self.callback_every, int | np.integer) and self.callback_every >= 1):
-            raise ValueError("callback_every must be a positive integer")
+        real(self.perplexity, "perplexity", 0.0, lo_open=True)
+        real(self.theta, "theta", 0.0)
+        integer(self.n_iter, "n_iter", 0, INT32_MAX)
+        integer(self.early_exaggeration_iter, "early_exaggeration_iter", 0, INT32_MAX)
+        real(self.early_exaggeration, "early_exaggeration", 0.0, lo_open=True)
+        if isinstance(self.learning_rate, str):
+            if self.learning_rate != "auto":
+                raise ValueError(
+                    f"learning_rate must be 'auto' or a number, got {self.learning_rate!r}"
+                )
+        else:
+            real(self.learning_rate, "learning_rate", 0.0, lo_open=True)
+        real(self.momentum, "momentum", 0.0, 1.0, hi_open=True)
+        real(self.max_step_norm, "max_step_norm", 0.0)
+        integer(self.callback_every, "callback_every", 1, INT32_MAX)
         if self.callback is not None and not callable(self.callback):
             raise ValueError("callback must be callable")
-        if self.pca_components is not None and int(self.pca_components) < 1:
-            raise ValueError("pca_components must be a positive integer or None")
+        if self.pca_components is not None:
+            integer(self.pca_components, "pca_components", 1)
         if isinstance(self.init, str) and self.init not in ("pca", "random"):
             raise ValueError(f"init must be 'pca', 'random' or an array, got {self.init!r}")
 
     def _threads(self) -> int:
-        import os
-
-        n = int(self.n_jobs)
-        if n == 0:
-            raise ValueError("n_jobs must be a positive integer or -1")
-        cores = max(1, os.cpu_count() or 1)
-        # more threads than cores never helps; the result is the same for any count
-        return cores if n < 0 else min(n, 4 * cores)
+        return resolve_n_jobs(self.n_jobs)
 
     def _log(self, msg: str) -> None:
         if self.verbose:
@@ -363,8 +364,8 @@ class TSNE:
                     kl = opt.kl_divergence()
                     self._log(f"iteration {done}: KL {kl:.4f} ({time.perf_counter() - t0:.1f} s)")
                     if self.callback is not None and self.callback(done, kl, opt.embedding()):
-                        return opt.embedding(), opt.kl_divergence(), done
-        return opt.embedding(), opt.kl_divergence(), done
+                        return _finite(opt.embedding(), "fit"), opt.kl_divergence(), done
+        return _finite(opt.embedding(), "fit"), opt.kl_divergence(), done
 
     # ------------------------------------------------------------------------------------------
     # public API
@@ -459,10 +460,9 @@ class TSNE:
             raise ValueError(
                 f"X has {X.shape[1]} features, but TSNE was fitted with {self.n_features_in_}"
             )
-        if not perplexity > 0:
-            raise ValueError("perplexity must be positive")
-        if n_iter < 0:
-            raise ValueError("n_iter must be >= 0")
+        perplexity = real(perplexity, "perplexity", 0.0, lo_open=True)
+        n_iter = integer(n_iter, "n_iter", 0, INT32_MAX)
+        learning_rate = real(learning_rate, "learning_rate", 0.0, lo_open=True)
         Xr = self._reduce(X)
         Yref = np.ascontiguousarray(self._Y_ref())
         n = self._X_fit.shape[0]
@@ -472,16 +472,17 @@ class TSNE:
         idx, d2 = _core._tsne_knn(self._X_fit, k, threads, Xr)
         p, _ = _core._tsne_conditional_p(d2, perplexity, threads)
         Y0 = np.einsum("mk,mkd->md", p, Yref[idx])
-        return _core._tsne_transform(
+        Y = _core._tsne_transform(
             Yref,
             idx,
             p,
             np.ascontiguousarray(Y0),
-            int(n_iter),
-            float(learning_rate),
+            n_iter,
+            learning_rate,
             float(self.theta),
             threads,
         )
+        return _finite(Y, "transform")
 
     def _Y_ref(self) -> np.ndarray:
         return self.embedding_
