@@ -8,7 +8,6 @@ arguments. An error it raises becomes one line and exit status 2 in :func:`cnnvi
 from __future__ import annotations
 
 import argparse
-import sys
 
 KINDS = {
     "facets": "per cluster, the packed learned-feature image and the reordered activation matrix",
@@ -42,13 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnvis.session import SessionError, open_session
+    from cnnvis.session import open_session
 
-    try:
-        analysis = open_session(args.session)
-    except SessionError as exc:
-        print(f"cnnvis export: cannot read the session: {exc}", file=sys.stderr)
-        return 2
+    analysis = open_session(args.session)
     if args.kind == "facets":
         from cnnvis.export.facets import export_facets
 
