@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds cnnvis._core with AddressSanitizer and UndefinedBehaviorSanitizer into build/sanitize
-# and runs the core and kernel tests (tests/layout with its property tests, the top-k merge
-# kernels) against it. Any memory error or undefined behaviour stops the run with a report.
+# and runs the core and kernel tests (tests/layout with its property tests, the recording
+# kernels with theirs) against it. Any memory error or undefined behaviour stops the run with a report.
 # usage: bash scripts/sanitize.sh [pytest args]   (after scripts/setup.sh; uses .venv if there)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,4 +35,4 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export PYTHONPATH="$PWD/$pkg" PYTHONMALLOC=malloc
 "$PY" -c 'import cnnvis._core as c, sys; print("sanitized core:", c.__file__)'
 "$PY" -m pytest -q -p no:cacheprovider -m "not slow" \
-  tests/layout tests/record/test_topk_merge.py "$@"
+  tests/layout tests/record/test_topk_merge.py tests/record/test_kernel_properties.py "$@"
