@@ -327,114 +327,128 @@ def _fx_graph(model: Any, inputs: tuple[Any, ...]) -> nx.DiGraph:
 # -- hooks and a torch-function mode ------------------------------------------------------------
 
 
+class _HookTracer:
+    """What the module hooks and the torch-function mode share during one forward pass."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.b = _Builder(_all_module_types(model))
+        self.producer: dict[int, str] = {}  # id(tensor) -> node id of its latest writer
+        self.keep: list[Any] = []  # keeps every tensor alive so ids stay unique during the pass
+        self.stack: list[str] = []
+        self.leaf_depth = 0
+        self.calls: dict[str, int] = {}
+        self.names = {m: name for name, m in model.named_modules()}
+
+    def connect(self, nid: str, args: Any) -> None:
+        for t in _tensors_in(args):
+            src = self.producer.get(id(t))
+            if src is not None and src != nid:
+                self.b.g.add_edge(src, nid)
+
+    def publish(self, nid: str, out: Any) -> None:
+        for t in _tensors_in(out):
+            self.producer[id(t)] = nid
+            self.keep.append(t)
+
+    def function_called(self, func: Any, args: Any, kwargs: Any, result: Any) -> None:
+        if self.leaf_depth > 0:
+            return
+        fname = _function_name(func)
+        # x[i] = y returns None but writes y into x: x is the op's output
+        out = args[0] if fname == "__setitem__" and args else result
+        outs = _tensors_in(out)
+        if outs:
+            scope = self.stack[-1] if self.stack else ""
+            base = f"{scope}.{fname.strip('_')}" if scope else fname.strip("_")
+            nid = self.b.add(
+                base,
+                module=None,
+                op=_function_kind(fname),
+                type_name=fname.strip("_"),
+                stack=list(self.stack),
+                shape=_shape_of(outs[0]) if len(outs) == 1 else None,
+            )
+            self.connect(nid, (args, kwargs))
+            self.publish(nid, out)
+
+    def leaf(self, m: Any) -> bool:
+        return m is not self.model and _is_leaf(m)  # the root's forward is always looked into
+
+    def pre(self, m: Any, args: Any, kwargs: Any) -> None:
+        name = self.names.get(m, "")
+        if self.leaf(m):
+            self.leaf_depth += 1
+        if name:
+            self.stack.append(name)
+
+    def post(self, m: Any, args: Any, kwargs: Any, out: Any) -> None:
+        name = self.names.get(m, "")
+        if name and self.stack and self.stack[-1] == name:
+            self.stack.pop()
+        if not self.leaf(m):
+            return
+        self.leaf_depth -= 1
+        if self.leaf_depth > 0:
+            return
+        call = self.calls.get(name, 0)
+        self.calls[name] = call + 1
+        outs = _tensors_in(out)
+        nid = self.b.add(
+            name if call == 0 else f"{name}@{call}",
+            module=name or None,
+            op=module_kind(m),
+            type_name=type(m).__name__,
+            stack=list(self.stack),
+            shape=_shape_of(outs[0]) if len(outs) == 1 else None,
+            call=call,
+        )
+        self.connect(nid, (args, kwargs))
+        self.publish(nid, out)
+
+    def add_output(self, out: Any) -> None:
+        outs = _tensors_in(out)
+        nid = self.b.add(
+            "output",
+            module=None,
+            op="output",
+            type_name="output",
+            stack=[],
+            shape=_shape_of(outs[0]) if len(outs) == 1 else None,
+        )
+        if len(outs) == 1:
+            self.b.g.nodes[nid]["channels"] = int(outs[0].shape[1]) if outs[0].dim() >= 2 else None
+        self.connect(nid, out)
+
+
 def _hook_graph(model: Any, inputs: tuple[Any, ...]) -> nx.DiGraph:
     import torch
     from torch.overrides import TorchFunctionMode
 
-    b = _Builder(_all_module_types(model))
-    producer: dict[int, str] = {}  # id(tensor) -> node id of its latest writer
-    keep: list[Any] = []  # keeps every tensor alive so ids stay unique during the pass
-    stack: list[str] = []
-    state = {"leaf_depth": 0}
-    calls: dict[str, int] = {}
-    names = {m: name for name, m in model.named_modules()}
-
-    def connect(nid: str, args: Any) -> None:
-        for t in _tensors_in(args):
-            src = producer.get(id(t))
-            if src is not None and src != nid:
-                b.g.add_edge(src, nid)
-
-    def publish(nid: str, out: Any) -> None:
-        for t in _tensors_in(out):
-            producer[id(t)] = nid
-            keep.append(t)
+    tracer = _HookTracer(model)
 
     class Mode(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
             kwargs = kwargs or {}
             result = func(*args, **kwargs)
-            if state["leaf_depth"] > 0:
-                return result
-            fname = _function_name(func)
-            # x[i] = y returns None but writes y into x: x is the op's output
-            out = args[0] if fname == "__setitem__" and args else result
-            outs = _tensors_in(out)
-            if outs:
-                scope = stack[-1] if stack else ""
-                base = f"{scope}.{fname.strip('_')}" if scope else fname.strip("_")
-                nid = b.add(
-                    base,
-                    module=None,
-                    op=_function_kind(fname),
-                    type_name=fname.strip("_"),
-                    stack=list(stack),
-                    shape=_shape_of(outs[0]) if len(outs) == 1 else None,
-                )
-                connect(nid, (args, kwargs))
-                publish(nid, out)
+            tracer.function_called(func, args, kwargs, result)
             return result
-
-    def leaf(m: Any) -> bool:
-        return m is not model and _is_leaf(m)  # the root's forward is always looked into
-
-    def pre(m: Any, args: Any, kwargs: Any) -> None:
-        name = names.get(m, "")
-        if leaf(m):
-            state["leaf_depth"] += 1
-        if name:
-            stack.append(name)
-
-    def post(m: Any, args: Any, kwargs: Any, out: Any) -> None:
-        name = names.get(m, "")
-        if name and stack and stack[-1] == name:
-            stack.pop()
-        if not leaf(m):
-            return
-        state["leaf_depth"] -= 1
-        if state["leaf_depth"] > 0:
-            return
-        call = calls.get(name, 0)
-        calls[name] = call + 1
-        outs = _tensors_in(out)
-        nid = b.add(
-            name if call == 0 else f"{name}@{call}",
-            module=name or None,
-            op=module_kind(m),
-            type_name=type(m).__name__,
-            stack=list(stack),
-            shape=_shape_of(outs[0]) if len(outs) == 1 else None,
-            call=call,
-        )
-        connect(nid, (args, kwargs))
-        publish(nid, out)
 
     handles = []
     try:
         for m in model.modules():
-            handles.append(m.register_forward_pre_hook(pre, with_kwargs=True))
-            handles.append(m.register_forward_hook(post, with_kwargs=True))
+            handles.append(m.register_forward_pre_hook(tracer.pre, with_kwargs=True))
+            handles.append(m.register_forward_hook(tracer.post, with_kwargs=True))
         for i, t in enumerate(inputs):
-            nid = _add_input(b, i, t)
-            publish(nid, t)
+            nid = _add_input(tracer.b, i, t)
+            tracer.publish(nid, t)
         with torch.no_grad(), Mode():
             out = model(*inputs)
     finally:
         for h in handles:
             h.remove()
-    outs = _tensors_in(out)
-    nid = b.add(
-        "output",
-        module=None,
-        op="output",
-        type_name="output",
-        stack=[],
-        shape=_shape_of(outs[0]) if len(outs) == 1 else None,
-    )
-    if len(outs) == 1:
-        b.g.nodes[nid]["channels"] = int(outs[0].shape[1]) if outs[0].dim() >= 2 else None
-    connect(nid, out)
-    return b.finish("hooks", model, inputs)
+    tracer.add_output(out)
+    return tracer.b.finish("hooks", model, inputs)
 
 
 # -- public ------------------------------------------------------------------------------------
@@ -493,7 +507,6 @@ def model_graph(model: Any, example_input: Any, *, method: str = "auto") -> nx.D
     RuntimeError
         ``method="fx"`` and the model does not trace.
     """
-    import torch
     from torch import nn
 
     if not isinstance(model, nn.Module):
@@ -511,28 +524,41 @@ def model_graph(model: Any, example_input: Any, *, method: str = "auto") -> nx.D
             except Exception as exc:  # noqa: BLE001 - fx raises many kinds
                 fx_error = exc
         # fx failed or was not asked for: a forward that fails by itself is the user's error
-        try:
-            with torch.no_grad():
-                model(*inputs)
-        except Exception as exc:  # noqa: BLE001 - report any failure of the user's forward
-            raise ValueError(
-                f"{type(model).__name__}'s forward fails on an example input of shape "
-                f"{_shapes_text(inputs)}: {type(exc).__name__}: {exc}"
-            ) from exc
+        _check_forward(model, inputs)
         if fx_error is not None:
-            exc = fx_error
-            if method == "fx":
-                raise RuntimeError(
-                    f"torch.fx cannot trace {type(model).__name__}: {type(exc).__name__}: {exc}"
-                ) from exc
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            warnings.warn(
-                f"torch.fx cannot trace {type(model).__name__} ({type(exc).__name__}: "
-                f"{reason[:200]}); building its graph from forward hooks instead",
-                GraphTraceWarning,
-                stacklevel=2,
-            )
+            _fx_failed(model, method, fx_error)
         return _hook_graph(model, inputs)
     finally:
         for m, training in modes.items():
             m.training = training
+
+
+def _check_forward(model: Any, inputs: tuple[Any, ...]) -> None:
+    import torch
+
+    try:
+        with torch.no_grad():
+            model(*inputs)
+    except Exception as exc:  # noqa: BLE001 - report any failure of the user's forward
+        raise ValueError(
+            f"{type(model).__name__}'s forward fails on an example input of shape "
+            f"{_shapes_text(inputs)}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _fx_failed(model: Any, method: str, exc: Exception) -> None:
+    """Raise for ``method="fx"``; else warn that the graph comes from hooks instead.
+
+    ``stacklevel=3`` points the warning at the caller of :func:`model_graph`, not at it.
+    """
+    if method == "fx":
+        raise RuntimeError(
+            f"torch.fx cannot trace {type(model).__name__}: {type(exc).__name__}: {exc}"
+        ) from exc
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    warnings.warn(
+        f"torch.fx cannot trace {type(model).__name__} ({type(exc).__name__}: "
+        f"{reason[:200]}); building its graph from forward hooks instead",
+        GraphTraceWarning,
+        stacklevel=3,
+    )

@@ -117,6 +117,29 @@ def layer_groups(graph: nx.DiGraph) -> list[LayerGroup]:
         return []
     types: dict[str, str] = dict(g.graph.get("module_types") or {})
     members = _chains(g)
+    owner: dict[str, int] = {}
+    groups: list[LayerGroup] = []
+    for b in _block_modules(g, types, members):
+        nodes = [n for n in members[b] if n not in owner]
+        if len(nodes) < 1:
+            continue
+        for n in nodes:
+            owner[n] = len(groups)
+        groups.append(LayerGroup(name=b, nodes=nodes, kind="block", module=b, type=types.get(b)))
+    _add_runs(g, owner, groups)
+    _name_groups(g, groups, members)
+    groups.sort(key=lambda grp: g.nodes[grp.nodes[0]]["order"])
+    seen: dict[str, int] = {}
+    for grp in groups:
+        k = seen.get(grp.name, 0)
+        seen[grp.name] = k + 1
+        if k:
+            grp.name = f"{grp.name}@{k}"
+    return groups
+
+
+def _block_modules(g: nx.DiGraph, types: dict[str, str], members: dict[str, set[str]]) -> list[str]:
+    """The modules that become block groups (rules 1 to 3 of :func:`layer_groups`), top-down."""
     paths = sorted(p for p in types if p in members)
     kids = _children(paths)
     leaf_modules = {d["module"] for _, d in g.nodes(data=True) if d.get("module")}
@@ -156,16 +179,11 @@ def layer_groups(graph: nx.DiGraph) -> list[LayerGroup]:
                 select(c)
 
     select("")
-    owner: dict[str, int] = {}
-    groups: list[LayerGroup] = []
-    for b in blocks:
-        nodes = [n for n in members[b] if n not in owner]
-        if len(nodes) < 1:
-            continue
-        for n in nodes:
-            owner[n] = len(groups)
-        groups.append(LayerGroup(name=b, nodes=nodes, kind="block", module=b, type=types.get(b)))
+    return blocks
 
+
+def _add_runs(g: nx.DiGraph, owner: dict[str, int], groups: list[LayerGroup]) -> None:
+    """Append the runs of layers no block owns (rule 4 of :func:`layer_groups`) to ``groups``."""
     order = sorted(g.nodes, key=lambda n: g.nodes[n]["order"])
     run: list[str] = []
 
@@ -197,6 +215,9 @@ def layer_groups(graph: nx.DiGraph) -> list[LayerGroup]:
             close()
     close()
 
+
+def _name_groups(g: nx.DiGraph, groups: list[LayerGroup], members: dict[str, set[str]]) -> None:
+    """Sort each group's nodes into execution order; give the runs their kind and name."""
     first = {n: g.nodes[n]["order"] for n in g.nodes}
     for grp in groups:
         grp.nodes.sort(key=first.__getitem__)
@@ -213,14 +234,6 @@ def layer_groups(graph: nx.DiGraph) -> list[LayerGroup]:
         else:
             grp.kind = grp.ops[0]
         grp.name = _run_name(g, grp.nodes, members)
-    groups.sort(key=lambda grp: first[grp.nodes[0]])
-    seen: dict[str, int] = {}
-    for grp in groups:
-        k = seen.get(grp.name, 0)
-        seen[grp.name] = k + 1
-        if k:
-            grp.name = f"{grp.name}@{k}"
-    return groups
 
 
 def _run_name(g: nx.DiGraph, nodes: list[str], members: dict[str, set[str]]) -> str:

@@ -331,8 +331,39 @@ def pack_hierarchy(
         ``.contiguity`` (see :func:`contiguity`) report its quality.
     """
     s, integral = _as_sizes(sizes)
-    f = np.asarray(features)
     n = s.shape[0]
+    f = _as_features(features, n)
+    if n_clusters is not None and (int(n_clusters) < 1):
+        raise ValueError(f"n_clusters must be >= 1, got {n_clusters}")
+    if n == 0:
+        return HierarchicalPacking(np.zeros((0, 2)), s, 0.0, 0.0, "empty")
+    k = max(1, round(np.sqrt(n / 2))) if n_clusters is None else min(int(n_clusters), n)
+    Z, leaf_order, labels = _leaf_ordered_clusters(f, k, method, metric)
+    labels = _merge_small_clusters(labels, max(1, min(int(min_cluster_size), n)))
+    groups = [np.flatnonzero(labels == c) for c in range(int(labels.max()) + 1)]
+    if np.all(s == s[0]):
+        # Equal items (one layer's patches): a grid filled along a snake through the leaves, so
+        # every cluster is one connected run.
+        positions, cells, width, height = _snake_grid(s[0], leaf_order, labels, aspect)
+        variant = "snake-grid"
+    else:
+        positions, cells, width, height, variant = _densest_clustered_packing(
+            s, groups, aspect, integral, tolerance, effort
+        )
+    return HierarchicalPacking(
+        positions,
+        s,
+        width,
+        height,
+        variant,
+        labels=labels,
+        cluster_boxes=cells,
+        linkage=np.asarray(Z, dtype=np.float64),
+    )
+
+
+def _as_features(features: ArrayLike, n: int) -> np.ndarray:
+    f = np.asarray(features)
     if f.ndim == 1:
         f = f.reshape(-1, 1)
     if f.ndim != 2 or f.shape[0] != n:
@@ -342,33 +373,35 @@ def pack_hierarchy(
     f = np.asarray(f, dtype=np.float64)
     if not np.all(np.isfinite(f)):
         raise ValueError("features contain NaN or infinite values")
-    if n_clusters is not None and (int(n_clusters) < 1):
-        raise ValueError(f"n_clusters must be >= 1, got {n_clusters}")
-    if n == 0:
-        return HierarchicalPacking(np.zeros((0, 2)), s, 0.0, 0.0, "empty")
-    from scipy.cluster.hierarchy import fcluster, linkage
+    return f
 
-    k = max(1, round(np.sqrt(n / 2))) if n_clusters is None else min(int(n_clusters), n)
+
+def _leaf_ordered_clusters(
+    f: np.ndarray, k: int, method: str, metric: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The linkage, its leaf order and ``k`` cluster labels numbered along the leaves."""
+    from scipy.cluster.hierarchy import fcluster, leaves_list, linkage
+
+    n = f.shape[0]
     if n >= 2:
         Z = linkage(f, method=method, metric=metric)
         raw = fcluster(Z, t=k, criterion="maxclust") if k > 1 else np.ones(n, int)
+        leaf_order = leaves_list(Z)
     else:
         Z = np.zeros((0, 4))
         raw = np.ones(n, int)
-    # Labels numbered in order of first appearance along the dendrogram's leaves.
-    if n >= 2:
-        from scipy.cluster.hierarchy import leaves_list
-
-        leaf_order = leaves_list(Z)
-    else:
         leaf_order = np.arange(n)
+    # Labels numbered in order of first appearance along the dendrogram's leaves.
     _, first = np.unique(raw[leaf_order], return_index=True)
     ordered = raw[leaf_order][np.sort(first)]
     remap = {int(c): i for i, c in enumerate(ordered)}
     labels = np.array([remap[int(c)] for c in raw], dtype=np.int64)
+    return Z, leaf_order, labels
+
+
+def _merge_small_clusters(labels: np.ndarray, min_size: int) -> np.ndarray:
     # Clusters too small to shape a cell (outliers of the linkage) join a neighbour along the
     # leaves: the previous one, or the next for the first.
-    min_size = max(1, min(int(min_cluster_size), n))
     counts = np.bincount(labels)
     kept = np.flatnonzero(counts >= min_size)
     if kept.size == 0:  # every group is an outlier: they all become one cluster
@@ -377,44 +410,21 @@ def pack_hierarchy(
     before = np.searchsorted(kept, np.arange(len(counts)), side="right") - 1
     target = kept[np.maximum(before, 0)]
     _, labels = np.unique(target[labels], return_inverse=True)
-    labels = labels.astype(np.int64)
-    n_groups = int(labels.max()) + 1
+    return labels.astype(np.int64)
 
-    groups = [np.flatnonzero(labels == c) for c in range(n_groups)]
-    if np.all(s == s[0]):
-        # Equal items (one layer's patches): a grid filled along a snake through the leaves, so
-        # every cluster is one connected run.
-        positions, cells, width, height = _snake_grid(s[0], leaf_order, labels, aspect)
-        return HierarchicalPacking(
-            positions,
-            s,
-            width,
-            height,
-            "snake-grid",
-            labels=labels,
-            cluster_boxes=cells,
-            linkage=np.asarray(Z, dtype=np.float64),
-        )
+
+def _densest_clustered_packing(s, groups, aspect, integral, tolerance, effort):
+    """The smaller of the treemap packing and the nested packings tried."""
     inner = [pack_rectangles(s[idx], 1.0, effort=effort) for idx in groups]
     best = _treemap_packing(s, groups, aspect, integral, [p.density for p in inner])
     # Nested: each cluster packed on its own (all at one of a few aspects), then the boxes.
-    for inner_aspect in (1.0, 0.5, 0.7, 1.4, 2.0) if n <= 400 else (1.0,):
+    for inner_aspect in (1.0, 0.5, 0.7, 1.4, 2.0) if s.shape[0] <= 400 else (1.0,):
         if inner_aspect != 1.0:
             inner = [pack_rectangles(s[idx], inner_aspect, effort=effort) for idx in groups]
         nested = _nested_packing(s, groups, inner, aspect, tolerance, effort)
         if best is None or nested[2] * nested[3] < best[2] * best[3]:
             best = nested
-    positions, cluster_boxes, width, height, variant = best
-    return HierarchicalPacking(
-        positions,
-        s,
-        width,
-        height,
-        variant,
-        labels=labels,
-        cluster_boxes=cluster_boxes,
-        linkage=np.asarray(Z, dtype=np.float64),
-    )
+    return best
 
 
 def _treemap(areas: np.ndarray, x: float, y: float, w: float, h: float, integral: bool) -> list:

@@ -95,6 +95,37 @@ def path_length(dist: ArrayLike, order: ArrayLike) -> float:
         return float(d[o[:-1], o[1:]].sum())
 
 
+def _heuristic_knobs(
+    max_iter: Any, time_budget: Any, kick_size: Any, neighbours: Any, group_size: Any, fan_out: Any
+) -> tuple[int | None, float, int, int, int, int]:
+    # Checked whatever the method, so a bad setting is reported even where it would go unused.
+    if max_iter is not None:
+        max_iter = integer(max_iter, "max_iter", 0)
+    time_budget = real(time_budget, "time_budget")
+    kick_size = integer(kick_size, "kick_size", 1, 2**31 - 1)
+    neighbours = integer(neighbours, "neighbours", 1, 2**31 - 1)
+    group_size = integer(group_size, "group_size", 2, 16)
+    fan_out = integer(fan_out, "fan_out", 2, 12)
+    return max_iter, time_budget, kick_size, neighbours, group_size, fan_out
+
+
+def _heuristic_path(
+    d: np.ndarray,
+    random_state: int | None,
+    max_iter: int | None,
+    time_budget: float,
+    kick_size: int,
+    neighbours: int,
+    group_size: int,
+    fan_out: int,
+) -> tuple[Any, dict[str, Any]]:
+    n = d.shape[0]
+    iters = min(20000 + 10 * n, max(1000, 200 * n)) if max_iter is None else max_iter
+    return _core().heuristic_path(
+        d, iters, time_budget, seed(random_state), neighbours, group_size, fan_out, kick_size
+    )
+
+
 def hamiltonian_path(
     dist: ArrayLike,
     method: Method = "auto",
@@ -156,13 +187,7 @@ def hamiltonian_path(
         raise ValueError(f"method must be 'auto', 'exact' or 'heuristic', got {method!r}")
     n_jobs = resolve_n_jobs(n_jobs)
     memory_limit = integer(memory_limit, "memory_limit", 0, 2**64 - 1)
-    if max_iter is not None:
-        max_iter = integer(max_iter, "max_iter", 0)
-    time_budget = real(time_budget, "time_budget")
-    kick_size = integer(kick_size, "kick_size", 1, 2**31 - 1)
-    neighbours = integer(neighbours, "neighbours", 1, 2**31 - 1)
-    group_size = integer(group_size, "group_size", 2, 16)
-    fan_out = integer(fan_out, "fan_out", 2, 12)
+    knobs = _heuristic_knobs(max_iter, time_budget, kick_size, neighbours, group_size, fan_out)
     if method == "auto":
         method = "exact" if n <= AUTO_EXACT_MAX else "heuristic"
     info: dict[str, Any] = {"method": method}
@@ -171,10 +196,7 @@ def hamiltonian_path(
     elif method == "exact":
         order = _core().held_karp_path(d, memory_limit, n_jobs)
     else:
-        iters = min(20000 + 10 * n, max(1000, 200 * n)) if max_iter is None else max_iter
-        order, extra = _core().heuristic_path(
-            d, iters, time_budget, seed(random_state), neighbours, group_size, fan_out, kick_size
-        )
+        order, extra = _heuristic_path(d, random_state, *knobs)
         info.update(extra)
     order = np.asarray(order, dtype=np.int64)
     if n >= 2 and order[0] > order[-1]:
