@@ -6,7 +6,9 @@
     recorded on the 450 held-out digits at layers ``block1.relu, block2.relu, block3.relu,
     head.relu, head.fc2``, with 6 training snapshots (epochs 0, 1, 2, 4, 8, 12) and their
     checkpoints. Building it takes 10-20 s on two cores, the first time a test asks for it.
-    Treat it as read-only: copy it (``shutil.copytree``) before writing parts into it.
+    Its default analysis and first projection are saved into it when it is built, as the viewer
+    does on a first opening, so opening it later only reads it whatever test comes first. Treat it
+    as read-only: copy it (``shutil.copytree``) before writing parts into it.
 
 vispy allows one application backend per process. Under a display (``xvfb-run``) the suite
 selects PySide6 up front, so the Qt viewer tests and the in-process offscreen renders share it;
@@ -30,5 +32,8 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def demo_session(tmp_path_factory):
     from cnnvis.commands.demo import make_demo_session
+    from cnnvis.viewer.app import prepare_session
 
-    return make_demo_session(tmp_path_factory.mktemp("demo") / "session", progress=False)
+    path = make_demo_session(tmp_path_factory.mktemp("demo") / "session", progress=False)
+    prepare_session(path)
+    return path

@@ -72,6 +72,7 @@ def ensure_demo_session(progress: bool = True) -> str:
     Creating it trains the demo CNN, records it, analyses it and computes the projection the
     viewer shows first, so that opening it later only reads files.
     """
+    from cnnvis.analysis.core import PROJECTIONS_FILE
     from cnnvis.commands.demo import default_demo_dir, make_demo_session
     from cnnvis.viewer.app import prepare_session
 
@@ -79,7 +80,8 @@ def ensure_demo_session(progress: bool = True) -> str:
     if not (path / "manifest.json").exists():
         print(f"creating the demo session in {path} (once)…", file=sys.stderr)
         make_demo_session(path, progress=progress)
-    if not (path / "analysis.json").exists():
+    # the projection is saved last: an analysis saved without it (by export, say) is not enough
+    if not (path / PROJECTIONS_FILE).exists():
         prepare_session(path, announce=lambda m: print(m, file=sys.stderr))
     return str(path)
 
