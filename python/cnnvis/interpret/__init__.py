@@ -1,0 +1,25 @@
+"""The classic toolbox of network visualisation (T1-T8), on any ``nn.Module``."""
+
+from cnnvis.interpret.gradients import (
+    METHODS,
+    SanityCheck,
+    deconvnet,
+    grad_cam,
+    guided_backprop,
+    heatmap,
+    integrated_gradients,
+    randomization_check,
+    saliency,
+)
+
+__all__ = [
+    "METHODS",
+    "SanityCheck",
+    "deconvnet",
+    "grad_cam",
+    "guided_backprop",
+    "heatmap",
+    "integrated_gradients",
+    "randomization_check",
+    "saliency",
+]
