@@ -11,6 +11,7 @@ from cnnvis.interpret.gradients import (
     randomization_check,
     saliency,
 )
+from cnnvis.interpret.occlusion import occlusion, occlusion_grid
 
 __all__ = [
     "METHODS",
@@ -22,4 +23,6 @@ __all__ = [
     "integrated_gradients",
     "randomization_check",
     "saliency",
+    "occlusion",
+    "occlusion_grid",
 ]
