@@ -1,5 +1,6 @@
 """The classic toolbox of network visualisation (T1-T8), on any ``nn.Module``."""
 
+from cnnvis.interpret.confusion import Confusion, confusion
 from cnnvis.interpret.gradients import (
     METHODS,
     SanityCheck,
@@ -12,6 +13,7 @@ from cnnvis.interpret.gradients import (
     saliency,
 )
 from cnnvis.interpret.occlusion import occlusion, occlusion_grid
+from cnnvis.interpret.weights import WeightImages, tile, to_unit, weight_images
 
 __all__ = [
     "METHODS",
@@ -25,4 +27,10 @@ __all__ = [
     "saliency",
     "occlusion",
     "occlusion_grid",
+    "Confusion",
+    "confusion",
+    "WeightImages",
+    "weight_images",
+    "tile",
+    "to_unit",
 ]
