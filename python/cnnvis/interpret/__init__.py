@@ -1,5 +1,6 @@
 """The classic toolbox of network visualisation (T1-T8), on any ``nn.Module``."""
 
+from cnnvis.interpret.adversarial import ATTACKS, Adversarial, adversarial, deepfool
 from cnnvis.interpret.confusion import Confusion, confusion
 from cnnvis.interpret.gradients import (
     METHODS,
@@ -33,4 +34,8 @@ __all__ = [
     "weight_images",
     "tile",
     "to_unit",
+    "ATTACKS",
+    "Adversarial",
+    "adversarial",
+    "deepfool",
 ]
