@@ -6,7 +6,7 @@ import pytest
 import torch
 from interpret_helpers import hook_count
 
-from cnnvis.interpret import occlusion, occlusion_grid
+from cnnvis.interpret import occlusion, occlusion_grid, spread
 
 
 def brute_force(model, image, read, window, stride, fill):
@@ -78,3 +78,12 @@ def test_occlusion_rejects_bad_arguments(trained_demo):
         occlusion(trained_demo, x, ("block1.relu", 16))
     assert hook_count(trained_demo) == 0
     assert occlusion_grid((8, 8), 3, 2) == ([0, 2, 4], [0, 2, 4])
+
+
+def test_spread_averages_the_patches_over_each_pixel():
+    grid = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])
+    pixels = spread(grid, (3, 3), window=2, stride=1)
+    assert pixels[0, 0, 0] == 1 and pixels[0, 2, 2] == 4 and pixels[0, 1, 1] == 2.5
+    assert pixels[0, 0, 1] == 1.5
+    with pytest.raises(ValueError, match="positions"):
+        spread(grid, (4, 4), window=2, stride=1)

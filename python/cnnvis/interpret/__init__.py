@@ -13,7 +13,7 @@ from cnnvis.interpret.gradients import (
     randomization_check,
     saliency,
 )
-from cnnvis.interpret.occlusion import occlusion, occlusion_grid
+from cnnvis.interpret.occlusion import occlusion, occlusion_grid, spread
 from cnnvis.interpret.weights import WeightImages, tile, to_unit, weight_images
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "saliency",
     "occlusion",
     "occlusion_grid",
+    "spread",
     "Confusion",
     "confusion",
     "WeightImages",

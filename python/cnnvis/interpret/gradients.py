@@ -264,7 +264,8 @@ def randomization_check(
     seed: int = 0,
 ) -> SanityCheck:
     """Randomise the weights of the ``top`` last parameterised modules of a deep copy of
-    ``model`` (cascading from the output) and compare ``method``'s heat maps, by rank."""
+    ``model`` (cascading from the output, or from a neuron target's layer down) and compare
+    ``method``'s heat maps, by rank."""
     from scipy.stats import spearmanr
 
     if method not in METHODS:
@@ -277,7 +278,8 @@ def randomization_check(
     else:
         run = functools.partial(_fixed_target_map, fn, x=x, target=target)
     original = run(model)
-    shuffled, names = _randomized_copy(model, top, seed)
+    below = parse_target(model, target).layer if target is not None else None
+    shuffled, names = _randomized_copy(model, top, seed, below)
     after = run(shuffled)
     rho = [
         spearmanr(a.flatten().cpu().numpy(), b.flatten().cpu().numpy()).statistic
@@ -299,10 +301,16 @@ def _per_class_maps(fn, model, *, x, classes):
     return torch.cat([heatmap(fn(model, x[i : i + 1], int(c))) for i, c in enumerate(classes)])
 
 
-def _randomized_copy(model: nn.Module, top: int, seed: int) -> tuple[nn.Module, list[str]]:
+def _randomized_copy(
+    model: nn.Module, top: int, seed: int, below: str | None
+) -> tuple[nn.Module, list[str]]:
+    """A deep copy with the ``top`` last modules that own parameters re-drawn; for a neuron's
+    map, the last ones defined before its layer ``below`` (later ones cannot change it)."""
+    names = [n for n, _ in model.named_modules()]
+    end = names.index(below) if below is not None else len(names)
     owners = [
         (n, m)
-        for n, m in model.named_modules()
+        for n, m in list(model.named_modules())[:end]
         if n and any(True for _ in m.parameters(recurse=False)) and hasattr(m, "reset_parameters")
     ]
     if not 1 <= top <= len(owners):

@@ -23,7 +23,7 @@ from cnnvis.interpret._targets import (
     predicted_classes,
 )
 
-__all__ = ["occlusion", "occlusion_grid"]
+__all__ = ["occlusion", "occlusion_grid", "spread"]
 
 
 def _pair(v: int | tuple[int, int], what: str) -> tuple[int, int]:
@@ -103,3 +103,24 @@ def _reader(model: nn.Module, x: torch.Tensor, target: Target | None, hooks):
         return lambda batch, b: torch.softmax(model(batch), dim=1)[:, c]
     f = hooks.enter_context(objective_function(model, obj))
     return lambda batch, b: f(batch)
+
+
+def spread(
+    grid: torch.Tensor,
+    size: tuple[int, int],
+    window: int | tuple[int, int],
+    stride: int | tuple[int, int],
+) -> torch.Tensor:
+    """An occlusion map ``(B, n_rows, n_cols)`` as pixels ``(B, H, W)``: each pixel gets the mean
+    value of the patches that covered it (NaN where none did)."""
+    rows, cols = occlusion_grid(size, window, stride)
+    (wh, ww) = _pair(window, "window")
+    if tuple(grid.shape[-2:]) != (len(rows), len(cols)):
+        raise ValueError(f"grid {tuple(grid.shape)} is not {len(rows)}x{len(cols)} positions")
+    total = grid.new_zeros(grid.shape[0], *size)
+    count = grid.new_zeros(size)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            total[:, r : r + wh, c : c + ww] += grid[:, i, j, None, None]
+            count[r : r + wh, c : c + ww] += 1
+    return total / count
