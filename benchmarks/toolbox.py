@@ -71,7 +71,103 @@ def bench_occlusion(args) -> None:
           f"({'met' if ours_best <= captum_best else 'missed'})")  # fmt: skip
 
 
-BENCHES = {"occlusion": bench_occlusion}
+def _demo(args):
+    """The final model of the demo session (``--session``, else the built-in one, made first
+    when missing) and the held-out digits it was recorded on."""
+    from cnnvis.commands.explain import session_model_and_data
+    from cnnvis.commands.viewer import ensure_demo_session
+
+    session = args.session or ensure_demo_session(progress=False)
+    _, model, data = session_model_and_data(session)
+    return model, data.images, data.targets
+
+
+def bench_sanity(args) -> None:
+    from cnnvis.interpret import METHODS, randomization_check
+
+    model, images, _ = _demo(args)
+    x = images[:100]
+    print("\nmodel-randomisation test (Adebayo et al. 2018), demo CNN, 100 held-out digits, "
+          "predicted class; Spearman rank correlation of the heat maps\n")  # fmt: skip
+    print("| method | top 1 re-drawn (fc2) | top 2 (fc1, fc2) | top 4 (down to block3.conv) |")
+    print("|---|---:|---:|---:|")
+    for method in METHODS:
+        rho = [randomization_check(model, x, method, top=k).spearman for k in (1, 2, 4)]
+        print(f"| {method} | " + " | ".join(f"{r.mean():.2f} ± {r.std():.2f}" for r in rho) + " |")
+
+
+def _fgsm_smallest_flip(model, x, grid):
+    """Per sample, the L2 norm of FGSM's perturbation at the smallest epsilon of ``grid`` that
+    flips it (NaN when none does)."""
+    import numpy as np
+
+    from cnnvis.interpret import adversarial
+
+    l2 = np.full(len(x), np.nan)
+    for eps in grid:
+        out = adversarial(model, x, "fgsm", epsilon=float(eps), bounds=(0.0, 1.0), layers=[])
+        new = out.flipped & np.isnan(l2)
+        l2[new] = out.l2[new]
+    return l2
+
+
+def bench_adversarial(args) -> None:
+    import numpy as np
+
+    from cnnvis.interpret import adversarial
+
+    model, images, _ = _demo(args)
+    x = images[:100]
+    t0 = time.perf_counter()
+    df = adversarial(model, x, "deepfool", bounds=(0.0, 1.0))
+    t_df = time.perf_counter() - t0
+    grid = np.round(np.arange(0.005, 1.0001, 0.005), 3)
+    fgsm = _fgsm_smallest_flip(model, x, grid)
+    ratio = np.nanmedian(fgsm) / np.median(df.l2)
+    print("\nDeepFool against FGSM, demo CNN, 100 held-out digits, inputs clamped to [0, 1]\n")
+    print("| attack | flipped | median L2 | mean L2 |\n|---|---:|---:|---:|")
+    print(f"| DeepFool (overshoot 0.02, {t_df:.2f} s) | {df.flip_rate:.0%} | "
+          f"{np.median(df.l2):.3f} | {df.l2.mean():.3f} |")  # fmt: skip
+    print(
+        f"| FGSM, smallest flipping epsilon (grid step 0.005) | "
+        f"{np.isfinite(fgsm).mean():.0%} | {np.nanmedian(fgsm):.3f} | {np.nanmean(fgsm):.3f} |"
+    )
+    print(f"\nFGSM median / DeepFool median: {ratio:.1f}x (target >= 3x: "
+          f"{'met' if ratio >= 3 and df.flip_rate >= 0.95 else 'missed'})")  # fmt: skip
+
+
+def bench_maximize(args) -> None:
+    from cnnvis.interpret import high_frequency_energy, maximize
+    from cnnvis.interpret._targets import objective_function, parse_target
+
+    model, images, _ = _demo(args)
+    neurons = [("block3.relu", c) for c in (0, 9, 26, 39, 52)] + [
+        ("head.relu", c) for c in (1, 20, 33)] + [3, 8]  # fmt: skip
+    print(f"\nactivation maximisation, demo CNN, {args.steps} steps, seed 0; objective = mean "
+          "activation of the channel (logit for a class)\n")  # fmt: skip
+    print("| target | best real digit | fourier | pixel (L2 + blur) | HF fourier | HF pixel |")
+    print("|---|---:|---:|---:|---:|---:|")
+    wins = smoother = 0
+    for t in neurons:
+        with torch.no_grad(), objective_function(model, parse_target(model, t)) as f:
+            best = float(f(images).max())
+        fo = maximize(model, t, shape=(1, 8, 8), steps=args.steps)
+        px = maximize(model, t, shape=(1, 8, 8), steps=args.steps, param="pixel")
+        hf_f, hf_p = high_frequency_energy(fo.image), high_frequency_energy(px.image)
+        wins += fo.value > best
+        smoother += hf_f < hf_p
+        print(f"| {t} | {best:.2f} | {fo.value:.2f} | {px.value:.2f} | {hf_f:.3f} | {hf_p:.3f} |")
+    n = len(neurons)
+    print(f"\nfourier beats the best real digit for {wins}/{n} targets (target >= 80%); "
+          f"less high-frequency energy than pixel ascent for {smoother}/{n}")  # fmt: skip
+
+
+BENCHES = {
+    "occlusion": bench_occlusion,
+    "sanity": bench_sanity,
+    "adversarial": bench_adversarial,
+    "maximize": bench_maximize,
+}
 
 
 def main() -> None:
@@ -80,6 +176,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224, help="occlusion image side (224)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--session", default=None, help="demo session (default: built-in)")
+    parser.add_argument("--steps", type=int, default=512, help="maximisation steps (512)")
     parser.add_argument("--per-eval", type=int, nargs="+", default=[1, 16, 64])
     args = parser.parse_args()
     if args.threads:

@@ -13,6 +13,7 @@ from cnnvis.interpret.gradients import (
     randomization_check,
     saliency,
 )
+from cnnvis.interpret.maximize import Maximized, deepdream, high_frequency_energy, maximize
 from cnnvis.interpret.occlusion import occlusion, occlusion_grid, spread
 from cnnvis.interpret.weights import WeightImages, tile, to_unit, weight_images
 
@@ -39,4 +40,8 @@ __all__ = [
     "Adversarial",
     "adversarial",
     "deepfool",
+    "Maximized",
+    "maximize",
+    "deepdream",
+    "high_frequency_energy",
 ]

@@ -149,13 +149,19 @@ def reduce_channels(act: torch.Tensor, channels: Sequence[int], layer: str) -> t
     return picked.reshape(picked.shape[0], -1).mean(dim=1)
 
 
+class Reached(Exception):
+    """Raised by a hook to stop the forward pass once the layer it reads has run."""
+
+
 @contextlib.contextmanager
 def objective_function(
-    model: nn.Module, objective: Objective
+    model: nn.Module, objective: Objective, *, stop: bool = False
 ) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
     """A function ``f(x) -> (B,)``: the objective's value for each sample of a batch.
 
-    For a neuron or cluster the model still runs to the end (a forward hook reads the layer).
+    For a neuron or cluster a forward hook reads the layer and the model runs to the end (its
+    last call, for a module called more than once), or, with ``stop``, stops right there (its
+    first call): faster, and the input may then have any size the layers up to it accept.
     """
     if objective.is_class:
         c = objective.channels[0]
@@ -170,12 +176,21 @@ def objective_function(
 
         yield of_class
         return
-    with captured(model, [objective.layer]) as acts:
+    acts: dict[str, torch.Tensor] = {}
 
-        def of_layer(x: torch.Tensor) -> torch.Tensor:
+    def keep(_module, _inputs, output):
+        acts["out"] = output.clone()  # an in-place ReLU after the layer would change it
+        if stop:
+            raise Reached
+
+    def of_layer(x: torch.Tensor) -> torch.Tensor:
+        try:
             model(x)
-            return reduce_channels(acts[objective.layer], objective.channels, objective.layer)
+        except Reached:
+            pass
+        return reduce_channels(acts.pop("out"), objective.channels, objective.layer)
 
+    with hooked([module_of(model, objective.layer).register_forward_hook(keep)]):
         yield of_layer
 
 
