@@ -13,6 +13,7 @@ from cnnvis.interpret.gradients import (
     randomization_check,
     saliency,
 )
+from cnnvis.interpret.inversion import Inversion, gram, invert, style_transfer, total_variation
 from cnnvis.interpret.maximize import Maximized, deepdream, high_frequency_energy, maximize
 from cnnvis.interpret.occlusion import occlusion, occlusion_grid, spread
 from cnnvis.interpret.weights import WeightImages, tile, to_unit, weight_images
@@ -44,4 +45,9 @@ __all__ = [
     "maximize",
     "deepdream",
     "high_frequency_energy",
+    "Inversion",
+    "invert",
+    "gram",
+    "style_transfer",
+    "total_variation",
 ]
