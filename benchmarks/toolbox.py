@@ -7,6 +7,7 @@
 * adversarial: DeepFool's median L2 against FGSM's smallest flipping epsilon on 100 demo digits.
 * maximize: activation maximisation on 10 demo neurons against the best real digit, and the
   high-frequency energy of Fourier-parameterised ascent against pixel-space ascent.
+* pictures (not run by default): writes docs/toolbox-*.png from the demo session.
 
     PYTHONPATH=python python benchmarks/toolbox.py [occlusion|sanity|adversarial|maximize ...]
         [--size 224] [--repeat 3] [--threads N]
@@ -143,7 +144,8 @@ def bench_maximize(args) -> None:
     model, images, _ = _demo(args)
     neurons = [("block3.relu", c) for c in (0, 9, 26, 39, 52)] + [
         ("head.relu", c) for c in (1, 20, 33)] + [3, 8]  # fmt: skip
-    print(f"\nactivation maximisation, demo CNN, {args.steps} steps, seed 0; objective = mean "
+    print(f"\nactivation maximisation, demo CNN, {args.steps} steps, seed 0, Fourier decay "
+          f"{args.decay}; objective = mean "
           "activation of the channel (logit for a class)\n")  # fmt: skip
     print("| target | best real digit | fourier | pixel (L2 + blur) | HF fourier | HF pixel |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -151,7 +153,7 @@ def bench_maximize(args) -> None:
     for t in neurons:
         with torch.no_grad(), objective_function(model, parse_target(model, t)) as f:
             best = float(f(images).max())
-        fo = maximize(model, t, shape=(1, 8, 8), steps=args.steps)
+        fo = maximize(model, t, shape=(1, 8, 8), steps=args.steps, decay=args.decay)
         px = maximize(model, t, shape=(1, 8, 8), steps=args.steps, param="pixel")
         hf_f, hf_p = high_frequency_energy(fo.image), high_frequency_energy(px.image)
         wins += fo.value > best
@@ -162,22 +164,68 @@ def bench_maximize(args) -> None:
           f"less high-frequency energy than pixel ascent for {smoother}/{n}")  # fmt: skip
 
 
+def pictures(args) -> None:
+    """The pictures of docs/: each toolbox result on the demo, as its viewer tab would show it."""
+    import numpy as np
+    from PIL import Image
+
+    from cnnvis import interpret
+    from cnnvis.commands.explain import session_model_and_data
+    from cnnvis.interpret.picture import heat_rgb, image_rgb, overlay, side_by_side
+
+    rec, model, data = session_model_and_data(args.session)
+    x, label = data[3]
+    shown = image_rgb(x)
+
+    def save(name, panels, size=128):
+        Image.fromarray(side_by_side(panels, size=size)).save(f"docs/toolbox-{name}.png")
+
+    maps = [interpret.heatmap(fn(model, x, label))[0] for fn in interpret.METHODS.values()]
+    save("gradients", [shown, *[overlay(shown, heat_rgb(m), 0.7) for m in maps]])
+    occ = interpret.spread(interpret.occlusion(model, x, label, window=3, stride=1), (8, 8), 3, 1)
+    adv = interpret.adversarial(model, x, "deepfool", bounds=(0.0, 1.0))
+    save("occlusion-adversarial", [shown, heat_rgb(occ[0].max() - occ[0]),
+                                   heat_rgb(adv.perturbation[0, 0], symmetric=True),
+                                   image_rgb(adv.x_adv[0], [0.0], [1.0])])  # fmt: skip
+    save("maximize", [image_rgb(interpret.maximize(model, ("block3.relu", c), shape=(1, 8, 8),
+                                                   steps=256).image[0], [0.0], [1.0])
+                      for c in (0, 9, 26, 39, 52)])  # fmt: skip
+    inv = [
+        interpret.invert(model, x, n, steps=200).image[0]
+        for n in ("block1.relu", "block2.relu", "block3.relu")
+    ]
+    save("inversion", [shown, *[image_rgb(i, [0.0], [1.0]) for i in inv]])
+    conf = interpret.confusion(rec)
+    cells = [
+        image_rgb(data[int(i)][0]) if i >= 0 else np.ones((8, 8, 3)) for i in conf.example.ravel()
+    ]
+    grid = interpret.tile(np.stack(cells), columns=rec.n_classes)
+    Image.fromarray((np.kron(grid, np.ones((6, 6, 1))) * 255).astype(np.uint8)).save(
+        "docs/toolbox-confusion.png")  # fmt: skip
+    w = interpret.weight_images(model, "block1.conv")
+    filters = interpret.to_unit(w.images[:, 0])
+    save("weights", [interpret.tile(np.repeat(filters[..., None], 3, axis=3), columns=8)], size=640)
+    print("written docs/toolbox-*.png")
+
+
 BENCHES = {
     "occlusion": bench_occlusion,
     "sanity": bench_sanity,
     "adversarial": bench_adversarial,
     "maximize": bench_maximize,
+    "pictures": pictures,
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("which", nargs="*", default=list(BENCHES), choices=list(BENCHES))
+    parser.add_argument("which", nargs="*", default=list(BENCHES)[:-1], choices=list(BENCHES))
     parser.add_argument("--size", type=int, default=224, help="occlusion image side (224)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--session", default=None, help="demo session (default: built-in)")
     parser.add_argument("--steps", type=int, default=512, help="maximisation steps (512)")
+    parser.add_argument("--decay", type=float, default=2.0, help="Fourier spectrum decay (2)")
     parser.add_argument("--per-eval", type=int, nargs="+", default=[1, 16, 64])
     args = parser.parse_args()
     if args.threads:
