@@ -156,13 +156,16 @@ def maximize(
     obj = parse_target(model, target)
     device = device_of(model)
     gen = torch.Generator().manual_seed(seed)
-    if param == "fourier":
-        image = _FourierImage(tuple(shape), value_range, gen, device, decay)
-    else:
-        image = _PixelImage(tuple(shape), value_range, gen, device)
-    opt = torch.optim.Adam(image.parameters(), lr=lr)
+
+    def start() -> nn.Module:
+        if param == "fourier":
+            return _FourierImage(tuple(shape), value_range, gen, device, decay)
+        return _PixelImage(tuple(shape), value_range, gen, device)
+
     history: list[float] = []
     with evaluating(model), objective_function(model, obj) as f:
+        image = _live_start(start, f)
+        opt = torch.optim.Adam(image.parameters(), lr=lr)
         for step in range(steps):
             img = image()
             seen = random_transform(img, gen, jitter=jitter, scale=scale, degrees=degrees)
@@ -180,6 +183,17 @@ def maximize(
                 history.append(float(f(image()).sum()))
         final = image().detach()
     return Maximized(final, history)
+
+
+def _live_start(start, f, tries: int = 8) -> nn.Module:
+    """A random start whose objective has a gradient: behind a ReLU a unit can be dead for a
+    given image, and ascent from there never moves. Up to ``tries`` starts are drawn."""
+    for _ in range(tries):
+        image = start()
+        (grad,) = torch.autograd.grad(f(image()).sum(), list(image.parameters()))
+        if grad.abs().max() > 0:
+            break
+    return image
 
 
 def high_frequency_energy(img: torch.Tensor) -> float:
