@@ -18,6 +18,8 @@ from cnnvis.commands.explain import parse_neuron
         ("grad_cam", ["--target", "2"], 3, "Spearman"),
         ("occlusion", ["--window", "3", "--stride", "1"], 3, "window 3, stride 1"),
         ("deepfool", [], 3, "representation distance: block1.conv"),
+        ("maximize", ["--neuron", "block3.relu:9", "--steps", "16"], 3, "Fourier"),
+        ("invert", ["--steps", "20"], 5, "invert head.relu: code loss"),
     ],
 )
 def test_explain_writes_the_panels(demo_session, tmp_path, capsys, method, extra, panels, says):
@@ -41,6 +43,9 @@ def test_explain_reports_bad_input_in_one_line(demo_session, tmp_path, capsys):
     assert "no module 'block9.relu'" in capsys.readouterr().err
     assert main([*args, "--neuron", "block1.relu"]) == 2
     assert "LAYER:CHANNEL" in capsys.readouterr().err
+    args[1] = "maximize"
+    assert main(args) == 2
+    assert "maximize needs --target" in capsys.readouterr().err
 
 
 def test_parse_neuron():

@@ -2,7 +2,9 @@
 
 Explains one sample of a session's data set with a method of :mod:`cnnvis.interpret`, on the
 session's own model (its checkpoint), and writes the picture: the input, the map, and the map
-over the input (for an attack: the input, the perturbation magnified, the perturbed input).
+over the input (for an attack: the input, the perturbation magnified, the perturbed input; for
+``maximize``: the input, then the Fourier and pixel-space images of the target; for ``invert``:
+the input rebuilt from each recorded layer but the logits).
 Gradient maps also print the rank correlation of the model-randomisation test beside the map.
 """
 
@@ -12,7 +14,7 @@ import argparse
 from pathlib import Path
 
 GRADIENT_METHODS = ("saliency", "deconvnet", "guided_backprop", "grad_cam", "integrated_gradients")
-METHOD_NAMES = (*GRADIENT_METHODS, "occlusion", "deepfool", "fgsm", "pgd")
+METHOD_NAMES = (*GRADIENT_METHODS, "occlusion", "deepfool", "fgsm", "pgd", "maximize", "invert")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=int, default=None, help="occlusion window (H/4)")
     parser.add_argument("--stride", type=int, default=None, help="occlusion stride (window/2)")
     parser.add_argument("--epsilon", type=float, default=0.05, help="FGSM/PGD radius (0.05)")
+    parser.add_argument("--steps", type=int, default=256, help="maximize/invert steps (256)")
     parser.add_argument("--size", type=int, default=256, help="side of each panel (256)")
 
 
@@ -75,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
 
     display = (dr.get("low"), dr.get("high"))
     shown = image_rgb(x, *display)
-    panels, lines = _explain(args, model, x, target, shown, display)
+    if args.method in ("maximize", "invert"):
+        panels, lines = _optimised(args, model, x, target, rec.layer_names[:-1], display)
+    else:
+        panels, lines = _explain(args, model, x, target, shown, display)
     out = Path(args.out)
     Image.fromarray(side_by_side([shown, *panels], size=args.size)).save(out)
     with np.printoptions(precision=3):
@@ -86,6 +92,28 @@ def run(args: argparse.Namespace) -> int:
             print(line)
     print(f"written {out}")
     return 0
+
+
+def _optimised(args, model, x, target, layers, display):
+    """Panels and lines for the images made by ascent: ``maximize`` (Fourier and pixel) for the
+    target, or ``invert``: the sample rebuilt from its code at each recorded layer but the last."""
+    from cnnvis import interpret
+    from cnnvis.interpret.picture import image_rgb
+
+    low, high = display
+    bounds = (min(low), max(high)) if low and high else (float(x.min()), float(x.max()))
+    if args.method == "invert":
+        runs = [interpret.invert(model, x, n, steps=args.steps, value_range=bounds) for n in layers]
+        lines = [f"invert {n}: code loss {r.code_loss[-1] / r.code_loss[0]:.2g} of its start"
+                 for n, r in zip(layers, runs, strict=True)]  # fmt: skip
+        return [image_rgb(r.image[0], *display) for r in runs], lines
+    if target is None:
+        raise ValueError("maximize needs --target CLASS or --neuron LAYER:CH")
+    runs = [interpret.maximize(model, target, shape=tuple(x.shape), steps=args.steps,
+                               param=p, value_range=bounds) for p in ("fourier", "pixel")]  # fmt: skip
+    lines = [f"maximize {target}: Fourier {runs[0].value:.3f}, pixel (L2 + blur) "
+             f"{runs[1].value:.3f}"]  # fmt: skip
+    return [image_rgb(r.image[0], *display) for r in runs], lines
 
 
 def _explain(args, model, x, target, shown, display):
