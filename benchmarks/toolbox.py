@@ -7,6 +7,7 @@
 * adversarial: DeepFool's median L2 against FGSM's smallest flipping epsilon on 100 demo digits.
 * maximize: activation maximisation on 10 demo neurons against the best real digit, and the
   high-frequency energy of Fourier-parameterised ascent against pixel-space ascent.
+* latency: each map for one demo sample, as a viewer tab would wait for it (target < 1 s).
 * pictures (not run by default): writes docs/toolbox-*.png from the demo session.
 
     PYTHONPATH=python python benchmarks/toolbox.py [occlusion|sanity|adversarial|maximize ...]
@@ -208,11 +209,31 @@ def pictures(args) -> None:
     print("written docs/toolbox-*.png")
 
 
+def bench_latency(args) -> None:
+    """What a viewer tab would wait for: one demo sample, each map, median of ``--repeat``."""
+    from cnnvis import interpret
+
+    model, images, _ = _demo(args)
+    x = images[3]
+    calls = {name: (lambda f=fn: f(model, x, None)) for name, fn in interpret.METHODS.items()}
+    calls["occlusion (window 3, stride 1)"] = lambda: interpret.occlusion(model, x, window=3)
+    calls["randomisation check (saliency)"] = lambda: interpret.randomization_check(
+        model, x, "saliency"
+    )
+    calls["deepfool"] = lambda: interpret.adversarial(model, x, "deepfool", bounds=(0.0, 1.0))
+    print("\none demo sample, target 1 s per map (the viewer's response)\n")
+    print("| map | median s | best s |\n|---|---:|---:|")
+    for name, call in calls.items():
+        med, best = _best_of(call, args.repeat)
+        print(f"| {name} | {med:.3f} | {best:.3f} |")
+
+
 BENCHES = {
     "occlusion": bench_occlusion,
     "sanity": bench_sanity,
     "adversarial": bench_adversarial,
     "maximize": bench_maximize,
+    "latency": bench_latency,
     "pictures": pictures,
 }
 
