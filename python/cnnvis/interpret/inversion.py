@@ -102,7 +102,7 @@ def invert(
             if value_range is not None:
                 with torch.no_grad():
                     image.clamp_(*value_range)
-            history.append(float(code_loss))
+            history.append(float(code_loss.detach()))
     return Inversion(image.detach(), history)
 
 
@@ -156,5 +156,5 @@ def style_transfer(
             if value_range is not None:
                 with torch.no_grad():
                     image.clamp_(*value_range)
-            history.append(float(loss))
+            history.append(float(loss.detach()))
     return image.detach(), history
