@@ -60,13 +60,16 @@ def deepfool(
     max_iter: int = 50,
     candidates: int = 10,
     bounds: tuple[float, float] | None = None,
+    refine: int = 10,
 ) -> torch.Tensor:
     """DeepFool (Moosavi-Dezfooli et al. 2016): the smallest L2 step across the nearest linearised
     decision boundary, repeated until the predicted class changes (or ``max_iter``).
 
     Only the ``candidates`` classes with the highest initial scores are considered, as in the
     paper's ImageNet experiments. Samples are independent, so the batch runs together (the
-    model is in eval mode: batch norm does not mix samples). Returns the perturbed batch.
+    model is in eval mode: batch norm does not mix samples). The summed step is then shortened
+    by ``refine`` bisections to the smallest multiple that still flips (0: no refinement).
+    Returns the perturbed batch.
     """
     x = as_batch(model, x)
     with evaluating(model):
@@ -98,7 +101,25 @@ def deepfool(
             step = (f.abs()[rows, nearest] + 1e-4) / norm[rows, nearest] ** 2
             r = (step[:, None] * w[rows, nearest]).reshape(x.shape)
             r_total = r_total + r * active.reshape(-1, *[1] * (x.dim() - 1))
-    return _clamp(x + (1 + overshoot) * r_total, bounds).detach()
+        scale = _shortest_flip(model, x, r_total, ranked[:, 0], 1 + overshoot, bounds, refine)
+    return _clamp(x + scale * r_total, bounds).detach()
+
+
+def _shortest_flip(model, x, r, original, top: float, bounds, steps: int) -> torch.Tensor:
+    """Per sample, the smallest multiple of ``r`` in ``[0, top]`` that still flips the class,
+    by ``steps`` bisections (DeepFool's linear steps can overshoot the boundary); ``top`` where
+    even ``top`` does not flip. Shape ``(B, 1, ..., 1)``."""
+    shape = (-1, *[1] * (x.dim() - 1))
+    lo = torch.zeros(x.shape[0], device=x.device)
+    hi = torch.full_like(lo, top)
+    with torch.no_grad():
+        flips = model(_clamp(x + hi.reshape(shape) * r, bounds)).argmax(1) != original
+        for _ in range(steps):
+            mid = (lo + hi) / 2
+            now = model(_clamp(x + mid.reshape(shape) * r, bounds)).argmax(1) != original
+            hi = torch.where(flips & now, mid, hi)
+            lo = torch.where(flips & ~now, mid, lo)
+    return hi.reshape(shape)
 
 
 def _captum_attack(model, x, method, labels, epsilon, steps, step_size, bounds):
