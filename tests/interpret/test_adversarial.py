@@ -56,3 +56,13 @@ def test_adversarial_rejects_bad_arguments(trained_demo):
     with pytest.raises(KeyError, match="no module"):
         adversarial(trained_demo, x, "fgsm", layers=["nope"])
     assert hook_count(trained_demo) == 0
+
+
+def test_deepfool_steps_no_further_than_needed(trained_demo, digits):
+    """95% of DeepFool's perturbation no longer flips: it stops at the boundary, not beyond."""
+    x = digits[2][100:140]
+    out = adversarial(trained_demo, x, "deepfool", bounds=(0.0, 1.0), layers=[])
+    with torch.no_grad():
+        short = trained_demo((x + 0.95 * out.perturbation).clamp(0, 1)).argmax(1).numpy()
+    kept = (short == out.class_before)[out.flipped]
+    assert kept.mean() >= 0.9
