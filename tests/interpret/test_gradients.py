@@ -155,3 +155,26 @@ def test_guided_backprop_fails_the_randomisation_test_and_saliency_passes(traine
     assert hook_count(trained_demo) == 0
     with pytest.raises(ValueError, match="top"):
         randomization_check(trained_demo, x, "saliency", top=99)
+
+
+def test_guided_backprop_reaches_the_functional_relus_that_captum_misses():
+    """torchvision's GoogLeNet calls ``F.relu`` only (no ``nn.ReLU`` module): Captum's
+    GuidedBackprop finds nothing to hook and returns the plain gradient; ours applies the rule."""
+    import torchvision
+    from captum.attr import GuidedBackprop
+
+    torch.manual_seed(0)
+    net = torchvision.models.googlenet(num_classes=10, aux_logits=False, init_weights=True).eval()
+    assert not any(isinstance(m, nn.ReLU) for m in net.modules())
+    x = torch.rand(1, 3, 64, 64)
+    xr = x.clone().requires_grad_(True)
+    (plain,) = torch.autograd.grad(net(xr)[:, 1].sum(), xr)
+    captum = GuidedBackprop(net).attribute(x.clone().requires_grad_(True), target=1)
+    ours = guided_backprop(net, x, 1)
+
+    def same(a, b):
+        return torch.allclose(a / a.abs().max(), b / b.abs().max(), atol=1e-4)
+
+    assert same(captum, plain)
+    assert not same(ours, plain)
+    assert hook_count(net) == 0
