@@ -126,6 +126,7 @@ def _captum_attack(model, x, method, labels, epsilon, steps, step_size, bounds):
     from captum.robust import FGSM, PGD
 
     lo, hi = bounds if bounds is not None else (float("-inf"), float("inf"))
+    x = x.detach().requires_grad_(True)  # Captum warns when it has to set this
     if method == "fgsm":
         return FGSM(model, lower_bound=lo, upper_bound=hi).perturb(x, epsilon, labels).detach()
     size = step_size if step_size is not None else 2.5 * epsilon / steps

@@ -69,7 +69,7 @@ def _resolve(model: nn.Module, x: torch.Tensor, target: Target | None):
 
 def _attribute(model: nn.Module, x: torch.Tensor, target: Target | None, make, **kwargs):
     """Run a Captum method built by ``make(forward_func)`` on the target's objective."""
-    x = as_batch(model, x)
+    x = as_batch(model, x).requires_grad_(True)  # Captum warns when it has to set this
     with evaluating(model):
         obj, classes = _resolve(model, x, target)
         if obj.is_class:
