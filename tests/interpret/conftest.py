@@ -50,9 +50,10 @@ def resnet():
     return torchvision.models.resnet18(num_classes=10).eval()
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """One torch thread for these tests: their tensors are small, and the machine is shared."""
+    """One torch thread for these tests: their tensors are small, and the machine is shared.
+    Restored after each module, so the rest of the suite keeps its own setting."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
