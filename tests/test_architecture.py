@@ -26,6 +26,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("record", ("record",)),
     ("training", ("training",)),
     ("analysis", ("analysis",)),
+    ("interpret", ("interpret",)),
     ("session", ("session",)),
     ("scene", ("scene",)),
     ("render", ("render",)),

@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "record": ("cnnvis.commands.record", "record a saved model on a data set into a session"),
     "info": ("cnnvis.commands.info", "print a summary of a session"),
+    "explain": (
+        "cnnvis.commands.explain",
+        "explain one sample: gradient maps, occlusion or an adversarial example, as a PNG",
+    ),
     "export": ("cnnvis.commands.export", "write facets, PNG or SVG pictures of a session"),
     "viewer": (
         "cnnvis.commands.viewer",
