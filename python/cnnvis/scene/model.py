@@ -222,6 +222,21 @@ class Labels:
         return xy + self.pixel_boxes(dpi) / zoom
 
 
+def _pick_title(labels: Labels, x: float, y: float, zoom: float) -> Id | None:
+    """The band id of the group title shown at ``zoom`` whose text box holds ``(x, y)``."""
+    titles = [k for k, i in enumerate(labels.ids) if i and i[0] == "band"]
+    if not titles:
+        return None
+    idx = np.asarray(titles)
+    shown = idx[labels.min_zoom[idx] <= zoom]
+    if not len(shown):
+        return None
+    boxes = labels.screen_boxes(zoom)[shown]
+    inside = (boxes[:, 0] <= x) & (x <= boxes[:, 2]) & (boxes[:, 1] <= y) & (y <= boxes[:, 3])
+    hits = shown[inside]
+    return labels.ids[int(hits[-1])] if len(hits) else None
+
+
 def text_width_px(text: str, font_px: float) -> float:
     """A conservative width estimate of ``text`` in a sans-serif font of ``font_px`` pixels."""
     return 0.62 * font_px * max(len(text), 1)
@@ -356,7 +371,8 @@ class Scene:
         screen pixels. Points (screen-sized markers) are hit within their radius plus the slack;
         edges within half their (world) width plus the slack; rectangles by containment. Points
         win over the nodes on top of edges, those over edges, edges over rectangles, and smaller
-        rectangles over the larger ones they sit in (a cluster over its band).
+        rectangles over the larger ones they sit in (a cluster over its band). A layer group's
+        title shown at this zoom is hit in its text box, over the rectangles, as its band.
         """
         if zoom <= 0:
             raise ValueError(f"zoom must be positive, got {zoom}")
@@ -367,6 +383,9 @@ class Scene:
             k = int(np.argmin(d))
             if d[k] <= tol + 0.5 * p.points.size / zoom:
                 return p.points.ids[k]
+        title = _pick_title(p.labels, x, y, zoom)
+        if title is not None:
+            return title
         for rects in (p.top_rects, None, p.rects):
             if rects is None:
                 if len(p.lines):
