@@ -98,3 +98,28 @@ def test_export_svg_entry(data, tmp_path):
     assert os.stat(out).st_mode & 0o777 == 0o666 & ~umask  # not a temporary file's 0600
     with pytest.raises(ValueError, match="size"):
         export_svg(data, tmp_path / "y.svg", size="big")
+
+
+def test_export_command_opens_groups_by_expand_and_depth(demo_session, tmp_path, capsys):
+    """``export svg --expand all|GROUP,...`` and ``--depth N`` choose the open layer groups; a
+    name that is no group is one line and status 2."""
+    from cnnvis.cli import main
+
+    def clusters(*flags):
+        out = tmp_path / "o.svg"
+        args = ["export", "svg", str(demo_session), "--out", str(out), "--size", "800x500"]
+        assert main([*args, *flags]) == 0, capsys.readouterr().err
+        root = ET.parse(out).getroot()
+        groups = {g.get("data-name") for g in root.iter(f"{{{NS['s']}}}g")}
+        return len(list(_panel(root, "overview").iter(f"{{{NS['s']}}}rect"))), groups
+
+    n_all, _ = clusters("--expand", "all")
+    n_closed, _ = clusters("--depth", "0")
+    n_head, _ = clusters("--expand", "head")
+    assert n_closed < n_head < n_all
+    capsys.readouterr()
+    code = main(["export", "png", str(demo_session), "--out", str(tmp_path / "x.png"),
+                 "--expand", "head,nosuch"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "no layer group 'nosuch'" in err and err.count("\n") == 1
+    assert not (tmp_path / "x.png").exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -235,18 +236,21 @@ def write_svg(scene: Scene, path: str | os.PathLike, size: tuple[int, int] = (19
 
 
 def export_svg(
-    session: Any,
+    analysis: Any,
     out: str | os.PathLike,
     *,
     size: tuple[int, int] | str | None = None,
     facet: str | None = None,
     palette: str | None = None,
+    expanded: Collection[str] | str | None = None,
+    depth: int | None = None,
 ) -> Path:
-    """Write the overview of a session (folder or loaded session) as SVG to ``out``.
+    """Write the overview of an Analysis as SVG to ``out``.
 
     The arguments are those of :func:`cnnvis.export.png.export_png`.
     """
     from cnnvis.export import overview_scene
     from cnnvis.render.offscreen import parse_size
 
-    return write_svg(overview_scene(session, facet=facet, palette=palette), out, parse_size(size))
+    options = dict(facet=facet, palette=palette, expanded=expanded, depth=depth)
+    return write_svg(overview_scene(analysis, **options), out, parse_size(size))

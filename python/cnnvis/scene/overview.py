@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnvis.graph.groups import nest_groups
+
 from . import hierarchy, rows
 from .colors import colormap
 from .links import compose_connection, curve, edge_curves, lane_x
 from .model import Images, Labels, Panel, Polylines, Rects, text_width_px
 
-__all__ = ["build_overview"]
+__all__ = ["build_overview", "groups_holding"]
 
 DPI = 96.0
 FACET_MIN_PX = 16.0  # a facet is drawn from this on-screen side on (every box at fit)
@@ -47,12 +49,61 @@ def resolve_expanded(data, expanded=None, depth=None):
             )
         return tree, dag, {n.name for n in groups}
     if expanded is not None:
-        return tree, dag, set(expanded)
+        return tree, dag, _with_parents(tree, set(expanded), {n.name for n in groups})
     if depth is not None:
         if int(depth) < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
         return tree, dag, {n.name for n in groups if n.level < int(depth)}
     return tree, dag, hierarchy.default_expanded(tree, dag)
+
+
+def _with_parents(tree, names: set[str], groups: set[str]) -> set[str]:
+    """The groups of ``names`` that show open: those whose parents are open too.
+
+    An open group under a closed one is dropped, not reopened: closing ``layer2`` while
+    ``layer2.0`` is open closes both (:func:`groups_holding` gives a group with its parents). A
+    name that is no group is a ValueError.
+    """
+    _check_groups(names, groups)
+    out: set[str] = set()
+
+    def visit(node) -> None:
+        if node.name in names:
+            out.add(node.name)
+            for child in node.children:
+                visit(child)
+
+    for top in tree:
+        visit(top)
+    return out
+
+
+def groups_holding(layer_groups, names) -> set[str]:
+    """``names`` with every group that holds one of them (what opens a nested group in place:
+    ``layer2.0`` gives ``{"layer2", "layer2.0"}``). ``layer_groups`` is the analysis' flat
+    groups as ``(name, layers)`` pairs. A name that is no group is a ValueError."""
+    names = set(names)
+    tree = nest_groups([(name, list(layers)) for name, layers in layer_groups])
+    _check_groups(names, {n.name for t in tree for n in t.walk() if not n.is_leaf})
+    out: set[str] = set()
+
+    def visit(node, path: tuple[str, ...]) -> None:
+        if node.name in names:
+            out.update(path + (node.name,))
+        for child in node.children:
+            visit(child, path + (node.name,))
+
+    for top in tree:
+        visit(top, ())
+    return out
+
+
+def _check_groups(names: set[str], groups: set[str]) -> None:
+    unknown = sorted(names - groups)
+    if unknown:
+        raise ValueError(
+            f"no layer group {', '.join(map(repr, unknown))}; groups: {', '.join(sorted(groups))}"
+        )
 
 
 def build_overview(data, scene, facet, overrides, expanded, depth, pos_color, neg_color) -> Panel:
