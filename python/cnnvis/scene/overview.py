@@ -121,6 +121,7 @@ def build_overview(data, scene, facet, overrides, expanded, depth, pos_color, ne
     geo = rows.layout_rows(row_units, sizes, titles={u.name: u.title for u in units})
     scene.meta["expanded"] = sorted(state)
     scene.meta["units"] = {u.name: u.layer for u in units}  # box -> the layer it draws
+    scene.meta["neurons"] = {u.layer: int(data.layer(u.layer).n_channels) for u in units}
     labels = Labels()
     band = _Rects()
     frames = _frames(tree, state, geo, labels)
@@ -298,6 +299,7 @@ def _draw_clusters(lay, squares, facet, overrides, scene, rects, images, labels)
         cid = ("cluster", lay.name, int(cl.index))
         rect = (x, y, side, side)
         scene.cluster_rects[(lay.name, int(cl.index))] = rect
+        scene.meta.setdefault("cluster_sizes", {})[(lay.name, int(cl.index))] = int(cl.size)
         rects.add(rect, CLUSTER_FILL, cid)
         kind = _facet(cl, overrides.get((lay.name, int(cl.index)), facet))
         zoom = FACET_MIN_PX / side
