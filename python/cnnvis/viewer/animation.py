@@ -2,7 +2,8 @@
 
 :class:`SceneAnimation` draws in-between scenes (:func:`cnnvis.scene.transition_frame`) for
 :data:`DURATION_S` seconds, timed by the clock rather than by the frame count, so a slow frame
-shortens the animation instead of stretching it. The last frame is the new scene itself.
+shortens the animation instead of stretching it. The new scene's visuals are made once, at the
+start; each frame only moves them (``move``). The last frame is the new scene itself.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ DURATION_S = 0.2
 
 
 class SceneAnimation(QtCore.QObject):
-    """Moves the overview from one scene to the next; ``show(scene)`` draws a frame."""
+    """Moves the overview from one scene to the next: ``show(scene)`` draws a scene anew,
+    ``move(scene)`` moves what is drawn to the places of a frame of the same objects."""
 
-    def __init__(self, show: Callable, parent: QtCore.QObject | None = None) -> None:
+    def __init__(self, show: Callable, move: Callable, parent: QtCore.QObject | None = None):
         super().__init__(parent)
         self._show = show
+        self._move = move
         self._timer = QtCore.QTimer(self)
         self._timer.setInterval(16)
         self._timer.timeout.connect(self._step)
@@ -42,8 +45,9 @@ class SceneAnimation(QtCore.QObject):
         """Animate from ``old`` to ``new`` (a running animation jumps to its end first)."""
         self.finish()
         self._scenes = (old, new)
-        self._t0 = time.perf_counter()
         self.frames = 0
+        self._show(new)  # the visuals, made once; drawn first at the old places (t = 0)
+        self._t0 = time.perf_counter()
         self._timer.start()
         self._step()
 
@@ -54,7 +58,7 @@ class SceneAnimation(QtCore.QObject):
             _, new = self._scenes
             self._scenes = None
             self.frames += 1
-            self._show(new)
+            self._move(new)
 
     def _step(self) -> None:
         if self._scenes is None:
@@ -66,4 +70,4 @@ class SceneAnimation(QtCore.QObject):
         old, new = self._scenes
         # ease out: fast at first, settling into place
         self.frames += 1
-        self._show(transition_frame(old, new, 1.0 - (1.0 - t) ** 2))
+        self._move(transition_frame(old, new, 1.0 - (1.0 - t) ** 2))

@@ -77,7 +77,7 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         self.resize(1600, 900)
         self._build_widgets()
         self._build_menus()
-        self.animation = SceneAnimation(self._show_scene, self)
+        self.animation = SceneAnimation(self._show_scene, self._move_scene, self)
         self.statusBar().showMessage("open a session (File > Open session…)")
         if analysis is not None:
             self.set_analysis(analysis, session_path)
@@ -255,6 +255,9 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
                 self._show_scene(ctl.scene)
         self._update_info()
         self._update_actions()
+
+    def _move_scene(self, scene) -> None:
+        self.overview.move_scene(scene)
 
     def _show_scene(self, scene) -> None:
         """Draw ``scene`` in the overview, keeping the user's pan and zoom if they moved it."""
