@@ -18,7 +18,7 @@ from cnnvis.scene.transition import transition_frame
 __all__ = ["DURATION_S", "SceneAnimation"]
 
 #: How long the boxes take to move to their new places.
-DURATION_S = 0.2
+DURATION_S = 0.25
 
 
 class SceneAnimation(QtCore.QObject):
@@ -33,7 +33,7 @@ class SceneAnimation(QtCore.QObject):
         self._timer.setInterval(16)
         self._timer.timeout.connect(self._step)
         self._scenes = None
-        self._t0 = 0.0
+        self._t0: float | None = None
         #: Frames drawn by the last animation (the last one is the new scene).
         self.frames = 0
 
@@ -47,9 +47,11 @@ class SceneAnimation(QtCore.QObject):
         self._scenes = (old, new)
         self.frames = 0
         self._show(new)  # the visuals, made once; drawn first at the old places (t = 0)
-        self._t0 = time.perf_counter()
+        self.frames = 1
+        self._move(transition_frame(old, new, 0.0))
+        # the clock starts at the next tick: the first draw of new visuals compiles their shaders
+        self._t0 = None
         self._timer.start()
-        self._step()
 
     def finish(self) -> None:
         """Draw the last frame now and stop."""
@@ -62,6 +64,9 @@ class SceneAnimation(QtCore.QObject):
 
     def _step(self) -> None:
         if self._scenes is None:
+            return
+        if self._t0 is None:
+            self._t0 = time.perf_counter()
             return
         t = (time.perf_counter() - self._t0) / DURATION_S
         if t >= 1.0:
