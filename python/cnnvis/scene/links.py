@@ -97,9 +97,13 @@ def lane_x(spans: list[tuple[float, float]], x_mid: float, k: int, lo: float, hi
 
 
 def _spread(values: list[float], lo: float, hi: float, min_gap: float) -> list[float]:
-    """Move sorted-order positions apart to at least ``min_gap``, staying in [lo, hi] if possible."""
+    """Move sorted-order positions apart to at least ``min_gap``, staying in [lo, hi]: when
+    they do not fit at ``min_gap``, the gap shrinks (nodes over a narrow unit stay over it,
+    closer together, rather than spill over its neighbours)."""
     if not values:
         return []
+    if len(values) > 1 and hi > lo:
+        min_gap = min(min_gap, (hi - lo) / (len(values) - 1))
     order = np.argsort(values, kind="stable")
     v = np.asarray(values, dtype=np.float64)[order]
     for i in range(1, len(v)):
