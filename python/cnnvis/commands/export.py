@@ -3,6 +3,8 @@
 The session is opened here with :func:`cnnvis.session.open_session`; each kind is then written
 from its analysis by a library function (``cnnvis.export.<kind>.export_<kind>``) with plain
 arguments. An error it raises becomes one line and exit status 2 in :func:`cnnvis.cli.main`.
+``png`` and ``svg`` take ``--expand all|GROUP[,GROUP...]`` (the layer groups shown open; a nested
+group opens with the groups that hold it) or ``--depth N`` (the first N nesting levels open).
 """
 
 from __future__ import annotations
