@@ -122,17 +122,19 @@ def resnet18_session(cache: Path, n: int = SESSION_SAMPLES) -> Path:
 
 
 def resnet18_scene(cache: Path):
-    from cnnvis.scene import load_scene
+    from cnnvis.scene import build_scene
+    from cnnvis.session import open_session
 
-    return load_scene(resnet18_session(cache))
+    return build_scene(open_session(resnet18_session(cache)))
 
 
 def demo_scene():
     """The built-in demo session's scene (the demo is created first when missing)."""
     from cnnvis.commands.viewer import ensure_demo_session
-    from cnnvis.scene import load_scene
+    from cnnvis.scene import build_scene
+    from cnnvis.session import open_session
 
-    return load_scene(ensure_demo_session(progress=False))
+    return build_scene(open_session(ensure_demo_session(progress=False)))
 
 
 def synthetic_scenes():

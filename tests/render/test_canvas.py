@@ -233,3 +233,30 @@ def test_highlight_and_zoom_change_the_picture(rendered):
     canvas.fit()
     back = canvas.render(alpha=False).astype(np.int32)
     assert np.abs(back - image).max() <= 2
+
+
+def test_moving_the_drawn_scene_in_place_ends_on_the_same_pixels():
+    """An animation frame moves the visuals made for the new scene (no new visual); its last
+    frame, the new scene, draws the pixels a fresh canvas draws for it."""
+    app = _gl()
+    from cnnvis.render.canvas import SceneCanvas
+    from cnnvis.scene.transition import transition_frame
+
+    data = synthetic_overview(
+        [("g1", "a", 16), ("g1", "b", 24), ("g2", "c", 40)],
+        clusters_per_layer=[2, 3, 4], n_points=50, seed=5,
+    )  # fmt: skip
+    old = build_scene(data, expanded=(), projection=False, legend=False)
+    new = build_scene(data, expanded="all", projection=False, legend=False)
+    fresh = SceneCanvas(new, size=SIZE, app=app)
+    want = fresh.render(alpha=False).astype(np.int32)
+    fresh.close()
+    canvas = SceneCanvas(new, size=SIZE, app=app)
+    visuals = canvas._panels["overview"]
+    start = canvas.move_scene(transition_frame(old, new, 0.0)) or canvas.render(alpha=False)
+    assert canvas._panels["overview"] is visuals
+    assert np.abs(start.astype(np.int32) - want).max(axis=2).astype(bool).mean() > 0.01
+    canvas.move_scene(new)
+    got = canvas.render(alpha=False).astype(np.int32)
+    canvas.close()
+    assert np.abs(got - want).max() <= 2

@@ -166,3 +166,31 @@ def test_connections_route_around_the_boxes_they_skip(real):
         crossed = {names[i] for i in np.flatnonzero(_crossed(pts, xywh))}
         assert crossed <= {owner[cid[1]], owner[cid[2]]}, (cid, crossed)
     assert skips > 0  # every one of these networks has shortcuts
+
+
+def test_transition_frames_move_boxes_from_the_old_scene_to_the_new(real):
+    from cnnvis.scene.transition import transition_frame
+
+    _, _, data = real
+    base = build_scene(data, projection=False, legend=False)
+    state = set(base.meta["expanded"])
+    group = next(
+        n.name for t in group_tree(data) for n in t.walk() if not n.is_leaf and n.name not in state
+    )
+    opened = build_scene(data, expanded=state | {group}, projection=False, legend=False)
+    assert transition_frame(base, opened, 1.0) is opened
+    with pytest.raises(ValueError, match="t must be"):
+        transition_frame(base, opened, 1.5)
+    old, new = base.panels["overview"], opened.panels["overview"]
+    start = transition_frame(base, opened, 0.0).panels["overview"]
+    half = transition_frame(base, opened, 0.5).panels["overview"]
+    assert start.rects.ids == new.rects.ids and len(start.lines) == 0
+    where = {i: k for k, i in enumerate(old.rects.ids) if i[0] == "cluster"}
+    shared = [k for k, i in enumerate(new.rects.ids) if i in where]
+    assert shared  # the clusters of the layer the closed group showed
+    for k in shared:
+        a, b = old.rects.xywh[where[new.rects.ids[k]]], new.rects.xywh[k]
+        assert np.allclose(start.rects.xywh[k], a)
+        assert np.allclose(half.rects.xywh[k], (a + b) / 2, atol=1e-3)
+    appeared = [k for k, i in enumerate(new.rects.ids) if i[0] == "cluster" and i not in where]
+    assert appeared and np.all(half.rects.fill[appeared, 3] < new.rects.fill[appeared, 3])

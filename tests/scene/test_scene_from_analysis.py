@@ -9,7 +9,7 @@ from torch import nn
 
 import cnnvis
 from cnnvis.record import record
-from cnnvis.scene import build_scene, load_scene
+from cnnvis.scene import build_scene
 
 
 class Small(nn.Module):
@@ -69,15 +69,22 @@ def test_scene_has_the_analysis_objects(analysis):
     assert imgs.data[k].shape[:2] == am.values.shape
 
 
-def test_load_scene_from_a_session_and_missing_ones(analysis, tmp_path):
+def test_scene_and_export_take_an_analysis_and_load_nothing(analysis, tmp_path):
+    """Opening a session is the caller's (cnnvis.session.open_session): a path given to the
+    scene or an exporter is a TypeError that says so, never a quiet load."""
+    from cnnvis.export.facets import export_facets
+    from cnnvis.export.png import export_png
     from cnnvis.export.svg import export_svg
-    from cnnvis.session import save_recording
+    from cnnvis.session import open_session, save_recording
 
     path = save_recording(analysis.recording, tmp_path / "s")
-    scene = load_scene(path, projection=False)
+    scene = build_scene(open_session(path), projection=False)
     assert {c[0] for c in scene.cluster_rects} == set(analysis.layers)
-    # a library function raises; the command turns it into one line (tests/commands)
-    with pytest.raises(FileNotFoundError, match="missing"):
-        export_svg(str(tmp_path / "missing"), tmp_path / "o.svg", size="640x400")
-    with pytest.raises(FileNotFoundError):
-        load_scene(str(tmp_path / "missing"))
+    for export in (export_svg, export_png):
+        with pytest.raises(TypeError, match="open_session"):
+            export(str(path), tmp_path / "o.svg", size="640x400")
+    with pytest.raises(TypeError, match="open_session"):
+        export_facets(path, tmp_path / "f")
+    with pytest.raises(TypeError, match="Analysis"):
+        build_scene(str(path))
+    assert not (tmp_path / "o.svg").exists() and not (tmp_path / "f").exists()

@@ -310,6 +310,65 @@ def _cli(*args, timeout=120):
     )
 
 
+def _overview_state(ctl):
+    ov = ctl.scene.panels["overview"]
+    return ov.rects.xywh.copy(), list(ov.rects.ids), ov.lines.points.copy(), list(ov.labels.text)
+
+
+def test_click_on_a_group_band_closes_and_opens_it_animated(qapp, prepared_demo):
+    """A click on a layer group's band closes it (one row, animated through in-between frames);
+    a click on the closed row opens it again: the same scene as before. The View menu's
+    "Expand all" and "Collapse to default" set the state of every group."""
+    from PySide6 import QtCore
+    from PySide6.QtTest import QTest
+
+    from cnnvis.viewer.app import ViewerWindow, open_session
+
+    win = ViewerWindow(open_session(prepared_demo), None)
+    win.resize(1280, 800)
+    win.show()
+    _settle(qapp)
+    ctl = win.controller
+    before = _overview_state(ctl)
+    group = ctl.group_names[0]
+    assert group in ctl.scene.meta["expanded"]  # the demo opens every group by default
+
+    def click_band():
+        ov = ctl.scene.panels["overview"]
+        k = ov.labels.ids.index(("band", group))  # its title (the frame's or the row's)
+        x, y = ov.labels.pos[k]
+        dx = 0.5 if ov.labels.anchor[k][1] == "top" else -0.5
+        px, py = win.canvas_pos(x, y)
+        px, py = px + 8.0, py + dx * ov.labels.size[k]  # a few pixels into the text
+        assert win._hit((px, py)).group == group
+        QTest.mouseClick(
+            win.overview.native, QtCore.Qt.MouseButton.LeftButton,
+            QtCore.Qt.KeyboardModifier.NoModifier, QtCore.QPoint(round(px), round(py)),
+        )  # fmt: skip
+        assert ctl.last_change == "expand" and win.animation.running
+        end = time.perf_counter() + 10.0  # 0.25 s of animation, however slow the frames
+        while win.animation.running and time.perf_counter() < end:
+            _settle(qapp, 0.05)
+        assert not win.animation.running and win.animation.frames >= 2
+        assert win.overview.model is ctl.scene
+
+    click_band()
+    assert group not in ctl.scene.meta["expanded"]
+    assert len(ctl.scene.cluster_rects) < len(before[1])
+    click_band()
+    after = _overview_state(ctl)
+    assert np.array_equal(before[0], after[0]) and before[1] == after[1]
+    assert np.array_equal(before[2], after[2]) and before[3] == after[3]
+
+    win.act_collapse.trigger()
+    win.animation.finish()
+    assert ctl.expanded is None
+    win.act_expand_all.trigger()
+    win.animation.finish()
+    assert set(ctl.scene.meta["expanded"]) == set(ctl.group_names)
+    win.close()
+
+
 def test_missing_session_gives_a_clear_message(tmp_path):
     r = _cli(str(tmp_path / "nowhere"))
     assert r.returncode != 0

@@ -3,6 +3,8 @@
 The session is opened here with :func:`cnnvis.session.open_session`; each kind is then written
 from its analysis by a library function (``cnnvis.export.<kind>.export_<kind>``) with plain
 arguments. An error it raises becomes one line and exit status 2 in :func:`cnnvis.cli.main`.
+``png`` and ``svg`` take ``--expand all|GROUP[,GROUP...]`` (the layer groups shown open; a nested
+group opens with the groups that hold it) or ``--depth N`` (the first N nesting levels open).
 """
 
 from __future__ import annotations
@@ -38,6 +40,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="LAYER:CHANNEL, also colour every sample panel by this neuron's activation"
         " (projections)",
     )
+    parser.add_argument(
+        "--expand",
+        metavar="all|GROUP[,GROUP...]",
+        help="layer groups shown open (png, svg): 'all', or names such as layer2,layer3.1 (a "
+        "nested group opens with the groups that hold it); default: the viewer's default depth",
+    )
+    parser.add_argument(
+        "--depth", type=int, metavar="N", help="open the first N nesting levels (png, svg)"
+    )
+
+
+def overview_options(args: argparse.Namespace, analysis) -> dict:
+    """``expanded`` and ``depth`` for export_png/export_svg from ``--expand`` and ``--depth``."""
+    if args.expand is not None and args.depth is not None:
+        raise ValueError("give --expand or --depth, not both")
+    expand = args.expand
+    if expand is None or expand == "all":
+        return {"expanded": expand, "depth": args.depth}
+    from cnnvis.scene.overview import groups_holding
+
+    names = _names(expand)
+    if not names:
+        raise ValueError("--expand needs 'all' or group names separated by commas")
+    flat = [(g.name, g.layers) for g in analysis.groups]
+    return {"expanded": groups_holding(flat, names), "depth": None}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,11 +88,11 @@ def run(args: argparse.Namespace) -> int:
     elif args.kind == "png":
         from cnnvis.export.png import export_png
 
-        out = export_png(analysis, args.out, size=args.size)
+        out = export_png(analysis, args.out, size=args.size, **overview_options(args, analysis))
     else:
         from cnnvis.export.svg import export_svg
 
-        out = export_svg(analysis, args.out, size=args.size)
+        out = export_svg(analysis, args.out, size=args.size, **overview_options(args, analysis))
     print(f"wrote {out}")
     return 0
 

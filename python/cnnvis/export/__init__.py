@@ -12,9 +12,20 @@ from typing import Any
 __all__ = ["overview_scene"]
 
 
-def overview_scene(session: Any, **options: Any):
-    """The overview :class:`~cnnvis.scene.Scene` of ``session`` (a folder or a loaded session),
-    built with ``options`` (``facet``, ``palette``; None means the default)."""
-    from cnnvis.scene import load_scene
+def overview_scene(analysis: Any, **options: Any):
+    """The overview :class:`~cnnvis.scene.Scene` of an Analysis (or an OverviewInput), built
+    with ``options`` (``facet``, ``palette``, ``expanded``, ``depth``; None means the default).
 
-    return load_scene(session, **{k: v for k, v in options.items() if v is not None})
+    Export loads nothing: a session folder is opened by the caller
+    (:func:`cnnvis.session.open_session`, as ``python -m cnnvis export`` does).
+    """
+    import os
+
+    from cnnvis.scene import build_scene
+
+    if isinstance(analysis, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"export takes an Analysis, not the path {os.fsdecode(analysis)!r}: open the session "
+            "with cnnvis.session.open_session first"
+        )
+    return build_scene(analysis, **{k: v for k, v in options.items() if v is not None})

@@ -187,15 +187,14 @@ def _resolve(session: Any):
 
     if isinstance(session, Analysis):
         return session
-    if isinstance(session, (str, os.PathLike)):
-        from cnnvis.session import open_session
-
-        return open_session(session)
     if hasattr(session, "class_means") and hasattr(session, "layers"):
         return analyze(session)
-    raise TypeError(
-        f"export_facets needs a session path, a Recording or an Analysis, got {session!r}"
-    )
+    hint = " (open a folder with cnnvis.session.open_session)" if _is_path(session) else ""
+    raise TypeError(f"export_facets needs a Recording or an Analysis, got {session!r}{hint}")
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, (str, bytes, os.PathLike))
 
 
 def export_facets(
@@ -210,9 +209,9 @@ def export_facets(
 
     Parameters
     ----------
-    session : path, Recording or Analysis
-        A session folder (its saved analysis, edits included, is used when it has one; otherwise
-        the default :func:`cnnvis.analyze`), or the object itself.
+    session : Recording or Analysis
+        The analysis to draw (a Recording gets the default :func:`cnnvis.analyze`); a session
+        folder is opened by the caller with :func:`cnnvis.session.open_session`.
     out : path
         Output folder (created).
     args : argparse.Namespace, optional

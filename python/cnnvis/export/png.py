@@ -1,12 +1,13 @@
 """The overview as a PNG, drawn offscreen by :mod:`cnnvis.render`.
 
 :func:`render_png` writes any :class:`~cnnvis.scene.Scene` to a file; :func:`export_png` does it
-for a session (``python -m cnnvis export png SESSION --out F [--size WxH]``).
+for an Analysis (``python -m cnnvis export png SESSION --out F [--size WxH] [--expand all]``).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +34,20 @@ def render_png(scene, path: str | os.PathLike, size: tuple[int, int] | str = (19
 
 
 def export_png(
-    session: Any,
+    analysis: Any,
     out: str | os.PathLike,
     *,
     size: tuple[int, int] | str | None = None,
     facet: str | None = None,
     palette: str | None = None,
+    expanded: Collection[str] | str | None = None,
+    depth: int | None = None,
 ) -> Path:
-    """Render the overview of a session (folder or loaded session) to the PNG ``out``.
+    """Render the overview of an Analysis to the PNG ``out``.
 
-    ``size`` is ``(W, H)`` or ``"WxH"`` (default 1920x1080); ``facet`` and ``palette`` go to
-    :func:`~cnnvis.scene.build_scene`. A missing or damaged session raises the loader's error
-    (``FileNotFoundError``, ``cnnvis.SessionError``, ``ValueError``).
+    ``size`` is ``(W, H)`` or ``"WxH"`` (default 1920x1080); ``facet``, ``palette``, ``expanded``
+    (``"all"`` or group names) and ``depth`` go to :func:`~cnnvis.scene.build_scene`. A session
+    folder is opened first with :func:`cnnvis.session.open_session`; a path here is a TypeError.
     """
-    return render_png(overview_scene(session, facet=facet, palette=palette), out, parse_size(size))
+    options = dict(facet=facet, palette=palette, expanded=expanded, depth=depth)
+    return render_png(overview_scene(analysis, **options), out, parse_size(size))

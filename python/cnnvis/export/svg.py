@@ -4,6 +4,12 @@ The window layout, the fitted view of each panel and the level-of-detail rules a
 canvas uses, so the SVG shows what the PNG shows: rectangles as ``<rect>``, facet images as
 embedded PNGs, edges as ``<path>`` (world-unit widths), samples as ``<circle>``, labels as
 ``<text>``.
+
+The overview is semantic, to be restyled in Inkscape: it lies in ``<svg id="panel-overview">``;
+each layer group's band is a ``<g class="group" data-name>``, each layer's a ``<g class="layer"
+data-name data-neurons>``; each cluster a ``<g class="cluster" data-layer data-index data-size>``
+holding its box ``<rect>`` and its facet ``<image>`` s; connections are ``<path
+class="connection" data-sign="positive|negative">`` and names ``<text class="label">``.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -82,31 +89,27 @@ def _panel_svg(scene: Scene, name: str, viewport: tuple[int, int, int, int]) -> 
         f'<rect x="{_num(vx)}" y="{_num(vy)}" width="{_num(vw)}" height="{_num(vh)}" '
         f"{_fill(panel.background)}/>"
     )
-    out.append('<g class="rects">')
-    _rects(out, panel.rects, 1.0, zoom)
-    out.append("</g>")
-    # images shown at this zoom
-    shown = np.flatnonzero(panel.images.min_zoom <= zoom) if len(panel.images) else []
-    out.append('<g class="images">')
-    for i in shown:
-        x, y, w, h = panel.images.xywh[i]
-        style = (
-            ' style="image-rendering:pixelated"'
-            if panel.images.interpolation[i] == "nearest"
-            else ""
-        )
-        out.append(
-            f'<image x="{_num(x)}" y="{_num(y)}" width="{_num(w)}" height="{_num(h)}" '
-            f'preserveAspectRatio="none"{style} href="{_png_data_uri(panel.images.data[i])}"/>'
-        )
-    out.append("</g>")
+    shown = panel.images.min_zoom <= zoom if len(panel.images) else np.zeros(0, bool)
+    if name == "overview":
+        out += _overview_boxes(scene, panel, shown, zoom)
+    else:
+        out.append('<g class="rects">')
+        _rects(out, panel.rects, 1.0, zoom)
+        out.append("</g>")
+        out.append('<g class="images">')
+        out += [_image(panel.images, i) for i in np.flatnonzero(shown)]
+        out.append("</g>")
     lines = panel.lines
     out.append('<g class="edges" fill="none" stroke-linecap="round">')
     for i in range(len(lines)):
         pts = lines.line(i)
         d = "M" + " L".join(f"{_num(x)} {_num(y)}" for x, y in pts)
         width = max(float(lines.width[i]), 1.0 / zoom)
-        out.append(f'<path d="{d}" {_stroke(lines.color[i])} stroke-width="{_num(width)}"/>')
+        sign = "positive" if lines.sign[i] >= 0 else "negative"
+        out.append(
+            f'<path class="connection" data-sign="{sign}" d="{d}" {_stroke(lines.color[i])} '
+            f'stroke-width="{_num(width)}"/>'
+        )
     out.append("</g>")
     out.append('<g class="nodes">')
     _rects(out, panel.top_rects, 1.0, zoom)
@@ -116,6 +119,52 @@ def _panel_svg(scene: Scene, name: str, viewport: tuple[int, int, int, int]) -> 
     out += _labels_svg(panel.labels, zoom)
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _image(images, i: int) -> str:
+    x, y, w, h = images.xywh[i]
+    style = ' style="image-rendering:pixelated"' if images.interpolation[i] == "nearest" else ""
+    return (
+        f'<image x="{_num(x)}" y="{_num(y)}" width="{_num(w)}" height="{_num(h)}" '
+        f'preserveAspectRatio="none"{style} href="{_png_data_uri(images.data[i])}"/>'
+    )
+
+
+def _overview_boxes(scene: Scene, panel: Panel, shown: np.ndarray, zoom: float) -> list[str]:
+    """The overview's bands and clusters as named groups: a layer group's band, a layer's band,
+    each cluster with its box and the facet images shown at ``zoom`` (in painting order)."""
+    units, neurons = scene.meta.get("units", {}), scene.meta.get("neurons", {})
+    sizes = scene.meta.get("cluster_sizes", {})
+    images: dict[tuple, list[int]] = {}
+    for i in np.flatnonzero(shown):
+        images.setdefault(panel.images.ids[i], []).append(int(i))
+    out = ['<g class="boxes">']
+    for k, pid in enumerate(panel.rects.ids):
+        box = Rects(*(a[k : k + 1] for a in (panel.rects.xywh, panel.rects.fill,
+                    panel.rects.stroke, panel.rects.stroke_width)), [pid])  # fmt: skip
+        kind = pid[0] if pid else None
+        if kind == "cluster":
+            layer, c = pid[1], int(pid[2])
+            out.append(
+                f'<g class="cluster" data-layer={quoteattr(layer)} data-index="{c}" '
+                f'data-size="{sizes.get((layer, c), 0)}">'
+            )
+            _rects(out, box, 1.0, zoom)
+            out += [_image(panel.images, i) for i in images.pop(pid, [])]
+        elif kind in ("band", "layer"):
+            is_layer = kind == "layer" or units.get(pid[1]) == pid[1]
+            attrs = f"data-name={quoteattr(pid[1])}"
+            if is_layer:
+                attrs += f' data-neurons="{neurons.get(pid[1], 0)}"'
+            out.append(f'<g class="{"layer" if is_layer else "group"}" {attrs}>')
+            _rects(out, box, 1.0, zoom)
+        else:
+            _rects(out, box, 1.0, zoom)
+            continue
+        out.append("</g>")
+    out += [_image(panel.images, i) for rest in images.values() for i in rest]
+    out.append("</g>")
+    return out
 
 
 def _points_svg(pts, zoom: float) -> list[str]:
@@ -161,7 +210,7 @@ def _labels_svg(labels, zoom: float) -> list[str]:
             weight = ' font-weight="bold"' if labels.bold[i] else ""
             x, y = labels.pos[i]
             out.append(
-                f'<text x="{_num(x)}" y="{_num(y)}" dy="{dy}" font-size="{_num(font)}" '
+                f'<text class="label" x="{_num(x)}" y="{_num(y)}" dy="{dy}" font-size="{_num(font)}" '
                 f'text-anchor="{anchor}"{weight} {_fill(labels.color[i])}>'
                 f"{escape(labels.text[i])}</text>"
             )
@@ -235,18 +284,21 @@ def write_svg(scene: Scene, path: str | os.PathLike, size: tuple[int, int] = (19
 
 
 def export_svg(
-    session: Any,
+    analysis: Any,
     out: str | os.PathLike,
     *,
     size: tuple[int, int] | str | None = None,
     facet: str | None = None,
     palette: str | None = None,
+    expanded: Collection[str] | str | None = None,
+    depth: int | None = None,
 ) -> Path:
-    """Write the overview of a session (folder or loaded session) as SVG to ``out``.
+    """Write the overview of an Analysis as SVG to ``out``.
 
     The arguments are those of :func:`cnnvis.export.png.export_png`.
     """
     from cnnvis.export import overview_scene
     from cnnvis.render.offscreen import parse_size
 
-    return write_svg(overview_scene(session, facet=facet, palette=palette), out, parse_size(size))
+    options = dict(facet=facet, palette=palette, expanded=expanded, depth=depth)
+    return write_svg(overview_scene(analysis, **options), out, parse_size(size))

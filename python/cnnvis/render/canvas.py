@@ -120,6 +120,15 @@ class SceneCanvas(vscene.SceneCanvas):
         self.fit()
         self.update_highlight()
 
+    def move_scene(self, scene: Scene, panel: str = "overview") -> None:
+        """Show ``scene``, whose ``panel`` holds the objects drawn now in other places (a frame
+        of an animation, :func:`cnnvis.scene.transition_frame`), without rebuilding visuals."""
+        self._panels[panel].move(scene.panels[panel])
+        self.model = scene
+        self.fit(panel)
+        self._dirty.add(panel)
+        self.update()
+
     def _layout_panels(self) -> None:
         if self.model is None:
             return

@@ -119,6 +119,7 @@ class PanelVisuals:
             out.append(
                 {
                     "index": np.asarray(idx),
+                    "uv": boxes,
                     "visual": quads,
                     "opaque": bool((atlas[..., 3] == 255).all()),
                 }
@@ -212,6 +213,40 @@ class PanelVisuals:
             text.visible = False
             out.append({"index": np.asarray(idx), "visual": text})
         return out
+
+    # -- moving in place (animation) ------------------------------------------------------------
+    def move(self, panel: Panel) -> None:
+        """Show ``panel``, the same objects as the drawn one in other places and colours (a frame
+        of :func:`cnnvis.scene.transition_frame`): vertices are uploaded again, no visual or
+        shader is made. Its connections show only when it has them."""
+        for rects, fill, edge in (
+            (panel.rects, self.rect_fill, self.rect_edge),
+            (panel.top_rects, self.top_fill, self.top_edge),
+        ):
+            if fill is not None:
+                v, f = quads(rects.xywh)
+                fill.set_data(vertices=v, faces=f, vertex_colors=np.repeat(rects.fill, 4, axis=0))
+            keep = rects.stroke[:, 3] > 0
+            if edge is not None:
+                edge.visible = bool(keep.any())
+            if edge is not None and keep.any():
+                edge.set_data(
+                    pos=outline_segments(rects.xywh[keep]),
+                    color=np.repeat(rects.stroke[keep], 8, axis=0),
+                )
+        for entry in self.atlases:
+            entry["visual"].set_data(panel.images.xywh[entry["index"]], entry["uv"])
+        if self.ribbons is not None:
+            self.ribbons.visible = len(panel.lines) > 0
+        labels = panel.labels
+        if self.label_bg is not None:
+            box = labels.pixel_boxes()[self.label_bg_index] + np.array([-2.0, 0.0, 2.0, 0.0])
+            sel = self.label_bg_index
+            self.label_bg.set_data(labels.pos[sel], box, labels.background[sel])
+        for entry in self.texts:
+            entry["visual"].pos = labels.pos[entry["index"]]
+        self.panel = panel
+        self.label_mask = self.image_mask = None  # the level of detail is applied again
 
     # -- level of detail -------------------------------------------------------------------------
     def zoom(self) -> float:

@@ -9,7 +9,7 @@ testing, level of detail and highlight state live on the scene; :mod:`cnnvis.ren
 
 from __future__ import annotations
 
-from .build import build_scene, load_scene
+from .build import build_scene
 from .colors import SIGN_PALETTES, class_colors, colormap
 from .inputs import (
     BiclusterInput,
@@ -42,6 +42,5 @@ __all__ = [
     "build_scene",
     "class_colors",
     "colormap",
-    "load_scene",
     "overview_input",
 ]

@@ -41,7 +41,7 @@ from .overview import (  # noqa: F401 - the overview's colours and sizes, re-exp
     build_overview,
 )
 
-__all__ = ["build_scene", "load_scene"]
+__all__ = ["build_scene"]
 
 DPI = 96.0
 
@@ -340,39 +340,3 @@ def _build_legend(data, scene, ccolors, pos_color, neg_color, facet) -> Panel:
     )
     panel.top_rects = Rects()
     return panel
-
-
-# -- sessions ------------------------------------------------------------------------------------
-def load_scene(session: Any, **options: Any) -> Scene:
-    """Build the scene of a session.
-
-    ``session`` is a session folder (opened with :func:`cnnvis.session.open_session`: its saved
-    analysis, edits included, or the default one), a :class:`~cnnvis.Recording`, an
-    :class:`~cnnvis.Analysis` or an :class:`OverviewInput`. ``options`` go to :func:`build_scene`.
-
-    Raises
-    ------
-    cnnvis.SessionError, FileNotFoundError
-        For a missing or damaged session folder.
-    """
-    import os
-
-    if isinstance(session, OverviewInput) or hasattr(session, "activation_matrix"):
-        return build_scene(session, **options)
-    from cnnvis.analysis import analyze
-
-    if isinstance(session, (str, bytes, os.PathLike)):
-        path = os.fsdecode(session)
-        if not os.path.isdir(path):
-            raise FileNotFoundError(f"no session folder at {path!r}")
-        from cnnvis.session import open_session
-
-        analysis = open_session(path)
-    elif hasattr(session, "layers") and hasattr(session, "class_means"):
-        analysis = analyze(session)
-    else:
-        raise TypeError(
-            "load_scene needs a session folder, a Recording, an Analysis or an OverviewInput, "
-            f"got {type(session).__name__}"
-        )
-    return build_scene(analysis, **options)

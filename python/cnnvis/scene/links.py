@@ -14,6 +14,8 @@ An edge that skips rows leaves its source downwards, runs in a lane beside the r
 
 from __future__ import annotations
 
+import functools
+
 import networkx as nx
 import numpy as np
 
@@ -53,15 +55,24 @@ def compose_connection(data, dag: nx.DiGraph, src: str, dst: str) -> ConnectionI
     return ConnectionInput(src, dst, s, [], direct=pairs, direct_sign=signs)
 
 
+@functools.cache
+def _bernstein(n: int) -> tuple[np.ndarray, ...]:
+    """The cubic Bernstein weights at ``n`` even steps, shape ``(n, 1)`` each (computed once:
+    a ResNet-50 opened whole draws tens of thousands of curves)."""
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    weights = ((1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3)
+    for w in weights:
+        w.flags.writeable = False
+    return weights
+
+
 def _bezier(p0, p3, n: int = CURVE_POINTS) -> np.ndarray:
     """A vertical-tangent cubic from p0 down (or up) to p3."""
     (x0, y0), (x3, y3) = p0, p3
     k = 0.5 * (y3 - y0)
-    t = np.linspace(0.0, 1.0, n)[:, None]
     c = np.array([[x0, y0], [x0, y0 + k], [x3, y3 - k], [x3, y3]], dtype=np.float64)
-    return (
-        (1 - t) ** 3 * c[0] + 3 * (1 - t) ** 2 * t * c[1] + 3 * (1 - t) * t**2 * c[2] + t**3 * c[3]
-    )
+    w0, w1, w2, w3 = _bernstein(n)
+    return w0 * c[0] + w1 * c[1] + w2 * c[2] + w3 * c[3]
 
 
 def curve(p0, p3, lane: float | None = None, y_leave: float = 0.0, y_enter: float = 0.0):
@@ -86,9 +97,13 @@ def lane_x(spans: list[tuple[float, float]], x_mid: float, k: int, lo: float, hi
 
 
 def _spread(values: list[float], lo: float, hi: float, min_gap: float) -> list[float]:
-    """Move sorted-order positions apart to at least ``min_gap``, staying in [lo, hi] if possible."""
+    """Move sorted-order positions apart to at least ``min_gap``, staying in [lo, hi]: when
+    they do not fit at ``min_gap``, the gap shrinks (nodes over a narrow unit stay over it,
+    closer together, rather than spill over its neighbours)."""
     if not values:
         return []
+    if len(values) > 1 and hi > lo:
+        min_gap = min(min_gap, (hi - lo) / (len(values) - 1))
     order = np.argsort(values, kind="stable")
     v = np.asarray(values, dtype=np.float64)[order]
     for i in range(1, len(v)):

@@ -192,15 +192,20 @@ class Labels:
         id: Id | None = None,
         background: Any = (0.0, 0.0, 0.0, 0.0),
     ) -> None:
-        self.text.append(text)
-        self.pos = np.vstack([self.pos, _f32(pos, (1, 2))])
-        self.size = np.append(self.size, np.float32(size))
-        self.color = np.vstack([self.color, _f32(color, (1, 4))])
-        self.anchor.append(anchor)
-        self.bold.append(bold)
-        self.min_zoom = np.append(self.min_zoom, np.float32(min_zoom))
-        self.ids.append(id)
-        self.background = np.vstack([self.background, _f32(background, (1, 4))])
+        """Add one label. The arrays grow by one row at each call: many labels are collected in
+        a :class:`LabelRows` and built at once."""
+        rows = LabelRows()
+        rows.add(text, pos, size, color, anchor, bold, min_zoom, id, background)
+        self.extend(rows.build())
+
+    def extend(self, other: Labels) -> None:
+        """Append every label of ``other``."""
+        self.text += other.text
+        self.anchor += other.anchor
+        self.bold += other.bold
+        self.ids += other.ids
+        for name in ("pos", "size", "color", "min_zoom", "background"):
+            setattr(self, name, np.concatenate([getattr(self, name), getattr(other, name)]))
 
     def pixel_boxes(self, dpi: float = 96.0) -> np.ndarray:
         """Approximate label boxes ``(x0, y0, x1, y1)`` in screen pixels from each anchor point
@@ -220,6 +225,56 @@ class Labels:
             return np.zeros((0, 4))
         xy = np.tile(self.pos.astype(np.float64), 2)
         return xy + self.pixel_boxes(dpi) / zoom
+
+
+class LabelRows:
+    """Labels collected one by one (:meth:`Labels.add`'s arguments) and built into one
+    :class:`Labels` at the end: no array grows a row at a time. ``text`` and ``min_zoom`` of a
+    row may still change before :meth:`build` (a title joined to another)."""
+
+    def __init__(self) -> None:
+        self.rows: list[list] = []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(
+        self,
+        text: str,
+        pos: tuple[float, float],
+        size: float = 10.0,
+        color: Any = (0.15, 0.15, 0.15, 1.0),
+        anchor: tuple[str, str] = ("left", "center"),
+        bold: bool = False,
+        min_zoom: float = 0.0,
+        id: Id | None = None,
+        background: Any = (0.0, 0.0, 0.0, 0.0),
+    ) -> None:
+        self.rows.append([text, pos, size, color, anchor, bold, min_zoom, id, background])
+
+    def build(self) -> Labels:
+        if not self.rows:
+            return Labels()
+        text, pos, size, color, anchor, bold, zoom, ids, back = (list(c) for c in zip(*self.rows))
+        return Labels(
+            text, _f32(pos, (-1, 2)), _f32(size), _f32(color, (-1, 4)), anchor, bold,
+            _f32(zoom), ids, _f32(back, (-1, 4)),
+        )  # fmt: skip
+
+
+def _pick_title(labels: Labels, x: float, y: float, zoom: float) -> Id | None:
+    """The band id of the group title shown at ``zoom`` whose text box holds ``(x, y)``."""
+    titles = [k for k, i in enumerate(labels.ids) if i and i[0] == "band"]
+    if not titles:
+        return None
+    idx = np.asarray(titles)
+    shown = idx[labels.min_zoom[idx] <= zoom]
+    if not len(shown):
+        return None
+    boxes = labels.screen_boxes(zoom)[shown]
+    inside = (boxes[:, 0] <= x) & (x <= boxes[:, 2]) & (boxes[:, 1] <= y) & (y <= boxes[:, 3])
+    hits = shown[inside]
+    return labels.ids[int(hits[-1])] if len(hits) else None
 
 
 def text_width_px(text: str, font_px: float) -> float:
@@ -356,7 +411,8 @@ class Scene:
         screen pixels. Points (screen-sized markers) are hit within their radius plus the slack;
         edges within half their (world) width plus the slack; rectangles by containment. Points
         win over the nodes on top of edges, those over edges, edges over rectangles, and smaller
-        rectangles over the larger ones they sit in (a cluster over its band).
+        rectangles over the larger ones they sit in (a cluster over its band). A layer group's
+        title shown at this zoom is hit in its text box, over the rectangles, as its band.
         """
         if zoom <= 0:
             raise ValueError(f"zoom must be positive, got {zoom}")
@@ -367,6 +423,9 @@ class Scene:
             k = int(np.argmin(d))
             if d[k] <= tol + 0.5 * p.points.size / zoom:
                 return p.points.ids[k]
+        title = _pick_title(p.labels, x, y, zoom)
+        if title is not None:
+            return title
         for rects in (p.top_rects, None, p.rects):
             if rects is None:
                 if len(p.lines):

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnvis.graph.groups import nest_groups
+
 from . import hierarchy, rows
 from .colors import colormap
 from .links import compose_connection, curve, edge_curves, lane_x
-from .model import Images, Labels, Panel, Polylines, Rects, text_width_px
+from .model import Images, LabelRows, Panel, Polylines, Rects, text_width_px
 
-__all__ = ["build_overview"]
+__all__ = ["build_overview", "groups_holding"]
 
 DPI = 96.0
 FACET_MIN_PX = 16.0  # a facet is drawn from this on-screen side on (every box at fit)
@@ -47,12 +49,62 @@ def resolve_expanded(data, expanded=None, depth=None):
             )
         return tree, dag, {n.name for n in groups}
     if expanded is not None:
-        return tree, dag, set(expanded)
+        return tree, dag, _with_parents(tree, set(expanded))
     if depth is not None:
         if int(depth) < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
         return tree, dag, {n.name for n in groups if n.level < int(depth)}
     return tree, dag, hierarchy.default_expanded(tree, dag)
+
+
+def _with_parents(tree, names: set[str]) -> set[str]:
+    """The groups of ``names`` that show open: those whose parents are open too.
+
+    An open group under a closed one is dropped, not reopened: closing ``layer2`` while
+    ``layer2.0`` is open closes both (:func:`groups_holding` gives a group with its parents). A
+    layer, or a group of one layer, opens nothing; a name that is neither is a ValueError.
+    """
+    _check_groups(names, tree)
+    out: set[str] = set()
+
+    def visit(node) -> None:
+        if node.name in names and not node.is_leaf:
+            out.add(node.name)
+            for child in node.children:
+                visit(child)
+
+    for top in tree:
+        visit(top)
+    return out
+
+
+def groups_holding(layer_groups, names) -> set[str]:
+    """``names`` with every group that holds one of them (what opens a nested group in place:
+    ``layer2.0`` gives ``{"layer2", "layer2.0"}``). ``layer_groups`` is the analysis' flat
+    groups as ``(name, layers)`` pairs. A name that is no group is a ValueError."""
+    names = set(names)
+    tree = nest_groups([(name, list(layers)) for name, layers in layer_groups])
+    _check_groups(names, tree)
+    out: set[str] = set()
+
+    def visit(node, path: tuple[str, ...]) -> None:
+        if node.name in names:
+            out.update(path + (node.name,))
+        for child in node.children:
+            visit(child, path + (node.name,))
+
+    for top in tree:
+        visit(top, ())
+    return out
+
+
+def _check_groups(names: set[str], tree) -> None:
+    groups = {n.name for t in tree for n in t.walk() if not n.is_leaf}
+    unknown = sorted(names - {n.name for t in tree for n in t.walk()})
+    if unknown:
+        raise ValueError(
+            f"no layer group {', '.join(map(repr, unknown))}; groups: {', '.join(sorted(groups))}"
+        )
 
 
 def build_overview(data, scene, facet, overrides, expanded, depth, pos_color, neg_color) -> Panel:
@@ -70,7 +122,8 @@ def build_overview(data, scene, facet, overrides, expanded, depth, pos_color, ne
     geo = rows.layout_rows(row_units, sizes, titles={u.name: u.title for u in units})
     scene.meta["expanded"] = sorted(state)
     scene.meta["units"] = {u.name: u.layer for u in units}  # box -> the layer it draws
-    labels = Labels()
+    scene.meta["neurons"] = {u.layer: int(data.layer(u.layer).n_channels) for u in units}
+    labels = LabelRows()  # built into Labels once, at the end
     band = _Rects()
     frames = _frames(tree, state, geo, labels)
     for name, xywh in frames:
@@ -99,7 +152,7 @@ def build_overview(data, scene, facet, overrides, expanded, depth, pos_color, ne
         rects=rects,
         images=images.done(),
         lines=lines,
-        labels=labels,
+        labels=labels.build(),
     )
     panel.top_rects = Rects.from_lists(
         [n[1] for n in nodes],
@@ -209,9 +262,10 @@ def _frames(tree, state, geo, labels) -> list[tuple[str, tuple]]:
 def _extend_title(labels, k: int, name: str, frame_w: float) -> float:
     """Join a nested group's title to the title ``k`` at the same corner (``layer2 › layer2.0``);
     returns the joined title's width in pixels."""
-    labels.text[k] = f"{labels.text[k]} \u203a {name}"
-    w = text_width_px(labels.text[k], _px(NAME_PT)) + 6.0
-    labels.min_zoom[k] = max(float(labels.min_zoom[k]), w / max(frame_w, 1e-9))
+    row = labels.rows[k]  # [text, pos, size, color, anchor, bold, min_zoom, ...]
+    row[0] = f"{row[0]} \u203a {name}"
+    w = text_width_px(row[0], _px(NAME_PT)) + 6.0
+    row[6] = max(float(row[6]), w / max(frame_w, 1e-9))
     return w
 
 
@@ -247,6 +301,7 @@ def _draw_clusters(lay, squares, facet, overrides, scene, rects, images, labels)
         cid = ("cluster", lay.name, int(cl.index))
         rect = (x, y, side, side)
         scene.cluster_rects[(lay.name, int(cl.index))] = rect
+        scene.meta.setdefault("cluster_sizes", {})[(lay.name, int(cl.index))] = int(cl.size)
         rects.add(rect, CLUSTER_FILL, cid)
         kind = _facet(cl, overrides.get((lay.name, int(cl.index)), facet))
         zoom = FACET_MIN_PX / side

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from cnnvis.viewer.animation import SceneAnimation
 from cnnvis.viewer.controller import Controller
 from cnnvis.viewer.overview import OverviewMouse
 from cnnvis.viewer.panels import DetailsPanel, LegendPanel
@@ -76,6 +77,7 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         self.resize(1600, 900)
         self._build_widgets()
         self._build_menus()
+        self.animation = SceneAnimation(self._show_scene, self._move_scene, self)
         self.statusBar().showMessage("open a session (File > Open session…)")
         if analysis is not None:
             self.set_analysis(analysis, session_path)
@@ -167,12 +169,13 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
             act.triggered.connect(lambda _=False, f=facet: self._set_facet(f))
         self.act_features.setChecked(True)
         view.addSeparator()
-        self.act_collapse = view.addAction("&Collapse layer groups")
-        self.act_collapse.setCheckable(True)
-        self.act_collapse.setToolTip(
-            "show one layer per layer group (double-click a band to expand it)"
+        self.act_expand_all = view.addAction(
+            "&Expand all", lambda: self._set_expanded("all"), QtGui.QKeySequence("E")
         )
-        self.act_collapse.triggered.connect(self._set_collapsed)
+        self.act_collapse = view.addAction(
+            "&Collapse to default", lambda: self._set_expanded(None), QtGui.QKeySequence("C")
+        )
+        self.act_collapse.setToolTip("the default depth (click a group's band or title to open it)")
         view.addAction("&Reset view", self.reset_view, QtGui.QKeySequence("R"))
         self._update_actions()
 
@@ -218,7 +221,6 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         lay.addWidget(self.overview.native)
         self.overview.events.mouse_press.connect(self._on_overview_press)
         self.overview.events.mouse_release.connect(self._on_overview_release)
-        self.overview.events.mouse_double_click.connect(self._on_overview_double_click)
         self.overview.events.mouse_wheel.connect(self._on_overview_wheel)
         self.overview.native.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.CustomContextMenu)
         self.overview.native.customContextMenuRequested.connect(self._overview_menu)
@@ -244,15 +246,26 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
 
     # -- views following the controller --------------------------------------------------------
     def _on_scene_changed(self) -> None:
+        ctl = self.controller
         if self.overview is not None:
-            # keep the user's pan and zoom across edits (the layout moves little)
-            cam = self.overview.views["overview"].camera
-            rect = cam.rect
-            self.overview.set_scene(self.controller.scene)
-            if getattr(self, "_zoomed", False):
-                self.overview.views["overview"].camera.rect = rect
+            if ctl.last_change == "expand" and ctl.previous_scene is not None:
+                self._zoomed = False  # an opened group is shown whole: fit the new layout
+                self.animation.start(ctl.previous_scene, ctl.scene)
+            else:
+                self._show_scene(ctl.scene)
         self._update_info()
         self._update_actions()
+
+    def _move_scene(self, scene) -> None:
+        self.overview.move_scene(scene)
+
+    def _show_scene(self, scene) -> None:
+        """Draw ``scene`` in the overview, keeping the user's pan and zoom if they moved it."""
+        cam = self.overview.views["overview"].camera
+        rect = cam.rect
+        self.overview.set_scene(scene)
+        if getattr(self, "_zoomed", False):
+            self.overview.views["overview"].camera.rect = rect
 
     def _on_highlight_changed(self) -> None:
         if self.overview is not None:
@@ -347,9 +360,9 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         if self.controller is not None:
             self._guard(self.controller.set_facet, facet)
 
-    def _set_collapsed(self, collapsed: bool) -> None:
+    def _set_expanded(self, groups) -> None:
         if self.controller is not None:
-            self._guard(self.controller.set_expanded, set() if collapsed else None)
+            self._guard(self.controller.set_expanded, groups)
 
     def _undo(self) -> None:
         if self.controller is not None:

@@ -106,6 +106,13 @@ class Controller(QtCore.QObject):
         self.projection_layer = default_projection_layer(analysis)
         self._projection_cache: dict[str, np.ndarray] = {}
         self.scene = None
+        #: The scene before the last change (the window animates from it after an expand).
+        self.previous_scene = None
+        #: What the last scene change was: ``"edit"`` or ``"expand"`` (groups opened or closed).
+        self.last_change = "edit"
+        #: The overview's input read from the analysis once per edit or facet switch (expanding
+        #: a group only lays it out again).
+        self._overview_input = None
         self.last_rebuild_s = 0.0
         self.rebuild_scene()
 
@@ -131,14 +138,24 @@ class Controller(QtCore.QObject):
         return np.flatnonzero(self.clusters(layer) == int(cluster))
 
     # -- scene --------------------------------------------------------------------------------
-    def rebuild_scene(self) -> None:
-        """Rebuild the scene from the analysis (after an edit or a facet switch)."""
-        from cnnvis.scene import build_scene
+    def rebuild_scene(self, *, layout_only: bool = False) -> None:
+        """Rebuild the scene from the analysis (after an edit or a facet switch), or only lay it
+        out again from the cached overview input (``layout_only``: groups opened or closed)."""
+        from cnnvis.scene import build_scene, overview_input
 
         t0 = time.perf_counter()
+        if not layout_only or self._overview_input is None:
+            self._overview_input = overview_input(
+                self.analysis,
+                facet=self.facet,
+                facet_overrides=self.facet_overrides,
+                projection=False,
+            )
+        self.previous_scene = self.scene
+        self.last_change = "expand" if layout_only else "edit"
         # the overview only: the projection and the legend are Qt panels of their own
         self.scene = build_scene(
-            self.analysis,
+            self._overview_input,
             facet=self.facet,
             facet_overrides=self.facet_overrides,
             expanded=self.expanded,
@@ -204,21 +221,31 @@ class Controller(QtCore.QObject):
         self.rebuild_scene()
         self.message.emit(f"{layer} cluster {cluster} shows its {FACET_NAMES[other]}")
 
+    @property
+    def group_names(self) -> list[str]:
+        """Every nested layer group that can be opened (stages, blocks, ...), outermost first."""
+        from cnnvis.scene.hierarchy import group_tree
+
+        tree = group_tree(self._overview_input)
+        return [node.name for top in tree for node in top.walk() if not node.is_leaf]
+
     def set_expanded(self, groups) -> None:
-        """Show these layer groups with all their layers (None: all; empty: groups collapsed)."""
-        self.expanded = None if groups is None else set(groups)
-        self.rebuild_scene()
+        """Open these layer groups (``"all"``: every one; None: the default depth)."""
+        self.expanded = groups if groups is None or groups == "all" else set(groups)
+        self.rebuild_scene(layout_only=True)
+        shown = "every group open" if groups == "all" else "groups at the default depth"
+        if groups is None or groups == "all":
+            self.message.emit(f"{shown} ({1000 * self.last_rebuild_s:.0f} ms)")
 
     def toggle_group(self, group: str) -> None:
         """Expand a collapsed layer group or collapse an expanded one (C2)."""
-        names = [g.name for g in self.analysis.groups]
+        names = self.group_names
         if group not in names:
             raise ValueError(f"no layer group {group!r}; groups: {', '.join(names)}")
-        current = set(names) if self.expanded is None else set(self.expanded)
-        current.symmetric_difference_update({group})
+        current = set(self.scene.meta["expanded"]) ^ {group}
         self.set_expanded(current)
         state = "expanded" if group in current else "collapsed"
-        self.message.emit(f"layer group {group} {state}")
+        self.message.emit(f"layer group {group} {state} ({1000 * self.last_rebuild_s:.0f} ms)")
 
     def edge_colors(self) -> list[tuple[str, tuple]]:
         """``(label, rgba)`` of the connection colours the scene uses (for the legend)."""

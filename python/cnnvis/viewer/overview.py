@@ -2,7 +2,7 @@
 
 :class:`OverviewMouse` is mixed into the :class:`~cnnvis.viewer.app.ViewerWindow`: a click selects
 a neuron or a cluster (empty space clears the selection), a neuron dragged onto another cluster of
-its layer moves there (C7), a double click on a band expands or collapses its layer group, and the
+its layer moves there (C7), a click on a group's band or title opens or closes it, and the
 context menu offers the edits. Every edit goes through the window's controller.
 """
 
@@ -96,6 +96,9 @@ class OverviewMouse:
         hit1 = self._hit(event.pos)
         ctl = self.controller
         if moved < 4:
+            if hit1 is not None and hit1.kind == "band" and hit1.group in ctl.group_names:
+                self._guard(ctl.toggle_group, hit1.group)  # a group's band or title opens it
+                return
             if hit1 is None or hit1.cluster is None:
                 if ctl.selection.cluster is not None:
                     ctl.select_cluster(None, None)  # a click on empty space clears it
@@ -115,11 +118,6 @@ class OverviewMouse:
             and hit0.cluster != hit1.cluster
         ):
             self._guard(ctl.move_neuron, hit0.layer, hit0.neuron, hit1.cluster)
-
-    def _on_overview_double_click(self, event) -> None:
-        hit = self._hit(event.pos)
-        if hit is not None and hit.kind == "band" and hit.group is not None:
-            self._guard(self.controller.toggle_group, hit.group)
 
     def _overview_menu(self, qpos: QtCore.QPoint) -> None:
         if self.controller is None or self.overview is None:

@@ -281,7 +281,7 @@ class LegendPanel(QtWidgets.QWidget):
             "click: details<br>"
             "right-click: edit clusters<br>"
             "drag a neuron: move it<br>"
-            "double-click a band: expand<br>"
+            "click a group's band: open/close<br>"
             "wheel / drag: zoom / pan<br>"
             "lasso samples: lit neurons"
         )
