@@ -236,11 +236,7 @@ def _highlight_svg(scene: Scene, name: str, zoom: float) -> list[str]:
             out.append("</g>")
     elif name == "projection":
         pts = scene.panels[name].points
-        sel = np.zeros(len(pts), bool)
-        if len(hl.samples):
-            sel |= np.isin(scene.sample_ids(), hl.samples)
-        if hl.classes:
-            sel |= np.isin(pts.labels, sorted(hl.classes))
+        sel = scene.highlighted_points()
         if sel.any():
             r = 0.5 * (pts.size + 4.0) / zoom
             out.append(

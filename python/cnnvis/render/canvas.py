@@ -339,11 +339,7 @@ class SceneCanvas(vscene.SceneCanvas):
         pr = self._panels.get("projection")
         if pr is not None and len(pr.panel.points):
             pts = pr.panel.points
-            sel = np.zeros(len(pts), bool)
-            if len(hl.samples):
-                sel |= np.isin(scene.sample_ids(), hl.samples)
-            if hl.classes:
-                sel |= np.isin(pts.labels, sorted(hl.classes))
+            sel = scene.highlighted_points()
             if sel.any():
                 # the highlighted samples again on top, in their own shape, outlined in magenta
                 m = pts.marked[sel]

@@ -498,6 +498,20 @@ class Scene:
             return np.zeros(0, np.int64)
         return np.array([i[1] for i in p.points.ids], dtype=np.int64)
 
+    def highlighted_points(self) -> np.ndarray:
+        """Boolean mask of the projection's points that the highlight lights up: its samples and
+        every sample of its classes (the canvas and the SVG draw these on top)."""
+        p = self.panels.get("projection")
+        if p is None or not len(p.points):
+            return np.zeros(0, bool)
+        hl = self.highlight
+        sel = np.zeros(len(p.points), bool)
+        if len(hl.samples):
+            sel |= np.isin(self.sample_ids(), hl.samples)
+        if hl.classes:
+            sel |= np.isin(p.points.labels, sorted(hl.classes))
+        return sel
+
 
 def points_in_polygon(xy: np.ndarray, poly: np.ndarray) -> np.ndarray:
     """Boolean mask of the points ``xy`` (n, 2) inside the closed polygon ``poly`` (m, 2), by the
