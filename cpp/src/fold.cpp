@@ -1,6 +1,7 @@
 #include "cnnvis/fold.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <string>
 
 #include "cnnvis/common.hpp"
@@ -82,6 +83,15 @@ void Fold::check_lists(std::int64_t start) const {
   }
 }
 
+// The position of sample i of a batch starting at start, for a message: start may be any value the
+// caller passed (the check that refused it is why we are here), so the sum must not overflow.
+static std::string sample_number(std::int64_t start, std::size_t i) {
+  const auto offset = static_cast<std::int64_t>(i);
+  if (start > std::numeric_limits<std::int64_t>::max() - offset)
+    return std::to_string(start) + " + " + std::to_string(i);
+  return std::to_string(start + offset);
+}
+
 std::ptrdiff_t Fold::fold(std::int64_t start, const std::int64_t* labels, std::size_t batch,
                           std::uint8_t* need, std::int64_t* pooled_row) {
   for (std::size_t i = 0; i < layers_.size(); ++i) {
@@ -98,7 +108,7 @@ std::ptrdiff_t Fold::fold(std::int64_t start, const std::int64_t* labels, std::s
     for (std::size_t i = 0; i < batch; ++i)
       if (labels[i] < 0 || labels[i] >= static_cast<std::int64_t>(reservoir_.n_classes))
         throw InvalidArgument("label " + std::to_string(labels[i]) + " of sample " +
-                              std::to_string(start + static_cast<std::int64_t>(i)) +
+                              sample_number(start, i) +
                               " is out of range: labels must be in 0.." +
                               std::to_string(reservoir_.n_classes - 1));
     throw;
