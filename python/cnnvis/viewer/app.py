@@ -485,5 +485,8 @@ def prepare_session(path: str | os.PathLike, *, announce=None) -> Any:
 
     analysis = open_session(path, announce=announce)
     analysis.projection(default_projection_layer(analysis))
+    for layer in analysis.layers:  # their row orders are saved: the window only reads them
+        for c in range(analysis.n_clusters(layer)):
+            analysis.activation_matrix(layer, c)
     analysis.save(Path(path).expanduser())
     return analysis

@@ -115,6 +115,8 @@ class Controller(QtCore.QObject):
         self._overview_input = None
         self.last_rebuild_s = 0.0
         self.rebuild_scene()
+        if analysis.unsaved_row_orders:  # the next opening reads them instead of searching
+            self.save()
 
     # -- model facts --------------------------------------------------------------------------
     @property
