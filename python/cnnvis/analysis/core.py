@@ -212,7 +212,7 @@ class Analysis(ClusterEdits):
         cluster = self._check_cluster(layer, cluster)
         key = (layer, cluster)
         if key not in self._matrix:
-            members = self.clusters(layer)[cluster]
+            members = np.flatnonzero(self.labels[layer] == cluster)  # clusters(layer)[cluster]
             self._matrix[key] = build_activation_matrix(
                 layer,
                 cluster,
