@@ -246,6 +246,31 @@ def test_mouse_click_drag_and_context_menu_on_the_overview(qapp, session_copy):
     assert ctl.n_clusters(layer) == k + 1
     assert ctl.analysis.history[-1]["op"] == "split"
 
+    # "Drill into cluster" splits the widest cluster by the default rule (its neurons only, more
+    # clusters); the Edit menu's undo brings the layer back
+    before = ctl.clusters(layer).copy()
+    k = ctl.n_clusters(layer)
+    big = int(np.bincount(before).argmax())
+    p_big = centre_of(ctl.scene.cluster_rects[(layer, big)])
+    menu = win.overview_menu(win._hit((p_big.x(), p_big.y())))
+    next(a for a in menu.actions() if a.text() == "Drill into cluster").trigger()
+    _settle(qapp, 0.1)
+    drilled = ctl.clusters(layer).copy()
+    assert ctl.n_clusters(layer) > k and ctl.analysis.history[-1]["k"] is None
+    assert drilled.size == before.size
+    assert np.array_equal(drilled[before != big], before[before != big])
+    assert np.all(before[drilled >= k] == big)
+    win.act_undo.trigger()
+    _settle(qapp, 0.1)
+    assert np.array_equal(ctl.clusters(layer), before)
+    # the Edit menu's "Drill into selected cluster" (key D) acts on the selected cluster
+    ctl.select_cluster(layer, big)
+    _settle(qapp, 0.1)
+    assert win.act_drill.isEnabled()
+    win.act_drill.trigger()
+    _settle(qapp, 0.1)
+    assert np.array_equal(ctl.clusters(layer), drilled)
+
     # hovering a projected sample shows its label and prediction
     proj = win.projection
     i = int(np.flatnonzero(ctl.sample_labels != ctl.sample_predictions)[0])

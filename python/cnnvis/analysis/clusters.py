@@ -308,6 +308,31 @@ def _drop_empty(labels: np.ndarray) -> np.ndarray:
     return remap[labels]
 
 
+def _split_members(member_means: np.ndarray, edit: dict[str, Any], what: str) -> np.ndarray:
+    """Sub-cluster labels of one cluster's members for a ``split`` edit (``k`` None: drill)."""
+    random_state = int(edit.get("random_state", 0))
+    n = member_means.shape[0]
+    parts = edit.get("k", 2)
+    if parts is None:  # drill in: the default rule, on these neurons only
+        if n < 2:
+            raise ValueError(f"{what} has {n} neuron: cannot drill into it")
+        sub, _ = cluster_layer(member_means, random_state=random_state, layer=what)
+        if np.unique(sub).size >= 2:
+            return sub
+        parts = 2  # no structure found: the user still gets sub-clusters
+    parts = int(parts)
+    if parts < 2:
+        raise ValueError(f"split needs k >= 2, got {parts}")
+    if n < parts:
+        raise ValueError(f"{what} has {n} neuron(s): cannot split into {parts}")
+    x = response_profiles(member_means, what)
+    sub = _kmeans(x, parts, random_state)
+    if np.unique(sub).size < 2:
+        # all profiles equal: split by position so the user still gets what was asked
+        sub = (np.arange(n) * parts // n).astype(np.int64)
+    return sub
+
+
 def apply_edit(labels: np.ndarray, edit: dict[str, Any], class_means: np.ndarray) -> np.ndarray:
     """Return new labels after one edit (the input is not modified).
 
@@ -321,7 +346,9 @@ def apply_edit(labels: np.ndarray, edit: dict[str, Any], class_means: np.ndarray
       removed (ids above shift down).
     * ``{"op": "split", "cluster": c, "k": 2, "random_state": 0}`` - K-Means on the members'
       profiles; the part holding the cluster's smallest member keeps id ``c``, the others get new
-      ids ``k_old, k_old+1, ...`` in order of their smallest member.
+      ids ``k_old, k_old+1, ...`` in order of their smallest member. ``"k": None`` drills into
+      the cluster: its members are clustered by the rule of :func:`cluster_layer` (legible k,
+      silhouette), in two when that rule finds no structure.
     * ``{"op": "recluster", "n_clusters": k or None, "method": "kmeans", "random_state": 0}`` -
       cluster the whole layer again (C3: "change the number of clusters").
     """
@@ -348,22 +375,10 @@ def apply_edit(labels: np.ndarray, edit: dict[str, Any], class_means: np.ndarray
         return _drop_empty(labels)
     if op == "split":
         c = _check_cluster(labels, edit["cluster"], layer)
-        parts = int(edit.get("k", 2))
         members = np.flatnonzero(labels == c)
-        if parts < 2:
-            raise ValueError(f"split needs k >= 2, got {parts}")
-        if members.size < parts:
-            raise ValueError(
-                f"cluster {c} of {layer!r} has {members.size} neuron(s): cannot split into {parts}"
-            )
-        x = response_profiles(np.asarray(class_means)[members], layer)
-        sub = _kmeans(x, parts, int(edit.get("random_state", 0)))
-        if np.unique(sub).size < 2:
-            # all profiles equal: split by position so the user still gets what was asked
-            sub = (np.arange(members.size) * parts // members.size).astype(np.int64)
+        sub = _split_members(np.asarray(class_means)[members], edit, f"cluster {c} of {layer!r}")
         sub = canonical_labels(sub)
-        new_ids = np.where(sub == 0, c, k + sub - 1)
-        labels[members] = new_ids
+        labels[members] = np.where(sub == 0, c, k + sub - 1)
         return labels
     if op == "recluster":
         new, _ = cluster_layer(

@@ -35,6 +35,7 @@ from cnnvis.analysis.facets import (
     row_order,
 )
 from cnnvis.analysis.linking import class_scores, sample_scores, top_rows
+from cnnvis.analysis.rowcache import RowOrders
 from cnnvis.analysis.store import (
     ANALYSIS_FILE,
     FORMAT,
@@ -110,6 +111,7 @@ class Analysis(ClusterEdits):
         self.layer_revision = {name: 0 for name in self.layers}
         self._profiles: dict[str, np.ndarray] = {}
         self._matrix: dict[tuple[str, int], ActivationMatrix] = {}
+        self._rows = RowOrders()  # row orders of the matrices, saved with the analysis
         self._features: dict[tuple[str, int, int], LearnedFeatures] = {}
         self._strengths: dict[tuple[str, str, str], NeuronStrengths] = {}
         self._connections: dict[tuple, ClusterConnections] = {}
@@ -210,7 +212,7 @@ class Analysis(ClusterEdits):
         cluster = self._check_cluster(layer, cluster)
         key = (layer, cluster)
         if key not in self._matrix:
-            members = self.clusters(layer)[cluster]
+            members = np.flatnonzero(self.labels[layer] == cluster)  # clusters(layer)[cluster]
             self._matrix[key] = build_activation_matrix(
                 layer,
                 cluster,
@@ -218,6 +220,7 @@ class Analysis(ClusterEdits):
                 self.profiles(layer)[members],
                 self.recording.class_means(layer),
                 self.class_order,
+                self._rows.get(layer, members, self.profiles(layer)),
             )
         return self._matrix[key]
 
@@ -398,7 +401,15 @@ class Analysis(ClusterEdits):
             "projections": {
                 n: {"method": p.method, "params": p.params} for n, p in self._projections.items()
             },
+            "row_orders": self._rows.to_dict(
+                {n: self.clusters(n) for n in self.layers}, self.profiles
+            ),
         }
+
+    @property
+    def unsaved_row_orders(self) -> bool:
+        """Whether matrix row orders were searched since the last save (saving keeps them)."""
+        return self._rows.unsaved > 0
 
     def save(self, session_dir: str | os.PathLike) -> Path:
         """Save the analysis into a session folder: ``analysis.json`` and ``analysis.npz``.
@@ -413,6 +424,7 @@ class Analysis(ClusterEdits):
             raise FileNotFoundError(f"session folder {str(d)!r} does not exist")
         arrays = {n: p.coords for n, p in self._projections.items()}
         write_analysis(d, self.to_dict(), arrays)
+        self._rows.unsaved = 0
         return d / ANALYSIS_FILE
 
 
@@ -550,6 +562,7 @@ def load_analysis(session_dir: str | os.PathLike, rec: Any) -> Analysis:
         for e in doc.get("history", []):
             a.apply(e)
         a._redo = [dict(e) for e in doc.get("redo", [])]
+        a._rows = RowOrders(doc.get("row_orders"))
         for n in layers:
             saved = np.asarray(doc["labels"][n], dtype=np.int64)
             if not np.array_equal(saved, a.labels[n]):

@@ -48,19 +48,25 @@ class ClusterEdits:
         self.apply({"op": "merge", "layer": layer, "clusters": [int(c) for c in clusters]})
         return min(int(c) for c in clusters)
 
-    def split_cluster(self, layer: str, cluster: int, k: int = 2) -> list[int]:
-        """Split a cluster into ``k`` by K-Means on its members; returns the ids of the parts."""
+    def split_cluster(self, layer: str, cluster: int, k: int | None = 2) -> list[int]:
+        """Split a cluster into ``k`` by K-Means on its members (None: see
+        :meth:`drill_cluster`); returns the ids of the parts."""
         before = self.n_clusters(layer)
         self.apply(
             {
                 "op": "split",
                 "layer": layer,
                 "cluster": int(cluster),
-                "k": int(k),
+                "k": None if k is None else int(k),
                 "random_state": self.random_state,
             }
         )
         return [int(cluster), *range(before, self.n_clusters(layer))]
+
+    def drill_cluster(self, layer: str, cluster: int) -> list[int]:
+        """Split a cluster into sub-clusters chosen as a layer's clusters are (legible k, best
+        silhouette; in two when its members show no structure); returns the parts' ids."""
+        return self.split_cluster(layer, cluster, k=None)
 
     def recluster(
         self, layer: str, n_clusters: int | None = None, method: str | None = None

@@ -141,11 +141,12 @@ def build_activation_matrix(
     profiles: np.ndarray,
     class_means: np.ndarray,
     class_order: np.ndarray,
+    rows: tuple[np.ndarray, str] | None = None,
 ) -> ActivationMatrix:
     """The activation matrix of the cluster ``members`` of ``layer`` (C5): rows in the order of
-    :func:`row_order` on their ``profiles``, columns in ``class_order``, normalised to the
-    layer's range of ``class_means`` (neurons x classes)."""
-    order, how = row_order(profiles)
+    :func:`row_order` on their ``profiles`` (or ``rows``, its result kept from before), columns
+    in ``class_order``, normalised to the layer's range of ``class_means`` (neurons x classes)."""
+    order, how = row_order(profiles) if rows is None else rows
     neurons = np.asarray(members)[order]
     cm = np.asarray(class_means, dtype=np.float64)
     vmin, vmax = float(cm.min()), float(cm.max())

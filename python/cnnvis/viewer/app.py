@@ -152,6 +152,9 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         edit.addSeparator()
         self.act_merge = edit.addAction("&Merge selected cluster with…", self._merge_dialog)
         self.act_split = edit.addAction("S&plit selected cluster in two", self._split_selected)
+        self.act_drill = edit.addAction(
+            "&Drill into selected cluster", self._drill_selected, QtGui.QKeySequence("D")
+        )
         edit.addSeparator()
         edit.addAction("Clear selection", self._clear_selection, QtGui.QKeySequence("Esc"))
 
@@ -334,6 +337,7 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         has_cluster = has and ctl.selection.cluster is not None
         self.act_merge.setEnabled(has_cluster)
         self.act_split.setEnabled(has_cluster)
+        self.act_drill.setEnabled(has_cluster)
 
     # -- user actions -----------------------------------------------------------------------------
     def _guard(self, fn, *args) -> None:
@@ -386,6 +390,12 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         if ctl is None or ctl.selection.cluster is None:
             return
         self._guard(ctl.split_cluster, *ctl.selection.cluster)
+
+    def _drill_selected(self) -> None:
+        ctl = self.controller
+        if ctl is None or ctl.selection.cluster is None:
+            return
+        self._guard(ctl.drill_cluster, *ctl.selection.cluster)
 
     def _merge_dialog(self) -> None:
         ctl = self.controller
@@ -475,5 +485,8 @@ def prepare_session(path: str | os.PathLike, *, announce=None) -> Any:
 
     analysis = open_session(path, announce=announce)
     analysis.projection(default_projection_layer(analysis))
+    for layer in analysis.layers:  # their row orders are saved: the window only reads them
+        for c in range(analysis.n_clusters(layer)):
+            analysis.activation_matrix(layer, c)
     analysis.save(Path(path).expanduser())
     return analysis

@@ -115,6 +115,8 @@ class Controller(QtCore.QObject):
         self._overview_input = None
         self.last_rebuild_s = 0.0
         self.rebuild_scene()
+        if analysis.unsaved_row_orders:  # the next opening reads them instead of searching
+            self.save()
 
     # -- model facts --------------------------------------------------------------------------
     @property
@@ -512,6 +514,10 @@ class Controller(QtCore.QObject):
         """Split cluster ``cluster`` of ``layer`` into ``k`` by K-Means on its members."""
         self._edit({"op": "split", "layer": layer, "cluster": int(cluster), "k": int(k)})
 
+    def drill_cluster(self, layer: str, cluster: int) -> None:
+        """Split cluster ``cluster`` of ``layer`` into sub-clusters by the default rule."""
+        self._edit({"op": "split", "layer": layer, "cluster": int(cluster), "k": None})
+
     def undo(self) -> bool:
         if not self.can_undo:
             self.message.emit("nothing to undo")
@@ -557,6 +563,8 @@ def describe_edit(edit: dict) -> str:
         return f"extracted neuron {edit['neuron']} of {layer} into its own cluster"
     if op == "merge":
         return f"merged clusters {', '.join(map(str, edit['clusters']))} of {layer}"
+    if op == "split" and edit.get("k", 2) is None:
+        return f"drilled into cluster {edit['cluster']} of {layer}"
     if op == "split":
         return f"split cluster {edit['cluster']} of {layer} into {edit.get('k', 2)}"
     return f"{op} on {layer}"

@@ -168,6 +168,10 @@ class OverviewMouse:
                 )
         split = menu.addAction("Split in two", lambda: self._guard(ctl.split_cluster, layer, c))
         split.setEnabled(len(ctl.members(layer, c)) >= 2)
+        drill = menu.addAction(
+            "Drill into cluster", lambda: self._guard(ctl.drill_cluster, layer, c)
+        )
+        drill.setEnabled(len(ctl.members(layer, c)) >= 2)
         return menu
 
     def canvas_pos(self, x: float, y: float, panel: str = "overview") -> tuple[float, float]:
