@@ -202,10 +202,38 @@ MAX_LEGEND_CLASSES = 20
 
 
 def _build_legend(data, scene, ccolors, pos_color, neg_color, facet) -> Panel:
+    """The legend panel: class swatches, connection signs, projection markers and, for the
+    matrix facet, the colour bar; ``scene.legend`` gets the same entries for the SVG."""
     labels = Labels()
-    xywh, fill, stroke, sw, ids = [], [], [], [], []
     entries: list[LegendEntry] = []
     x0, y = 18.0, 16.0
+    swatches, y = _legend_classes(data, ccolors, labels, entries, x0, y)
+    lines, points, y = _legend_signs(labels, entries, x0, y, pos_color, neg_color)
+    images = Images()
+    if facet == "matrix":
+        images, y = _legend_colormap(labels, entries, x0, y)
+    scene.legend = entries
+    panel = Panel(
+        "legend",
+        (0.0, 0.0, LEGEND_W, max(LEGEND_H, y + 8.0)),
+        rects=swatches,
+        images=images,
+        lines=lines,
+        points=points,
+        labels=labels,
+        interactive=False,
+    )
+    panel.top_rects = Rects()
+    return panel
+
+
+_LEGEND_ROW = 19.0
+
+
+def _legend_classes(data, ccolors, labels, entries, x0: float, y: float) -> tuple[Rects, float]:
+    """The class swatches in up to three columns (names shortened to fit); returns them and the
+    height reached."""
+    xywh, fill, stroke, sw, ids = [], [], [], [], []
     labels.add("Classes", (x0, y), size=9.0, color=INK, anchor=("left", "top"), bold=True)
     y += 24.0
     names = list(data.class_names)
@@ -213,7 +241,7 @@ def _build_legend(data, scene, ccolors, pos_color, neg_color, facet) -> Panel:
     ncol = 1 if len(shown) <= 5 else (2 if len(shown) <= 10 else 3)
     col_w = (LEGEND_W - 2 * x0) / ncol
     per_col = int(np.ceil(len(shown) / ncol)) if shown else 0
-    row_h = 19.0
+    row_h = _LEGEND_ROW
     max_chars = int((col_w - 22.0) / (0.62 * 8.0 * DPI / 72.0))
     for k, name in enumerate(shown):
         cx = x0 + (k // per_col) * col_w
@@ -244,7 +272,13 @@ def _build_legend(data, scene, ccolors, pos_color, neg_color, facet) -> Panel:
             anchor=("left", "top"),
         )
         y += 16.0
-    y += 10.0
+    return Rects.from_lists(xywh, fill, stroke, sw, ids), y + 10.0
+
+
+def _legend_signs(labels, entries, x0: float, y: float, pos_color, neg_color):
+    """The connection signs (two lines) and the projection markers beside them; returns the
+    lines, the points and the height reached."""
+    row_h = _LEGEND_ROW
     labels.add("Connections", (x0, y), size=9.0, color=INK, anchor=("left", "top"), bold=True)
     labels.add(
         "Projection", (x0 + 230.0, y), size=9.0, color=INK, anchor=("left", "top"), bold=True
@@ -290,53 +324,46 @@ def _build_legend(data, scene, ccolors, pos_color, neg_color, facet) -> Panel:
     )
     entries.append(LegendEntry("marker", "misclassified", (0.1, 0.1, 0.1, 1.0), None))
     y += 3 * row_h + 10.0
-    images = Images()
-    if facet == "matrix":
-        bar = colormap(np.linspace(0.0, 1.0, 256)[None, :])
-        labels.add("Activation", (x0, y), size=9.0, color=INK, anchor=("left", "top"), bold=True)
-        y += 24.0
-        images = Images(
-            data=[np.repeat(bar, 4, axis=0)],
-            xywh=np.array([[x0 + 34.0, y + 2.0, 200.0, 12.0]], np.float32),
-            interpolation=["linear"],
-            min_zoom=np.zeros(1, np.float32),
-            ids=[("colormap",)],
-        )
-        labels.add("low", (x0, y + 8.0), size=7.5, color=MUTED, anchor=("left", "center"))
-        labels.add(
-            "high (per layer)",
-            (x0 + 240.0, y + 8.0),
-            size=7.5,
-            color=MUTED,
-            anchor=("left", "center"),
-        )
-        entries.append(LegendEntry("colormap", "activation, low to high", (0, 0, 0, 1)))
-        y += 26.0
-    scene.legend = entries
-    panel = Panel(
-        "legend",
-        (0.0, 0.0, LEGEND_W, max(LEGEND_H, y + 8.0)),
-        rects=Rects.from_lists(xywh, fill, stroke, sw, ids),
-        images=images,
-        lines=Polylines(
-            points=np.concatenate(pts).astype(np.float32),
-            offsets=np.asarray(offsets, np.int64),
-            color=np.asarray(lcol, np.float32),
-            width=np.asarray(lw, np.float32),
-            sign=np.asarray(lsign, np.int8),
-            strength=np.ones(len(lids), np.float32),
-            ids=lids,
-        ),
-        points=Points(
-            xy=pts_xy,
-            color=point_col,
-            size=7.0,
-            marked=np.array([False, True]),
-            labels=np.zeros(2, np.int64),
-            ids=[("legend-point", 0), ("legend-point", 1)],
-        ),
-        labels=labels,
-        interactive=False,
+    lines = Polylines(
+        points=np.concatenate(pts).astype(np.float32),
+        offsets=np.asarray(offsets, np.int64),
+        color=np.asarray(lcol, np.float32),
+        width=np.asarray(lw, np.float32),
+        sign=np.asarray(lsign, np.int8),
+        strength=np.ones(len(lids), np.float32),
+        ids=lids,
     )
-    panel.top_rects = Rects()
-    return panel
+    points = Points(
+        xy=pts_xy,
+        color=point_col,
+        size=7.0,
+        marked=np.array([False, True]),
+        labels=np.zeros(2, np.int64),
+        ids=[("legend-point", 0), ("legend-point", 1)],
+    )
+    return lines, points, y
+
+
+def _legend_colormap(labels, entries, x0: float, y: float) -> tuple[Images, float]:
+    """The activation colour bar of the matrix facet; returns it and the height reached."""
+    bar = colormap(np.linspace(0.0, 1.0, 256)[None, :])
+    labels.add("Activation", (x0, y), size=9.0, color=INK, anchor=("left", "top"), bold=True)
+    y += 24.0
+    images = Images(
+        data=[np.repeat(bar, 4, axis=0)],
+        xywh=np.array([[x0 + 34.0, y + 2.0, 200.0, 12.0]], np.float32),
+        interpolation=["linear"],
+        min_zoom=np.zeros(1, np.float32),
+        ids=[("colormap",)],
+    )
+    labels.add("low", (x0, y + 8.0), size=7.5, color=MUTED, anchor=("left", "center"))
+    labels.add(
+        "high (per layer)",
+        (x0 + 240.0, y + 8.0),
+        size=7.5,
+        color=MUTED,
+        anchor=("left", "center"),
+    )
+    entries.append(LegendEntry("colormap", "activation, low to high", (0, 0, 0, 1)))
+    y += 26.0
+    return images, y
