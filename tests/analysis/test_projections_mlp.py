@@ -80,7 +80,7 @@ def test_an_mlp_session_exports_its_pictures(mlp_recording, tmp_path):
 @pytest.mark.xfail(
     strict=True,
     reason="record() expects image batches (N, C, H, W): an MLP on a data set of flat feature "
-    "vectors cannot be recorded yet (cnnvis/record/record.py, owned elsewhere); with an "
+    "vectors cannot be recorded yet (record/inputs.py checks the batch rank); with an "
     "nn.Flatten in front, image data records (the tests above)",
 )
 def test_an_mlp_on_flat_vectors_records():
