@@ -11,6 +11,8 @@ build=${BUILD_DIR:-build/sanitize}
 
 # pybind11 is a build requirement only: the environment may not have it yet.
 "$PY" -c 'import pybind11' 2>/dev/null || "$PY" -m pip install -q pybind11
+# So is CMake: a machine without one gets it from PyPI, into the same environment.
+command -v cmake >/dev/null || "$PY" -m pip install -q cmake ninja
 generator=(); command -v ninja >/dev/null && generator=(-G Ninja)
 cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNNVIS_SANITIZE=ON \
   -Dpybind11_DIR="$("$PY" -c 'import pybind11; print(pybind11.get_cmake_dir())')" \
