@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "explain one sample: gradient maps, occlusion or an adversarial example, as a PNG",
     ),
     "export": ("cnnvis.commands.export", "write facets, PNG or SVG pictures of a session"),
+    "animate": (
+        "cnnvis.commands.animate",
+        "play CSV files of any model's representations as an MP4 or GIF (the epoch animation)",
+    ),
     "viewer": (
         "cnnvis.commands.viewer",
         "open the interactive viewer on a session (default: the demo)",

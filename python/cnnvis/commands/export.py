@@ -17,6 +17,7 @@ KINDS = {
     "svg": "the overview as vector graphics, straight from the scene",
     "projections": "sample and neuron projections per layer and snapshot, trajectories, an image"
     " map, a CSV of positions and TensorBoard projector files",
+    "animation": "the training snapshots' projections of --layer played as an MP4 or GIF",
 }
 
 
@@ -26,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", required=True, help="output file (png, svg) or folder (facets, projections)"
     )
-    parser.add_argument("--size", default="1920x1080", help="WxH in pixels (png, svg)")
+    parser.add_argument(
+        "--size", help="WxH in pixels (png, svg: default 1920x1080; animation: 1280x720)"
+    )
     parser.add_argument(
         "--layers", help="comma-separated layers, the grid's rows (projections; default all)"
     )
@@ -49,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--depth", type=int, metavar="N", help="open the first N nesting levels (png, svg)"
     )
+    from cnnvis.commands.animate import add_video_arguments
+
+    add_video_arguments(parser, layer=True)
 
 
 def overview_options(args: argparse.Namespace, analysis) -> dict:
@@ -85,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
             snapshots=_snapshots(args.snapshots),
             neuron=_neuron(args.neuron),
         )
+    elif args.kind == "animation":
+        from cnnvis.commands.animate import export_animation_from
+
+        out = export_animation_from(analysis, args)
     elif args.kind == "png":
         from cnnvis.export.png import export_png
 

@@ -154,7 +154,7 @@ class Rasteriser:
         from PIL import ImageDraw
 
         draw = ImageDraw.Draw(im, "RGBA")
-        u, (w, h) = self.unit, self.size
+        u = self.unit
         n_frames = self.frames.shape[0]
         captions = list(self.style.captions)
         if captions:

@@ -20,6 +20,7 @@ from cnnvis.viewer.animation import SceneAnimation
 from cnnvis.viewer.controller import Controller
 from cnnvis.viewer.overview import OverviewMouse
 from cnnvis.viewer.panels import DetailsPanel, LegendPanel
+from cnnvis.viewer.player import open_player
 from cnnvis.viewer.projection import ProjectionPanel
 
 __all__ = [
@@ -180,6 +181,9 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         )
         self.act_collapse.setToolTip("the default depth (click a group's band or title to open it)")
         view.addAction("&Reset view", self.reset_view, QtGui.QKeySequence("R"))
+        view.addSeparator()
+        self.act_player = view.addAction("Training &animation…", lambda: open_player(self))
+        self.act_player.setToolTip("the projection's layer through the training snapshots, played")
         self._update_actions()
 
     # -- session --------------------------------------------------------------------------------

@@ -1,0 +1,188 @@
+"""The epoch animation (issue 18, P5): a 10 s MP4 of 10,000 points at 1280x720, and the viewer's
+player, timed.
+
+Data: 10,000 real representations. The 1,797 scikit-learn digits, each also shifted by one pixel
+in the four directions (8,985 images) and the first 1,015 again with light noise, go through a
+64-128-10 MLP trained for 5 epochs; its 128 hidden ReLU units are taken before training and after
+each epoch (6 keyframes, the demo session's count).
+
+Timed: the aligned keyframes (``aligned_frames``: warm-started t-SNE of the 6 matrices, 2
+threads); the MP4 (``write_animation``: 300 frames rasterised with numpy and Pillow, piped to
+imageio-ffmpeg's H.264); one frame drawn by that rasteriser against the same 10,000 discs drawn
+by vispy offscreen (one point-sprite visual, EGL) and read back, the route through ``render/``;
+a 640x360 GIF at 15 fps. With ``--player`` (run under ``xvfb-run``) also the viewer's
+``EpochPlayer``: frames drawn per second while it plays, 900x760, 3 tracked points.
+
+Usage::
+
+    EGL_PLATFORM=surfaceless xvfb-run -a -s "-screen 0 1920x1080x24" \\
+        python benchmarks/animation.py --player
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("EGL_PLATFORM", "surfaceless")
+
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from cnnvis.analysis.animation import aligned_frames, timeline  # noqa: E402
+from cnnvis.export.animation import FrameStyle, Rasteriser, write_animation  # noqa: E402
+
+N = 10_000
+SIZE = (1280, 720)
+
+
+def representations(n: int = N, epochs: int = 5, seed: int = 0):
+    """The hidden layer of an MLP on ``n`` digit images, before training and after each epoch."""
+    import torch
+    from sklearn.datasets import load_digits
+
+    torch.manual_seed(seed)
+    digits = load_digits()
+    img, y = digits.images / 16.0, digits.target
+    shifted = [img] + [np.roll(img, s, axis=a) for a in (1, 2) for s in (-1, 1)]
+    x = np.concatenate(shifted)
+    labels = np.tile(y, len(shifted))
+    extra = n - len(x)
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([x, img[:extra] + rng.normal(0, 0.1, img[:extra].shape)])
+    labels = np.concatenate([labels, y[:extra]])
+    xt = torch.tensor(x.reshape(n, 64), dtype=torch.float32)
+    yt = torch.tensor(labels)
+    hidden = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU())
+    model = torch.nn.Sequential(hidden, torch.nn.Linear(128, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    out = []
+    for epoch in range(epochs + 1):
+        with torch.no_grad():
+            out.append(hidden(xt).numpy().astype(np.float64))
+        if epoch == epochs:
+            break
+        for batch in torch.randperm(n).split(64):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(xt[batch]), yt[batch]).backward()
+            opt.step()
+    return out, labels.astype(np.int64)
+
+
+def vispy_frame_ms(frames: np.ndarray, labels: np.ndarray, repeats: int = 20) -> float:
+    """Milliseconds per frame for the same discs through vispy offscreen, with read-back."""
+    from vispy import scene
+
+    from cnnvis.render.glvisuals import Sprites
+    from cnnvis.render.offscreen import offscreen_app
+    from cnnvis.scene.colors import class_colors
+
+    canvas = scene.SceneCanvas(size=SIZE, show=False, app=offscreen_app(), bgcolor="white")
+    view = canvas.central_widget.add_view()
+    points = Sprites(parent=view.scene)
+    view.camera = scene.PanZoomCamera(aspect=1)
+    view.camera.set_range(x=(-3, 3), y=(-3, 3))
+    colors = class_colors(10)[labels]
+    times = timeline(len(frames), repeats + 1)
+    from cnnvis.analysis.animation import frame_at
+
+    points.set_data(frame_at(frames, 0.0), colors, size=5.0)
+    canvas.render(alpha=False)  # compile the shaders
+    start = time.perf_counter()
+    for t in times[1:]:
+        points.set_data(frame_at(frames, t), colors, size=5.0)
+        canvas.render(alpha=False)
+    ms = (time.perf_counter() - start) / repeats * 1000.0
+    canvas.close()
+    return ms
+
+
+def raster_frame_ms(frames: np.ndarray, labels: np.ndarray, repeats: int = 20) -> float:
+    style = FrameStyle("hidden", [f"epoch {i}" for i in range(len(frames))], list("0123456789"))
+    style.track = [0, 1, 2]
+    raster = Rasteriser(frames, labels, SIZE, style)
+    times = timeline(len(frames), repeats)
+    start = time.perf_counter()
+    for t in times:
+        raster.draw(float(t))
+    return (time.perf_counter() - start) / repeats * 1000.0
+
+
+def player_fps(frames: np.ndarray, labels: np.ndarray, seconds: float = 5.0) -> float:
+    """Frames the viewer's player draws per second while playing."""
+    from cnnvis.viewer.app import qt_app
+    from cnnvis.viewer.player import EpochPlayer
+
+    app = qt_app()
+    player = EpochPlayer(frames, labels, [f"epoch {i}" for i in range(len(frames))], "hidden")
+    player.resize(900, 760)
+    player.show()
+    for row in (0, 1, 2):
+        player.track(row)
+    for _ in range(20):
+        app.processEvents()
+    player.play()
+    drawn, start = player.frames_drawn, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        app.processEvents()
+        if not player.playing:
+            player.play()
+    fps = (player.frames_drawn - drawn) / (time.perf_counter() - start)
+    player.close()
+    return fps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--player", action="store_true", help="also time the Qt player (Xvfb)")
+    args = parser.parse_args()
+    print(f"load average at start: {os.getloadavg()[0]:.2f}")
+    t0 = time.perf_counter()
+    matrices, labels = representations()
+    print(
+        f"representations: {len(matrices)} x {matrices[0].shape} in {time.perf_counter() - t0:.1f} s"
+    )
+    rows = []
+    t0 = time.perf_counter()
+    frames = aligned_frames(matrices, n_jobs=2)
+    t_frames = time.perf_counter() - t0
+    rows.append(("aligned keyframes: 6 t-SNEs of 10,000 x 128, 2 threads", f"{t_frames:.1f} s"))
+    style = FrameStyle("hidden", [f"epoch {i}" for i in range(len(frames))], list("0123456789"))
+    style.track = [0, 1, 2]
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        write_animation(frames, labels, f"{tmp}/a.mp4", style=style, seconds=10, size=SIZE)
+        t_mp4 = time.perf_counter() - t0
+        size_mb = os.path.getsize(f"{tmp}/a.mp4") / 1e6
+        t0 = time.perf_counter()
+        write_animation(frames, labels, f"{tmp}/a.gif", style=style, fps=15, size=(640, 360))
+        t_gif = time.perf_counter() - t0
+        gif_mb = os.path.getsize(f"{tmp}/a.gif") / 1e6
+    rows.append(("MP4 10 s, 30 fps, 1280x720 (300 frames)", f"{t_mp4:.1f} s ({size_mb:.1f} MB)"))
+    rows.append(("whole export: keyframes + MP4", f"{t_frames + t_mp4:.1f} s"))
+    rows.append(("GIF 10 s, 15 fps, 640x360 (150 frames)", f"{t_gif:.1f} s ({gif_mb:.1f} MB)"))
+    rows.append(
+        ("one frame, numpy + Pillow rasteriser", f"{raster_frame_ms(frames, labels):.1f} ms")
+    )
+    try:
+        rows.append(
+            ("one frame, vispy offscreen + read-back", f"{vispy_frame_ms(frames, labels):.1f} ms")
+        )
+    except RuntimeError as exc:  # no offscreen OpenGL on this machine
+        rows.append(("one frame, vispy offscreen + read-back", f"skipped ({exc})"))
+    if args.player:
+        rows.append(
+            ("viewer player, 10,000 points, 900x760", f"{player_fps(frames, labels):.1f} fps")
+        )
+    print(f"load average at end: {os.getloadavg()[0]:.2f}\n")
+    print("| what | time |\n|---|---|")
+    for what, value in rows:
+        print(f"| {what} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
