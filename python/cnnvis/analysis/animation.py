@@ -119,7 +119,8 @@ def frame_at(frames: np.ndarray, t: float) -> np.ndarray:
         return frames[0].copy()
     i, f = _split(frames.shape[0], float(t))
     a, b = frames[int(i)], frames[int(i) + 1]
-    return a + (b - a) * ease(f).astype(frames.dtype)
+    e = ease(f).astype(frames.dtype)
+    return a * (1 - e) + b * e  # exactly a keyframe at both ends
 
 
 def keyframe_at(n_frames: int, t: float) -> int:
@@ -157,5 +158,6 @@ def trails(frames: np.ndarray, rows: Any, t: float, span: float = 1.0, steps: in
     i, f = _split(frames.shape[0], times)
     a = frames[i][:, rows]  # (steps, k, 2)
     b = frames[i + 1][:, rows]
-    path = a + (b - a) * ease(f)[:, None, None]
+    e = ease(f)[:, None, None]
+    path = a * (1 - e) + b * e
     return path.transpose(1, 0, 2)
