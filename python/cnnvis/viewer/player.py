@@ -8,7 +8,10 @@ a click on a tracked point lets it go. Drag pans, the wheel zooms.
 
 Every sample is one point sprite of one visual (:class:`~cnnvis.render.glvisuals.Sprites`), so
 a frame is one upload of the positions and one draw call; time is kept by the clock, not by
-the frame count, so a slow machine shows fewer frames rather than a slower animation.
+the frame count, so a slow machine shows fewer frames rather than a slower animation. With
+10,000 points under Xvfb (Mesa's llvmpipe, no GPU) a frame costs ~26 CPU ms, most of it the
+software rasteriser and Qt's copy of the canvas: 33 fps with a core free, fewer on a loaded box
+(``benchmarks/animation.py``).
 :func:`open_player` opens it from the viewer (View > Training animation) on the projection
 panel's layer.
 """
@@ -53,6 +56,7 @@ class EpochPlayer(QtWidgets.QWidget):
         labels: np.ndarray,
         captions: Sequence[str] = (),
         title: str = "",
+        class_names: Sequence[str] = (),
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -60,8 +64,12 @@ class EpochPlayer(QtWidgets.QWidget):
         if self.frames.ndim != 3 or self.frames.shape[2] != 2 or self.frames.shape[1] == 0:
             raise ValueError(f"frames must have shape (n_frames, n, 2), got {self.frames.shape}")
         labels = np.asarray(labels, dtype=np.int64)
-        self.colors = class_colors(int(labels.max()) + 1)[labels]
+        palette = class_colors(max(int(labels.max()) + 1, len(class_names)))
+        self.colors = palette[labels]
         self.captions = list(captions)
+        self._legend = _legend_html(palette, class_names)
+        # larger discs when there are few points, 4 px at 10,000
+        self._size = float(np.clip(150.0 / np.sqrt(len(labels)), 4.0, 7.0))
         self.tracked: list[int] = []
         self.time = 0.0
         self.frames_drawn = 0
@@ -84,10 +92,12 @@ class EpochPlayer(QtWidgets.QWidget):
             color=(0.16, 0.16, 0.16, 1.0),
             font_size=12,
             bold=True,
-            anchor_x="left",
-            anchor_y="bottom",
+            anchor_x="center",
+            anchor_y="center",
         )
-        for z, v in enumerate((self._trails, self._points, self._marks, self._letters)):
+        self._tags = Sprites(parent=self.view.scene)  # a white disc behind each letter
+        layers = (self._trails, self._points, self._marks, self._tags, self._letters)
+        for z, v in enumerate(layers):
             v.order = z
         self.view.camera = PanZoomCamera(aspect=1)
         lo, hi = self.frames.min(axis=(0, 1)), self.frames.max(axis=(0, 1))
@@ -96,6 +106,10 @@ class EpochPlayer(QtWidgets.QWidget):
         self.canvas.events.mouse_press.connect(self._on_press)
         self.canvas.events.mouse_release.connect(self._on_release)
         lay.addWidget(self.canvas.native, 1)
+        if self._legend:
+            legend = QtWidgets.QLabel(self._legend)
+            legend.setWordWrap(True)
+            lay.addWidget(legend)
         lay.addLayout(self._controls(title))
         self._timer = QtCore.QTimer(self)
         self._timer.setInterval(0)  # as fast as the canvas draws; the clock sets the pace
@@ -158,7 +172,7 @@ class EpochPlayer(QtWidgets.QWidget):
         """Show the samples at time ``t`` (keyframe ``i`` at ``i``; clipped)."""
         self.time = float(np.clip(t, 0.0, self.frames.shape[0] - 1))
         self.positions = frame_at(self.frames, self.time)
-        self._points.set_data(self.positions, face_color=self.colors, size=5.0)
+        self._points.set_data(self.positions, face_color=self.colors, size=self._size)
         self._draw_tracks()
         self.slider.blockSignals(True)
         self.slider.setValue(int(round(self.time * STEPS)))
@@ -195,26 +209,32 @@ class EpochPlayer(QtWidgets.QWidget):
         return self.positions[rows] + self._letter_offset()
 
     def _letter_offset(self) -> np.ndarray:
-        """Eight pixels up and right of the point, in data units at the current zoom."""
-        rect = self.view.camera.rect
-        px = rect.width / max(self.canvas.size[0], 1)
-        return np.array([8.0 * px, 8.0 * px], dtype=np.float32)
+        """Twelve pixels up and right of the point, in data units at the current zoom."""
+        return np.array([12.0, 12.0], dtype=np.float32) * self._data_per_pixel()
+
+    def _data_per_pixel(self) -> float:
+        """Data units per screen pixel at the current zoom (the same along x and y)."""
+        to_data = self.canvas.scene.node_transform(self.view.scene)
+        a, b = to_data.map(np.array([[0.0, 0.0], [100.0, 0.0]]))[:, :2]
+        return float(np.hypot(*(b - a))) / 100.0
 
     def _draw_tracks(self) -> None:
         visible = bool(self.tracked)
-        for v in (self._trails, self._marks, self._letters):
+        for v in (self._trails, self._marks, self._tags, self._letters):
             v.visible = visible
         if not visible:
             return
         rows = np.asarray(self.tracked, dtype=np.int64)
         color = self.colors[rows]
         self._marks.set_data(
-            self.positions[rows], color, size=11.0, edge_color=HIGHLIGHT, edge_width=2.0
+            self.positions[rows], color, size=self._size + 6, edge_color=HIGHLIGHT, edge_width=2.0
         )
         letters = [LETTERS[k] for k in range(len(rows))]
         if self._letters.text != letters:  # new glyphs only when the tracked points change
             self._letters.text = letters
-        self._letters.pos = self.letter_positions()
+        tags = self.letter_positions()
+        self._letters.pos = tags
+        self._tags.set_data(tags, (1, 1, 1, 0.92), size=17.0, edge_color=HIGHLIGHT, edge_width=1.5)
         paths = trails(self.frames, rows, self.time, span=1.0, steps=16)  # (k, steps, 2)
         fade = np.linspace(0.05, 0.55, paths.shape[1] - 1, dtype=np.float32)
         seg = np.stack([paths[:, :-1], paths[:, 1:]], axis=2).reshape(-1, 2)
@@ -243,13 +263,22 @@ class EpochPlayer(QtWidgets.QWidget):
         x, y = to_data.map(np.asarray(canvas_xy, dtype=np.float64)[:2])[:2]
         d = np.hypot(self.positions[:, 0] - x, self.positions[:, 1] - y)
         row = int(np.argmin(d))
-        px = self.view.camera.rect.width / max(self.canvas.size[0], 1)
-        return row if d[row] <= PICK_PX * px else None
+        return row if d[row] <= PICK_PX * self._data_per_pixel() else None
 
     def data_to_canvas(self, xy: Any) -> np.ndarray:
         """Canvas pixel positions of data positions ``xy`` ``(k, 2)``."""
         to_canvas = self.view.scene.node_transform(self.canvas.scene)
         return np.asarray(to_canvas.map(np.asarray(xy, dtype=np.float64))[:, :2])
+
+
+def _legend_html(palette: np.ndarray, names: Sequence[str]) -> str:
+    """A line of class swatches (coloured discs) and names."""
+    from cnnvis.scene.colors import rgba_to_hex
+
+    return "&nbsp;&nbsp; ".join(
+        f'<span style="color:{rgba_to_hex(palette[c])}; font-size:15px">&#9679;</span>&nbsp;{name}'
+        for c, name in enumerate(names)
+    )
 
 
 def open_player(window: Any) -> EpochPlayer | None:
@@ -275,7 +304,8 @@ def open_player(window: Any) -> EpochPlayer | None:
         f"epoch {s.get('epoch', i)}  ·  accuracy {100.0 * float(s.get('accuracy', np.nan)):.1f}%"
         for i, s in enumerate(rec.snapshots)
     ]
-    player = EpochPlayer(frames, rec.pooled_labels, captions, layer, parent=window)
+    names = [str(c) for c in ctl.class_names]
+    player = EpochPlayer(frames, rec.pooled_labels, captions, layer, names, parent=window)
     player.setWindowFlag(QtCore.Qt.WindowType.Window)
     player.setWindowTitle(f"Training animation — {layer}")
     player.resize(900, 760)
