@@ -1,4 +1,4 @@
-"""``python -m cnnvis export {facets,png,svg,projections} SESSION --out PATH``.
+"""``python -m cnnvis export {facets,png,svg,projections,animation} SESSION --out PATH``.
 
 The session is opened here with :func:`cnnvis.session.open_session`; each kind is then written
 from its analysis by a library function (``cnnvis.export.<kind>.export_<kind>``) with plain
