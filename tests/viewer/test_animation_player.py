@@ -101,6 +101,11 @@ def test_a_click_tracks_a_point_and_its_letter_follows_it(player):
         # the trail ends at the point: the last vertex of each tracked point's segments
         trail = p._trails.pos.reshape(2, -1, 2)
         assert np.allclose(trail[:, -1], where, atol=1e-5)
+    # the letters stay 12 px up and right of their points when the view zooms
+    for zoom in (1.0, 0.5):
+        p.view.camera.zoom(zoom)
+        shift = p.data_to_canvas(p._letters.pos[:, :2]) - p.data_to_canvas(where)
+        assert np.allclose(shift, [12.0, -12.0], atol=0.5), shift
     # a click far from every point tracks nothing; a click on a tracked point lets it go
     assert p.pick((1.0, 1.0)) is None
     p.track(200)

@@ -20,20 +20,23 @@ import numpy as np
 
 
 def add_video_arguments(parser: argparse.ArgumentParser, *, layer: bool = False) -> None:
-    """The options every animation takes (``export animation`` adds ``--layer``)."""
+    """The options every animation takes; ``export animation`` (``layer``) adds ``--layer``
+    and tracks samples by their position in the data, ``animate`` by their row."""
+    kind = "animation; " if layer else ""
     if layer:
         parser.add_argument("--layer", help="the layer played (animation; default the last)")
     parser.add_argument(
-        "--fps", type=float, default=30.0, help="frames per second (animation; default 30)"
+        "--fps", type=float, default=30.0, help=f"frames per second ({kind}default 30)"
     )
     parser.add_argument(
-        "--seconds", type=float, default=10.0, help="length of the video (animation; default 10)"
+        "--seconds", type=float, default=10.0, help=f"length of the video ({kind}default 10)"
     )
+    which = "positions in the data" if layer else "rows of the CSV files, from 0"
     parser.add_argument(
         "--track",
         metavar="I,J,…|none",
-        help="samples labelled A, B, … with trails (animation: positions in the data; animate: "
-        "rows); default: the three that stray furthest from their class",
+        help=f"samples labelled A, B, … with trails ({kind}{which}); default: the three whose"
+        " trajectories stray furthest from their class",
     )
 
 

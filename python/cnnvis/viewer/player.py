@@ -103,6 +103,8 @@ class EpochPlayer(QtWidgets.QWidget):
         lo, hi = self.frames.min(axis=(0, 1)), self.frames.max(axis=(0, 1))
         self.view.camera.set_range(x=(lo[0], hi[0]), y=(lo[1], hi[1]), margin=0.04)
         self.canvas.events.draw.connect(self._count_draw)
+        # letters sit a fixed number of pixels from their points: place them again on zoom
+        self.view.scene.transform.changed.connect(lambda _event: self._draw_tracks())
         self.canvas.events.mouse_press.connect(self._on_press)
         self.canvas.events.mouse_release.connect(self._on_release)
         lay.addWidget(self.canvas.native, 1)
@@ -112,7 +114,9 @@ class EpochPlayer(QtWidgets.QWidget):
             lay.addWidget(legend)
         lay.addLayout(self._controls(title))
         self._timer = QtCore.QTimer(self)
-        self._timer.setInterval(0)  # as fast as the canvas draws; the clock sets the pace
+        # a tick per 15 ms at most (more would move the points between two draws for nothing);
+        # the clock, not the tick count, sets the pace
+        self._timer.setInterval(15)
         self._timer.timeout.connect(self._tick)
 
     def _controls(self, title: str) -> QtWidgets.QHBoxLayout:
@@ -179,7 +183,9 @@ class EpochPlayer(QtWidgets.QWidget):
         self.slider.blockSignals(False)
         i = keyframe_at(self.frames.shape[0], self.time)
         text = self.captions[i] if i < len(self.captions) else f"frame {i}"
-        self.caption.setText(f"<b>{self._title}</b>&nbsp;&nbsp;{text}")
+        text = f"<b>{self._title}</b>&nbsp;&nbsp;{text}"
+        if self.caption.text() != text:  # a new label lays the bar out again: only when it changes
+            self.caption.setText(text)
         self.canvas.update()
 
     def _count_draw(self, _event: Any) -> None:
