@@ -50,12 +50,14 @@ POINT_OPACITY = 0.9  # a little of what is under a point shows through
 @dataclass
 class FrameStyle:
     """What is written on every frame: ``title`` (top left), one caption per keyframe (``"epoch
-    3 · accuracy 97.1%"``), the class names of the legend and the tracked rows."""
+    3 · accuracy 97.1%"``), the class names of the legend, the tracked rows and the labels of
+    the time bar's ticks."""
 
     title: str = ""
     captions: Sequence[str] = ()
     class_names: Sequence[str] = ()
     track: Sequence[int] = ()
+    ticks: Sequence[str] = ()  # a short label under each keyframe's tick (the epoch)
 
 
 def _font(px: float):
@@ -80,7 +82,7 @@ class Rasteriser:
         self.palette = class_colors(max(n_classes, len(style.class_names), 1))[:, :3]
         self.rgb = (self.palette[self.labels] * 255.0).astype(np.float32)
         legend = 150 * self.unit if len(style.class_names) else 0.0
-        top, bottom, side = 56 * self.unit, 40 * self.unit, 24 * self.unit
+        top, bottom, side = 56 * self.unit, 52 * self.unit, 24 * self.unit
         self._fit(side, top, w - legend - side, h - bottom)
         area = (w - legend - 2 * side) * (h - top - bottom)
         n = max(self.frames.shape[1], 1)
@@ -188,7 +190,7 @@ class Rasteriser:
         """A thin time bar along the bottom with a tick per keyframe."""
         u, (w, h) = self.unit, self.size
         n_frames = self.frames.shape[0]
-        x0, x1, y = 24 * u, w - 24 * u, h - 20 * u
+        x0, x1, y = 24 * u, w - 24 * u, h - 34 * u
         draw.line((x0, y, x1, y), fill=(210, 210, 210, 255), width=max(1, int(3 * u)))
         frac = t / max(n_frames - 1, 1)
         width = max(1, int(3 * u))
@@ -197,6 +199,9 @@ class Rasteriser:
             x = x0 + (x1 - x0) * i / max(n_frames - 1, 1)
             r = 4 * u
             draw.ellipse((x - r, y - r, x + r, y + r), fill=(255, 255, 255, 255), outline=_MUTED)
+            if i < len(self.style.ticks):
+                font = _font(13 * u)
+                draw.text((x, y + 8 * u), self.style.ticks[i], fill=_MUTED, font=font, anchor="mt")
 
     def _tracked(self, draw, t: float, xy: np.ndarray, track: np.ndarray) -> None:
         """Each tracked sample: a faint trail over the last keyframe's worth of time, a ringed
@@ -385,7 +390,8 @@ def export_animation(
         rows = np.argsort(-score, kind="stable")[:3]
     captions = [_caption(rec.snapshots[s], s) for s in snapshots]
     names = list(getattr(rec, "class_names", None) or range(int(labels.max()) + 1))
-    style = FrameStyle(layer, captions, [str(c) for c in names], [int(r) for r in rows])
+    ticks = [str(rec.snapshots[s].get("epoch", s)) for s in snapshots]
+    style = FrameStyle(layer, captions, [str(c) for c in names], [int(r) for r in rows], ticks)
     return write_animation(frames, labels, out, style=style, fps=fps, seconds=seconds, size=size)
 
 
