@@ -85,7 +85,11 @@ def test_bad_csv_files_get_one_clear_line(csvs, tmp_path, capsys):
 def test_export_animation_command(demo_session, tmp_path, capsys):
     out = tmp_path / "e.gif"
     argv = ["export", "animation", str(demo_session), "--layer", "head.relu", "--out", str(out)]
-    assert main([*argv, "--fps", "4", "--seconds", "1", "--size", "160x120", "--track", "3"]) == 0
-    assert out.stat().st_size > 0
+    options = ["--fps", "4", "--seconds", "1", "--size", "160x120", "--track", "3"]
+    assert main([*argv, *options, "--snapshots", "0,model"]) == 0
+    reader = imageio.get_reader(str(out))
+    frames = [np.asarray(f)[..., :3].astype(int) for f in reader]
+    reader.close()
+    assert len(frames) == 4 and np.abs(frames[0] - frames[-1]).mean() > 1.0
     err = _error(capsys, "export", "animation", str(demo_session), "--out", str(out), "--fps", "-1")
     assert "fps must be" in err

@@ -83,12 +83,14 @@ def run(args: argparse.Namespace) -> int:
 
 def export_animation_from(analysis, args: argparse.Namespace):
     """``export animation``: :func:`cnnvis.export.animation.export_animation` with the options."""
+    from cnnvis.commands.export import _snapshots
     from cnnvis.export.animation import export_animation
 
     return export_animation(
         analysis,
         args.out,
         layer=args.layer,
+        snapshots=_snapshots(args.snapshots),
         track=parse_track(args.track),
         fps=args.fps,
         seconds=args.seconds,

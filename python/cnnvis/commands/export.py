@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--snapshots",
         help="comma-separated snapshot positions or 'model', the grid's columns (projections;"
-        " default: the first snapshot and the model, untrained against trained)",
+        " default: the first snapshot and the model, untrained against trained) or the"
+        " keyframes (animation; default: every snapshot)",
     )
     parser.add_argument(
         "--neuron",

@@ -349,7 +349,7 @@ def export_animation(
     out: str | os.PathLike,
     *,
     layer: str | None = None,
-    snapshots: Sequence[int] | None = None,
+    snapshots: Sequence[int | None] | None = None,
     track: Sequence[int] | None = None,
     fps: float = 30.0,
     seconds: float = 10.0,
@@ -359,7 +359,7 @@ def export_animation(
 ) -> Path:
     """The training snapshots' projections of ``layer`` (default the last recorded) as the
     video ``out`` (``.mp4`` or ``.gif``): one keyframe per snapshot (``snapshots``: positions
-    in ``rec.snapshots``, default all), aligned by :func:`~cnnvis.analysis.animation.
+    in ``rec.snapshots``, or None for the recorded model; default all snapshots), aligned by :func:`~cnnvis.analysis.animation.
     aligned_frames`, captioned with each snapshot's epoch and accuracy.
 
     ``track`` are samples to label A, B, C … (positions in the recorded data, as ``explain
@@ -388,15 +388,18 @@ def export_animation(
     if rows is None:
         score = trajectory_outliers(frames.transpose(1, 0, 2), labels)
         rows = np.argsort(-score, kind="stable")[:3]
-    captions = [_caption(rec.snapshots[s], s) for s in snapshots]
+    model = {"epoch": "model", "accuracy": rec.accuracy}  # the recorded model itself
+    stops = [model if s is None else rec.snapshots[s] for s in snapshots]
+    captions = [_caption(stop, s) for stop, s in zip(stops, snapshots)]
     names = list(getattr(rec, "class_names", None) or range(int(labels.max()) + 1))
-    ticks = [str(rec.snapshots[s].get("epoch", s)) for s in snapshots]
+    ticks = [str(stop.get("epoch", s)) for stop, s in zip(stops, snapshots)]
     style = FrameStyle(layer, captions, [str(c) for c in names], [int(r) for r in rows], ticks)
     return write_animation(frames, labels, out, style=style, fps=fps, seconds=seconds, size=size)
 
 
-def _caption(snapshot: dict, position: int) -> str:
-    text = f"epoch {snapshot.get('epoch', position)}"
+def _caption(snapshot: dict, position: int | None) -> str:
+    epoch = snapshot.get("epoch", position)
+    text = "trained model" if epoch == "model" else f"epoch {epoch}"
     acc = snapshot.get("accuracy")
     if acc is not None and np.isfinite(acc):
         text += f"  ·  accuracy {100.0 * float(acc):.1f}%"
