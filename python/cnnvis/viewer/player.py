@@ -133,6 +133,7 @@ class EpochPlayer(QtWidgets.QWidget):
         self.slider.setTickInterval(STEPS)
         self.slider.setTickPosition(QtWidgets.QSlider.TickPosition.TicksBelow)
         self.slider.valueChanged.connect(lambda v: self.set_time(v / STEPS))
+        self.slider.sliderPressed.connect(self.pause)  # the hand on the slider takes over
         bar.addWidget(self.slider, 1)
         self.caption = QtWidgets.QLabel()
         self.caption.setMinimumWidth(220)
@@ -163,7 +164,10 @@ class EpochPlayer(QtWidgets.QWidget):
         self.play_button.setText("Play")
 
     def toggle(self) -> None:
-        self.pause() if self.playing else self.play()
+        if self.playing:
+            self.pause()
+        else:
+            self.play()
 
     def _tick(self) -> None:
         t = (time.perf_counter() - self._clock) / SECONDS_PER_KEYFRAME
