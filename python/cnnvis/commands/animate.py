@@ -81,16 +81,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def export_animation_from(analysis, args: argparse.Namespace):
-    """``export animation``: :func:`cnnvis.export.animation.export_animation` with the options."""
-    from cnnvis.commands.export import _snapshots
+def export_animation_from(analysis, args: argparse.Namespace, snapshots=None):
+    """``export animation``: :func:`cnnvis.export.animation.export_animation` with the options
+    (``snapshots`` parsed from ``--snapshots`` by the export command)."""
     from cnnvis.export.animation import export_animation
 
     return export_animation(
         analysis,
         args.out,
         layer=args.layer,
-        snapshots=_snapshots(args.snapshots),
+        snapshots=snapshots,
         track=parse_track(args.track),
         fps=args.fps,
         seconds=args.seconds,

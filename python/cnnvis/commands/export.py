@@ -25,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", choices=list(KINDS), help="what to write")
     parser.add_argument("session", help="session folder (see `python -m cnnvis demo`)")
     parser.add_argument(
-        "--out", required=True, help="output file (png, svg) or folder (facets, projections)"
+        "--out",
+        required=True,
+        help="output file (png, svg, animation .mp4/.gif) or folder (facets, projections)",
     )
     parser.add_argument(
         "--size", help="WxH in pixels (png, svg: default 1920x1080; animation: 1280x720)"
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.kind == "animation":
         from cnnvis.commands.animate import export_animation_from
 
-        out = export_animation_from(analysis, args)
+        out = export_animation_from(analysis, args, _snapshots(args.snapshots))
     elif args.kind == "png":
         from cnnvis.export.png import export_png
 
