@@ -489,3 +489,62 @@ class TrackerCallback:
             except (TypeError, ValueError):
                 continue  # a non-scalar entry is not a metric to plot
         self.tracker.snapshot(epoch=int(trainer.current_epoch), loss=loss, metrics=metrics)
+
+
+def _history_row(history: Mapping[str, Any] | None, epoch: int) -> tuple[Any, dict[str, float]]:
+    """The loss and metrics ``training.train``'s history gives for ``epoch`` (0: untrained)."""
+    if not history:
+        return None, {}
+    if epoch == 0:
+        row = {f"test_{k}": v for k, v in (history.get("initial") or {}).items()}
+    else:
+        row = next((r for r in history.get("epochs", []) if r.get("epoch") == epoch), {})
+    keys = ("train_accuracy", "test_loss", "test_accuracy")
+    metrics = {k: float(row[k]) for k in keys if isinstance(row.get(k), (int, float))}
+    return row.get("train_loss"), metrics
+
+
+def checkpoint_snapshots(
+    rec: Any,
+    data: Any,
+    checkpoints: Sequence[str | os.PathLike],
+    load: Callable[[Path], Any],
+    history: Mapping[str, Any] | None = None,
+    *,
+    batch_size: int = 256,
+) -> list[dict[str, Any]]:
+    """Snapshot entries of saved checkpoints, measured on the recording's pooled samples.
+
+    Parameters
+    ----------
+    rec : Recording
+        Recorded from ``data``: its layers are tracked, its ``pooled_index`` samples (read from
+        ``data``, which must index them) are the probe set.
+    checkpoints : paths
+        ``epoch_NNN.pt`` files (:func:`cnnvis.training.snapshot_paths`); the epoch is read from
+        the name.
+    load : callable
+        ``load(path) -> model`` with the checkpoint's weights.
+    history : dict, optional
+        ``training.train``'s history (``history.json``): each epoch's training loss becomes the
+        snapshot's loss, its train and test accuracy and test loss its metrics.
+    """
+    import torch
+
+    from cnnvis.record.inputs import split_batch
+
+    items = [split_batch(data[int(i)]) for i in rec.pooled_index]
+    if not items:
+        raise ValueError("the recording keeps no pooled samples to measure the checkpoints on")
+    x = torch.stack([torch.as_tensor(a) for a, _ in items])
+    y = torch.as_tensor([int(b) for _, b in items], dtype=torch.long)
+    out = []
+    for path in checkpoints:
+        path = Path(path)
+        epoch = int(path.stem.rpartition("_")[2]) if path.stem.startswith("epoch_") else len(out)
+        entry = measure(load(path), x, y, rec.layer_names, rec.n_classes, batch_size=batch_size)
+        loss, metrics = _history_row(history, epoch)
+        metrics.setdefault("probe_loss", entry.pop("probe_loss"))
+        entry.update(epoch=epoch, loss=loss, metrics=metrics, checkpoint=path.name)
+        out.append(entry)
+    return out

@@ -172,6 +172,10 @@ OVERFIT_GAP = 0.10
 #: A layer with this fraction of its neurons redundant (:func:`redundancy`): a third of the
 #: layer repeats another neuron of its cluster, capacity that a narrower layer would keep.
 REDUNDANT_FRACTION = 1 / 3
+#: Redundancy is reported only with this many classes or more: with fewer, an activation-matrix
+#: row has too few entries for two rows being alike to say much (two classes: any two units that
+#: prefer the same class look alike).
+REDUNDANCY_MIN_CLASSES = 5
 #: Sign balance (:func:`sign_balance`) at or above this: nine tenths of the connection weight
 #: into the layer is positive, so it mostly sums its inputs instead of contrasting them.
 ALL_POSITIVE = 0.9
@@ -225,17 +229,21 @@ def _stat_layers(snaps: list[dict], field: str) -> list[str]:
     return list(names)
 
 
-def _losses(snaps: list[dict]) -> np.ndarray:
-    """The loss given to each snapshot, or its probe loss where none was given."""
-    out = []
-    for s in snaps:
-        loss = s.get("loss")
-        out.append(s.get("metrics", {}).get("probe_loss", math.nan) if loss is None else loss)
-    return np.asarray(out, dtype=np.float64)
+def _losses(snaps: list[dict]) -> tuple[np.ndarray, list[int]]:
+    """One loss series and its epochs: the losses given to the snapshots where any was given
+    (a training loss), else the probe losses; snapshots without one are left out."""
+    given = any(s.get("loss") is not None for s in snaps)
+    loss, epochs = [], []
+    for s, e in zip(snaps, _epochs(snaps)):
+        value = s.get("loss") if given else s.get("metrics", {}).get("probe_loss")
+        if value is not None:
+            loss.append(float(value))
+            epochs.append(e)
+    return np.asarray(loss, dtype=np.float64), epochs
 
 
 def _loss_findings(snaps: list[dict]) -> list[Finding]:
-    loss, epochs = _losses(snaps), _epochs(snaps)
+    loss, epochs = _losses(snaps)
     for i in range(1, len(loss)):
         floor = np.nanmin(loss[: i + 1][:-1]) if np.isfinite(loss[:i]).any() else math.nan
         bad = not math.isfinite(loss[i])
@@ -351,7 +359,7 @@ def _frozen_layers(snaps: list[dict]) -> list[Finding]:
 
 def _structure_findings(analysis: Any) -> list[Finding]:
     out = []
-    for layer in analysis.layers:
+    for layer in analysis.layers if analysis.recording.n_classes >= REDUNDANCY_MIN_CLASSES else []:
         r = redundancy(analysis, layer)
         if r >= REDUNDANT_FRACTION:
             out.append(Finding("redundant_neurons", layer, None, r,
