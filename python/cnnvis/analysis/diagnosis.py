@@ -288,7 +288,7 @@ def _gradient_findings(snaps: list[dict]) -> list[Finding]:
     first, last = layers[0], layers[-1]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = _series(snaps, first, "grad_norm") / _series(snaps, last, "grad_norm")
-    peak = np.nanmax([_series(snaps, n, "grad_norm") for n in layers], axis=0, initial=0.0)
+    peak = np.fmax.reduce([_series(snaps, n, "grad_norm") for n in layers], axis=0, initial=0.0)
     epochs, out = _epochs(snaps), []
     start = _since(ratio < VANISHING_RATIO)
     if start is not None:
