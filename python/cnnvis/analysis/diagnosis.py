@@ -229,10 +229,9 @@ def _stat_layers(snaps: list[dict], field: str) -> list[str]:
     return list(names)
 
 
-def _losses(snaps: list[dict]) -> tuple[np.ndarray, list[int]]:
-    """One loss series and its epochs: the losses given to the snapshots where any was given
-    (a training loss), else the probe losses; snapshots without one are left out."""
-    given = any(s.get("loss") is not None for s in snaps)
+def _losses(snaps: list[dict], given: bool) -> tuple[np.ndarray, list[int]]:
+    """The losses given to the snapshots (a training loss, ``given``) or their probe losses,
+    each series alone (they measure different things), with their epochs."""
     loss, epochs = [], []
     for s, e in zip(snaps, _epochs(snaps)):
         value = s.get("loss") if given else s.get("metrics", {}).get("probe_loss")
@@ -242,25 +241,43 @@ def _losses(snaps: list[dict]) -> tuple[np.ndarray, list[int]]:
     return np.asarray(loss, dtype=np.float64), epochs
 
 
-def _loss_findings(snaps: list[dict]) -> list[Finding]:
-    loss, epochs = _losses(snaps)
-    for i in range(1, len(loss)):
-        floor = np.nanmin(loss[: i + 1][:-1]) if np.isfinite(loss[:i]).any() else math.nan
+def _diverged(loss: np.ndarray, epochs: list[int]) -> Finding | None:
+    """The first snapshot whose loss is not finite or above :data:`DIVERGED_FACTOR` times both the
+    lowest loss before it and the first loss."""
+    for i in range(len(loss)):
+        floor = np.fmin.reduce(loss[:i], initial=math.inf)
         bad = not math.isfinite(loss[i])
         if bad or (math.isfinite(floor) and loss[i] > DIVERGED_FACTOR * max(floor, loss[0])):
             how = "is not finite" if bad else f"rose to {loss[i]:.3g} from a low of {floor:.3g}"
-            return [Finding("loss_diverged", None, epochs[i], float(loss[i]),
-                            f"the loss {how} at epoch {epochs[i]}: lower the learning rate")]  # fmt: skip
-    if len(loss) > PLATEAU_SPAN and math.isfinite(loss[0]) and loss[0] > 0:
-        before, recent = loss[-PLATEAU_SPAN - 1], loss[-PLATEAU_SPAN:]
-        drop = (before - recent.min()) / abs(before)
-        if drop < PLATEAU_DROP and recent[-1] > PLATEAU_LEVEL * loss[0]:
-            e = epochs[-PLATEAU_SPAN - 1]
-            return [Finding("loss_plateau", None, e, float(recent[-1]),
-                            f"the loss has stalled at {recent[-1]:.3g} since epoch {e} "
-                            f"({drop:.1%} lower over {PLATEAU_SPAN} snapshots), above half its "
-                            f"first value {loss[0]:.3g}: check the learning rate and the data")]  # fmt: skip
-    return []
+            return Finding("loss_diverged", None, epochs[i], float(loss[i]),
+                           f"the loss {how} at epoch {epochs[i]}: lower the learning rate")  # fmt: skip
+    return None
+
+
+def _plateau(loss: np.ndarray, epochs: list[int]) -> Finding | None:
+    if len(loss) <= PLATEAU_SPAN or not (math.isfinite(loss[0]) and loss[0] > 0):
+        return None
+    before, recent = loss[-PLATEAU_SPAN - 1], loss[-PLATEAU_SPAN:]
+    drop = (before - recent.min()) / abs(before)
+    if drop >= PLATEAU_DROP or recent[-1] <= PLATEAU_LEVEL * loss[0]:
+        return None
+    e = epochs[-PLATEAU_SPAN - 1]
+    return Finding("loss_plateau", None, e, float(recent[-1]),
+                   f"the loss has stalled at {recent[-1]:.3g} since epoch {e} ({drop:.1%} lower "
+                   f"over {PLATEAU_SPAN} snapshots), above half its first value {loss[0]:.3g}: "
+                   "check the learning rate and the data")  # fmt: skip
+
+
+def _loss_findings(snaps: list[dict]) -> list[Finding]:
+    """Divergence in either loss series (the earliest); a plateau of the given loss, else of the
+    probe loss."""
+    series = [_losses(snaps, given) for given in (True, False)]
+    diverged = [f for f in (_diverged(*s) for s in series) if f is not None]
+    if diverged:
+        return [min(diverged, key=lambda f: f.epoch)]
+    main = series[0] if len(series[0][0]) else series[1]
+    plateau = _plateau(*main)
+    return [] if plateau is None else [plateau]
 
 
 def _overfitting(snaps: list[dict]) -> list[Finding]:
