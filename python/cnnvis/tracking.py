@@ -130,14 +130,16 @@ class _Activations:
             if not torch.is_tensor(out):
                 raise ValueError(f"the layer {name!r} does not output a tensor")
             self.calls[name] = self.calls.get(name, 0) + 1
-            t = out.detach().double()
+            t = out.detach().float()  # sums below accumulate in float64
             t = t.reshape(t.shape[0], t.shape[1], -1) if t.dim() > 2 else t.unsqueeze(-1)
             spatial = t.mean(2)  # (batch, channels)
             s = self.sums[name]
             cm = torch.zeros(self.n_classes, t.shape[1], dtype=torch.float64, device=t.device)
-            cm.index_add_(0, self.labels, spatial)
-            part = {"total": t.sum(), "squares": (t * t).sum(), "count": t.numel(),
-                    "lo": t.amin((0, 2)), "hi": t.amax((0, 2)), "class_sums": cm}  # fmt: skip
+            cm.index_add_(0, self.labels, spatial.double())
+            lo, hi = torch.aminmax(t.transpose(0, 1).reshape(t.shape[1], -1), dim=1)
+            part = {"total": t.sum(dtype=torch.float64), "count": t.numel(),
+                    "squares": torch.linalg.vector_norm(t, dtype=torch.float64) ** 2,
+                    "lo": lo, "hi": hi, "class_sums": cm}  # fmt: skip
             for key, v in part.items():
                 if key not in s:
                     s[key] = v
@@ -147,7 +149,7 @@ class _Activations:
                     s[key] = torch.maximum(s[key], v)
                 else:
                     s[key] = s[key] + v
-            self.pooled[name].append(spatial.float().cpu())
+            self.pooled[name].append(spatial.cpu())
 
         return fold
 
@@ -374,7 +376,10 @@ class Tracker:
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive integer, got {every!r}")
         self.model, self.every, self.loss_fn, self.keep_state = model, every, loss_fn, keep_state
-        self.x, self.y = probe_tensors(probe_data, probe_size)
+        import torch
+
+        with torch.random.fork_rng(devices=[]):  # a DataLoader draws a seed: keep the run's RNG
+            self.x, self.y = probe_tensors(probe_data, probe_size)
         names = class_names or class_names_of(probe_data)
         n_classes = max(len(names or []), int(self.y.max()) + 1)
         if int(self.y.min()) < 0:
@@ -384,7 +389,10 @@ class Tracker:
             raise ValueError(
                 f"{len(self.class_names)} class names for labels up to {n_classes - 1}"
             )
-        self.layers = list(layers) if layers is not None else default_tracked_layers(model, self.x)
+        if layers is None:
+            with torch.random.fork_rng(devices=[]):
+                layers = default_tracked_layers(model, self.x)
+        self.layers = list(layers)
         self.snapshots: list[dict[str, Any]] = []
         self._calls = 0
         self._finite_state: tuple[Any, dict] | None = None

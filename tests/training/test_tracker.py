@@ -63,6 +63,16 @@ def test_snapshot_measures_without_changing_the_model():
     assert set(stats["head.relu"]) == set(STAT_FIELDS)
 
 
+def test_tracking_leaves_the_random_number_generator_alone():
+    """Adding a tracker to a training loop does not change the run (dropout masks, shuffling)."""
+    model = demo_cnn()
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    Tracker(model, TEST, probe_size=32).snapshot()
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_dead_and_saturated_units_are_counted():
     model = sigmoid_mlp(depth=2, width=8)
     with torch.no_grad():
