@@ -1,7 +1,9 @@
 """The Recording's codec: a :class:`~cnnvis.record.Recording` as a session folder and back.
 
 ``recording.json`` holds the scalars, the layer list, the graph and meta; ``recording.npz`` the
-arrays (keys ``labels``, ``layer{i}/pooled``, ``weight{i}/{j}``, ``snapshot{s}/{j}`` ...). The
+arrays (keys ``labels``, ``layer{i}/pooled``, ``weight{i}/{j}``, ``snapshot{s}/{j}`` ...;
+a snapshot's statistics are one float64 table ``snapshot{s}/stats``, layers by fields as its
+``stats_layers`` and ``stats_fields`` name them, a NaN loss is the JSON string ``"nan"``). The
 folder itself (manifest, checksums, atomic writes, safe reads) is :mod:`cnnvis.io`'s.
 
 Reading checks everything a damaged or hostile session could get wrong, before any of it is
