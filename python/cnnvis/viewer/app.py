@@ -18,6 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from cnnvis.viewer.animation import SceneAnimation
 from cnnvis.viewer.controller import Controller
+from cnnvis.viewer.diagnosis import toggle_diagnosis
 from cnnvis.viewer.overview import OverviewMouse
 from cnnvis.viewer.panels import DetailsPanel, LegendPanel
 from cnnvis.viewer.projection import ProjectionPanel
@@ -180,6 +181,9 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         )
         self.act_collapse.setToolTip("the default depth (click a group's band or title to open it)")
         view.addAction("&Reset view", self.reset_view, QtGui.QKeySequence("R"))
+        view.addAction(
+            "&Diagnosis (training)", lambda: toggle_diagnosis(self), QtGui.QKeySequence("T")
+        )
         self._update_actions()
 
     # -- session --------------------------------------------------------------------------------
@@ -204,6 +208,8 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         self._install_overview()
         self._show_projection(ctl.projection_layer)
         self.details.show_info(None)
+        if getattr(self, "diagnosis_dock", None) is not None:
+            self.diagnosis_dock.widget().set_source(analysis)
         self.statusBar().showMessage(
             f"{rec.model_name}: {len(ctl.layers)} layers, {rec.n_samples} samples, accuracy"
             f" {acc:.1%}  ·  click a cluster, a class or lasso samples"
