@@ -3,7 +3,7 @@
 Anchor: one epoch of the demo CNN's training (the 1,347 training digits, batch 32, AdamW, one
 torch thread as ``python -m cnnvis demo`` trains). Claim (issue 18): a snapshot
 (``Tracker.snapshot``: forward and backward over the probe set, per-layer statistics) costs at
-most 10% of that epoch, at the default probe size (256) and below; diagnosing a 20-snapshot
+most 10% of that epoch, at the default probe size (128) and below; diagnosing a 20-snapshot
 session takes under 1 s.
 
 Times are medians of ``--repeats`` runs, epochs and snapshots alternating so that a busy shared

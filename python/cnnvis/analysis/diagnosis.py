@@ -136,7 +136,7 @@ KINDS = (
 
 #: A layer whose units are dead (constant over the probe set; a ReLU that never fires) for this
 #: fraction or more at the last snapshot. Below it, a few silent units are common and harmless
-#: (an untrained demo CNN starts with about a third of its hidden ReLUs silent on 256 digits); at
+#: (an untrained demo CNN starts with about a third of its hidden ReLUs silent on 128 digits); at
 #: half the layer, the layer has lost half its capacity and rarely wins it back, since a dead ReLU
 #: gets no gradient.
 DEAD_FRACTION = 0.5

@@ -16,7 +16,7 @@ import os
 import sys
 
 #: The session ``train`` writes into ``--out``: the final model recorded on the probe samples
-#: (the first 256 test images), with every epoch's snapshot statistics.
+#: (the first 128 test images), with every epoch's snapshot statistics.
 SESSION = "session"
 
 
