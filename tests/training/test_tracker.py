@@ -227,3 +227,18 @@ def test_lightning_style_callback_snapshots_each_epoch():
     assert [s["epoch"] for s in tracker.snapshots] == [0, 1]
     assert tracker.snapshots[1]["loss"] == 0.5 and tracker.snapshots[1]["metrics"]["val_acc"] == 0.5
     assert "text" not in tracker.snapshots[1]["metrics"]
+
+
+def test_a_model_record_cannot_take_is_tracked_and_save_says_why(tmp_path):
+    """An MLP on flat vectors: snapshots and diagnosis work; a session needs image inputs."""
+    from cnnvis.record import RecordError
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    tracker = Tracker(model, (TEST.images.flatten(1), TEST.targets), layers=["1", "2"])
+    stats = tracker.snapshot(epoch=0, loss=2.3)["stats"]
+    assert list(stats) == ["0", "1", "2"] and stats["1"]["dead"] < 0.5
+    assert diagnose(tracker.snapshots) == []
+    with pytest.raises(RecordError, match=r"image batches.*diagnose\(tracker.snapshots\)"):
+        tracker.save(tmp_path / "flat")
+    assert not (tmp_path / "flat").exists()
