@@ -24,7 +24,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("models/data", ("models", "data")),
     ("graph", ("graph",)),
     ("record", ("record",)),
-    ("training", ("training",)),
+    ("training", ("training", "tracking")),
     ("analysis", ("analysis",)),
     ("interpret", ("interpret",)),
     ("session", ("session",)),

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from cnnvis.graph import layer_groups, model_graph
     from cnnvis.record import LayerRecord, Recording, record
     from cnnvis.session import SessionError, load, open_session
+    from cnnvis.tracking import Tracker
 
 __version__ = "0.1.0"
 
@@ -38,6 +39,7 @@ _LAZY = {
     "SessionError": "cnnvis.session",
     "analyze": "cnnvis.analysis",
     "Analysis": "cnnvis.analysis",
+    "Tracker": "cnnvis.tracking",
 }
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "SessionError",
     "analyze",
     "Analysis",
+    "Tracker",
 ]
 
 

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "record": ("cnnvis.commands.record", "record a saved model on a data set into a session"),
     "info": ("cnnvis.commands.info", "print a summary of a session"),
+    "diagnose": ("cnnvis.commands.diagnose", "find what went wrong in a model and its training"),
     "explain": (
         "cnnvis.commands.explain",
         "explain one sample: gradient maps, occlusion or an adversarial example, as a PNG",

@@ -16,9 +16,17 @@ from typing import Any
 
 from cnnvis.graph.modules import model_device
 
-__all__ = ["evaluate", "load_snapshot", "save_snapshot", "snapshot_paths", "train"]
+__all__ = ["LossNotFinite", "evaluate", "load_snapshot", "save_snapshot", "snapshot_paths", "train"]
 
 HISTORY_FILE = "history.json"
+
+
+class LossNotFinite(ValueError):
+    """The training loss became NaN or infinite (``epoch``, ``loss`` say when and what)."""
+
+    def __init__(self, message: str, epoch: int, loss: float) -> None:
+        super().__init__(message)
+        self.epoch, self.loss = epoch, loss
 
 
 def save_snapshot(model: Any, path: str | os.PathLike) -> Path:
@@ -138,9 +146,11 @@ def _train_epoch(
         out = model(x)
         loss = F.cross_entropy(out, y)
         if not torch.isfinite(loss):
-            raise ValueError(
+            raise LossNotFinite(
                 f"the training loss became {float(loss.detach())} at epoch {epoch}, batch {b}; "
-                f"try a smaller lr (now {lr})"
+                f"try a smaller lr (now {lr})",
+                epoch,
+                float(loss.detach()),
             )
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -165,6 +175,7 @@ def _run_epoch(
     test_data: Any,
     snap: Path | None,
     progress: bool,
+    tracker: Any = None,
 ) -> dict[str, Any]:
     """Train one epoch, score it on ``test_data`` and snapshot it: the epoch's history row."""
     t0 = time.perf_counter()
@@ -173,7 +184,12 @@ def _run_epoch(
         from tqdm.auto import tqdm
 
         batches = tqdm(loader, desc=f"epoch {epoch}/{epochs}", leave=False, unit="batch")
-    train_loss, train_accuracy = _train_epoch(model, batches, opt, device, epoch, lr)
+    try:
+        train_loss, train_accuracy = _train_epoch(model, batches, opt, device, epoch, lr)
+    except LossNotFinite as exc:
+        if tracker is not None:  # the moment a diagnosis is wanted: keep it
+            tracker.snapshot(epoch=epoch, loss=exc.loss)
+        raise
     row: dict[str, Any] = {
         "epoch": epoch,
         "train_loss": train_loss,
@@ -185,6 +201,10 @@ def _run_epoch(
         ev = evaluate(model, test_data, device=device)
         row["test_loss"], row["test_accuracy"] = ev["loss"], ev["accuracy"]
     row["seconds"] = time.perf_counter() - t0
+    if tracker is not None:
+        metrics = {k: row[k] for k in ("train_accuracy", "test_loss", "test_accuracy")}
+        tracker.snapshot(epoch=epoch, loss=train_loss,
+                         metrics={k: v for k, v in metrics.items() if v is not None})  # fmt: skip
     row["snapshot"] = None
     if snap is not None:
         row["snapshot"] = str(save_snapshot(model, snap / f"epoch_{epoch:03d}.pt"))
@@ -209,7 +229,7 @@ def _write_final(model: Any, snap: Path, history: dict[str, Any]) -> None:
     os.replace(tmp, snap / HISTORY_FILE)
 
 
-# Over 80 lines only by its 44-line numpydoc docstring: signature and body are 60.
+# Over 80 lines only by its 47-line numpydoc docstring: signature and body are 67.
 def train(
     model: Any,
     train_data: Any,
@@ -225,6 +245,7 @@ def train(
     optimizer: str = "adam",
     weight_decay: float = 0.0,
     momentum: float = 0.9,
+    tracker: Any = None,
 ) -> dict[str, Any]:
     """Train ``model`` with cross-entropy, saving a snapshot after every epoch.
 
@@ -255,6 +276,9 @@ def train(
         Adam, or SGD with ``momentum``.
     weight_decay, momentum : float
         Optimiser settings.
+    tracker : cnnvis.Tracker, optional
+        Snapshots the untrained model and every epoch (with the epoch's training loss, train
+        and test accuracy and test loss), and the epoch whose loss stops being finite.
 
     Returns
     -------
@@ -302,9 +326,15 @@ def train(
         history["initial"] = evaluate(model, test_data, device=device)
     if snap is not None:
         history["snapshots"].append(str(save_snapshot(model, snap / "epoch_000.pt")))
+    if tracker is not None:
+        initial = history["initial"] or {}
+        tracker.snapshot(epoch=0, metrics={f"test_{k}": initial[k] for k in ("loss", "accuracy")
+                                           if k in initial})  # fmt: skip
 
     for epoch in range(1, epochs + 1):
-        row = _run_epoch(model, loader, opt, device, epoch, epochs, lr, test_data, snap, progress)
+        row = _run_epoch(
+            model, loader, opt, device, epoch, epochs, lr, test_data, snap, progress, tracker
+        )
         if row["test_accuracy"] is not None:
             history["final_test_accuracy"] = row["test_accuracy"]
         if row["snapshot"] is not None:

@@ -198,6 +198,7 @@ def test_train_command_on_cifar10_files(tmp_path, capsys):
         "final.pt",
         "history.json",
         "model.json",
+        "session",  # the Tracker's snapshots, for info and diagnose
     ]
     spec = json.loads((out / "model.json").read_text())
     assert spec["classes"][3] == "c3" and spec["input_size"] == 32 and spec["width"] == 0.125

@@ -49,6 +49,7 @@ def summary(rec, manifest: dict | None = None) -> str:
             for s in rec.snapshots
         )
         lines.append(f"snapshots  {len(rec.snapshots)}: epoch (accuracy) {snaps}")
+        lines.extend(_snapshot_stats(rec.snapshots))
     else:
         lines.append("snapshots  none")
     if manifest is not None:
@@ -61,6 +62,19 @@ def summary(rec, manifest: dict | None = None) -> str:
         )
         lines.append(f"parts      {', '.join(parts) if parts else 'recording only'}")
     return "\n".join(lines)
+
+
+def _snapshot_stats(snaps: list[dict]) -> list[str]:
+    """What the snapshots measured beyond the pooled activations (layer statistics, losses)."""
+    lines = []
+    stats = [s["stats"] for s in snaps if s.get("stats")]
+    if stats:
+        lines.append(f"  statistics of {len(stats[-1])} layers in {len(stats)} snapshots (weights, "
+                     "gradients, activations, dead units): python -m cnnvis diagnose")  # fmt: skip
+    losses = [(s.get("epoch", "?"), s["loss"]) for s in snaps if s.get("loss") is not None]
+    if losses:
+        lines.append("  loss       " + ", ".join(f"{e}: {v:.4g}" for e, v in losses))
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:

@@ -59,6 +59,23 @@ def resolve_model_spec(spec: str) -> str:
     return str(read_file(path, rel))
 
 
+def _folder_snapshots(args: argparse.Namespace, rec, data, load) -> list:
+    """A training folder's ``epoch_NNN.pt`` measured on the recorded samples (the losses and
+    accuracies of its ``history.json`` with them); none for any other ``--model``."""
+    import json
+
+    from cnnvis.tracking import checkpoint_snapshots
+    from cnnvis.training import HISTORY_FILE, snapshot_paths
+
+    folder = Path(args.model)
+    paths = snapshot_paths(folder) if folder.is_dir() else []
+    if not paths:
+        return []
+    history_file = folder / HISTORY_FILE
+    history = json.loads(history_file.read_text()) if history_file.is_file() else None
+    return checkpoint_snapshots(rec, data, paths, load, history, batch_size=args.batch_size)
+
+
 def run(args: argparse.Namespace) -> int:
     from cnnvis.data import DatasetFilesMissing, class_names_of, load_dataset
     from cnnvis.models.checkpoints import load_model
@@ -82,15 +99,10 @@ def run(args: argparse.Namespace) -> int:
     classes = class_names_of(data)
     x0, _ = data[0]
     try:
-        model, name = load_model(
-            resolve_model_spec(args.model),
-            num_classes=len(classes) if classes else 10,
-            in_channels=int(x0.shape[0]),
-            input_size=int(x0.shape[-1]),
-            arch=args.arch,
-            width=args.width,
-            device=args.device,
-        )
+        shape = dict(num_classes=len(classes) if classes else 10, in_channels=int(x0.shape[0]),
+                     input_size=int(x0.shape[-1]), arch=args.arch, width=args.width,
+                     device=args.device)  # fmt: skip
+        model, name = load_model(resolve_model_spec(args.model), **shape)
         model.eval()
         layers = [s.strip() for s in args.layers.split(",")] if args.layers else None
         rec = record(
@@ -100,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
         rec.meta["data"] = f"{args.data} ({args.split})"
         rec.meta["model_source"] = str(args.model)
+        rec.snapshots = _folder_snapshots(args, rec, data, lambda p: load_model(str(p), **shape)[0])
         path = rec.save(args.out, overwrite=args.overwrite)
     except (RecordError, SessionError, ValueError) as exc:
         print(f"cnnvis record: {exc}", file=sys.stderr)

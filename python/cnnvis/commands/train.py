@@ -2,9 +2,10 @@
 
 Writes to ``--out``: ``epoch_000.pt`` (untrained) ... ``epoch_NNN.pt``, ``final.pt`` (state
 dicts, load with ``cnnvis.training.load_snapshot``), ``history.json`` (per-epoch loss and
-accuracy) and ``model.json`` (what rebuilds the model: ``{"model", "width", "num_classes",
-"in_channels", "input_size", "batch_norm", "classes", "data"}``; pass its fields to
-``cnnvis.models.build_model``).
+accuracy), ``session/`` (a session with every epoch's :class:`~cnnvis.Tracker` snapshot, for
+``info``, ``diagnose`` and the viewer; written also when the loss diverges) and ``model.json``
+(what rebuilds the model: ``{"model", "width", "num_classes", "in_channels", "input_size",
+"batch_norm", "classes", "data"}``; pass its fields to ``cnnvis.models.build_model``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ import argparse
 import json
 import os
 import sys
+
+#: The session ``train`` writes into ``--out``: the final model recorded on the probe samples
+#: (the first 128 test images), with every epoch's snapshot statistics.
+SESSION = "session"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from cnnvis.data import DatasetFilesMissing
-    from cnnvis.training import train
+    from cnnvis.tracking import Tracker
+    from cnnvis.training import LossNotFinite, train
 
     if args.epochs < 0:
         print("cnnvis train: --epochs must be >= 0", file=sys.stderr)
@@ -77,23 +83,27 @@ def run(args: argparse.Namespace) -> int:
             f"{spec['num_classes']} classes",
             flush=True,
         )
-    history = train(
-        model,
-        train_data,
-        test_data if len(test_data) else None,
-        epochs=args.epochs,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        device=args.device,
-        snapshot_dir=args.out,
-        progress=not args.quiet,
-        optimizer=args.optimizer,
-    )
+    tracker = Tracker(model, test_data if len(test_data) else train_data,
+                      class_names=spec["classes"])  # fmt: skip
+    session = os.path.join(args.out, SESSION)
+    try:
+        history = train(
+            model, train_data, test_data if len(test_data) else None, epochs=args.epochs,
+            lr=args.lr, batch_size=args.batch_size, seed=args.seed, device=args.device,
+            snapshot_dir=args.out, progress=not args.quiet, optimizer=args.optimizer,
+            tracker=tracker,
+        )  # fmt: skip
+    except LossNotFinite as exc:
+        tracker.save(session)
+        print(f"cnnvis train: {exc}\nsnapshots up to then in {session}: "
+              f"python -m cnnvis diagnose {session}", file=sys.stderr)  # fmt: skip
+        return 1
+    tracker.save(session)
     acc = history["final_test_accuracy"]
     if not args.quiet:
         tail = "" if acc is None else f"; test accuracy {acc:.4f}"
         print(f"snapshots and history in {args.out}{tail}")
+        print(f"session with the snapshots' statistics: {session} (python -m cnnvis diagnose)")
     return 0
 
 

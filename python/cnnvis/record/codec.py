@@ -1,7 +1,9 @@
 """The Recording's codec: a :class:`~cnnvis.record.Recording` as a session folder and back.
 
 ``recording.json`` holds the scalars, the layer list, the graph and meta; ``recording.npz`` the
-arrays (keys ``labels``, ``layer{i}/pooled``, ``weight{i}/{j}``, ``snapshot{s}/{j}`` ...). The
+arrays (keys ``labels``, ``layer{i}/pooled``, ``weight{i}/{j}``, ``snapshot{s}/{j}`` ...;
+a snapshot's statistics are one float64 table ``snapshot{s}/stats``, layers by fields as its
+``stats_layers`` and ``stats_fields`` name them, a NaN loss is the JSON string ``"nan"``). The
 folder itself (manifest, checksums, atomic writes, safe reads) is :mod:`cnnvis.io`'s.
 
 Reading checks everything a damaged or hostile session could get wrong, before any of it is
@@ -130,19 +132,9 @@ def _recording_payload(rec: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]
         weights.append({"module": module, "arrays": list(params)})
         for j, value in enumerate(params.values()):
             arrays[f"weight{i}/{j}"] = np.asarray(value)
-    layer_index = {name: i for i, name in enumerate(rec.layers)}
-    snapshots = []
-    for s, snap in enumerate(rec.snapshots):
-        entry = {k: v for k, v in snap.items() if k != "pooled"}
-        pooled = snap.get("pooled", {})
-        entry["pooled_layers"] = list(pooled)
-        for j, (layer, value) in enumerate(pooled.items()):
-            if layer not in layer_index:
-                raise ValueError(
-                    f"snapshot {s} has pooled activations of unrecorded layer {layer!r}"
-                )
-            arrays[f"snapshot{s}/{j}"] = np.asarray(value, dtype=np.float32)
-        snapshots.append(entry)
+    snapshots = [
+        _snapshot_payload(s, snap, rec.layers, arrays) for s, snap in enumerate(rec.snapshots)
+    ]
     doc = {
         "model_name": rec.model_name,
         "class_names": list(rec.class_names),
@@ -158,6 +150,45 @@ def _recording_payload(rec: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]
     if patch_size is not None:
         doc["patch_source"] = {"patch_size": patch_size}
     return doc, arrays
+
+
+def _json_number(v: Any) -> Any:
+    """A number as JSON: NaN and the infinities (a diverged loss) as the strings "nan", "inf",
+    "-inf", which JSON cannot hold as numbers."""
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else str(v)
+
+
+def _snapshot_payload(s: int, snap: dict, layers: Any, arrays: dict[str, np.ndarray]) -> dict:
+    """Snapshot ``s``'s JSON entry; its arrays go into ``arrays`` (``snapshot{s}/...``)."""
+    entry = {k: v for k, v in snap.items() if k not in ("pooled", "stats", "class_means")}
+    for key, values in (
+        ("pooled", snap.get("pooled", {})),
+        ("class_means", snap.get("class_means")),
+    ):
+        if values is None:
+            continue
+        entry[f"{key}_layers"] = list(values)
+        for j, (layer, value) in enumerate(values.items()):
+            if layer not in layers:
+                raise ValueError(f"snapshot {s} has {key} of unrecorded layer {layer!r}")
+            name = f"snapshot{s}/{j}" if key == "pooled" else f"snapshot{s}/{key}/{j}"
+            arrays[name] = np.asarray(value, dtype=np.float32)
+    if "loss" in snap:
+        entry["loss"] = _json_number(snap["loss"])
+    if "metrics" in snap:
+        entry["metrics"] = {str(k): _json_number(v) for k, v in snap["metrics"].items()}
+    stats = snap.get("stats")
+    if stats is not None:
+        fields = list(next(iter(stats.values()), {}))
+        entry["stats_layers"], entry["stats_fields"] = list(stats), fields
+        table = [[row[f] for f in fields] for row in stats.values()]
+        arrays[f"snapshot{s}/stats"] = np.asarray(table, dtype=np.float64).reshape(
+            len(stats), len(fields)
+        )
+    return entry
 
 
 def save_recording(
@@ -315,23 +346,73 @@ def _weights(c: _Checked) -> dict[str, dict[str, np.ndarray]]:
     return weights
 
 
-def _snapshots(c: _Checked, layers: dict[str, dict]) -> list[dict]:
-    snapshots = []
-    for s, entry in enumerate(c.field("snapshots", list, "a list of snapshots")):
-        names = c.field("pooled_layers", _is_names, "a list of recorded layers", doc=entry)
-        unknown = [name for name in names if name not in layers]
-        if unknown:
-            raise SessionError(f"{c.json}: snapshot {s} names the unrecorded layer {unknown[0]!r}")
-        for key in ("epoch", "accuracy"):
-            if key in entry and not _is_number(entry[key]):
-                raise SessionError(f"{c.json}: the {key} of snapshot {s} is not a number")
-        snap = {k: v for k, v in entry.items() if k != "pooled_layers"}
-        snap["pooled"] = {
-            name: c.array(f"snapshot{s}/{j}", np.float32, (None, len(layers[name]["class_means"])))
-            for j, name in enumerate(names)
+_SPECIAL = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _number(c: _Checked, v: Any, what: str, s: int) -> float:
+    """A number written by :func:`_json_number` (NaN and infinities as strings)."""
+    if _is_number(v):
+        return float(v)
+    if isinstance(v, str) and v in _SPECIAL:
+        return _SPECIAL[v]
+    raise SessionError(f"{c.json}: the {what} of snapshot {s} is not a number")
+
+
+def _snapshot_layers(c: _Checked, entry: Any, key: str, layers: dict, s: int) -> list[str] | None:
+    """The recorded layers a snapshot keeps ``key`` arrays of (None when it keeps none)."""
+    if key not in entry and key != "pooled_layers":
+        return None
+    names = c.field(key, _is_names, "a list of recorded layers", doc=entry)
+    unknown = [name for name in names if name not in layers]
+    if unknown:
+        raise SessionError(f"{c.json}: snapshot {s} names the unrecorded layer {unknown[0]!r}")
+    if len(set(names)) != len(names):
+        raise SessionError(f"{c.json}: snapshot {s} names a layer twice in {key!r}")
+    return names
+
+
+def _snapshot_stats(c: _Checked, entry: dict, s: int) -> dict[str, dict[str, float]]:
+    names = c.field("stats_layers", _is_names, "a list of layer names", doc=entry)
+    fields = c.field("stats_fields", _is_names, "a list of statistic names", doc=entry)
+    if len(set(names)) != len(names) or len(set(fields)) != len(fields):
+        raise SessionError(f"{c.json}: snapshot {s} names a layer or statistic twice")
+    table = c.array(f"snapshot{s}/stats", np.float64, (len(names), len(fields)))
+    return {name: dict(zip(fields, map(float, row))) for name, row in zip(names, table)}
+
+
+def _snapshot(c: _Checked, entry: Any, s: int, layers: dict[str, dict], n_classes: int) -> dict:
+    if not isinstance(entry, dict):
+        raise SessionError(f"{c.json}: snapshot {s} is not an object")
+    for key in ("epoch", "accuracy"):
+        if key in entry and not _is_number(entry[key]):
+            raise SessionError(f"{c.json}: the {key} of snapshot {s} is not a number")
+    drop = ("pooled_layers", "class_means_layers", "stats_layers", "stats_fields")
+    snap = {k: v for k, v in entry.items() if k not in drop}
+    width = {name: len(layer["class_means"]) for name, layer in layers.items()}
+    pooled = _snapshot_layers(c, entry, "pooled_layers", layers, s) or []
+    snap["pooled"] = {
+        name: c.array(f"snapshot{s}/{j}", np.float32, (None, width[name]))
+        for j, name in enumerate(pooled)
+    }
+    means = _snapshot_layers(c, entry, "class_means_layers", layers, s)
+    if means is not None:
+        snap["class_means"] = {
+            name: c.array(f"snapshot{s}/class_means/{j}", np.float32, (width[name], n_classes))
+            for j, name in enumerate(means)
         }
-        snapshots.append(snap)
-    return snapshots
+    if "stats_layers" in entry:
+        snap["stats"] = _snapshot_stats(c, entry, s)
+    if entry.get("loss") is not None:
+        snap["loss"] = _number(c, entry["loss"], "loss", s)
+    if "metrics" in entry:
+        metrics = c.field("metrics", dict, "an object of metrics", doc=entry)
+        snap["metrics"] = {str(k): _number(c, v, f"metric {k!r}", s) for k, v in metrics.items()}
+    return snap
+
+
+def _snapshots(c: _Checked, layers: dict[str, dict], n_classes: int) -> list[dict]:
+    entries = c.field("snapshots", list, "a list of snapshots")
+    return [_snapshot(c, entry, s, layers, n_classes) for s, entry in enumerate(entries)]
 
 
 def _graph(c: _Checked) -> nx.DiGraph:
@@ -371,7 +452,7 @@ def _recording_fields(doc: Any, arrays: dict[str, np.ndarray], root: Path) -> di
         patch_source=source,
         weights=_weights(c),
         graph=_graph(c),
-        snapshots=_snapshots(c, layers),
+        snapshots=_snapshots(c, layers, k),
         meta=dict(meta),
     )
 

@@ -210,6 +210,11 @@ class Recording:
     snapshots : list of dict
         Training snapshots, oldest first: ``{"epoch": int, "accuracy": float, "pooled": {layer:
         ndarray (n_pooled, n_channels)}}`` with the same ``pooled_index`` samples (P5). May be empty.
+        Snapshots of a :class:`cnnvis.Tracker` (or of ``record --model TRAINING_FOLDER``) also
+        hold ``"loss"`` (float or None, NaN allowed), ``"metrics"`` ({name: float}),
+        ``"class_means"`` ({recorded layer: ndarray (n_channels, n_classes) float32}) and
+        ``"stats"`` ({layer: {statistic: float}}, the conv/linear modules and the recorded layers,
+        statistics as in :data:`cnnvis.tracking.STAT_FIELDS`, NaN where one does not apply).
     meta : dict
         Free-form JSON-serialisable facts (data set name, seeds, training history, ...).
         :func:`cnnvis.record` fills ``n_samples_seen``, ``top_k``, ``patch_size``,

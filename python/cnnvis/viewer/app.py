@@ -18,6 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from cnnvis.viewer.animation import SceneAnimation
 from cnnvis.viewer.controller import Controller
+from cnnvis.viewer.diagnosis import toggle_diagnosis
 from cnnvis.viewer.overview import OverviewMouse
 from cnnvis.viewer.panels import DetailsPanel, LegendPanel
 from cnnvis.viewer.player import open_player
@@ -184,6 +185,9 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         view.addSeparator()
         self.act_player = view.addAction("Training &animation…", lambda: open_player(self))
         self.act_player.setToolTip("the projection's layer through the training snapshots, played")
+        view.addAction(
+            "&Diagnosis (training)", lambda: toggle_diagnosis(self), QtGui.QKeySequence("T")
+        )
         self._update_actions()
 
     # -- session --------------------------------------------------------------------------------
@@ -208,6 +212,8 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         self._install_overview()
         self._show_projection(ctl.projection_layer)
         self.details.show_info(None)
+        if getattr(self, "diagnosis_dock", None) is not None:
+            self.diagnosis_dock.widget().set_source(analysis)
         self.statusBar().showMessage(
             f"{rec.model_name}: {len(ctl.layers)} layers, {rec.n_samples} samples, accuracy"
             f" {acc:.1%}  ·  click a cluster, a class or lasso samples"
