@@ -84,7 +84,7 @@ def test_projections_are_aligned_and_morph(comparison, demo_session):
 def test_a_model_compared_with_itself_does_not_move(demo_session):
     a = open_session(demo_session)
     c = compare_models(a, a, layer_a="head.relu", layer_b="head.relu")
-    assert c.a.name == "A: session" and c.b.name == "B: session"  # told apart
+    assert c.a.name == c.b.name == "session"  # the folder's name
     assert np.allclose(c.displacement, 0.0, atol=1e-6)
     assert c.neighbour_agreement == 1.0
     assert all(ra == rb for ra, rb in c.rows)
@@ -107,6 +107,8 @@ def test_sessions_on_other_data_are_refused(demo_session, tmp_path, how, message
         compare_models(open_session(demo_session), other)
 
 
-def test_an_unknown_layer_is_named(comparison, untrained, demo_session):
+def test_an_unknown_layer_and_a_path_are_refused(untrained, demo_session):
     with pytest.raises(KeyError, match="nope"):
         compare_models(open_session(untrained), open_session(demo_session), layer_b="nope")
+    with pytest.raises(TypeError, match="two Analyses"):
+        compare_models(str(untrained), open_session(demo_session))

@@ -353,7 +353,15 @@ def compare_models(
         If the two sessions were not recorded on the same data (:func:`check_same_data`).
     KeyError
         For a layer that was not analysed.
+    TypeError
+        For anything but two Analyses (a session's path, a Recording).
     """
+    for x in (a, b):
+        if not (hasattr(x, "recording") and hasattr(x, "layers")):
+            raise TypeError(
+                f"compare_models takes two Analyses (cnnvis.open_session(path)), got "
+                f"{type(x).__name__}"
+            )
     rec_a, rec_b = a.recording, b.recording
     samples, rows_a, rows_b = check_same_data(rec_a, rec_b)
     layer_a = a.layers[-1] if layer_a is None else layer_a
@@ -362,8 +370,6 @@ def compare_models(
         analysis.recording.layer(layer)  # a clear KeyError before any work
     names = names or (None, None)
     stats_a, stats_b = model_stats(a, names[0]), model_stats(b, names[1])
-    if stats_a.name == stats_b.name:
-        stats_a.name, stats_b.name = f"A: {stats_a.name}", f"B: {stats_b.name}"
     proj_a = sample_projection(a, layer_a, k=k).coords[rows_a]
     proj_b = sample_projection(b, layer_b, k=k).coords[rows_b]
     coords_a = _align_onto(proj_a, None)

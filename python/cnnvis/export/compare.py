@@ -139,7 +139,7 @@ def _title_strip(width: int, label: str, m: Any, colour: tuple[int, int, int]):
     draw = ImageDraw.Draw(img)
     draw.rectangle([0, 0, 5, _TITLE_H - 8], fill=colour)
     draw.text((14, 4), f"{label}  {m.name}", fill=colour, font=_font(22))
-    facts = f"{m.model} · accuracy {_pct(m.accuracy)} on {m.n_samples:,} samples · "
+    facts = f"{m.model} · accuracy {m.accuracy:.1%} on {m.n_samples:,} samples · "
     draw.text((14, 32), facts + f"{m.parameters:,} parameters", fill=_MUTED, font=_font(14))
     return img
 
@@ -246,8 +246,6 @@ def export_compare(
     ``comparison`` already made is drawn as it is; otherwise ``options`` go to
     :func:`compare_shown`. Written atomically.
     """
-    from PIL import Image  # noqa: F401  (Pillow is needed: fail before the rendering)
-
     from cnnvis.export import overview_scene
     from cnnvis.io import atomic_file
     from cnnvis.render.offscreen import parse_size, render_array
