@@ -81,12 +81,12 @@ def test_projections_are_aligned_and_morph(comparison, demo_session):
     assert data["rows"][0]["a"]["sign_balance"] is None
 
 
-def test_a_model_compared_with_itself_does_not_move(demo_session):
+def test_a_model_compared_with_itself_barely_moves(demo_session):
     a = open_session(demo_session)
     c = compare_models(a, a, layer_a="head.relu", layer_b="head.relu")
     assert c.a.name == c.b.name == "session"  # the folder's name
-    assert np.allclose(c.displacement, 0.0, atol=1e-6)
-    assert c.neighbour_agreement == 1.0
+    # B's t-SNE runs on from A's converged layout: the points settle a little, no more
+    assert c.displacement.mean() < 0.1 and c.neighbour_agreement > 0.85
     assert all(ra == rb for ra, rb in c.rows)
 
 
@@ -112,3 +112,20 @@ def test_an_unknown_layer_and_a_path_are_refused(untrained, demo_session):
         compare_models(open_session(untrained), open_session(demo_session), layer_b="nope")
     with pytest.raises(TypeError, match="two Analyses"):
         compare_models(str(untrained), open_session(demo_session))
+
+
+def test_b_started_from_a_moves_less_than_an_independent_projection(demo_session):
+    from cnnvis.analysis.comparison import aligned_projections
+    from cnnvis.analysis.projections import _align_onto, activations
+    from cnnvis.layout import TSNE
+
+    analysis = open_session(demo_session)
+    x_a, x_b = activations(analysis, "head.relu"), activations(analysis, "head.fc2")
+    a, b = aligned_projections(x_a, x_b)
+    # A is the projection the viewer shows, centred and scaled
+    shown = analysis.projection("head.relu").coords
+    assert np.allclose(a, _align_onto(np.asarray(shown, dtype=np.float64), None), atol=1e-6)
+    alone = _align_onto(TSNE(perplexity=30, random_state=0).fit_transform(x_b), a)
+    moved, moved_alone = (np.linalg.norm(y - a, axis=1).mean() for y in (b, alone))
+    assert moved < 0.5 * moved_alone  # each class keeps its corner
+    assert neighbour_agreement(a, b) > 0.2

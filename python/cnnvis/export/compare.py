@@ -5,7 +5,7 @@ From top to bottom:
 * the two overviews side by side, each the scene the viewer shows (drawn offscreen by
   :mod:`cnnvis.render`, as :mod:`cnnvis.export.png` does), titled with the model's accuracy and
   parameters;
-* the samples' projections: A's, B's rotated onto A's, and A's places coloured by how far each
+* the samples' projections: A's, B's started from A's, and A's places coloured by how far each
   sample moves to B's (:class:`~cnnvis.analysis.comparison.ModelComparison`), drawn by
   :func:`cnnvis.export.projections.render_samples`;
 * the table: per layer, channels, parameters, redundancy and sign balance of A and of B.
@@ -124,7 +124,7 @@ def format_table(cmp: Any) -> str:
             "",
             f"projections of the {len(cmp.samples)} samples both kept: A at {cmp.layer_a} "
             f"(neighbourhood hit {cmp.neighbourhood_hit_a:.3f}), B at {cmp.layer_b} "
-            f"({cmp.neighbourhood_hit_b:.3f}) rotated onto A;",
+            f"({cmp.neighbourhood_hit_b:.3f}), its t-SNE started from A's;",
             f"neighbour agreement {cmp.neighbour_agreement:.3f} (k={cmp.k}); displacement mean"
             f" {moved.mean():.3f}, max {moved.max():.3f} (A's RMS radius is 1)",
         ]
@@ -145,7 +145,7 @@ def _title_strip(width: int, label: str, m: Any, colour: tuple[int, int, int]):
 
 
 def _projection_panels(cmp: Any, size: int) -> list:
-    """A's projection, B's rotated onto it, and A's coloured by the displacement."""
+    """A's projection, B's started from it, and A's coloured by the displacement."""
     from cnnvis.analysis.projections import SampleProjection
 
     def proj(coords, predictions, hit) -> SampleProjection:
@@ -160,7 +160,7 @@ def _projection_panels(cmp: Any, size: int) -> list:
     )
     return [
         render_samples(a, names, f"A  {cmp.a.name}: {cmp.layer_a}", size=size),
-        render_samples(b, names, f"B  {cmp.b.name}: {cmp.layer_b}, rotated onto A", size=size),
+        render_samples(b, names, f"B  {cmp.b.name}: {cmp.layer_b}, started from A", size=size),
         render_samples(moved, names, title, size=size, values=cmp.displacement),
     ]
 

@@ -2,7 +2,7 @@
 
 Above, the two overviews (each the scene the main window shows, in its own pan/zoom canvas).
 Below left, the samples' projection morphing from model A's (slider at 0) to model B's (at 1),
-B's rotated onto A's (:class:`~cnnvis.analysis.comparison.ModelComparison`); the slider and
+B's t-SNE started from A's (:class:`~cnnvis.analysis.comparison.ModelComparison`); the slider and
 Play/Pause drive it. Below right, the table: the models' accuracy and parameters, then per
 layer channels, parameters, redundancy and sign balance (:mod:`cnnvis.export.compare`).
 """
