@@ -111,8 +111,10 @@ class CompareWindow(QtWidgets.QMainWindow):
         cmp = self.comparison
         self.morph = MorphPanel()
         images = a.recording.pooled_images[cmp.rows_a]
-        self.morph.set_data(cmp.coords_a, cmp.labels, cmp.predictions_a, cmp.class_names,
-                            images=images, title=f"Samples: A {cmp.layer_a} → B {cmp.layer_b}")  # fmt: skip
+        title = f"Samples: A {cmp.layer_a} → B {cmp.layer_b}"
+        self.morph.set_data(
+            cmp.coords_a, cmp.labels, cmp.predictions_a, cmp.class_names, images=images, title=title
+        )
         self.morph.show_extent(cmp.coords_a, cmp.coords_b)
         self.morph.layer_box.hide()  # the layers are the comparison's
         self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
@@ -212,6 +214,8 @@ class CompareWindow(QtWidgets.QMainWindow):
         self._timer.start()
 
     def _step(self) -> None:
+        # a fixed step per tick, not per elapsed second: every frame of the morph is drawn, and a
+        # slow frame slows the morph down instead of skipping part of it
         t = self._t + self._direction * self._timer.interval() / 1000.0 / MORPH_S
         self.set_t(t)
         if t >= 1.0 or t <= 0.0:
