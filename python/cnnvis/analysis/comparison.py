@@ -68,7 +68,13 @@ class LayerStats:
 
 @dataclass
 class ModelStats:
-    """One model's row of the comparison: who it is and its per-layer table."""
+    """One model's side of the comparison: who it is and its per-layer table.
+
+    ``parameters`` counts the weights and biases of the conv, linear and batch-norm modules,
+    the modules whose weights a recording keeps: every parameter of a plain CNN (the demo and
+    case-study CNNs, torchvision's VGG and ResNets); other modules' (a LayerNorm, a PReLU) are
+    not recorded and not counted.
+    """
 
     name: str
     model: str
