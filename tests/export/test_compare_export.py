@@ -79,3 +79,8 @@ def test_png_shows_both_overviews_projections_and_table(untrained, demo_session,
             assert np.any(np.all(np.abs(panel - colour) <= 2, axis=2)), colour
     # the table's rows are at the bottom: ink in the last rows but above the note's margin
     assert inked[-150:].mean() > 0.01
+    # the command writes it too, both overviews opened alike
+    out = tmp_path / "cli" / "cmp.png"
+    args = ["compare", str(untrained), str(demo_session), "--out", str(out)]
+    assert main([*args, "--size", "960x480", "--depth", "1"]) == 0
+    assert Image.open(out).size[0] == 960

@@ -4,8 +4,9 @@ the same data, side by side (issue 18).
 Prints the models' accuracy and parameters and, per layer, channels, parameters, redundancy and
 sign balance of each, lined up by layer name, then how the two projections of the same samples
 differ (``--json``: the same as one JSON object, :meth:`ModelComparison.to_dict`). ``--out``
-also writes the picture (:func:`cnnvis.export.compare.export_compare`): both overviews, both
-projections and the per-sample displacement, and the table.
+also writes the picture (:func:`cnnvis.export.compare.export_compare`, sized by ``--size``,
+overviews opened ``--depth`` levels): both overviews, both projections and the per-sample
+displacement, and the table.
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="LAYER_A[,LAYER_B]",
         help="the layers whose sample projections are compared (default: the layer each "
         "viewer projects first; one name for both models)",
+    )
+    parser.add_argument(
+        "--depth",
+        type=int,
+        metavar="N",
+        help="open the first N nesting levels of both overviews alike (--out; default: each "
+        "as the viewer opens it)",
     )
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
 
@@ -54,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_table(comparison))
     if args.out:
-        out = export_compare(a, b, args.out, comparison=comparison, size=args.size)
+        out = export_compare(
+            a, b, args.out, comparison=comparison, size=args.size, depth=args.depth
+        )
         print(f"wrote {out}", file=sys.stderr if args.json else sys.stdout)  # JSON stays clean
     return 0

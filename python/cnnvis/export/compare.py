@@ -237,6 +237,7 @@ def export_compare(
     *,
     comparison: Any = None,
     size: tuple[int, int] | str = (1920, 900),
+    depth: int | None = None,
     **options: Any,
 ) -> Path:
     """Write the comparison of the Analyses ``a`` and ``b`` as the PNG ``out``.
@@ -244,7 +245,8 @@ def export_compare(
     ``size`` (``(W, H)`` or ``"WxH"``) is the width of the picture and the height of the
     overviews (each ``W/2`` wide); the projections and the table are added below. A
     ``comparison`` already made is drawn as it is; otherwise ``options`` go to
-    :func:`compare_shown`. Written atomically.
+    :func:`compare_shown`. ``depth`` opens the first ``depth`` nesting levels of both overviews
+    alike (default: each its own, as the viewer opens it). Written atomically.
     """
     from cnnvis.export import overview_scene
     from cnnvis.io import atomic_file
@@ -253,7 +255,7 @@ def export_compare(
     w, h = parse_size(size, limits=(480, 16384))
     cmp = comparison if comparison is not None else compare_shown(a, b, **options)
     views = [
-        render_array(overview_scene(x, projection=False, legend=False), (side, h))
+        render_array(overview_scene(x, projection=False, legend=False, depth=depth), (side, h))
         for x, side in ((a, w // 2), (b, w - w // 2))
     ]
     img = render_comparison(cmp, *views)
