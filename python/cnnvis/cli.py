@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cnnvis.commands.explain",
         "explain one sample: gradient maps, occlusion or an adversarial example, as a PNG",
     ),
+    "compare": (
+        "cnnvis.commands.compare",
+        "two models recorded on the same data side by side: table, projections, picture",
+    ),
     "export": ("cnnvis.commands.export", "write facets, PNG or SVG pictures of a session"),
     "animate": (
         "cnnvis.commands.animate",

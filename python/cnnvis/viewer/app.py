@@ -17,6 +17,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from cnnvis.viewer.animation import SceneAnimation
+from cnnvis.viewer.compare import compare_dialog
 from cnnvis.viewer.controller import Controller
 from cnnvis.viewer.diagnosis import toggle_diagnosis
 from cnnvis.viewer.overview import OverviewMouse
@@ -138,6 +139,7 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         file_menu = mb.addMenu("&File")
         self.act_open = file_menu.addAction("&Open session…", self.open_dialog)
         self.act_open.setShortcut(QtGui.QKeySequence.StandardKey.Open)
+        file_menu.addAction("&Compare with another session…", lambda: compare_dialog(self))
         file_menu.addSeparator()
         file_menu.addAction("Export &PNG…", lambda: self.export_dialog("png"))
         file_menu.addAction("Export &SVG…", lambda: self.export_dialog("svg"))
