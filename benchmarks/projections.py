@@ -179,7 +179,7 @@ def table_panel_overhead(lines: list[str]) -> None:
     """What a small-multiples panel adds to its t-SNE: the neighbourhood hit and the rotation
     onto its neighbour, at 10,000 samples (the t-SNE itself is ``TSNE.fit_transform``, timed
     in ``tsne.py``)."""
-    from cnnvis.analysis.projections import _align_onto
+    from cnnvis.analysis.projections import align_onto
 
     rng = np.random.default_rng(0)
     y, ref = rng.normal(size=(2, 10_000, 2))
@@ -187,7 +187,7 @@ def table_panel_overhead(lines: list[str]) -> None:
     neighbourhood_hit(y[:10], labels[:10])  # imports scikit-learn's neighbours outside the clock
     t0, c0 = time.perf_counter(), time.process_time()
     neighbourhood_hit(y, labels)
-    _align_onto(y, ref)
+    align_onto(y, ref)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(f"  panel overhead at 10,000 samples: {wall:.3f} s wall, {cpu:.3f} s CPU")
     lines += [
