@@ -163,6 +163,9 @@ class ProjectionPanel(QtWidgets.QWidget):
         row.setContentsMargins(4, 0, 4, 2)
         self.status = QtWidgets.QLabel("")
         self.status.setStyleSheet("color: #555; padding: 0 4px;")
+        # long texts are cut, never widen the panel (and so narrow the overview beside it)
+        ignored = QtWidgets.QSizePolicy.Policy.Ignored
+        self.status.setSizePolicy(ignored, QtWidgets.QSizePolicy.Policy.Preferred)
         row.addWidget(self.status, 1)
         self.colour_bar = QtWidgets.QLabel()
         self.colour_bar.setToolTip("the picked neuron's pooled activation")
@@ -466,11 +469,14 @@ class ProjectionPanel(QtWidgets.QWidget):
         self._drag_tool = tool
         self._drag = [tuple(view.to_data(self.canvas, event.pos))] if tool else []
         self._press_pos = np.asarray(event.pos[:2], float)
+        self._moved = 0.0  # the farthest the drag went from the press (a click: < 3 px)
 
     def _on_move(self, event) -> None:
         view = self._drag_view
         if self._drag_tool and event.is_dragging and view is not None:
             p = tuple(view.to_data(self.canvas, event.pos))
+            away = float(np.hypot(*(np.asarray(event.pos[:2], float) - self._press_pos)))
+            self._moved = max(self._moved, away)
             if self._drag_tool == "Lasso":
                 self._drag.append(p)
                 path = np.array(self._drag + [self._drag[0]], np.float32)
@@ -491,7 +497,8 @@ class ProjectionPanel(QtWidgets.QWidget):
         if not tool or view is None:
             return
         view.path.visible = False
-        moved = float(np.hypot(*(np.asarray(event.pos[:2], float) - self._press_pos)))
+        away = float(np.hypot(*(np.asarray(event.pos[:2], float) - self._press_pos)))
+        moved = max(self._moved, away)
         if moved < 3:  # a click: the point under the cursor, or nothing
             hit = self.point_at(event.pos, view=view)
             rows = np.array([hit] if hit is not None else [], np.int64)
