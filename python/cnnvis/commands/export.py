@@ -49,6 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--depth", type=int, metavar="N", help="open the first N nesting levels (png, svg)"
     )
+    parser.add_argument(
+        "--view",
+        choices=("overview", "imagemap"),
+        default="overview",
+        help="png, svg: the overview, or a sample projection as an image map",
+    )
+    parser.add_argument("--layer", help="the image map's layer (default: the viewer's first)")
 
 
 def overview_options(args: argparse.Namespace, analysis) -> dict:
@@ -85,6 +92,12 @@ def run(args: argparse.Namespace) -> int:
             snapshots=_snapshots(args.snapshots),
             neuron=_neuron(args.neuron),
         )
+    elif args.view == "imagemap" and args.kind in ("png", "svg"):
+        from cnnvis.export.projections import write_image_map
+        from cnnvis.scene.inputs import default_projection_layer
+
+        layer = args.layer or default_projection_layer(analysis)
+        out = write_image_map(analysis, layer, args.out, kind=args.kind)
     elif args.kind == "png":
         from cnnvis.export.png import export_png
 
