@@ -236,7 +236,7 @@ def grid_fps(
             canvas = scene.SceneCanvas(app=app, size=size, show=False, bgcolor="white")
             grid = canvas.central_widget.add_grid(spacing=3)
             canvases.append((canvas, grid))
-        v = PanelView(PanelSpec())
+        v = PanelView(PanelSpec(), own_canvas=False)
         grid.add_widget(v.view, row=k // cols if shared else 0, col=k % cols if shared else 0)
         v.set_data(PanelData(rng.normal(size=(n_points, 2)).astype(np.float32), f"panel {k}"))
         v.draw_samples(style, np.zeros(0, np.int64), None)

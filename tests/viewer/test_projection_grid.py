@@ -55,7 +55,7 @@ def _settle(seconds: float = 0.3) -> None:
 def _points(proj, i: int, xy: np.ndarray):
     from PySide6 import QtCore
 
-    px = proj.views[i].to_canvas(proj.canvas, xy)
+    px = proj.views[i].to_canvas(xy)
     return [QtCore.QPoint(round(x), round(y)) for x, y in px]
 
 
@@ -110,7 +110,7 @@ def test_clicking_a_neuron_in_a_neuron_panel_picks_it(window):
     j = int(np.argmax(np.sort(d, axis=1)[:, 1]))
     (p,) = _points(proj, 1, neurons.shown[j])
     left, no_mod = QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier
-    QTest.mouseClick(proj.canvas.native, left, no_mod, p)
+    QTest.mouseClick(neurons.canvas.native, left, no_mod, p)
     _settle()
     assert ctl.selection.neuron == (layer, j)
     want = _expected_rgb(neuron_activation(ctl.analysis, layer, j))
@@ -143,13 +143,14 @@ def test_a_lasso_in_one_panel_selects_in_every_panel(window):
     hull = hull.mean(0) + 1.1 * (hull - hull.mean(0))
     path = _points(proj, 1, np.r_[hull, hull[:1]])
     left, no_mod = QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier
-    QTest.mousePress(proj.canvas.native, left, no_mod, path[0])
+    native = second.canvas.native
+    QTest.mousePress(native, left, no_mod, path[0])
     for q in path[1:]:
-        QTest.mouseMove(proj.canvas.native, q)
+        QTest.mouseMove(native, q)
         qapp.processEvents()
-    QTest.mouseRelease(proj.canvas.native, left, no_mod, path[-1])
+    QTest.mouseRelease(native, left, no_mod, path[-1])
     _settle()
-    drawn = proj.views[1].to_canvas(proj.canvas, second.shown)
+    drawn = second.to_canvas(second.shown)
     inside = np.flatnonzero(points_in_polygon(drawn, np.array([[q.x(), q.y()] for q in path])))
     sel = ctl.selection.samples
     assert len(sel) >= 0.7 * len(pts)
@@ -178,7 +179,7 @@ def test_panels_are_added_removed_swapped_and_transposed(window):
     _settle(0.2)
 
     def places():
-        return [tuple(np.round(v.view.pos).astype(int)) for v in proj.views]
+        return [(v.canvas.native.x(), v.canvas.native.y()) for v in proj.views]
 
     first = places()  # two columns: (0, 0), (x, 0), (0, y)
     assert first[0] == (0, 0) and first[1][1] == 0 < first[1][0] and first[2][1] > 0

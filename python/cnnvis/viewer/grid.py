@@ -2,9 +2,10 @@
 
 Each panel shows a :class:`PanelSpec`: the samples' t-SNE at a layer and training snapshot, the
 neurons' projection (MDS of ``1 - |r|``), or the samples' trajectories through the layers
-(:mod:`cnnvis.analysis.trajectories`). Every panel is a :class:`PanelView`, one vispy ViewBox of
-the panel's one canvas: the whole grid is drawn in one paint, which keeps panning smooth where a
-canvas per panel would not (``benchmarks/projections.py`` measures both).
+(:mod:`cnnvis.analysis.trajectories`). Every panel is a :class:`PanelView`: a vispy ViewBox in a
+canvas of its own, so that panning one panel redraws that panel alone; one canvas holding a
+ViewBox per panel costs the same when every panel changes and about the number of panels times
+more when one is panned (``benchmarks/projections.py``).
 
 This module computes what a panel shows (:class:`PanelData`, from the analysis, cached) and draws
 it; the mouse, the menus and the shared sample selection are the
@@ -18,13 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from PySide6 import QtCore, QtWidgets
 from vispy import scene
 from vispy.scene.cameras import PanZoomCamera
 
 from cnnvis.render.glvisuals import Sprites, TexturedQuads
 from cnnvis.render.panel import MARK_SCALE, MARK_SHAPE
 
-__all__ = ["KINDS", "PRESETS", "PanelData", "PanelSpec", "PanelView", "preset_specs"]
+__all__ = ["KINDS", "PRESETS", "GridMenus", "PanelData", "PanelSpec", "PanelView", "preset_specs"]
 
 KINDS = ("samples", "neurons", "trajectories")
 #: The grids the Grid menu lays out in one go (the current layer is the layer box's).
@@ -176,6 +178,13 @@ def sample_style(
     }
 
 
+def rows_in_box(coords: np.ndarray, p0, p1) -> np.ndarray:
+    """Rows of ``coords`` in the axis-aligned box with corners ``p0``, ``p1`` (data units)."""
+    lo = np.minimum(p0, p1)
+    hi = np.maximum(p0, p1)
+    return np.flatnonzero(np.all((coords >= lo) & (coords <= hi), axis=1))
+
+
 class Camera(PanZoomCamera):
     """Pan/zoom camera that leaves left-button drags alone while a selection tool is active."""
 
@@ -195,13 +204,21 @@ class Camera(PanZoomCamera):
 class PanelView:
     """One panel of the grid: a ViewBox with its points, rings, curves, thumbnails and title."""
 
-    def __init__(self, spec: PanelSpec) -> None:
+    def __init__(self, spec: PanelSpec, own_canvas: bool = True, app=None) -> None:
         self.spec = spec
         self.data: PanelData | None = None
         self.image_map = False
         self.snap = True
         self.shown = np.zeros((0, 2), np.float32)  # where the points are drawn (hit tests)
+        # a canvas of its own: panning a panel redraws it alone (benchmarks/projections.py);
+        # without, the caller puts the ViewBox in a canvas
+        self.canvas = None
         self.view = scene.widgets.ViewBox(border_color=_BORDER, bgcolor=(1, 1, 1, 1))
+        if own_canvas:
+            self.canvas = scene.SceneCanvas(keys=None, bgcolor="white", size=(300, 260), app=app)
+            self.canvas.native.setMinimumSize(120, 100)
+            self.canvas.native.setMouseTracking(True)
+            self.canvas.central_widget.add_widget(self.view)
         self.view.camera = Camera(aspect=1)
         self.view.camera.select_mode = True
         s = self.view.scene
@@ -221,21 +238,24 @@ class PanelView:
         self.path.visible = self.curves.visible = False
 
     # -- geometry -----------------------------------------------------------------------------
-    def to_canvas(self, canvas, xy: np.ndarray) -> np.ndarray:
-        """Data coordinates ``(n, 2)`` to canvas pixels."""
-        tr = self.view.scene.node_transform(canvas.scene)
+    def _transform(self):
+        return self.view.scene.node_transform(self.view.canvas.scene)
+
+    def to_canvas(self, xy: np.ndarray) -> np.ndarray:
+        """Data coordinates ``(n, 2)`` to pixels of the panel's canvas."""
         xy = np.asarray(xy, np.float64).reshape(-1, 2)
-        px = tr.map(np.c_[xy, np.zeros(len(xy)), np.ones(len(xy))])
+        px = self._transform().map(np.c_[xy, np.zeros(len(xy)), np.ones(len(xy))])
         return px[:, :2] / px[:, 3:4]
 
-    def to_data(self, canvas, pos) -> np.ndarray:
-        tr = self.view.scene.node_transform(canvas.scene)
-        return np.asarray(tr.imap(np.array([pos[0], pos[1], 0, 1], np.float64)))[:2]
+    def to_data(self, pos) -> np.ndarray:
+        """A pixel of the panel's canvas to data coordinates."""
+        return np.asarray(self._transform().imap(np.array([pos[0], pos[1], 0, 1], float)))[:2]
 
-    def contains(self, canvas, pos) -> bool:
-        local = canvas.scene.node_transform(self.view).map(np.array([pos[0], pos[1], 0, 1]))
-        w, h = self.view.size
-        return 0 <= local[0] < w and 0 <= local[1] < h
+    def close(self) -> None:
+        if self.canvas is not None:
+            self.canvas.native.hide()
+            self.canvas.native.deleteLater()
+            self.canvas = None
 
     def fit(self) -> None:
         c = self.shown
@@ -357,3 +377,67 @@ def thumbnail_atlas(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     u0, v0 = q * w / atlas.shape[1], r * h / atlas.shape[0]
     u1, v1 = (q + 1) * w / atlas.shape[1], (r + 1) * h / atlas.shape[0]
     return atlas, np.stack([u0, v1, u1, v0], axis=1).astype(np.float32)
+
+
+class GridMenus:
+    """The Grid menu and each panel's menu of a :class:`~cnnvis.viewer.projection.ProjectionPanel`
+    (a mixin: it calls the panel's grid methods)."""
+
+    def _layers(self) -> list[str]:
+        return [self.layer_box.itemText(i) for i in range(self.layer_box.count())]
+
+    def _stops(self) -> list[tuple[str, int | None]]:
+        n = len(self._source.rec.snapshots) if self._source is not None else 0
+        return [("recorded model", None)] + [(f"snapshot {k}", k) for k in range(n)]
+
+    def _fill_grid_menu(self) -> None:
+        m = self.grid_menu
+        m.clear()
+        for name in PRESETS:
+            m.addAction(name.capitalize(), lambda n=name: self._guard(self.apply_preset, n))
+        m.addSeparator()
+        for kind in ("samples", "neurons"):
+            sub = m.addMenu(f"Add {kind} panel")
+            for layer in self._layers():
+                for label, snap in self._stops():
+                    spec = PanelSpec(kind, layer, snap)
+                    sub.addAction(
+                        f"{layer}, {label}", lambda s=spec: self._guard(self.add_panel, s)
+                    )
+        m.addAction("Add trajectories panel", lambda: self.add_panel(PanelSpec("trajectories")))
+        m.addAction("Swap rows and columns", self.transpose)
+        m.addAction("Trajectories of the top outliers", lambda: self._guard(self.top_outliers))
+        m.addSeparator()
+        for i, v in enumerate(self.views):
+            self._panel_menu(m.addMenu(f"Panel {i + 1}: {v.title.text or v.spec.kind}"), i)
+
+    def _panel_menu(self, menu: QtWidgets.QMenu, i: int) -> None:
+        v = self.views[i]
+        menu.addAction("Remove", lambda: self._guard(self.remove_panel, i))
+        swap = menu.addMenu("Swap with")
+        for j, w in enumerate(self.views):
+            if j != i:
+                swap.addAction(f"panel {j + 1}: {w.title.text}", lambda j=j: self.swap_panels(i, j))
+        if v.spec.kind == "samples":
+            snaps = menu.addMenu("Snapshot")
+            for label, snap in self._stops():
+                spec = PanelSpec("samples", v.spec.layer, snap)
+                snaps.addAction(label, lambda s=spec: self._guard(self.set_panel, i, s))
+            for label, on, snap in (("Image map", not v.image_map, v.snap),
+                                    ("Snap image map to a grid", v.image_map, not v.snap)):  # fmt: skip
+                act = menu.addAction(label, lambda o=on, s=snap: self.set_image_map(i, o, s))
+                act.setCheckable(True)
+                act.setChecked(v.image_map if label == "Image map" else v.image_map and v.snap)
+
+    def _context_menu(self, view: PanelView, point: QtCore.QPoint) -> None:
+        if view in self.views:
+            menu = QtWidgets.QMenu(self)
+            self._panel_menu(menu, self.views.index(view))
+            menu.exec(view.canvas.native.mapToGlobal(point))
+
+    def _guard(self, fn, *args) -> None:
+        """Run a grid change; a readable message instead of a traceback."""
+        try:
+            fn(*args)
+        except (ValueError, KeyError) as exc:
+            self.status.setText(str(exc))

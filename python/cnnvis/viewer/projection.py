@@ -2,7 +2,8 @@
 linked to each other and to the overview.
 
 The panels (:mod:`cnnvis.viewer.grid`: samples' t-SNE per layer and snapshot, neurons' MDS,
-trajectories through the layers) are ViewBoxes of one vispy canvas. With one panel it is the
+trajectories through the layers) each have a vispy canvas, laid out in a Qt grid (panning one
+panel redraws it alone: ``benchmarks/projections.py``). With one panel it is the
 classic sample projection. Points are coloured by class; misclassified samples are larger discs
 with a dark ring, as in the exported picture; a picked neuron colours every sample panel by its
 pooled activation, with a colour bar.
@@ -22,17 +23,17 @@ import math
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
-from vispy import scene
 
 from cnnvis.scene.colors import colormap
 from cnnvis.scene.model import points_in_polygon
 from cnnvis.viewer.grid import (
-    PRESETS,
+    GridMenus,
     PanelData,
     PanelSpec,
     PanelView,
     panel_data,
     preset_specs,
+    rows_in_box,
     sample_style,
 )
 from cnnvis.viewer.qtutil import array_to_pixmap, class_palette, qcolor
@@ -62,7 +63,7 @@ class HoverCard(QtWidgets.QFrame):
         self.hide()
 
 
-class ProjectionPanel(QtWidgets.QWidget):
+class ProjectionPanel(GridMenus, QtWidgets.QWidget):
     """The projection area: a grid of small multiples with box/lasso selection and hover cards.
 
     Signals
@@ -99,21 +100,29 @@ class ProjectionPanel(QtWidgets.QWidget):
         self._drag_tool: str | None = None
         self._drag_view: PanelView | None = None
         self._build_bar()
-        self.canvas = scene.SceneCanvas(keys=None, bgcolor=BACKGROUND, size=(400, 300))
-        self.canvas.native.setMinimumSize(200, 160)
-        self.canvas.native.setMouseTracking(True)
-        self.canvas.native.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.CustomContextMenu)
-        self.canvas.native.customContextMenuRequested.connect(self._context_menu)
-        self.layout().addWidget(self.canvas.native, 1)
-        self._grid = None
+        self.holder = QtWidgets.QWidget()
+        self.holder.setMinimumSize(200, 160)
+        self._grid = QtWidgets.QGridLayout(self.holder)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setSpacing(3)
+        self.layout().addWidget(self.holder, 1)
         self.views: list[PanelView] = []
         self._cols = 1
         self._build_footer()
         self.card = HoverCard(self)
-        self.canvas.events.mouse_press.connect(self._on_press)
-        self.canvas.events.mouse_move.connect(self._on_move)
-        self.canvas.events.mouse_release.connect(self._on_release)
         self.set_grid([PanelSpec()], 1)
+
+    def _new_view(self, spec: PanelSpec) -> PanelView:
+        """A panel with a canvas of its own, its mouse wired to this widget."""
+        v = PanelView(spec)
+        native = v.canvas.native
+        native.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.CustomContextMenu)
+        native.customContextMenuRequested.connect(lambda p, v=v: self._context_menu(v, p))
+        v.canvas.events.mouse_press.connect(lambda e, v=v: self._on_press(e, v))
+        v.canvas.events.mouse_move.connect(lambda e, v=v: self._on_move(e, v))
+        v.canvas.events.mouse_release.connect(lambda e, v=v: self._on_release(e))
+        v.view.camera.select_mode = self._tool() != "Pan"
+        return v
 
     def _build_bar(self) -> None:
         lay = QtWidgets.QVBoxLayout(self)
@@ -224,6 +233,11 @@ class ProjectionPanel(QtWidgets.QWidget):
         self._load_panels()
 
     @property
+    def canvas(self):
+        """The first panel's canvas."""
+        return self.views[0].canvas
+
+    @property
     def view(self):
         """The first panel's ViewBox."""
         return self.views[0].view
@@ -290,7 +304,9 @@ class ProjectionPanel(QtWidgets.QWidget):
         if not specs:
             raise ValueError("the grid needs at least one panel")
         old = {id(v.spec): v for v in self.views}
-        self.views = [old.pop(id(s), None) or PanelView(s) for s in specs]
+        self.views = [old.pop(id(s), None) or self._new_view(s) for s in specs]
+        for v in old.values():
+            v.close()
         self._cols = max(1, min(int(cols), len(specs)))
         self._relayout()
         self._load_panels()
@@ -326,7 +342,8 @@ class ProjectionPanel(QtWidgets.QWidget):
 
     def set_panel(self, i: int, spec: PanelSpec) -> None:
         """Show ``spec`` in panel ``i``."""
-        self.views[i] = PanelView(spec)
+        self.views[i].close()
+        self.views[i] = self._new_view(spec)
         self._relayout()
         self._load_panels()
 
@@ -340,15 +357,17 @@ class ProjectionPanel(QtWidgets.QWidget):
         self._redraw()
 
     def _relayout(self) -> None:
-        if self._grid is not None:
-            for v in self.views:
-                if v.view.parent is self._grid:
-                    self._grid.remove_widget(v.view)
-            self._grid.parent = None
-        self._grid = self.canvas.central_widget.add_grid(spacing=3)
+        for v in self.views:
+            self._grid.removeWidget(v.canvas.native)
+        for k in range(max(self._grid.rowCount(), self._grid.columnCount())):
+            self._grid.setRowStretch(k, 0)
+            self._grid.setColumnStretch(k, 0)
         for k, v in enumerate(self.views):
-            self._grid.add_widget(v.view, row=k // self._cols, col=k % self._cols)
-        self.canvas.update()
+            row, col = divmod(k, self._cols)
+            self._grid.addWidget(v.canvas.native, row, col)
+            self._grid.setRowStretch(row, 1)
+            self._grid.setColumnStretch(col, 1)
+            v.canvas.native.show()
 
     def _load_panels(self) -> None:
         if not len(self._main):
@@ -414,7 +433,8 @@ class ProjectionPanel(QtWidgets.QWidget):
             v.draw_samples(style, self._emphasis, self._images)
             if spec.kind == "trajectories":
                 v.draw_curves(self._selected, self._colors, self._labels)
-        self.canvas.update()
+        for v in self.views:
+            v.canvas.update()
 
     def _update_colour_bar(self) -> None:
         if self._values is None:
@@ -453,12 +473,8 @@ class ProjectionPanel(QtWidgets.QWidget):
         if name:
             self.layer_changed.emit(name)
 
-    def view_at(self, pos) -> PanelView | None:
-        """The panel under canvas pixel ``pos``."""
-        return next((v for v in self.views if v.contains(self.canvas, pos)), None)
-
-    def _on_press(self, event) -> None:
-        self._drag_view = view = self.view_at(event.pos) if event.button == 1 else None
+    def _on_press(self, event, view: PanelView) -> None:
+        self._drag_view = view = view if event.button == 1 else None
         if view is None:
             self._drag_tool = None
             return
@@ -467,14 +483,14 @@ class ProjectionPanel(QtWidgets.QWidget):
         if tool == "Pan":
             tool = "Box" if "Shift" in mods else "Lasso" if "Control" in mods else None
         self._drag_tool = tool
-        self._drag = [tuple(view.to_data(self.canvas, event.pos))] if tool else []
+        self._drag = [tuple(view.to_data(event.pos))] if tool else []
         self._press_pos = np.asarray(event.pos[:2], float)
         self._moved = 0.0  # the farthest the drag went from the press (a click: < 3 px)
 
-    def _on_move(self, event) -> None:
+    def _on_move(self, event, hovered: PanelView) -> None:
         view = self._drag_view
         if self._drag_tool and event.is_dragging and view is not None:
-            p = tuple(view.to_data(self.canvas, event.pos))
+            p = tuple(view.to_data(event.pos))
             away = float(np.hypot(*(np.asarray(event.pos[:2], float) - self._press_pos)))
             self._moved = max(self._moved, away)
             if self._drag_tool == "Lasso":
@@ -486,10 +502,10 @@ class ProjectionPanel(QtWidgets.QWidget):
                 path = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]], np.float32)
             view.path.set_data(pos=path)
             view.path.visible = True
-            self.canvas.update()
+            view.canvas.update()
             self.card.hide()
             return
-        self._hover(event.pos)
+        self._hover(event.pos, hovered)
 
     def _on_release(self, event) -> None:
         tool, self._drag_tool = self._drag_tool, None
@@ -505,7 +521,7 @@ class ProjectionPanel(QtWidgets.QWidget):
         elif tool == "Lasso" and len(self._drag) >= 3:
             rows = np.flatnonzero(points_in_polygon(view.shown, np.array(self._drag)))
         elif tool == "Box" and self._drag:
-            rows = rows_in_box(view.shown, self._drag[0], view.to_data(self.canvas, event.pos))
+            rows = rows_in_box(view.shown, self._drag[0], view.to_data(event.pos))
         else:
             rows = np.zeros(0, np.int64)
         self._drag = []
@@ -522,19 +538,18 @@ class ProjectionPanel(QtWidgets.QWidget):
         return rows_in_box(self.coords, p0, p1)
 
     def point_at(self, pos, radius_px: float = 7.0, view: PanelView | None = None) -> int | None:
-        """The row drawn nearest to canvas pixel ``pos`` within ``radius_px`` in ``view`` (the
-        panel under ``pos`` by default), or None."""
-        view = view or self.view_at(pos)
-        if view is None or not len(view.shown):
+        """The row drawn nearest to pixel ``pos`` of ``view``'s canvas (default: the first
+        panel) within ``radius_px``, or None."""
+        view = view or self.views[0]
+        if not len(view.shown):
             return None
-        px = view.to_canvas(self.canvas, view.shown)
+        px = view.to_canvas(view.shown)
         d = np.hypot(px[:, 0] - pos[0], px[:, 1] - pos[1])
         i = int(np.argmin(d))
         return i if d[i] <= radius_px else None
 
-    def _hover(self, pos) -> None:
-        view = self.view_at(pos)
-        i = self.point_at(pos, view=view) if view is not None else None
+    def _hover(self, pos, view: PanelView) -> None:
+        i = self.point_at(pos, view=view)
         if i is None:
             self.card.hide()
             return
@@ -543,7 +558,7 @@ class ProjectionPanel(QtWidgets.QWidget):
         else:
             self._sample_card(i)
         self.card.adjustSize()
-        origin = self.canvas.native.mapTo(self, QtCore.QPoint(int(pos[0]), int(pos[1])))
+        origin = view.canvas.native.mapTo(self, QtCore.QPoint(int(pos[0]), int(pos[1])))
         x = origin.x() + 14
         y = origin.y() + 14
         if x + self.card.width() > self.width():
@@ -593,72 +608,3 @@ class ProjectionPanel(QtWidgets.QWidget):
         doc = QtGui.QTextDocument()
         doc.setHtml(self.card.text.text())
         return doc.toPlainText()
-
-    # -- menus --------------------------------------------------------------------------------
-    def _layers(self) -> list[str]:
-        return [self.layer_box.itemText(i) for i in range(self.layer_box.count())]
-
-    def _stops(self) -> list[tuple[str, int | None]]:
-        n = len(self._source.rec.snapshots) if self._source is not None else 0
-        return [("recorded model", None)] + [(f"snapshot {k}", k) for k in range(n)]
-
-    def _fill_grid_menu(self) -> None:
-        m = self.grid_menu
-        m.clear()
-        for name in PRESETS:
-            m.addAction(name.capitalize(), lambda n=name: self._guard(self.apply_preset, n))
-        m.addSeparator()
-        for kind in ("samples", "neurons"):
-            sub = m.addMenu(f"Add {kind} panel")
-            for layer in self._layers():
-                for label, snap in self._stops():
-                    spec = PanelSpec(kind, layer, snap)
-                    sub.addAction(
-                        f"{layer}, {label}", lambda s=spec: self._guard(self.add_panel, s)
-                    )
-        m.addAction("Add trajectories panel", lambda: self.add_panel(PanelSpec("trajectories")))
-        m.addAction("Swap rows and columns", self.transpose)
-        m.addAction("Trajectories of the top outliers", lambda: self._guard(self.top_outliers))
-        m.addSeparator()
-        for i, v in enumerate(self.views):
-            self._panel_menu(m.addMenu(f"Panel {i + 1}: {v.title.text or v.spec.kind}"), i)
-
-    def _panel_menu(self, menu: QtWidgets.QMenu, i: int) -> None:
-        v = self.views[i]
-        menu.addAction("Remove", lambda: self._guard(self.remove_panel, i))
-        swap = menu.addMenu("Swap with")
-        for j, w in enumerate(self.views):
-            if j != i:
-                swap.addAction(f"panel {j + 1}: {w.title.text}", lambda j=j: self.swap_panels(i, j))
-        if v.spec.kind == "samples":
-            snaps = menu.addMenu("Snapshot")
-            for label, snap in self._stops():
-                spec = PanelSpec("samples", v.spec.layer, snap)
-                snaps.addAction(label, lambda s=spec: self._guard(self.set_panel, i, s))
-            for label, on, snap in (("Image map", not v.image_map, v.snap),
-                                    ("Snap image map to a grid", v.image_map, not v.snap)):  # fmt: skip
-                act = menu.addAction(label, lambda o=on, s=snap: self.set_image_map(i, o, s))
-                act.setCheckable(True)
-                act.setChecked(v.image_map if label == "Image map" else v.image_map and v.snap)
-
-    def _context_menu(self, point: QtCore.QPoint) -> None:
-        view = self.view_at((point.x(), point.y()))
-        if view is None:
-            return
-        menu = QtWidgets.QMenu(self)
-        self._panel_menu(menu, self.views.index(view))
-        menu.exec(self.canvas.native.mapToGlobal(point))
-
-    def _guard(self, fn, *args) -> None:
-        """Run a grid change; a readable message instead of a traceback."""
-        try:
-            fn(*args)
-        except (ValueError, KeyError) as exc:
-            self.status.setText(str(exc))
-
-
-def rows_in_box(coords: np.ndarray, p0, p1) -> np.ndarray:
-    """Rows of ``coords`` in the axis-aligned box with corners ``p0``, ``p1`` (data units)."""
-    lo = np.minimum(p0, p1)
-    hi = np.maximum(p0, p1)
-    return np.flatnonzero(np.all((coords >= lo) & (coords <= hi), axis=1))
