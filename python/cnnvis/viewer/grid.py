@@ -26,7 +26,16 @@ from vispy.scene.cameras import PanZoomCamera
 from cnnvis.render.glvisuals import Sprites, TexturedQuads
 from cnnvis.render.panel import MARK_SCALE, MARK_SHAPE
 
-__all__ = ["KINDS", "PRESETS", "GridMenus", "PanelData", "PanelSpec", "PanelView", "preset_specs"]
+__all__ = [
+    "KINDS",
+    "PRESETS",
+    "GridMenus",
+    "HoverCard",
+    "PanelData",
+    "PanelSpec",
+    "PanelView",
+    "preset_specs",
+]
 
 KINDS = ("samples", "neurons", "trajectories")
 #: The grids the Grid menu lays out in one go (the current layer is the layer box's).
@@ -224,7 +233,7 @@ class PanelView:
         s = self.view.scene
         self.points = Sprites(parent=s)
         self.ring = Sprites(parent=s)
-        self.curves = scene.visuals.Line(parent=s, width=1.4, method="gl", connect="segments")
+        self.curves = scene.visuals.Line(parent=s, width=2.0, method="gl", connect="segments")
         self.path = scene.visuals.Line(parent=s, color=(0.1, 0.1, 0.1, 0.9), width=1.5)
         self.title = scene.visuals.Text(
             "", parent=self.view, color=(0.15, 0.15, 0.15, 1), font_size=8, bold=True,
@@ -377,6 +386,26 @@ def thumbnail_atlas(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     u0, v0 = q * w / atlas.shape[1], r * h / atlas.shape[0]
     u1, v1 = (q + 1) * w / atlas.shape[1], (r + 1) * h / atlas.shape[0]
     return atlas, np.stack([u0, v1, u1, v0], axis=1).astype(np.float32)
+
+
+class HoverCard(QtWidgets.QFrame):
+    """A small floating card: the sample's image, its label and the prediction."""
+
+    def __init__(self, parent: QtWidgets.QWidget) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
+        self.setStyleSheet(
+            "HoverCard { background: #fdfdfd; border: 1px solid #9a9a9a; border-radius: 4px; }"
+        )
+        lay = QtWidgets.QHBoxLayout(self)
+        lay.setContentsMargins(6, 6, 8, 6)
+        self.image = QtWidgets.QLabel()
+        self.text = QtWidgets.QLabel()
+        self.text.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        lay.addWidget(self.image)
+        lay.addWidget(self.text)
+        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.hide()
 
 
 class GridMenus:

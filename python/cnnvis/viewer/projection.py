@@ -28,6 +28,7 @@ from cnnvis.scene.colors import colormap
 from cnnvis.scene.model import points_in_polygon
 from cnnvis.viewer.grid import (
     GridMenus,
+    HoverCard,
     PanelData,
     PanelSpec,
     PanelView,
@@ -38,29 +39,8 @@ from cnnvis.viewer.grid import (
 )
 from cnnvis.viewer.qtutil import array_to_pixmap, class_palette, qcolor
 
-BACKGROUND = (1.0, 1.0, 1.0, 1.0)
 #: How many samples "Trajectories of the top outliers" selects.
 TOP_OUTLIERS = 12
-
-
-class HoverCard(QtWidgets.QFrame):
-    """A small floating card: the sample's image, its label and the prediction."""
-
-    def __init__(self, parent: QtWidgets.QWidget) -> None:
-        super().__init__(parent)
-        self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
-        self.setStyleSheet(
-            "HoverCard { background: #fdfdfd; border: 1px solid #9a9a9a; border-radius: 4px; }"
-        )
-        lay = QtWidgets.QHBoxLayout(self)
-        lay.setContentsMargins(6, 6, 8, 6)
-        self.image = QtWidgets.QLabel()
-        self.text = QtWidgets.QLabel()
-        self.text.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        lay.addWidget(self.image)
-        lay.addWidget(self.text)
-        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.hide()
 
 
 class ProjectionPanel(GridMenus, QtWidgets.QWidget):
@@ -226,10 +206,11 @@ class ProjectionPanel(GridMenus, QtWidgets.QWidget):
         self._cache = {k: v for k, v in self._cache.items() if k.kind != "samples"}
         n_wrong = int(np.sum(self._labels != self._preds))
         self.title.setText(f"<b>{title}</b>")
-        self.status.setText(
+        self._status = (
             f"{len(self._main)} samples, {n_wrong} misclassified (ringed)  ·  hover a point to"
             " see it"
         )
+        self.status.setText(self._status)
         self._load_panels()
 
     @property
@@ -439,6 +420,7 @@ class ProjectionPanel(GridMenus, QtWidgets.QWidget):
     def _update_colour_bar(self) -> None:
         if self._values is None:
             self.colour_bar.hide()
+            self.status.setText(getattr(self, "_status", ""))
             return
         layer, chans = self._neuron
         ramp = colormap(np.tile(np.linspace(0, 1, 120), (10, 1)))
