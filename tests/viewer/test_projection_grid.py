@@ -246,3 +246,65 @@ def test_a_sample_panel_as_an_image_map(window, tmp_path):
     assert (grey & (area[..., 0] < 128)).mean() > 0.05  # dark digit strokes, in grey levels
     proj.set_image_map(0, False)
     assert np.allclose(proj.coords, plain)
+
+
+def test_a_box_around_neurons_colours_the_samples_by_their_mean(window):
+    from PySide6 import QtCore
+    from PySide6.QtTest import QTest
+
+    from cnnvis.analysis import neuron_activation
+
+    proj, ctl = window.projection, window.controller
+    proj.apply_preset("samples and neurons")
+    _settle()
+    next(b for b in proj._tools.buttons() if b.text() == "Box").setChecked(True)
+    neurons = proj.views[1]
+    layer = proj.specs[1].resolved(ctl.projection_layer).layer
+    lo, hi = neurons.shown.min(0), neurons.shown.max(0)
+    corners = _points(proj, 1, np.array([lo - 0.01, [(lo[0] + hi[0]) / 2, hi[1] + 0.01]]))
+    left, no_mod = QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier
+    QTest.mousePress(neurons.canvas.native, left, no_mod, corners[0])
+    QTest.mouseMove(neurons.canvas.native, corners[1])
+    QTest.mouseRelease(neurons.canvas.native, left, no_mod, corners[1])
+    _settle()
+    px = neurons.to_canvas(neurons.shown)
+    (x0, y0), (x1, y1) = [(q.x(), q.y()) for q in corners]
+    inside = np.flatnonzero(
+        (px[:, 0] >= min(x0, x1)) & (px[:, 0] <= max(x0, x1))
+        & (px[:, 1] >= min(y0, y1)) & (px[:, 1] <= max(y0, y1))
+    )  # fmt: skip
+    assert len(inside) >= 2
+    mean = np.mean([neuron_activation(ctl.analysis, layer, int(c)) for c in inside], axis=0)
+    assert np.allclose(proj.sample_colors(0)[:, :3], _expected_rgb(mean), atol=1e-6)
+    assert f"{layer}, {len(inside)} neurons" in proj.status.text()
+    next(b for b in proj._tools.buttons() if b.text() == "Lasso").setChecked(True)
+    proj.show_neuron(None)
+
+
+def test_presets_specs_and_the_thumbnail_atlas():
+    from cnnvis.viewer.grid import PRESETS, PanelSpec, preset_specs, thumbnail_atlas
+
+    layers = ["a", "b", "c"]
+    for name in PRESETS:
+        specs, cols = preset_specs(name, layers, 2)
+        assert 1 <= cols <= len(specs)
+    assert preset_specs("untrained vs trained", layers, 2)[0] == [
+        PanelSpec("samples", None, 0), PanelSpec("samples", None, None),
+        PanelSpec("neurons", None, 0), PanelSpec("neurons", None, None),
+    ]  # fmt: skip
+    assert [s.kind for s in preset_specs("untrained vs trained", layers, 0)[0]] == [
+        "samples", "neurons",
+    ]  # fmt: skip
+    assert preset_specs("every layer", layers, 0) == ([PanelSpec("samples", x) for x in layers], 2)
+    with pytest.raises(ValueError, match="no grid preset"):
+        preset_specs("diagonal", layers, 0)
+    with pytest.raises(ValueError, match="one of samples, neurons, trajectories"):
+        PanelSpec("weights")
+    images = (np.arange(5, dtype=np.uint8)[:, None, None, None] * 40 + 10).repeat(4, 1)
+    images = images.repeat(3, 2)  # (5, 4, 3, 1): 4 rows, 3 columns, one grey level each
+    atlas, uv = thumbnail_atlas(images)
+    assert atlas.shape == (8, 9, 4) and uv.shape == (5, 4)
+    h, w = atlas.shape[:2]
+    for i, (u0, v1, u1, v0) in enumerate(uv):  # flipped: v of the image's bottom row first
+        tile = atlas[round(v0 * h) : round(v1 * h), round(u0 * w) : round(u1 * w), 0]
+        assert tile.shape == (4, 3) and np.all(tile == 40 * i + 10)
