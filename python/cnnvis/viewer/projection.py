@@ -168,6 +168,10 @@ class ProjectionPanel(GridMenus, QtWidgets.QWidget):
         self._source = source
         self._cache = {}
         self._neuron, self._values = None, None
+        for v in self.views:  # another session: one panel again (its layers may not exist)
+            v.close()
+        self.views, self._cols = [self._new_view(PanelSpec())], 1
+        self._relayout()
 
     def set_layers(self, names: list[str], current: str | None = None) -> None:
         self.layer_box.blockSignals(True)
