@@ -262,8 +262,9 @@ class ProjectionPanel(GridMenus, QtWidgets.QWidget):
             self.colour_by_neurons(neuron[0], (int(neuron[1]),))
 
     def colour_by_neurons(self, layer: str | None, channels) -> None:
-        """Colour the samples by the mean pooled activation of ``channels`` of ``layer``
-        (:func:`cnnvis.analysis.neuron_activation`; one channel: exactly its activation)."""
+        """Colour the samples of every panel by the mean pooled activation of ``channels`` of
+        ``layer`` in the recorded model (:func:`cnnvis.analysis.neuron_activation`; one channel:
+        exactly its activation)."""
         from cnnvis.analysis import neuron_activation
 
         channels = tuple(int(c) for c in channels)
