@@ -144,3 +144,26 @@ def test_image_shape_of_a_vector():
     assert image_shape((10,)) == (1, 2, 5)
     assert image_shape((7,)) == (1, 1, 7)
     assert image_shape((3, 32, 32)) == (3, 32, 32)
+
+
+def test_a_functional_mlp_on_vectors_that_are_not_square_records():
+    """Ten features are kept as 2 x 5 pictures; a layer behind functional ops (its receptive
+    field measured by gradients on the vectors) records too."""
+    import cnnvis
+
+    nn, functional = torch.nn, torch.nn.functional
+
+    class Gated(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(10, 16), nn.Linear(16, 3)
+
+        def forward(self, x):
+            return self.fc2(functional.gelu(self.fc1(x)) * torch.sigmoid(x.sum(1, keepdim=True)))
+
+    torch.manual_seed(0)
+    data = torch.utils.data.TensorDataset(torch.rand(30, 10), torch.arange(30) % 3)
+    rec = cnnvis.record(Gated().eval(), data, progress=False)
+    assert rec.layer_names == ["fc1", "fc2"]
+    assert rec.input_shape == (10,) and rec.pooled_images.shape == (30, 2, 5, 1)
+    assert rec.pooled(rec.layer_names[0]).shape == (30, 16)
