@@ -24,6 +24,8 @@ Into the folder ``DIR``:
 
 Drawn with Pillow on plain arrays (:func:`render_samples`, :func:`render_neurons`,
 :func:`render_trajectories`, :func:`image_map`, :func:`write_image_map`); no OpenGL needed.
+``export png|svg SESSION --view imagemap --layer L --out F`` writes one image map as a PNG or as
+an SVG of classed thumbnails (:func:`image_map_svg`).
 """
 
 from __future__ import annotations
