@@ -17,7 +17,7 @@ the other sessions' load and CPU time what the work itself costs.
 
 Usage::
 
-    python benchmarks/projections.py [--write PATH]
+    EGL_PLATFORM=surfaceless python benchmarks/projections.py [--write PATH] [--grid-only]
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def table_panel_overhead(lines: list[str]) -> None:
     """What a small-multiples panel adds to its t-SNE: the neighbourhood hit and the rotation
     onto its neighbour, at 10,000 samples (the t-SNE itself is ``TSNE.fit_transform``, timed
     in ``tsne.py``)."""
-    from cnnvis.analysis.projections import _align_onto
+    from cnnvis.analysis.projections import align_onto
 
     rng = np.random.default_rng(0)
     y, ref = rng.normal(size=(2, 10_000, 2))
@@ -187,7 +187,7 @@ def table_panel_overhead(lines: list[str]) -> None:
     neighbourhood_hit(y[:10], labels[:10])  # imports scikit-learn's neighbours outside the clock
     t0, c0 = time.perf_counter(), time.process_time()
     neighbourhood_hit(y, labels)
-    _align_onto(y, ref)
+    align_onto(y, ref)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(f"  panel overhead at 10,000 samples: {wall:.3f} s wall, {cpu:.3f} s CPU")
     lines += [
@@ -198,9 +198,94 @@ def table_panel_overhead(lines: list[str]) -> None:
     ]
 
 
+def _grid_frame(canvas, fbo) -> None:
+    """One frame into ``fbo`` and wait for the GL: the cost of an on-screen frame."""
+    canvas.set_current()
+    canvas.push_fbo(fbo, (0, 0), canvas.size)
+    try:
+        canvas._draw_scene()
+        canvas.context.finish()
+    finally:
+        canvas.pop_fbo()
+
+
+def grid_fps(
+    n_panels: int, n_points: int, frames: int, shared: bool, pan_all: bool = True
+) -> tuple[float, float]:
+    """Frames per second (wall) and CPU ms per frame while the panels of a small-multiples grid
+    are panned (``pan_all``) or only the first: one canvas with a ViewBox per panel
+    (``shared``, what the viewer does; every frame draws every panel), or a canvas per panel
+    (a frame draws the canvases whose panel moved)."""
+    from vispy import gloo, scene
+
+    from cnnvis.render.offscreen import offscreen_app
+    from cnnvis.viewer.grid import PanelData, PanelSpec, PanelView, sample_style
+
+    app = offscreen_app()
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, n_points)
+    style = sample_style(labels, labels, np.random.default_rng(1).random((10, 3)), None)
+    cols = int(np.ceil(np.sqrt(n_panels)))
+    side = 400
+    views, canvases = [], []
+    for k in range(n_panels):
+        if shared and canvases:
+            canvas, grid = canvases[0]
+        else:
+            size = (side * cols, side * int(np.ceil(n_panels / cols))) if shared else (side, side)
+            canvas = scene.SceneCanvas(app=app, size=size, show=False, bgcolor="white")
+            grid = canvas.central_widget.add_grid(spacing=3)
+            canvases.append((canvas, grid))
+        v = PanelView(PanelSpec(), own_canvas=False)
+        grid.add_widget(v.view, row=k // cols if shared else 0, col=k % cols if shared else 0)
+        v.set_data(PanelData(rng.normal(size=(n_points, 2)).astype(np.float32), f"panel {k}"))
+        v.draw_samples(style, np.zeros(0, np.int64), None)
+        views.append(v)
+    fbos = []
+    for canvas, _ in canvases:
+        w, h = canvas.size
+        fbos.append(gloo.FrameBuffer(gloo.RenderBuffer((h, w)), gloo.RenderBuffer((h, w))))
+        _grid_frame(canvas, fbos[-1])  # compile and upload outside the clock
+    moving = views if pan_all else views[:1]
+    drawn = list(zip(canvases, fbos)) if pan_all or shared else [(canvases[0], fbos[0])]
+    t0, c0 = time.perf_counter(), time.process_time()
+    for f in range(frames):
+        for v in moving:
+            v.view.camera.rect = (-4 + 0.05 * f, -4, 8, 8)
+        for (canvas, _), fbo in drawn:
+            _grid_frame(canvas, fbo)
+    fps = frames / (time.perf_counter() - t0)
+    cpu_ms = 1e3 * (time.process_time() - c0) / frames
+    for canvas, _ in canvases:
+        canvas.close()
+    return fps, cpu_ms
+
+
+def table_grid_fps(lines: list[str], frames: int = 40) -> None:
+    """The viewer grid's pan frame rate: one canvas of ViewBoxes against a canvas per panel."""
+    rows = []
+    for n_panels, n_points in ((4, 2_000), (4, 10_000), (9, 2_000)):
+        cells = []
+        for pan_all in (True, False):
+            for shared in (True, False):
+                fps, cpu = grid_fps(n_panels, n_points, frames, shared, pan_all)
+                cells.append(f"{fps:.1f} ({cpu:.0f})")
+        print(f"  grid {n_panels} x {n_points}: " + ", ".join(cells))
+        rows.append(f"| {n_panels} | {n_points:,} | " + " | ".join(cells) + " |")
+    lines += [
+        f"\n### The viewer's grid of small multiples panned ({frames} frames, 400 x 400 px a"
+        " panel, offscreen EGL)\n",
+        "| panels | samples a panel | all panned: one canvas fps (CPU ms/frame) | all panned: a"
+        " canvas a panel | one panned: one canvas | one panned: a canvas a panel |",
+        "|---:|---:|---:|---:|---:|---:|",
+        *rows,
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", metavar="PATH", help="also write the markdown tables here")
+    ap.add_argument("--grid-only", action="store_true", help="only the viewer grid's frame rate")
     args = ap.parse_args(argv)
     load = os.getloadavg()[0]
     lines = [
@@ -208,6 +293,10 @@ def main(argv: list[str] | None = None) -> None:
         f" ({platform.machine()}, {os.cpu_count()} cores, shared, load {load:.1f}); one thread"
         " unless stated.",
     ]
+    table_grid_fps(lines)
+    if args.grid_only:
+        print("\n".join(lines))
+        return
     table_neurons(lines)
     table_panel_overhead(lines)
     frames, y = layer_frames()

@@ -77,18 +77,93 @@ def test_an_mlp_session_exports_its_pictures(mlp_recording, tmp_path):
         assert (img != 255).any(axis=2).mean() > 0.01, p.name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="record() expects image batches (N, C, H, W): an MLP on a data set of flat feature "
-    "vectors cannot be recorded yet (record/inputs.py checks the batch rank); with an "
-    "nn.Flatten in front, image data records (the tests above)",
-)
-def test_an_mlp_on_flat_vectors_records():
+@pytest.fixture(scope="module")
+def flat_analysis():
+    """An MLP on the digits as flat 64-vectors (no image shape anywhere), trained, recorded and
+    analysed."""
     import cnnvis
+    from cnnvis.data import load_dataset
+    from cnnvis.training import train
 
     nn = torch.nn
-    x = torch.rand(40, 64)
-    data = torch.utils.data.TensorDataset(x, torch.arange(40) % 4)
-    model = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 4)).eval()
-    rec = cnnvis.record(model, data, progress=False)
-    assert rec.layer_names
+
+    def flat(split):
+        data = load_dataset("digits", split=split)
+        x = torch.stack([data[i][0].reshape(-1) for i in range(len(data))])
+        y = torch.tensor([int(data[i][1]) for i in range(len(data))])
+        return torch.utils.data.TensorDataset(x, y)
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 48), nn.ReLU(), nn.Linear(48, 24), nn.ReLU())
+    model.append(nn.Linear(24, 10))
+    train(model, flat("train"), epochs=8, lr=3e-3, progress=False)
+    rec = cnnvis.record(model.eval(), flat("test"), progress=False)
+    return cnnvis.analyze(rec)
+
+
+def test_an_mlp_on_flat_vectors_records(flat_analysis):
+    rec = flat_analysis.recording
+    assert rec.input_shape == (64,)
+    assert rec.accuracy > 0.85
+    # its pictures are the vectors laid out as the 8 x 8 digits they came from
+    assert rec.pooled_images.shape[1:] == (8, 8, 1)
+    assert len(rec.layer_names) >= 2
+    assert all(rec.layer(n).n_channels in (48, 24, 10) for n in rec.layer_names)
+
+
+def test_an_mlp_on_flat_vectors_analyses_and_renders(flat_analysis, tmp_path):
+    from PIL import Image
+
+    from cnnvis.analysis import neuron_projection, sample_projection
+    from cnnvis.export.png import export_png
+
+    analysis = flat_analysis
+    hidden = analysis.layers[-2]
+    assert analysis.activation_matrix(hidden, 0).values.shape[1] == 10
+    assert sample_projection(analysis, hidden).neighbourhood_hit > 0.8
+    assert neuron_projection(analysis, hidden).coords.shape[1] == 2
+    out = export_png(analysis, tmp_path / "mlp.png", size="640x400", facet="matrix")
+    img = np.asarray(Image.open(out).convert("RGB"))
+    assert img.shape[:2] == (400, 640)
+    assert len(np.unique(img.reshape(-1, 3), axis=0)) > 50  # a picture, not a blank
+
+
+def test_inputs_of_another_rank_are_refused():
+    import cnnvis
+    from cnnvis.record import RecordError
+
+    data = torch.utils.data.TensorDataset(torch.rand(8, 4, 4), torch.zeros(8, dtype=torch.int64))
+    with pytest.raises(RecordError, match=r"\(N, C, H, W\) or feature vectors of shape \(N, D\)"):
+        cnnvis.record(torch.nn.Linear(4, 2), data, progress=False)
+
+
+def test_image_shape_of_a_vector():
+    from cnnvis.record.inputs import image_shape
+
+    assert image_shape((64,)) == (1, 8, 8)
+    assert image_shape((10,)) == (1, 2, 5)
+    assert image_shape((7,)) == (1, 1, 7)
+    assert image_shape((3, 32, 32)) == (3, 32, 32)
+
+
+def test_a_functional_mlp_on_vectors_that_are_not_square_records():
+    """Ten features are kept as 2 x 5 pictures; a layer behind functional ops (its receptive
+    field measured by gradients on the vectors) records too."""
+    import cnnvis
+
+    nn, functional = torch.nn, torch.nn.functional
+
+    class Gated(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(10, 16), nn.Linear(16, 3)
+
+        def forward(self, x):
+            return self.fc2(functional.gelu(self.fc1(x)) * torch.sigmoid(x.sum(1, keepdim=True)))
+
+    torch.manual_seed(0)
+    data = torch.utils.data.TensorDataset(torch.rand(30, 10), torch.arange(30) % 3)
+    rec = cnnvis.record(Gated().eval(), data, progress=False)
+    assert rec.layer_names == ["fc1", "fc2"]
+    assert rec.input_shape == (10,) and rec.pooled_images.shape == (30, 2, 5, 1)
+    assert rec.pooled(rec.layer_names[0]).shape == (30, 16)

@@ -129,3 +129,35 @@ def test_samples_coloured_by_a_neuron_use_its_values_not_the_classes():
     assert all(_has_colour(img, rgb) == 0 for rgb in _class_rgb(3))
     with pytest.raises(ValueError, match="60 finite numbers"):
         render_samples(proj, ["a", "b", "c"], "t", values=values[:5])
+
+
+def test_export_png_and_svg_write_the_image_map(demo_session, tmp_path, capsys):
+    """``export png|svg SESSION --view imagemap --layer L``: the thumbnails snapped to a grid,
+    the same places in both; every sample once in the SVG, classed by its label."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    import cnnvis
+
+    rec = cnnvis.load(demo_session)
+    png, svg = tmp_path / "map.png", tmp_path / "map.svg"
+    for kind, path in (("png", png), ("svg", svg)):
+        args = ["export", kind, str(demo_session), "--view", "imagemap", "--layer", "head.relu"]
+        assert main([*args, "--out", str(path)]) == 0
+        assert f"wrote {path}" in capsys.readouterr().out
+    img = np.asarray(Image.open(png).convert("RGB"))
+    side = int(np.ceil(np.sqrt(len(rec.pooled_index))))
+    assert img.shape == (side * 26 + 2, side * 26 + 2, 3)  # 24-pixel thumbnails, 2 apart
+    root = ET.parse(svg).getroot()
+    images = [e for e in root.iter() if e.tag.endswith("image")]
+    assert len(images) == len(rec.pooled_index)
+    labels = [int(re.search(r"class-(\d+)", e.get("class")).group(1)) for e in images]
+    assert labels == list(rec.pooled_labels)
+    for e in images[:20]:  # each SVG thumbnail sits on a drawn tile of the PNG
+        x, y = int(e.get("x")), int(e.get("y"))
+        assert (img[y : y + 24, x : x + 24] != 255).any()
+        assert (img[y - 1, x : x + 24] == 255).all()  # the gap above it is blank
+    # the recorded model's projection of an unknown layer: one line, status 2
+    assert main(["export", "svg", str(demo_session), "--view", "imagemap", "--layer", "nope",
+                 "--out", str(tmp_path / "x.svg")]) == 2  # fmt: skip
+    assert not (tmp_path / "x.svg").exists()

@@ -30,6 +30,7 @@ __all__ = [
     "NeuronProjection",
     "SampleProjection",
     "activations",
+    "align_onto",
     "class_auc",
     "classical_mds",
     "correlation_distance",
@@ -364,7 +365,7 @@ def sample_projection(
     )
 
 
-def _align_onto(y: np.ndarray, ref: np.ndarray) -> np.ndarray:
+def align_onto(y: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """``y`` centred, scaled to unit RMS radius and rotated/reflected onto ``ref`` (orthogonal
     Procrustes); ``ref=None`` only centres and scales."""
     from scipy.linalg import orthogonal_procrustes
@@ -397,7 +398,7 @@ def projection_grid(
         row = []
         for snapshot in snapshots:
             proj = sample_projection(source, layer, snapshot, **options)
-            proj.coords = _align_onto(proj.coords, prev)
+            proj.coords = align_onto(proj.coords, prev)
             prev = proj.coords
             row.append(proj)
         grid.append(row)
@@ -419,7 +420,7 @@ def neuron_grid(
         row, prev = [], None
         for snapshot in snapshots:
             proj = neuron_projection(source, layer, snapshot=snapshot, **options)
-            proj.coords = prev = _align_onto(proj.coords, prev)
+            proj.coords = prev = align_onto(proj.coords, prev)
             row.append(proj)
         grid.append(row)
     return grid

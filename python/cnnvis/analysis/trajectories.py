@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnvis.analysis.projections import _align_onto, activations, recording_of
+from cnnvis.analysis.projections import activations, align_onto, recording_of
 
 __all__ = ["ALIGNMENTS", "Trajectories", "embed_stops", "trajectories", "trajectory_outliers"]
 
@@ -113,7 +113,7 @@ def embed_stops(
         kls = [float(k) for k in model.kl_divergences_]
     out, prev = [], None
     for y in ys:
-        prev = _align_onto(np.asarray(y, dtype=np.float64), prev)
+        prev = align_onto(np.asarray(y, dtype=np.float64), prev)
         out.append(prev)
     return np.stack(out, axis=1), kls
 

@@ -24,7 +24,11 @@ def add_video_arguments(parser: argparse.ArgumentParser, *, layer: bool = False)
     and tracks samples by their position in the data, ``animate`` by their row."""
     kind = "animation; " if layer else ""
     if layer:
-        parser.add_argument("--layer", help="the layer played (animation; default the last)")
+        parser.add_argument(
+            "--layer",
+            help="the layer played (animation; default the last) or drawn (imagemap; default"
+            " the viewer's first)",
+        )
     parser.add_argument(
         "--fps", type=float, default=30.0, help=f"frames per second ({kind}default 30)"
     )

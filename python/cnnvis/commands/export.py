@@ -58,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cnnvis.commands.animate import add_video_arguments
 
     add_video_arguments(parser, layer=True)
+    parser.add_argument(
+        "--view",
+        choices=("overview", "imagemap"),
+        default="overview",
+        help="png, svg: the overview, or a sample projection as an image map",
+    )
 
 
 def overview_options(args: argparse.Namespace, analysis) -> dict:
@@ -98,6 +104,12 @@ def run(args: argparse.Namespace) -> int:
         from cnnvis.commands.animate import export_animation_from
 
         out = export_animation_from(analysis, args, _snapshots(args.snapshots))
+    elif args.view == "imagemap" and args.kind in ("png", "svg"):
+        from cnnvis.export.projections import write_image_map
+        from cnnvis.scene.inputs import default_projection_layer
+
+        layer = args.layer or default_projection_layer(analysis)
+        out = write_image_map(analysis, layer, args.out, kind=args.kind)
     elif args.kind == "png":
         from cnnvis.export.png import export_png
 

@@ -24,6 +24,8 @@ Into the folder ``DIR``:
 
 Drawn with Pillow on plain arrays (:func:`render_samples`, :func:`render_neurons`,
 :func:`render_trajectories`, :func:`image_map`, :func:`write_image_map`); no OpenGL needed.
+``export png|svg SESSION --view imagemap --layer L --out F`` writes one image map as a PNG or as
+an SVG of classed thumbnails (:func:`image_map_svg`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from cnnvis.export.facets import _font, colormap
 __all__ = [
     "export_projections",
     "image_map",
+    "image_map_svg",
     "render_neurons",
     "render_samples",
     "render_trajectories",
@@ -180,6 +183,29 @@ def render_trajectories(traj: Any, names: list[str], title: str, *, size: int = 
     return img
 
 
+def _image_map_places(coords: np.ndarray, thumb: int, grid: bool, gap: int):
+    """Top-left pixel ``(x, y)`` of each thumbnail of an image map, and the picture's side."""
+    from cnnvis.analysis.projections import snap_to_grid
+
+    if int(thumb) < 1 or int(gap) < 0:
+        raise ValueError(f"thumb must be >= 1 and gap >= 0, got {thumb} and {gap}")
+    if grid:
+        cells = snap_to_grid(coords)
+        step = thumb + gap
+        return cells[:, ::-1] * step + gap, (int(cells.max()) + 1) * step + gap
+    side = int(thumb * math.sqrt(len(coords)) * 1.5) + thumb
+    return np.rint(_to_pixels(coords, (0, 0, side - thumb, side - thumb))).astype(int), side
+
+
+def _tiles(coords: np.ndarray, images: np.ndarray, thumb: int) -> list[np.ndarray]:
+    from PIL import Image
+
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or len(images) != len(coords):
+        raise ValueError(f"images must be uint8 (n, h, w, c) with n = {len(coords)}")
+    return [np.asarray(Image.fromarray(_rgb(im)).resize((thumb, thumb))) for im in images]
+
+
 def image_map(
     coords: np.ndarray, images: np.ndarray, *, thumb: int = 24, grid: bool = True, gap: int = 2
 ):
@@ -190,30 +216,53 @@ def image_map(
     are drawn at their coordinates, later samples over earlier ones, on a canvas of about
     ``thumb * sqrt(n) * 1.5``.
     """
-    from PIL import Image
-
-    from cnnvis.analysis.projections import snap_to_grid
-
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4 or len(images) != len(coords):
-        raise ValueError(f"images must be uint8 (n, h, w, c) with n = {len(coords)}")
-    if int(thumb) < 1 or int(gap) < 0:
-        raise ValueError(f"thumb must be >= 1 and gap >= 0, got {thumb} and {gap}")
-    tiles = [np.asarray(Image.fromarray(_rgb(im)).resize((thumb, thumb))) for im in images]
-    if grid:
-        cells = snap_to_grid(coords)
-        step = thumb + gap
-        side = (int(cells.max()) + 1) * step + gap
-        out = np.full((side, side, 3), 255, dtype=np.uint8)
-        for (r, c), tile in zip(cells * step + gap, tiles):
-            out[r : r + thumb, c : c + thumb] = tile
-        return out
-    side = int(thumb * math.sqrt(len(coords)) * 1.5) + thumb
+    tiles = _tiles(coords, images, thumb)
+    places, side = _image_map_places(coords, thumb, grid, gap)
     out = np.full((side, side, 3), 255, dtype=np.uint8)
-    pts = np.rint(_to_pixels(coords, (0, 0, side - thumb, side - thumb))).astype(int)
-    for (x, y), tile in zip(pts, tiles):
+    for (x, y), tile in zip(places, tiles):
         out[y : y + thumb, x : x + thumb] = tile
     return out
+
+
+def image_map_svg(
+    coords: np.ndarray,
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: list[str],
+    *,
+    thumb: int = 24,
+    grid: bool = True,
+    gap: int = 2,
+) -> str:
+    """The :func:`image_map` as an SVG document: each thumbnail an ``<image>`` (an embedded
+    PNG, drawn pixelated) of class ``sample class-<label>`` with its index and class as a
+    ``<title>``, so that a vector editor can pick samples and classes apart."""
+    import base64
+    import io
+    from html import escape
+
+    from PIL import Image
+
+    tiles = _tiles(coords, images, thumb)
+    places, side = _image_map_places(coords, thumb, grid, gap)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{side}" height="{side}" '
+        f'viewBox="0 0 {side} {side}" style="image-rendering: pixelated">',
+        f'<rect width="{side}" height="{side}" fill="#ffffff"/>',
+    ]
+    for i, ((x, y), tile) in enumerate(zip(places, tiles)):
+        buf = io.BytesIO()
+        Image.fromarray(tile).save(buf, format="PNG")
+        uri = base64.b64encode(buf.getvalue()).decode("ascii")
+        lab = int(labels[i])
+        name = escape(class_names[lab] if 0 <= lab < len(class_names) else str(lab))
+        out.append(
+            f'<image class="sample class-{lab}" x="{x}" y="{y}" width="{thumb}" '
+            f'height="{thumb}" href="data:image/png;base64,{uri}"><title>sample {i}: {name}'
+            "</title></image>"
+        )
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
 
 
 def write_image_map(
@@ -224,20 +273,33 @@ def write_image_map(
     *,
     thumb: int = 24,
     grid: bool = True,
+    kind: str | None = None,
 ) -> Path:
-    """The image map of the sample projection of ``layer`` (at ``snapshot``) as the PNG
-    ``path``: each pooled sample drawn as its thumbnail from the recording
-    (``rec.pooled_images``), snapped to a grid without overlap unless ``grid=False``."""
+    """The image map of the sample projection of ``layer`` (at ``snapshot``) written to
+    ``path`` as ``kind`` ``"png"`` or ``"svg"`` (default: by the suffix, PNG unless ``.svg``):
+    each pooled sample drawn as its thumbnail from the recording (``rec.pooled_images``),
+    snapped to a grid without overlap unless ``grid=False``."""
     from PIL import Image
 
     from cnnvis.analysis.projections import recording_of, sample_projection
     from cnnvis.session import atomic_file, prepare_folder
 
+    path = Path(path)
+    kind = kind or ("svg" if path.suffix.lower() == ".svg" else "png")
+    if kind not in ("png", "svg"):
+        raise ValueError(f"an image map is written as png or svg, not {kind!r}")
     rec = recording_of(source)
     proj = sample_projection(source, layer, snapshot)
-    img = image_map(proj.coords, rec.pooled_images, thumb=thumb, grid=grid)
-    path = Path(path)
     prepare_folder(path.parent, path)
+    if kind == "svg":
+        text = image_map_svg(
+            proj.coords, rec.pooled_images, proj.labels, list(rec.class_names), thumb=thumb,
+            grid=grid,
+        )  # fmt: skip
+        with atomic_file(path) as f:
+            f.write(text.encode("utf-8"))
+        return path
+    img = image_map(proj.coords, rec.pooled_images, thumb=thumb, grid=grid)
     with atomic_file(path) as f:
         Image.fromarray(img).save(f, format="PNG")
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -118,15 +119,34 @@ def split_batch(batch) -> tuple[Any, Any]:
     return x, y
 
 
-def check_first_inputs(x) -> tuple[int, int, int]:
-    """The (C, H, W) shape of every input, from the first batch, which must be images."""
-    if x.dim() != 4 or x.shape[0] == 0:
+def check_first_inputs(x) -> tuple[int, ...]:
+    """The shape of every input, from the first batch: ``(C, H, W)`` for images, ``(D,)`` for
+    flat feature vectors (an MLP's input, e.g. the digits as 64-vectors)."""
+    if x.dim() not in (2, 4) or x.shape[0] == 0:
         raise RecordError(
-            f"record() expects image batches of shape (N, C, H, W); got {tuple(x.shape)}"
+            "record() expects image batches of shape (N, C, H, W) or feature vectors of shape "
+            f"(N, D); got {tuple(x.shape)}"
         )
     if not x.is_floating_point():
         raise RecordError(f"inputs must be floating point tensors, got dtype {x.dtype}")
     return tuple(int(s) for s in x.shape[1:])
+
+
+def image_shape(input_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """``(C, H, W)`` of the pictures a recording keeps of its inputs (thumbnails, patches): the
+    input's own shape for images; for a vector of ``D`` features one channel of ``H x W = D``
+    with ``H`` the largest divisor of ``D`` up to its square root (64 -> 8 x 8, 10 -> 2 x 5),
+    so that a flattened image is shown as the image it was."""
+    if len(input_shape) == 3:
+        return tuple(input_shape)
+    (d,) = input_shape
+    h = max(k for k in range(1, math.isqrt(d) + 1) if d % k == 0)
+    return (1, h, d // h)
+
+
+def image_view(x, input_shape: tuple[int, ...]):
+    """The batch ``x`` as pictures ``(N, C, H, W)`` (:func:`image_shape`): a view, no copy."""
+    return x if x.dim() == 4 else x.reshape(x.shape[0], *image_shape(input_shape))
 
 
 def check_batch(x, y, input_shape, start: int) -> None:

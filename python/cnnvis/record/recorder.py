@@ -114,6 +114,7 @@ class Recorder:
         """Trace the model's graph on an example batch (N, C, H, W) of the data, pick the layers
         and put the model in eval mode with hooks on them, until :meth:`finish`."""
         self.input_shape = inputs.check_first_inputs(example)
+        self.image_shape = inputs.image_shape(self.input_shape)  # (C, H, W), also of a vector
         self._stack = contextlib.ExitStack()
         try:
             # the warning names the caller of record() (or of start())
@@ -125,8 +126,8 @@ class Recorder:
         except BaseException:
             self.close()
             raise
-        self.thumb_hw = thumbnail_size(self.input_shape[1], self.input_shape[2])
-        self.full = self.thumb_hw == tuple(self.input_shape[1:])  # thumbnails are the images
+        self.thumb_hw = thumbnail_size(self.image_shape[1], self.image_shape[2])
+        self.full = self.thumb_hw == tuple(self.image_shape[1:])  # thumbnails are the images
         self.labels_all = Column(np.int64)
         self.preds_all = Column(np.int64)
         self.conf_all = Column(np.float32)
@@ -167,8 +168,8 @@ class Recorder:
             st.rf, st.spatial = rf, first[n][3]
             self.states[n] = st
         layer_states = [self.states[n] for n in self.order]
-        self.thumbs = np.zeros((self.max_pooled, *self.thumb_hw, self.input_shape[0]), np.uint8)
-        self.patches = PatchStore(layer_states, self.patch_size, self.input_shape,
+        self.thumbs = np.zeros((self.max_pooled, *self.thumb_hw, self.image_shape[0]), np.uint8)
+        self.patches = PatchStore(layer_states, self.patch_size, self.image_shape,
                                   self.patch_budget)  # fmt: skip
         self.fold_ = _core.Fold([
             (st.top_values, st.top_samples, st.top_loc, st.top_slot, st.class_sums, st.pooled,
@@ -182,7 +183,7 @@ class Recorder:
         along the graph where it knows every op, else measured with input gradients."""
         first = self.watch.first
         spatial = {n: first[n][3] for n in self.order if first[n][3] is not None}
-        h_in, w_in = self.input_shape[1], self.input_shape[2]
+        h_in, w_in = self.image_shape[1], self.image_shape[2]
         rfs = analytic_receptive_fields(self.model, self.graph, self.order, h_in, w_in, spatial)
         self.rf_method = {n: "analytic" for n in self.order if rfs[n] is not None}
         unknown = [n for n in self.order if rfs[n] is None]
@@ -211,6 +212,7 @@ class Recorder:
         with torch.no_grad():
             x = x.to(self.device)
             z = inputs.pick_logits(self.watch.forward(x), self.logits)
+            x = inputs.image_view(x, self.input_shape)  # kept as pictures from here on
             if self.fold_ is None:
                 self._setup(x, z)
             if y.dtype != torch.int64 or y.device.type != "cpu":

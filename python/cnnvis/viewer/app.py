@@ -115,6 +115,7 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         self.legend.class_clicked.connect(self._on_class_clicked)
         self.projection.samples_selected.connect(self._on_samples_selected)
         self.projection.layer_changed.connect(self._on_projection_layer)
+        self.projection.neuron_picked.connect(self._on_neuron_picked)
 
     def _on_user_sized(self, *_args) -> None:
         self._user_sized = True
@@ -210,6 +211,7 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         self.legend.set_classes(ctl.class_names, ctl.class_colors())
         self.legend.set_marks(ctl.edge_colors())
         self._update_info()
+        self.projection.set_source(ctl)
         self.projection.set_layers(ctl.layers, ctl.projection_layer)
         self._install_overview()
         self._show_projection(ctl.projection_layer)
@@ -292,6 +294,7 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         self.details.show_info(ctl.details())
         self.legend.set_current(sel.class_index)
         self.projection.emphasize(sel.top_samples)
+        self.projection.show_neuron(sel.neuron)  # samples coloured by a picked neuron
         shown = self._projection_rows()
         if not np.array_equal(self.projection.selected, shown):
             self.projection.select(shown)
@@ -359,6 +362,10 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         except (ValueError, KeyError) as exc:
             self.statusBar().showMessage(str(exc))
             QtWidgets.QMessageBox.information(self, "cnnvis", str(exc))
+
+    def _on_neuron_picked(self, layer: str, channel: int) -> None:
+        if self.controller is not None:
+            self._guard(self.controller.select_neuron, layer, channel)
 
     def _on_class_clicked(self, c: int) -> None:
         if self.controller is not None:

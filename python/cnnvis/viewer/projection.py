@@ -1,84 +1,71 @@
-"""The projection panel (P1, P3): t-SNE of the recorded samples at one layer, linked to the overview.
+"""The projection area (P1-P4): a grid of small multiples of the recorded samples and neurons,
+linked to each other and to the overview.
 
-Points are coloured by class; misclassified samples are larger discs with a dark ring, as in the
-exported picture.
-Every sample is one point sprite (:class:`~cnnvis.render.glvisuals.Sprites`: the fill and the
-outline in one fragment shader), drawn in one call, misclassified ones last.
+The panels (:mod:`cnnvis.viewer.grid`: samples' t-SNE per layer and snapshot, neurons' MDS,
+trajectories through the layers) each have a vispy canvas, laid out in a Qt grid (panning one
+panel redraws it alone: ``benchmarks/projections.py``). With one panel it is the
+classic sample projection. Points are coloured by class; misclassified samples are larger discs
+with a dark ring, as in the exported picture; a picked neuron colours every sample panel by its
+pooled activation, with a colour bar.
 Box or lasso selection (toolbar, or Shift-drag for a box and Ctrl-drag for a lasso in pan mode)
-emits :attr:`ProjectionPanel.samples_selected` with the selected sample rows; hovering a point
-shows its image, label and prediction in a card next to the cursor. Hit testing runs on the CPU on
-the panel's own copy of the coordinates (no GL picking).
+works in every panel: in a sample or trajectories panel it emits
+:attr:`ProjectionPanel.samples_selected` and every panel shows the selection; in a neuron panel a
+click emits :attr:`ProjectionPanel.neuron_picked` and a lasso colours the samples by the lassoed
+neurons' mean activation. Hovering a point shows its image, label and prediction (or the neuron's
+best class) in a card next to the cursor. Hit testing runs on the CPU on each panel's own copy of
+the coordinates (no GL picking). The Grid menu lays panels out, adds them; a panel's right-click
+menu removes, swaps, re-targets it and turns it into an image map.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
-from vispy import scene
-from vispy.scene.cameras import PanZoomCamera
 
-from cnnvis.render.glvisuals import Sprites
-from cnnvis.render.panel import MARK_SCALE, MARK_SHAPE
+from cnnvis.scene.colors import colormap
 from cnnvis.scene.model import points_in_polygon
+from cnnvis.viewer.grid import (
+    GridMenus,
+    HoverCard,
+    PanelData,
+    PanelSpec,
+    PanelView,
+    panel_data,
+    preset_specs,
+    rows_in_box,
+    sample_style,
+)
 from cnnvis.viewer.qtutil import array_to_pixmap, class_palette, qcolor
 
-BACKGROUND = (1.0, 1.0, 1.0, 1.0)
+#: How many samples "Trajectories of the top outliers" selects.
+TOP_OUTLIERS = 12
 
 
-class _Camera(PanZoomCamera):
-    """Pan/zoom camera that leaves left-button drags alone while a selection tool is active."""
-
-    select_mode = False
-
-    def viewbox_mouse_event(self, event):
-        if (
-            self.select_mode
-            and event.type == "mouse_move"
-            and event.press_event is not None
-            and 1 in (event.buttons or [])
-        ):
-            return
-        super().viewbox_mouse_event(event)
-
-
-class HoverCard(QtWidgets.QFrame):
-    """A small floating card: the sample's image, its label and the prediction."""
-
-    def __init__(self, parent: QtWidgets.QWidget) -> None:
-        super().__init__(parent)
-        self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
-        self.setStyleSheet(
-            "HoverCard { background: #fdfdfd; border: 1px solid #9a9a9a; border-radius: 4px; }"
-        )
-        lay = QtWidgets.QHBoxLayout(self)
-        lay.setContentsMargins(6, 6, 8, 6)
-        self.image = QtWidgets.QLabel()
-        self.text = QtWidgets.QLabel()
-        self.text.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        lay.addWidget(self.image)
-        lay.addWidget(self.text)
-        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.hide()
-
-
-class ProjectionPanel(QtWidgets.QWidget):
-    """A 2-D scatter of samples with box/lasso selection and hover cards.
+class ProjectionPanel(GridMenus, QtWidgets.QWidget):
+    """The projection area: a grid of small multiples with box/lasso selection and hover cards.
 
     Signals
     -------
     samples_selected(object)
         ``ndarray`` of selected row indices (into the arrays given to :meth:`set_data`), possibly
-        empty when the selection is cleared.
+        empty when the selection is cleared; from any sample or trajectories panel.
     layer_changed(str)
         The user picked another layer in the panel's layer box.
+    neuron_picked(str, int)
+        A neuron was clicked in a neuron panel: ``(layer, channel)``.
     """
 
     samples_selected = QtCore.Signal(object)
     layer_changed = QtCore.Signal(str)
+    neuron_picked = QtCore.Signal(str, int)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        self._coords = np.zeros((0, 2), np.float32)
+        self._source = None  # the viewer's controller: panels beyond the main one need it
+        self._current = ""
+        self._main = np.zeros((0, 2), np.float32)
         self._labels = np.zeros(0, np.int64)
         self._preds = np.zeros(0, np.int64)
         self._images = None
@@ -86,9 +73,38 @@ class ProjectionPanel(QtWidgets.QWidget):
         self._colors = class_palette(10)
         self._selected = np.zeros(0, np.int64)
         self._emphasis = np.zeros(0, np.int64)
+        self._neuron: tuple[str, tuple[int, ...]] | None = None
+        self._values: np.ndarray | None = None  # the picked neurons' activation per sample
+        self._cache: dict[PanelSpec, PanelData] = {}
         self._drag: list[tuple[float, float]] = []
         self._drag_tool: str | None = None
+        self._drag_view: PanelView | None = None
+        self._build_bar()
+        self.holder = QtWidgets.QWidget()
+        self.holder.setMinimumSize(200, 160)
+        self._grid = QtWidgets.QGridLayout(self.holder)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setSpacing(3)
+        self.layout().addWidget(self.holder, 1)
+        self.views: list[PanelView] = []
+        self._cols = 1
+        self._build_footer()
+        self.card = HoverCard(self)
+        self.set_grid([PanelSpec()], 1)
 
+    def _new_view(self, spec: PanelSpec) -> PanelView:
+        """A panel with a canvas of its own, its mouse wired to this widget."""
+        v = PanelView(spec)
+        native = v.canvas.native
+        native.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.CustomContextMenu)
+        native.customContextMenuRequested.connect(lambda p, v=v: self._context_menu(v, p))
+        v.canvas.events.mouse_press.connect(lambda e, v=v: self._on_press(e, v))
+        v.canvas.events.mouse_move.connect(lambda e, v=v: self._on_move(e, v))
+        v.canvas.events.mouse_release.connect(lambda e, v=v: self._on_release(e))
+        v.view.camera.select_mode = self._tool() != "Pan"
+        return v
+
+    def _build_bar(self) -> None:
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(2)
@@ -102,6 +118,14 @@ class ProjectionPanel(QtWidgets.QWidget):
         self.layer_box.currentTextChanged.connect(self._on_layer_box)
         bar.addWidget(self.layer_box)
         bar.addStretch(1)
+        self.grid_button = QtWidgets.QToolButton()
+        self.grid_button.setText("Grid")
+        self.grid_button.setToolTip("lay out, add, remove and swap projection panels")
+        self.grid_button.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.grid_menu = QtWidgets.QMenu(self.grid_button)
+        self.grid_menu.aboutToShow.connect(self._fill_grid_menu)
+        self.grid_button.setMenu(self.grid_menu)
+        bar.addWidget(self.grid_button)
         self._tools = QtWidgets.QButtonGroup(self)
         for name, tip in (
             ("Pan", "drag to pan, wheel to zoom"),
@@ -114,8 +138,7 @@ class ProjectionPanel(QtWidgets.QWidget):
             b.setCheckable(True)
             self._tools.addButton(b)
             bar.addWidget(b)
-            if name == "Lasso":
-                b.setChecked(True)
+            b.setChecked(name == "Lasso")
         self._tools.buttonToggled.connect(self._on_tool)
         clear = QtWidgets.QToolButton()
         clear.setText("Clear")
@@ -124,38 +147,39 @@ class ProjectionPanel(QtWidgets.QWidget):
         bar.addWidget(clear)
         lay.addLayout(bar)
 
-        self.canvas = scene.SceneCanvas(keys=None, bgcolor=BACKGROUND, size=(400, 300))
-        self.canvas.native.setMinimumSize(200, 160)
-        self.canvas.native.setMouseTracking(True)
-        lay.addWidget(self.canvas.native, 1)
-        self.view = self.canvas.central_widget.add_view()
-        # every sample in one visual; the emphasis rings in a second one above it
-        self._points = Sprites(parent=self.view.scene)
-        self._ring = Sprites(parent=self.view.scene)
-        self._path = scene.visuals.Line(
-            parent=self.view.scene, color=(0.1, 0.1, 0.1, 0.9), width=1.5, method="gl"
-        )
-        self._path.visible = False
-        self.view.camera = _Camera(aspect=1)
-        self.view.camera.select_mode = True
-        for v, z in ((self._points, 0), (self._ring, 2), (self._path, 3)):
-            v.order = z
+    def _build_footer(self) -> None:
+        row = QtWidgets.QHBoxLayout()
+        row.setContentsMargins(4, 0, 4, 2)
         self.status = QtWidgets.QLabel("")
         self.status.setStyleSheet("color: #555; padding: 0 4px;")
-        lay.addWidget(self.status)
-        self.card = HoverCard(self)
-
-        self.canvas.events.mouse_press.connect(self._on_press)
-        self.canvas.events.mouse_move.connect(self._on_move)
-        self.canvas.events.mouse_release.connect(self._on_release)
+        # long texts are cut, never widen the panel (and so narrow the overview beside it)
+        ignored = QtWidgets.QSizePolicy.Policy.Ignored
+        self.status.setSizePolicy(ignored, QtWidgets.QSizePolicy.Policy.Preferred)
+        row.addWidget(self.status, 1)
+        self.colour_bar = QtWidgets.QLabel()
+        self.colour_bar.setToolTip("the picked neuron's pooled activation")
+        row.addWidget(self.colour_bar)
+        self.colour_bar.hide()
+        self.layout().addLayout(row)
 
     # -- data ---------------------------------------------------------------------------------
+    def set_source(self, source) -> None:
+        """The controller whose analysis the panels beyond the main one are computed from."""
+        self._source = source
+        self._cache = {}
+        self._neuron, self._values = None, None
+        for v in self.views:  # another session: one panel again (its layers may not exist)
+            v.close()
+        self.views, self._cols = [self._new_view(PanelSpec())], 1
+        self._relayout()
+
     def set_layers(self, names: list[str], current: str | None = None) -> None:
         self.layer_box.blockSignals(True)
         self.layer_box.clear()
         self.layer_box.addItems(list(names))
         if current is not None:
             self.layer_box.setCurrentText(current)
+            self._current = current
         self.layer_box.blockSignals(False)
 
     def set_data(
@@ -168,9 +192,9 @@ class ProjectionPanel(QtWidgets.QWidget):
         images: np.ndarray | None = None,
         title: str = "Samples",
     ) -> None:
-        """Show ``coords`` (n, 2) coloured by ``labels``; ``images[i]`` is shown on hover."""
-        coords = np.asarray(coords, dtype=np.float32).reshape(-1, 2)
-        self._coords = coords
+        """Show ``coords`` (n, 2) of the current layer in the main panels, coloured by
+        ``labels``; ``images[i]`` is shown on hover (and in image maps)."""
+        self._main = np.asarray(coords, dtype=np.float32).reshape(-1, 2)
         self._labels = np.asarray(labels, dtype=np.int64).reshape(-1)
         self._preds = np.asarray(predictions, dtype=np.int64).reshape(-1)
         self._class_names = list(class_names)
@@ -182,31 +206,43 @@ class ProjectionPanel(QtWidgets.QWidget):
         self._images = images
         self._selected = np.zeros(0, np.int64)
         self._emphasis = np.zeros(0, np.int64)
+        self._current = self.layer_box.currentText() or self._current
+        self._cache = {k: v for k, v in self._cache.items() if k.kind != "samples"}
         n_wrong = int(np.sum(self._labels != self._preds))
         self.title.setText(f"<b>{title}</b>")
-        self.status.setText(
-            f"{len(coords)} samples, {n_wrong} misclassified (ringed)  ·  hover a point to see it"
+        self._status = (
+            f"{len(self._main)} samples, {n_wrong} misclassified (ringed)  ·  hover a point to"
+            " see it"
         )
-        self._redraw()
-        if len(coords):
-            lo, hi = coords.min(0), coords.max(0)
-            pad = 0.06 * float(max(hi - lo)) + 1e-6
-            self.view.camera.set_range(
-                x=(float(lo[0] - pad), float(hi[0] + pad)),
-                y=(float(lo[1] - pad), float(hi[1] + pad)),
-                margin=0,
-            )
+        self.status.setText(self._status)
+        self._load_panels()
+
+    @property
+    def canvas(self):
+        """The first panel's canvas."""
+        return self.views[0].canvas
+
+    @property
+    def view(self):
+        """The first panel's ViewBox."""
+        return self.views[0].view
 
     @property
     def coords(self) -> np.ndarray:
-        return self._coords
+        """Where the first panel draws its points."""
+        return self.views[0].shown
 
     @property
     def selected(self) -> np.ndarray:
         return self._selected
 
+    @property
+    def specs(self) -> list[PanelSpec]:
+        return [v.spec for v in self.views]
+
     def select(self, rows, emit: bool = False) -> None:
-        """Mark ``rows`` as selected (others fade); emit :attr:`samples_selected` if asked."""
+        """Mark ``rows`` as selected in every panel (others fade); emit :attr:`samples_selected`
+        if asked."""
         self._selected = np.unique(np.asarray(rows, dtype=np.int64).reshape(-1))
         self._redraw()
         if emit:
@@ -217,50 +253,199 @@ class ProjectionPanel(QtWidgets.QWidget):
         self._emphasis = np.unique(np.asarray(rows, dtype=np.int64).reshape(-1))
         self._redraw()
 
-    def _redraw(self) -> None:
-        n = len(self._coords)
-        fill = np.ones((n, 4), np.float32)
-        if n:
-            lab = np.clip(self._labels, 0, len(self._colors) - 1)
-            fill[:, :3] = self._colors[lab]
-        active = np.ones(n, bool)
-        if len(self._selected) or len(self._emphasis):
-            active[:] = False
-            active[self._selected[self._selected < n]] = True
-            active[self._emphasis[self._emphasis < n]] = True
-        fill[~active, 3] = 0.18
-        wrong = self._labels != self._preds
-        edge = np.zeros((n, 4), np.float32)
-        edge[:, 3] = np.where(active, 0.9, 0.15)
-        edge[~wrong, :3] = 1.0
-        size = 8.0
-        if n > 2000:
-            size = 5.0
-        # correct samples: discs with a thin white rim; misclassified ones: the export's mark (a
-        # larger disc with a dark ring), drawn after the others so that none hides them
-        order = np.argsort(wrong, kind="stable")
-        w = wrong[order]
-        self._points.set_data(
-            self._coords[order],
-            face_color=fill[order],
-            edge_color=edge[order],
-            size=np.where(w, size * MARK_SCALE, size),
-            edge_width=np.where(w, 1.5, 0.8),
-            shape=np.where(w, MARK_SHAPE, "disc"),
-        )
-        emph = self._emphasis[self._emphasis < n]
-        if len(emph):
-            self._ring.set_data(
-                self._coords[emph],
-                face_color=(0, 0, 0, 0),
-                edge_color=(0.84, 0.1, 0.55, 1.0),
-                size=size * 2.2,
-                edge_width=2.0,
-            )
-            self._ring.visible = True
+    def show_neuron(self, neuron: tuple[str, int] | None) -> None:
+        """Colour every sample panel by neuron ``(layer, channel)``'s pooled activation (None:
+        by class again)."""
+        if neuron is None:
+            self.colour_by_neurons(None, ())
         else:
-            self._ring.visible = False
-        self.canvas.update()
+            self.colour_by_neurons(neuron[0], (int(neuron[1]),))
+
+    def colour_by_neurons(self, layer: str | None, channels) -> None:
+        """Colour the samples of every panel by the mean pooled activation of ``channels`` of
+        ``layer`` in the recorded model (:func:`cnnvis.analysis.neuron_activation`; one channel:
+        exactly its activation)."""
+        from cnnvis.analysis import neuron_activation
+
+        channels = tuple(int(c) for c in channels)
+        if layer is None or not channels or self._source is None:
+            self._neuron, self._values = None, None
+        elif self._neuron != (layer, channels):
+            analysis = self._source.analysis
+            acts = [neuron_activation(analysis, layer, c) for c in channels]
+            self._neuron, self._values = (layer, channels), np.mean(acts, axis=0)
+        self._update_colour_bar()
+        self._redraw()
+
+    def sample_colors(self, i: int = 0) -> np.ndarray:
+        """Panel ``i``'s fill colours (RGBA, in sample-row order) as drawn now."""
+        style = self._style()
+        out = np.empty_like(style["face_color"])
+        out[style["order"]] = style["face_color"]
+        return out
+
+    # -- the grid -----------------------------------------------------------------------------
+    def set_grid(self, specs: list[PanelSpec], cols: int) -> None:
+        """Lay out ``specs`` row by row, ``cols`` panels a row."""
+        if not specs:
+            raise ValueError("the grid needs at least one panel")
+        old = {id(v.spec): v for v in self.views}
+        self.views = [old.pop(id(s), None) or self._new_view(s) for s in specs]
+        for v in old.values():
+            v.close()
+        self._cols = max(1, min(int(cols), len(specs)))
+        self._relayout()
+        self._load_panels()
+
+    def apply_preset(self, name: str) -> None:
+        """One of :data:`~cnnvis.viewer.grid.PRESETS` (e.g. ``"untrained vs trained"``)."""
+        layers = [self.layer_box.itemText(i) for i in range(self.layer_box.count())]
+        n_snapshots = len(self._source.rec.snapshots) if self._source is not None else 0
+        self.set_grid(*preset_specs(name, layers or [self._current], n_snapshots))
+
+    def add_panel(self, spec: PanelSpec) -> None:
+        self.set_grid([*self.specs, spec], self._cols if len(self.views) > 1 else 2)
+
+    def remove_panel(self, i: int) -> None:
+        if len(self.views) == 1:
+            raise ValueError("the last panel cannot be removed")
+        specs = [s for k, s in enumerate(self.specs) if k != i]
+        self.set_grid(specs, min(self._cols, len(specs)))
+
+    def swap_panels(self, i: int, j: int) -> None:
+        self.views[i], self.views[j] = self.views[j], self.views[i]
+        self._relayout()
+        self._redraw()
+
+    def transpose(self) -> None:
+        """Swap rows and columns."""
+        n, cols = len(self.views), self._cols
+        rows = math.ceil(n / cols)
+        order = [r * cols + c for c in range(cols) for r in range(rows) if r * cols + c < n]
+        self.views = [self.views[k] for k in order]
+        self._cols = rows
+        self._relayout()
+
+    def set_panel(self, i: int, spec: PanelSpec) -> None:
+        """Show ``spec`` in panel ``i``."""
+        self.views[i].close()
+        self.views[i] = self._new_view(spec)
+        self._relayout()
+        self._load_panels()
+
+    def set_image_map(self, i: int, on: bool = True, snap: bool = True) -> None:
+        """Draw panel ``i``'s samples as their thumbnails, snapped to a grid if asked."""
+        v = self.views[i]
+        v.image_map, v.snap = bool(on), bool(snap)
+        if v.data is not None:
+            v._place()
+            v.fit()
+        self._redraw()
+
+    def _relayout(self) -> None:
+        for v in self.views:
+            self._grid.removeWidget(v.canvas.native)
+        for k in range(max(self._grid.rowCount(), self._grid.columnCount())):
+            self._grid.setRowStretch(k, 0)
+            self._grid.setColumnStretch(k, 0)
+        for k, v in enumerate(self.views):
+            row, col = divmod(k, self._cols)
+            self._grid.addWidget(v.canvas.native, row, col)
+            self._grid.setRowStretch(row, 1)
+            self._grid.setColumnStretch(col, 1)
+            v.canvas.native.show()
+
+    def _load_panels(self) -> None:
+        if not len(self._main):
+            return
+        cursor = QtCore.Qt.CursorShape.WaitCursor
+        QtWidgets.QApplication.setOverrideCursor(cursor)
+        try:
+            for v in self.views:
+                data = self._data_for(v.spec.resolved(self._current))
+                if data is not v.data:
+                    v.set_data(data)
+        finally:
+            QtWidgets.QApplication.restoreOverrideCursor()
+        self._redraw()
+
+    def _data_for(self, spec: PanelSpec) -> PanelData:
+        from cnnvis.analysis import neighbourhood_hit
+
+        main = spec == PanelSpec("samples", self._current, None)
+        if main or self._source is None:
+            if PanelSpec("samples", self._current) not in self._cache:
+                hit = neighbourhood_hit(self._main, self._labels) if len(self._main) > 1 else 0
+                title = f"{self._current} · NH {hit:.2f}"
+                self._cache[PanelSpec("samples", self._current)] = PanelData(self._main, title)
+            return self._cache[PanelSpec("samples", self._current)]
+        if self._source is None:
+            raise ValueError("panels beyond the main one need a session (set_source)")
+        if spec.kind == "trajectories":
+            spec = PanelSpec("trajectories")
+        if spec not in self._cache:
+            self._cache[spec] = panel_data(self._source.analysis, spec, self._main)
+        return self._cache[spec]
+
+    # -- drawing ------------------------------------------------------------------------------
+    def _active(self) -> np.ndarray | None:
+        emphasis = self._emphasis if self._values is None else self._emphasis[:0]
+        if not (len(self._selected) or len(emphasis)):
+            return None
+        n = len(self._labels)
+        active = np.zeros(n, bool)
+        active[self._selected[self._selected < n]] = True
+        active[emphasis[emphasis < n]] = True
+        return active
+
+    def _style(self) -> dict:
+        rgb = None
+        if self._values is not None:
+            rgb = colormap(self._values)[:, :3].astype(np.float32) / 255.0
+        return sample_style(self._labels, self._preds, self._colors, self._active(), rgb)
+
+    def _redraw(self) -> None:
+        if not len(self._labels) or any(v.data is None for v in self.views):
+            return
+        style = self._style()
+        picked = np.zeros(0, np.int64)
+        for v in self.views:
+            spec = v.spec.resolved(self._current)
+            if spec.kind == "neurons":
+                if self._neuron is not None and self._neuron[0] == spec.layer:
+                    picked = np.array(self._neuron[1], np.int64)
+                v.draw_neurons(self._colors, picked)
+                continue
+            v.draw_samples(style, self._emphasis, self._images)
+            if spec.kind == "trajectories":
+                v.draw_curves(self._selected, self._colors, self._labels)
+        for v in self.views:
+            v.canvas.update()
+
+    def _update_colour_bar(self) -> None:
+        if self._values is None:
+            self.colour_bar.hide()
+            self.status.setText(getattr(self, "_status", ""))
+            return
+        layer, chans = self._neuron
+        ramp = colormap(np.tile(np.linspace(0, 1, 120), (10, 1)))
+        img = array_to_pixmap(np.ascontiguousarray(ramp))
+        name = f"{layer} n{chans[0]}" if len(chans) == 1 else f"{layer}, {len(chans)} neurons"
+        lo, hi = float(self._values.min()), float(self._values.max())
+        self.colour_bar.setPixmap(img)
+        self.colour_bar.setToolTip(f"{name}: pooled activation {lo:.2f} … {hi:.2f}")
+        self.status.setText(f"coloured by {name}: {lo:.2f} (dark) … {hi:.2f} (yellow)")
+        self.colour_bar.show()
+
+    def top_outliers(self, n: int = TOP_OUTLIERS) -> np.ndarray:
+        """Select the ``n`` samples whose trajectories stray furthest from their class's (a
+        trajectories panel is added if none is shown) and return them."""
+        if not any(v.spec.kind == "trajectories" for v in self.views):
+            self.add_panel(PanelSpec("trajectories"))
+        data = self._data_for(PanelSpec("trajectories"))
+        rows = np.argsort(-data.outlier, kind="stable")[:n].astype(np.int64)
+        self.select(rows, emit=True)
+        return rows
 
     # -- interaction ----------------------------------------------------------------------------
     def _tool(self) -> str:
@@ -268,30 +453,33 @@ class ProjectionPanel(QtWidgets.QWidget):
         return b.text() if b is not None else "Pan"
 
     def _on_tool(self, *_args) -> None:
-        self.view.camera.select_mode = self._tool() != "Pan"
+        for v in self.views:
+            v.view.camera.select_mode = self._tool() != "Pan"
 
     def _on_layer_box(self, name: str) -> None:
         if name:
             self.layer_changed.emit(name)
 
-    def _to_data(self, pos) -> np.ndarray:
-        tr = self.view.scene.transform
-        return np.asarray(tr.imap(np.array([pos[0], pos[1], 0, 1], np.float64)))[:2]
-
-    def _on_press(self, event) -> None:
-        if event.button != 1:
+    def _on_press(self, event, view: PanelView) -> None:
+        self._drag_view = view = view if event.button == 1 else None
+        if view is None:
+            self._drag_tool = None
             return
         tool = self._tool()
         mods = {m.name for m in (event.modifiers or ())}
         if tool == "Pan":
             tool = "Box" if "Shift" in mods else "Lasso" if "Control" in mods else None
         self._drag_tool = tool
-        self._drag = [tuple(self._to_data(event.pos))] if tool else []
+        self._drag = [tuple(view.to_data(event.pos))] if tool else []
         self._press_pos = np.asarray(event.pos[:2], float)
+        self._moved = 0.0  # the farthest the drag went from the press (a click: < 3 px)
 
-    def _on_move(self, event) -> None:
-        if self._drag_tool and event.is_dragging:
-            p = tuple(self._to_data(event.pos))
+    def _on_move(self, event, hovered: PanelView) -> None:
+        view = self._drag_view
+        if self._drag_tool and event.is_dragging and view is not None:
+            p = tuple(view.to_data(event.pos))
+            away = float(np.hypot(*(np.asarray(event.pos[:2], float) - self._press_pos)))
+            self._moved = max(self._moved, away)
             if self._drag_tool == "Lasso":
                 self._drag.append(p)
                 path = np.array(self._drag + [self._drag[0]], np.float32)
@@ -299,73 +487,65 @@ class ProjectionPanel(QtWidgets.QWidget):
                 self._drag = [self._drag[0], p]
                 (x0, y0), (x1, y1) = self._drag
                 path = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]], np.float32)
-            self._path.set_data(pos=path)
-            self._path.visible = True
-            self.canvas.update()
+            view.path.set_data(pos=path)
+            view.path.visible = True
+            view.canvas.update()
             self.card.hide()
             return
-        self._hover(event.pos)
+        self._hover(event.pos, hovered)
 
     def _on_release(self, event) -> None:
         tool, self._drag_tool = self._drag_tool, None
-        if not tool:
+        view = self._drag_view
+        if not tool or view is None:
             return
-        self._path.visible = False
-        moved = float(np.hypot(*(np.asarray(event.pos[:2], float) - self._press_pos)))
-        if moved < 3:  # a click: select the point under the cursor, or clear
-            hit = self.point_at(event.pos)
+        view.path.visible = False
+        away = float(np.hypot(*(np.asarray(event.pos[:2], float) - self._press_pos)))
+        moved = max(self._moved, away)
+        if moved < 3:  # a click: the point under the cursor, or nothing
+            hit = self.point_at(event.pos, view=view)
             rows = np.array([hit] if hit is not None else [], np.int64)
         elif tool == "Lasso" and len(self._drag) >= 3:
-            rows = np.flatnonzero(points_in_polygon(self._coords, np.array(self._drag)))
+            rows = np.flatnonzero(points_in_polygon(view.shown, np.array(self._drag)))
         elif tool == "Box" and self._drag:
-            rows = self.rows_in_box(self._drag[0], tuple(self._to_data(event.pos)))
+            rows = rows_in_box(view.shown, self._drag[0], view.to_data(event.pos))
         else:
             rows = np.zeros(0, np.int64)
         self._drag = []
-        self.select(rows, emit=True)
+        if view.spec.kind != "neurons":
+            self.select(rows, emit=True)
+            return
+        layer = view.spec.resolved(self._current).layer
+        if moved < 3 and len(rows):
+            self.neuron_picked.emit(layer, int(rows[0]))
+        self.colour_by_neurons(layer, rows)
 
     def rows_in_box(self, p0, p1) -> np.ndarray:
-        """Rows whose point lies in the axis-aligned box with corners ``p0``, ``p1`` (data units)."""
-        lo = np.minimum(p0, p1)
-        hi = np.maximum(p0, p1)
-        c = self._coords
-        return np.flatnonzero(np.all((c >= lo) & (c <= hi), axis=1))
+        """Rows whose point in the first panel lies in the box with corners ``p0``, ``p1``."""
+        return rows_in_box(self.coords, p0, p1)
 
-    def point_at(self, pos, radius_px: float = 7.0) -> int | None:
-        """The row drawn nearest to canvas pixel ``pos`` within ``radius_px``, or None."""
-        if not len(self._coords):
+    def point_at(self, pos, radius_px: float = 7.0, view: PanelView | None = None) -> int | None:
+        """The row drawn nearest to pixel ``pos`` of ``view``'s canvas (default: the first
+        panel) within ``radius_px``, or None."""
+        view = view or self.views[0]
+        if not len(view.shown):
             return None
-        tr = self.view.scene.transform
-        px = tr.map(np.c_[self._coords, np.zeros(len(self._coords)), np.ones(len(self._coords))])
-        px = px[:, :2] / px[:, 3:4]
+        px = view.to_canvas(view.shown)
         d = np.hypot(px[:, 0] - pos[0], px[:, 1] - pos[1])
         i = int(np.argmin(d))
         return i if d[i] <= radius_px else None
 
-    def _hover(self, pos) -> None:
-        i = self.point_at(pos)
+    def _hover(self, pos, view: PanelView) -> None:
+        i = self.point_at(pos, view=view)
         if i is None:
             self.card.hide()
             return
-        names = self._class_names
-        lab, pred = int(self._labels[i]), int(self._preds[i])
-
-        def nm(k: int) -> str:
-            return names[k] if 0 <= k < len(names) else str(k)
-
-        col = qcolor(self._colors[min(max(lab, 0), len(self._colors) - 1)]).name()
-        ok = "correct" if lab == pred else "<span style='color:#b00020'>misclassified</span>"
-        self.card.text.setText(
-            f"<b>sample {i}</b><br>label: <span style='color:{col}'>■</span> {nm(lab)}"
-            f"<br>predicted: {nm(pred)}<br>{ok}"
-        )
-        if self._images is not None and i < len(self._images):
-            self.card.image.setPixmap(array_to_pixmap(self._images[i], 72))
-            self.card.image.show()
+        if view.spec.kind == "neurons":
+            self._neuron_card(view, i)
         else:
-            self.card.image.hide()
+            self._sample_card(i)
         self.card.adjustSize()
-        origin = self.canvas.native.mapTo(self, QtCore.QPoint(int(pos[0]), int(pos[1])))
+        origin = view.canvas.native.mapTo(self, QtCore.QPoint(int(pos[0]), int(pos[1])))
         x = origin.x() + 14
         y = origin.y() + 14
         if x + self.card.width() > self.width():
@@ -375,6 +555,40 @@ class ProjectionPanel(QtWidgets.QWidget):
         self.card.move(max(0, x), max(0, y))
         self.card.show()
         self.card.raise_()
+
+    def _name(self, k: int) -> str:
+        return self._class_names[k] if 0 <= k < len(self._class_names) else str(k)
+
+    def _swatch(self, k: int) -> str:
+        col = qcolor(self._colors[min(max(k, 0), len(self._colors) - 1)]).name()
+        return f"<span style='color:{col}'>■</span>"
+
+    def _sample_card(self, i: int) -> None:
+        lab, pred = int(self._labels[i]), int(self._preds[i])
+        ok = "correct" if lab == pred else "<span style='color:#b00020'>misclassified</span>"
+        value = ""
+        if self._values is not None:
+            value = f"<br>activation: {self._values[i]:.3f}"
+        self.card.text.setText(
+            f"<b>sample {i}</b><br>label: {self._swatch(lab)} {self._name(lab)}"
+            f"<br>predicted: {self._name(pred)}<br>{ok}{value}"
+        )
+        if self._images is not None and i < len(self._images):
+            self.card.image.setPixmap(array_to_pixmap(self._images[i], 72))
+            self.card.image.show()
+        else:
+            self.card.image.hide()
+
+    def _neuron_card(self, view: PanelView, i: int) -> None:
+        d = view.data
+        best = int(d.best_class[i])
+        tells = f"{self._swatch(best)} {self._name(best)}" if best >= 0 else "none"
+        self.card.text.setText(
+            f"<b>{view.spec.resolved(self._current).layer} · neuron {i}</b>"
+            f"<br>tells apart best: {tells}<br>score: {d.score[i]:.2f}<br>click: colour the"
+            " samples by it"
+        )
+        self.card.image.hide()
 
     def hovered_card_text(self) -> str:
         """Plain text of the hover card (for tests and accessibility)."""
