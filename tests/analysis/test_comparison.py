@@ -116,7 +116,7 @@ def test_an_unknown_layer_and_a_path_are_refused(untrained, demo_session):
 
 def test_b_started_from_a_moves_less_than_an_independent_projection(demo_session):
     from cnnvis.analysis.comparison import aligned_projections
-    from cnnvis.analysis.projections import _align_onto, activations
+    from cnnvis.analysis.projections import activations, align_onto
     from cnnvis.layout import TSNE
 
     analysis = open_session(demo_session)
@@ -124,8 +124,8 @@ def test_b_started_from_a_moves_less_than_an_independent_projection(demo_session
     a, b = aligned_projections(x_a, x_b)
     # A is the projection the viewer shows, centred and scaled
     shown = analysis.projection("head.relu").coords
-    assert np.allclose(a, _align_onto(np.asarray(shown, dtype=np.float64), None), atol=1e-6)
-    alone = _align_onto(TSNE(perplexity=30, random_state=0).fit_transform(x_b), a)
+    assert np.allclose(a, align_onto(np.asarray(shown, dtype=np.float64), None), atol=1e-6)
+    alone = align_onto(TSNE(perplexity=30, random_state=0).fit_transform(x_b), a)
     moved, moved_alone = (np.linalg.norm(y - a, axis=1).mean() for y in (b, alone))
     assert moved < 0.5 * moved_alone  # each class keeps its corner
     assert neighbour_agreement(a, b) > 0.2

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from cnnvis.analysis.diagnosis import redundancy, sign_balance
-from cnnvis.analysis.projections import _align_onto, activations, neighbourhood_hit
+from cnnvis.analysis.projections import activations, align_onto, neighbourhood_hit
 
 __all__ = [
     "LayerStats",
@@ -331,8 +331,8 @@ def aligned_projections(
 
     perplexity = min(float(perplexity), (len(x_a) - 1) / 3.0)
     frames = TSNE(perplexity=perplexity, random_state=random_state).fit_sequence([x_a, x_b])
-    coords_a = _align_onto(frames[0], None)
-    return coords_a, _align_onto(frames[1], coords_a)
+    coords_a = align_onto(frames[0], None)
+    return coords_a, align_onto(frames[1], coords_a)
 
 
 def _line_up(a: list[LayerStats], b: list[LayerStats]) -> list[tuple[Any, Any]]:
