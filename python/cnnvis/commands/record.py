@@ -86,6 +86,10 @@ def _process_group(args: argparse.Namespace):
     import torch
     import torch.distributed as dist
 
+    if dist.is_initialized():  # the caller's group (cli.main called inside one)
+        yield dist.get_rank()
+        return
+
     backend = "gloo"
     if args.device == "cuda":
         args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
