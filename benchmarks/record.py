@@ -23,10 +23,22 @@ during the bare pass and then during one recording over the same data (sampled e
 a fresh subprocess per size after a warm-up recording, with images generated on the fly so that
 the data set itself takes no memory.
 
+Large folders (``--folder 2000,20000``): an ImageFolder of small PNG images (3x32x32 tiles of
+scikit-learn's sample photos, 10 class folders) written to a temporary folder and recorded by
+``python -m cnnvis record --model basecnn`` (random weights) in a fresh process per size; the
+table gives the process's peak resident set size (``ru_maxrss``) and its growth during the
+recording. Flat means the same peak whatever the number of images.
+
+The GPU row (``--cuda``): ResNet-50 (random weights, 1,000 classes) on 10,000 on-the-fly
+images of 3x224x224, batches of 128, both passes reading through 4 DataLoader workers into
+pinned memory; recorded/bare (target at most 1.15x) and images per second of each.
+
 Usage::
 
     PYTHONPATH=python python benchmarks/record.py [--n 512,2048] [--repeats 3]
         [--demo-n 20000] [--demo-repeats 60] [--out FILE.md]
+    PYTHONPATH=python python benchmarks/record.py --only-folder --folder 2000,20000
+    PYTHONPATH=python python benchmarks/record.py --only-cuda --cuda
 """
 
 from __future__ import annotations
@@ -154,6 +166,96 @@ def child_memory(name: str, n: int) -> None:
                       "pooled_rows": int(pooled), "n": rec.n_samples}))  # fmt: skip
 
 
+def write_folder(root: str, n: int) -> None:
+    """n PNG images of 3x32x32, tiles of scikit-learn's two sample photos, in 10 class folders."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    photos = load_sample_images().images
+    rng = np.random.default_rng(0)
+    for c in range(10):
+        os.makedirs(os.path.join(root, f"class{c}"), exist_ok=True)
+    for i in range(n):
+        photo = photos[i % len(photos)]
+        y, x = rng.integers(0, photo.shape[0] - 32), rng.integers(0, photo.shape[1] - 32)
+        Image.fromarray(photo[y : y + 32, x : x + 32]).save(
+            os.path.join(root, f"class{i % 10}", f"{i:06d}.png")
+        )
+
+
+def folder_rows(sizes: str) -> list[tuple]:
+    """Peak RSS of ``cnnvis record`` over an ImageFolder of each size, each in a fresh process."""
+    import tempfile
+
+    rows = []
+    for n in (int(v) for v in sizes.split(",")):
+        with tempfile.TemporaryDirectory() as tmp:
+            write_folder(os.path.join(tmp, "images"), n)
+            cmd = [sys.executable, __file__, "--folder-child", tmp]
+            t = time.perf_counter()
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            rows.append((n, r["peak_mb"], r["growth_mb"], time.perf_counter() - t))
+        print(f"folder n={n}: peak {r['peak_mb']:.0f} MB, growth {r['growth_mb']:.1f} MB")
+    return rows
+
+
+def folder_child(tmp: str) -> None:
+    """Record the folder with the CLI in this process; print its peak RSS and the growth."""
+    import resource
+
+    _torch()
+    import torchvision  # noqa: F401  (imported before the baseline, as the CLI imports it)
+
+    from cnnvis.cli import main as cli
+    from cnnvis.record import record  # noqa: F401
+
+    before = _rss_mb()
+    rc = cli(["record", "--model", "basecnn", "--data", f"imagefolder:{tmp}/images",
+              "--out", f"{tmp}/session", "--quiet"])  # fmt: skip
+    assert rc == 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"peak_mb": peak, "growth_mb": peak - before}))
+
+
+def cuda_row(repeats: int) -> tuple:
+    """ResNet-50 on 10,000 on-the-fly 3x224x224 images on the GPU: (bare s, record s)."""
+    torch = _torch()
+    import torchvision
+    from torch.utils.data import DataLoader
+
+    import cnnvis
+
+    if not torch.cuda.is_available():
+        raise SystemExit("--cuda needs a GPU (torch.cuda.is_available() is False)")
+    torch.manual_seed(0)
+    model = torchvision.models.resnet50().eval().cuda()
+    data, bs, workers = OnTheFly(10_000, (3, 224, 224)), 128, 4
+
+    def bare() -> float:
+        t = time.perf_counter()
+        loader = DataLoader(data, batch_size=bs, num_workers=workers, pin_memory=True)
+        with torch.no_grad():
+            for x, _y in loader:
+                model(x.cuda(non_blocking=True))
+        torch.cuda.synchronize()
+        return time.perf_counter() - t
+
+    def recorded() -> float:
+        t = time.perf_counter()
+        cnnvis.record(model, data, batch_size=bs, num_workers=workers, progress=False)
+        return time.perf_counter() - t
+
+    bare()  # warm-up: cuDNN's kernel choice, the workers, the record's imports
+    recorded()
+    bares, recs = [], []
+    for _ in range(repeats):
+        bares.append(bare())
+        recs.append(recorded())
+    return min(bares), min(recs), statistics.median(r / b for b, r in zip(bares, recs))
+
+
 def time_rows(args) -> list[tuple]:
     """One row per case: alternating (bare, record) pairs of passes over the same data."""
     rows = []
@@ -235,6 +337,26 @@ def table(rows: list[tuple], mem_rows: list[tuple]) -> str:
     return "\n".join(lines)
 
 
+def folder_table(rows: list[tuple]) -> str:
+    lines = [
+        "| ImageFolder images (3x32x32 PNG) | peak RSS (MB) | growth during the recording (MB) | "
+        "wall (s, with writing the session) |",
+        "|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {n} | {peak:.0f} | {g:.0f} | {wall:.0f} |" for n, peak, g, wall in rows]
+    return "\n".join(lines)
+
+
+def cuda_table(bare: float, rec: float, median: float) -> str:
+    return "\n".join([
+        "| device | model | images | bare (s) | record (s) | ratio (best) | ratio (median pair) "
+        "| images/s bare | images/s record |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| cuda | ResNet-50, 3x224x224 | 10000 | {bare:.2f} | {rec:.2f} | {rec / bare:.2f}x | "
+        f"{median:.2f}x | {10_000 / bare:.0f} | {10_000 / rec:.0f} |",
+    ])  # fmt: skip
+
+
 def write_markdown(path: str, text: str) -> None:
     threads = os.environ.get("BENCH_THREADS", "2")
     argv = " ".join(f"'{a}'" if ";" in a else a for a in sys.argv[1:])
@@ -256,12 +378,29 @@ def main() -> None:
     ap.add_argument("--demo-repeats", type=int, default=60)
     ap.add_argument("--mem-sizes", default="resnet18:2000,8000,16000;demo:2000,40000")
     ap.add_argument("--out", default=None, help="also write the tables to this markdown file")
+    ap.add_argument(
+        "--folder", default="", help="ImageFolder sizes for the peak RSS, e.g. 2000,20000"
+    )
+    ap.add_argument("--only-folder", action="store_true", help="only the ImageFolder table")
+    ap.add_argument("--cuda", action="store_true", help="the GPU row (ResNet-50, 10,000 images)")
+    ap.add_argument("--only-cuda", action="store_true", help="only the GPU row")
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "N"), help=argparse.SUPPRESS)
+    ap.add_argument("--folder-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child_memory(args.child[0], int(args.child[1]))
         return
-    text = table(time_rows(args), memory_rows(args.mem_sizes) if args.mem_sizes else [])
+    if args.folder_child:
+        folder_child(args.folder_child)
+        return
+    parts = []
+    if not (args.only_folder or args.only_cuda):
+        parts.append(table(time_rows(args), memory_rows(args.mem_sizes) if args.mem_sizes else []))
+    if args.folder:
+        parts.append(folder_table(folder_rows(args.folder)))
+    if args.cuda:
+        parts.append(cuda_table(*cuda_row(args.repeats)))
+    text = "\n\n".join(parts)
     print()
     print(text)
     if args.out:
