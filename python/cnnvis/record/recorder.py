@@ -24,6 +24,12 @@ along the model's graph (branches take the union; a global gate such as squeeze-
 adds no spatial extent); layers behind ops that arithmetic does not know (functional convs or
 pools, padding, interpolation) are measured instead with input gradients of a random probe. See
 :mod:`cnnvis.record.receptive`; ``meta["receptive_fields"]`` says which method each layer got.
+
+On a GPU the hooks reduce each output where it is, and the summaries of a batch (with its
+logits) come to the host in one copy (:meth:`LayerWatch.copy_back`), where the C++ fold keeps
+the running state; the images kept are taken from the batch as the loader gave it (pinned host
+memory), never copied back. Inside a process group the pass is sharded over the ranks and
+merged at the end (:mod:`cnnvis.record.distributed`).
 """
 
 from __future__ import annotations
