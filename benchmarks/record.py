@@ -25,9 +25,12 @@ the data set itself takes no memory.
 
 Large folders (``--folder 2000,20000``): an ImageFolder of small PNG images (3x32x32 tiles of
 scikit-learn's sample photos, 10 class folders) written to a temporary folder and recorded by
-``python -m cnnvis record --model basecnn`` (random weights) in a fresh process per size; the
-table gives the process's peak resident set size (``ru_maxrss``) and its growth during the
-recording. Flat means the same peak whatever the number of images.
+the library as ``python -m cnnvis record --model basecnn`` does (random weights; the session
+saved), in a fresh process per size; the table gives the process's peak resident set size
+(``ru_maxrss``) and its growth from before the data set was opened. Flat means the same peak
+whatever the number of images. ``--folder-budget MB`` sets ``patch_budget``: memory grows until
+the image store reaches it (default 32 MiB, about 11,000 of these images) and the patch block
+(the result) exists, then stays flat.
 
 The GPU row (``--cuda``): ResNet-50 (random weights, 1,000 classes) on 10,000 on-the-fly
 images of 3x224x224, batches of 128, both passes reading through 4 DataLoader workers into
@@ -184,7 +187,7 @@ def write_folder(root: str, n: int) -> None:
         )
 
 
-def folder_rows(sizes: str) -> list[tuple]:
+def folder_rows(sizes: str, budget_mb: int) -> list[tuple]:
     """Peak RSS of ``cnnvis record`` over an ImageFolder of each size, each in a fresh process."""
     import tempfile
 
@@ -192,7 +195,7 @@ def folder_rows(sizes: str) -> list[tuple]:
     for n in (int(v) for v in sizes.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             write_folder(os.path.join(tmp, "images"), n)
-            cmd = [sys.executable, __file__, "--folder-child", tmp]
+            cmd = [sys.executable, __file__, "--folder-child", tmp, str(budget_mb)]
             t = time.perf_counter()
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             r = json.loads(out.strip().splitlines()[-1])
@@ -201,20 +204,22 @@ def folder_rows(sizes: str) -> list[tuple]:
     return rows
 
 
-def folder_child(tmp: str) -> None:
-    """Record the folder with the CLI in this process; print its peak RSS and the growth."""
+def folder_child(tmp: str, budget_mb: int) -> None:
+    """Record the folder (as ``cnnvis record --model basecnn`` does) and save the session in this
+    process; print its peak RSS and its growth from before the data set was opened."""
     import resource
 
     _torch()
-    import torchvision  # noqa: F401  (imported before the baseline, as the CLI imports it)
-
-    from cnnvis.cli import main as cli
-    from cnnvis.record import record  # noqa: F401
+    from cnnvis.data import load_dataset
+    from cnnvis.models.checkpoints import load_model
+    from cnnvis.record import record
 
     before = _rss_mb()
-    rc = cli(["record", "--model", "basecnn", "--data", f"imagefolder:{tmp}/images",
-              "--out", f"{tmp}/session", "--quiet"])  # fmt: skip
-    assert rc == 0
+    data = load_dataset(f"imagefolder:{tmp}/images", "test")
+    model, name = load_model("basecnn", num_classes=10, in_channels=3, input_size=32)
+    rec = record(model.eval(), data, model_name=name, progress=False,
+                 patch_budget=budget_mb << 20 if budget_mb else None)  # fmt: skip
+    rec.save(f"{tmp}/session")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"peak_mb": peak, "growth_mb": peak - before}))
 
@@ -339,8 +344,8 @@ def table(rows: list[tuple], mem_rows: list[tuple]) -> str:
 
 def folder_table(rows: list[tuple]) -> str:
     lines = [
-        "| ImageFolder images (3x32x32 PNG) | peak RSS (MB) | growth during the recording (MB) | "
-        "wall (s, with writing the session) |",
+        "| ImageFolder images (3x32x32 PNG) | peak RSS (MB) | growth from before the data set "
+        "was opened (MB) | wall (s, with saving the session) |",
         "|---:|---:|---:|---:|",
     ]
     lines += [f"| {n} | {peak:.0f} | {g:.0f} | {wall:.0f} |" for n, peak, g, wall in rows]
@@ -382,22 +387,23 @@ def main() -> None:
         "--folder", default="", help="ImageFolder sizes for the peak RSS, e.g. 2000,20000"
     )
     ap.add_argument("--only-folder", action="store_true", help="only the ImageFolder table")
+    ap.add_argument("--folder-budget", type=int, default=0, help="patch_budget in MiB (0: default)")
     ap.add_argument("--cuda", action="store_true", help="the GPU row (ResNet-50, 10,000 images)")
     ap.add_argument("--only-cuda", action="store_true", help="only the GPU row")
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "N"), help=argparse.SUPPRESS)
-    ap.add_argument("--folder-child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--folder-child", nargs=2, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child_memory(args.child[0], int(args.child[1]))
         return
     if args.folder_child:
-        folder_child(args.folder_child)
+        folder_child(args.folder_child[0], int(args.folder_child[1]))
         return
     parts = []
     if not (args.only_folder or args.only_cuda):
         parts.append(table(time_rows(args), memory_rows(args.mem_sizes) if args.mem_sizes else []))
     if args.folder:
-        parts.append(folder_table(folder_rows(args.folder)))
+        parts.append(folder_table(folder_rows(args.folder, args.folder_budget)))
     if args.cuda:
         parts.append(cuda_table(*cuda_row(args.repeats)))
     text = "\n\n".join(parts)
