@@ -18,7 +18,7 @@ from cnnvis.cli import main
 from cnnvis.record import record
 
 # shared by the test's one-process runs
-CLI_ARGS = ["--arch", "demo", "--data", "digits", "--max-samples", "301", "--batch-size", "32",
+CLI_ARGS = ["--arch", "demo", "--data", "digits", "--max-samples", "257", "--batch-size", "32",
             "--max-pooled", "60", "--top-k", "4", "--patch-size", "6", "--quiet"]  # fmt: skip
 LIBRARY_KW = {"max_samples": 121, "batch_size": 1, "top_k": 3, "max_pooled": 40,
               "patch_size": 5, "patch_budget": 1024, "progress": False}  # fmt: skip
