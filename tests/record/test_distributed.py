@@ -146,3 +146,16 @@ def test_progress_bar_shows_the_time_left(capsys):
     cnnvis.record(DemoCNN(in_channels=1, n_classes=10).eval(), Slow(-1), batch_size=8)
     err = capsys.readouterr().err
     assert "ETA 00:0" in err, err[-500:]
+
+
+def test_loader_workers_give_the_same_recording(model_path):
+    """A data set read by a worker process records the same bytes as one read in this one."""
+    kw = {"max_samples": 64, "batch_size": 16, "top_k": 3, "max_pooled": 20, "progress": False}
+    from cnnvis.data import load_dataset
+    from cnnvis.models.checkpoints import load_model
+
+    model, _ = load_model(model_path, num_classes=10, in_channels=1, input_size=8, arch="demo")
+    data = load_dataset("digits", "test")
+    here = cnnvis.record(model.eval(), data, num_workers=0, **kw)
+    workers = cnnvis.record(model, data, num_workers=1, **kw)
+    assert_same_recording(here, workers, exact_forward=True)
