@@ -473,6 +473,21 @@ def record(
                         device=device)  # fmt: skip
     shard = recorder.shard = current_shard()
     shard.batch_size = batch_size
+    first, batches, total = _batches(recorder, data, batch_size, max_samples, num_workers)
+    show = progress and shard.rank == 0
+    with recorder.start(inputs.split_batch(first)[0]), _progress_bar(show, total) as bar:
+        for x, y in batches:
+            recorder.fold(x, y)
+            if bar is not None:  # samples done by all ranks: those before every rank's next
+                bar.update(min(total or np.inf, recorder.start_of_batch * shard.world) - bar.n)
+    return recorder.finish()
+
+
+def _batches(recorder: Recorder, data, batch_size: int, max_samples, num_workers):
+    """(the first batch, all batches as (inputs, labels), the number of samples of all ranks
+    if known) of this process's loader over ``data``; sets the recorder's class names from the
+    data where it has none."""
+    shard = recorder.shard
     options = _loader_options(recorder.device, num_workers, shard.world)
     loader = inputs.as_loader(data, batch_size)  # checked; a given DataLoader as it is
     if shard.distributed:
@@ -481,7 +496,7 @@ def record(
         if loader is not data:  # ours: made with the device's options
             loader = options(loader.dataset, batch_size)
         total = inputs.loader_length(loader, max_samples)
-    if class_names is None:
+    if recorder.class_names is None:
         recorder.class_names = inputs.class_names_of(data, loader)
     batches = iter(loader)
     try:
@@ -489,16 +504,10 @@ def record(
     except StopIteration:
         raise RecordError("the data set is empty: nothing to record") from None
     batches = itertools.chain([first], batches)
-    if shard.distributed:  # every rank takes part in every step: rank 0 has the most
-        most = math.ceil(total / shard.world)  # rank 0's samples
-        batches = _steps(batches, math.ceil(most / batch_size))
-    show = progress and shard.rank == 0
-    with recorder.start(inputs.split_batch(first)[0]), _progress_bar(show, total) as bar:
-        for x, y in _limited(batches, recorder, None if shard.distributed else max_samples):
-            recorder.fold(x, y)
-            if bar is not None:  # samples done by all ranks: those before every rank's next
-                bar.update(min(total or np.inf, recorder.start_of_batch * shard.world) - bar.n)
-    return recorder.finish()
+    if not shard.distributed:
+        return first, _limited(batches, recorder, max_samples), total
+    # every rank takes part in every step: as many as rank 0, which has the most samples
+    return first, _steps(batches, math.ceil(math.ceil(total / shard.world) / batch_size)), total
 
 
 def _loader_options(device, num_workers: int | None, world: int):
