@@ -23,10 +23,25 @@ during the bare pass and then during one recording over the same data (sampled e
 a fresh subprocess per size after a warm-up recording, with images generated on the fly so that
 the data set itself takes no memory.
 
+Large folders (``--folder 2000,20000``): an ImageFolder of small PNG images (3x32x32 tiles of
+scikit-learn's sample photos, 10 class folders) written to a temporary folder and recorded by
+the library as ``python -m cnnvis record --model basecnn`` does (random weights; the session
+saved), in a fresh process per size; the table gives the process's peak resident set size
+(``ru_maxrss``) and its growth from before the data set was opened. Flat means the same peak
+whatever the number of images. ``--folder-budget MB`` sets ``patch_budget``: memory grows until
+the image store reaches it (default 32 MiB, about 11,000 of these images) and the patch block
+(the result) exists, then stays flat.
+
+The GPU row (``--cuda``): ResNet-50 (random weights, 1,000 classes) on 10,000 on-the-fly
+images of 3x224x224, batches of 128, both passes reading through 4 DataLoader workers into
+pinned memory; recorded/bare (target at most 1.15x) and images per second of each.
+
 Usage::
 
     PYTHONPATH=python python benchmarks/record.py [--n 512,2048] [--repeats 3]
         [--demo-n 20000] [--demo-repeats 60] [--out FILE.md]
+    PYTHONPATH=python python benchmarks/record.py --only-folder --folder 2000,20000
+    PYTHONPATH=python python benchmarks/record.py --only-cuda --cuda
 """
 
 from __future__ import annotations
@@ -154,6 +169,98 @@ def child_memory(name: str, n: int) -> None:
                       "pooled_rows": int(pooled), "n": rec.n_samples}))  # fmt: skip
 
 
+def write_folder(root: str, n: int) -> None:
+    """n PNG images of 3x32x32, tiles of scikit-learn's two sample photos, in 10 class folders."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    photos = load_sample_images().images
+    rng = np.random.default_rng(0)
+    for c in range(10):
+        os.makedirs(os.path.join(root, f"class{c}"), exist_ok=True)
+    for i in range(n):
+        photo = photos[i % len(photos)]
+        y, x = rng.integers(0, photo.shape[0] - 32), rng.integers(0, photo.shape[1] - 32)
+        Image.fromarray(photo[y : y + 32, x : x + 32]).save(
+            os.path.join(root, f"class{i % 10}", f"{i:06d}.png")
+        )
+
+
+def folder_rows(sizes: str, budget_mb: int) -> list[tuple]:
+    """Peak RSS of ``cnnvis record`` over an ImageFolder of each size, each in a fresh process."""
+    import tempfile
+
+    rows = []
+    for n in (int(v) for v in sizes.split(",")):
+        with tempfile.TemporaryDirectory() as tmp:
+            write_folder(os.path.join(tmp, "images"), n)
+            cmd = [sys.executable, __file__, "--folder-child", tmp, str(budget_mb)]
+            t = time.perf_counter()
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            rows.append((n, r["peak_mb"], r["growth_mb"], time.perf_counter() - t))
+        print(f"folder n={n}: peak {r['peak_mb']:.0f} MB, growth {r['growth_mb']:.1f} MB")
+    return rows
+
+
+def folder_child(tmp: str, budget_mb: int) -> None:
+    """Record the folder (as ``cnnvis record --model basecnn`` does) and save the session in this
+    process; print its peak RSS and its growth from before the data set was opened."""
+    import resource
+
+    _torch()
+    from cnnvis.data import load_dataset
+    from cnnvis.models.checkpoints import load_model
+    from cnnvis.record import record
+
+    before = _rss_mb()
+    data = load_dataset(f"imagefolder:{tmp}/images", "test")
+    model, name = load_model("basecnn", num_classes=10, in_channels=3, input_size=32)
+    rec = record(model.eval(), data, model_name=name, progress=False,
+                 patch_budget=budget_mb << 20 if budget_mb else None)  # fmt: skip
+    rec.save(f"{tmp}/session")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"peak_mb": peak, "growth_mb": peak - before}))
+
+
+def cuda_row(repeats: int) -> tuple:
+    """ResNet-50 on 10,000 on-the-fly 3x224x224 images on the GPU: (bare s, record s)."""
+    torch = _torch()
+    import torchvision
+    from torch.utils.data import DataLoader
+
+    import cnnvis
+
+    if not torch.cuda.is_available():
+        raise SystemExit("--cuda needs a GPU (torch.cuda.is_available() is False)")
+    torch.manual_seed(0)
+    model = torchvision.models.resnet50().eval().cuda()
+    data, bs, workers = OnTheFly(10_000, (3, 224, 224)), 128, 4
+
+    def bare() -> float:
+        t = time.perf_counter()
+        loader = DataLoader(data, batch_size=bs, num_workers=workers, pin_memory=True)
+        with torch.no_grad():
+            for x, _y in loader:
+                model(x.cuda(non_blocking=True))
+        torch.cuda.synchronize()
+        return time.perf_counter() - t
+
+    def recorded() -> float:
+        t = time.perf_counter()
+        cnnvis.record(model, data, batch_size=bs, num_workers=workers, progress=False)
+        return time.perf_counter() - t
+
+    bare()  # warm-up: cuDNN's kernel choice, the workers, the record's imports
+    recorded()
+    bares, recs = [], []
+    for _ in range(repeats):
+        bares.append(bare())
+        recs.append(recorded())
+    return min(bares), min(recs), statistics.median(r / b for b, r in zip(bares, recs))
+
+
 def time_rows(args) -> list[tuple]:
     """One row per case: alternating (bare, record) pairs of passes over the same data."""
     rows = []
@@ -235,6 +342,26 @@ def table(rows: list[tuple], mem_rows: list[tuple]) -> str:
     return "\n".join(lines)
 
 
+def folder_table(rows: list[tuple]) -> str:
+    lines = [
+        "| ImageFolder images (3x32x32 PNG) | peak RSS (MB) | growth from before the data set "
+        "was opened (MB) | wall (s, with saving the session) |",
+        "|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {n} | {peak:.0f} | {g:.0f} | {wall:.0f} |" for n, peak, g, wall in rows]
+    return "\n".join(lines)
+
+
+def cuda_table(bare: float, rec: float, median: float) -> str:
+    return "\n".join([
+        "| device | model | images | bare (s) | record (s) | ratio (best) | ratio (median pair) "
+        "| images/s bare | images/s record |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| cuda | ResNet-50, 3x224x224 | 10000 | {bare:.2f} | {rec:.2f} | {rec / bare:.2f}x | "
+        f"{median:.2f}x | {10_000 / bare:.0f} | {10_000 / rec:.0f} |",
+    ])  # fmt: skip
+
+
 def write_markdown(path: str, text: str) -> None:
     threads = os.environ.get("BENCH_THREADS", "2")
     argv = " ".join(f"'{a}'" if ";" in a else a for a in sys.argv[1:])
@@ -256,12 +383,30 @@ def main() -> None:
     ap.add_argument("--demo-repeats", type=int, default=60)
     ap.add_argument("--mem-sizes", default="resnet18:2000,8000,16000;demo:2000,40000")
     ap.add_argument("--out", default=None, help="also write the tables to this markdown file")
+    ap.add_argument(
+        "--folder", default="", help="ImageFolder sizes for the peak RSS, e.g. 2000,20000"
+    )
+    ap.add_argument("--only-folder", action="store_true", help="only the ImageFolder table")
+    ap.add_argument("--folder-budget", type=int, default=0, help="patch_budget in MiB (0: default)")
+    ap.add_argument("--cuda", action="store_true", help="the GPU row (ResNet-50, 10,000 images)")
+    ap.add_argument("--only-cuda", action="store_true", help="only the GPU row")
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "N"), help=argparse.SUPPRESS)
+    ap.add_argument("--folder-child", nargs=2, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child_memory(args.child[0], int(args.child[1]))
         return
-    text = table(time_rows(args), memory_rows(args.mem_sizes) if args.mem_sizes else [])
+    if args.folder_child:
+        folder_child(args.folder_child[0], int(args.folder_child[1]))
+        return
+    parts = []
+    if not (args.only_folder or args.only_cuda):
+        parts.append(table(time_rows(args), memory_rows(args.mem_sizes) if args.mem_sizes else []))
+    if args.folder:
+        parts.append(folder_table(folder_rows(args.folder, args.folder_budget)))
+    if args.cuda:
+        parts.append(cuda_table(*cuda_row(args.repeats)))
+    text = "\n\n".join(parts)
     print()
     print(text)
     if args.out:

@@ -252,7 +252,7 @@ class PyFold {
   }
 
   py::ssize_t fold(const py::object& start_obj, const py::object& labels_obj, py::array need,
-                   py::array pooled_row) {
+                   py::array pooled_row, bool offer) {
     const std::int64_t start = int_arg(start_obj, "start");
     const std::ptrdiff_t batch = fold_->batch();
     if (batch < 0) fail("layer 0 has no summaries of this batch: call stats first");
@@ -267,7 +267,7 @@ class PyFold {
     spans.add(need, "need");
     const std::int64_t* lab = labels.data();
     py::gil_scoped_release release;
-    return fold_->fold(start, lab, static_cast<std::size_t>(b), nd, row);
+    return fold_->fold(start, lab, static_cast<std::size_t>(b), nd, row, offer);
   }
 
  private:
@@ -433,7 +433,7 @@ void init_topk(py::module_& m) {
            py::arg("loc"),
            "Summaries computed elsewhere (batch x channels: mean, max, flat index of the max).")
       .def("fold", &PyFold::fold, py::arg("start"), py::arg("labels"), py::arg("need"),
-           py::arg("pooled_row"),
+           py::arg("pooled_row"), py::arg("offer") = true,
            "Folds the batch of samples start.. (labels: integers in 0..classes-1) into every "
            "layer, in order, after stats() or set_stats() of each. The batch is first offered to "
            "the class-stratified reservoir (Algorithm R per class, as reservoir_offer): "
@@ -443,7 +443,9 @@ void init_topk(py::module_& m) {
            "sort of [lists; batch] cut to k), taking the slot of the entry it evicts, which "
            "becomes pending; need[i] = 1 (uint8, batch) for each sample of the batch that "
            "entered a list. Returns the index of the first layer with a NaN or infinite mean, "
-           "which is left unchanged (the layers before it are folded), or -1.");
+           "which is left unchanged (the layers before it are folded), or -1. With offer=False "
+           "the batch is not offered to the reservoir: pooled_row (-1 or a row) holds the rows "
+           "the caller drew, e.g. from a reservoir over the samples of all processes.");
 
   m.def("reservoir_offer", &reservoir_offer, py::arg("labels"), py::arg("start"),
         py::arg("seen"), py::arg("caps"), py::arg("offset"), py::arg("position"), py::arg("rng"),

@@ -93,7 +93,7 @@ static std::string sample_number(std::int64_t start, std::size_t i) {
 }
 
 std::ptrdiff_t Fold::fold(std::int64_t start, const std::int64_t* labels, std::size_t batch,
-                          std::uint8_t* need, std::int64_t* pooled_row) {
+                          std::uint8_t* need, std::int64_t* pooled_row, bool offer) {
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     if (layers_[i].batch < 0)
       throw InvalidArgument("layer " + std::to_string(i) +
@@ -102,19 +102,18 @@ std::ptrdiff_t Fold::fold(std::int64_t start, const std::int64_t* labels, std::s
       throw InvalidArgument("every layer's summaries must be of one batch of " +
                             std::to_string(batch));
   }
-  try {
+  for (std::size_t i = 0; i < batch; ++i)  // name the sample whose label is out of range
+    if (labels[i] < 0 || labels[i] >= static_cast<std::int64_t>(reservoir_.n_classes))
+      throw InvalidArgument("label " + std::to_string(labels[i]) + " of sample " +
+                            sample_number(start, i) + " is out of range: labels must be in 0.." +
+                            std::to_string(reservoir_.n_classes - 1));
+  if (offer)
     check_offer(reservoir_, labels, batch, start);
-  } catch (const InvalidArgument&) {  // name the sample whose label is out of range
-    for (std::size_t i = 0; i < batch; ++i)
-      if (labels[i] < 0 || labels[i] >= static_cast<std::int64_t>(reservoir_.n_classes))
-        throw InvalidArgument("label " + std::to_string(labels[i]) + " of sample " +
-                              sample_number(start, i) +
-                              " is out of range: labels must be in 0.." +
-                              std::to_string(reservoir_.n_classes - 1));
-    throw;
-  }
+  else  // rows drawn by the caller (a reservoir over the samples of all processes)
+    check_range(pooled_row, batch, -1, static_cast<std::int64_t>(reservoir_.n_rows),
+                "pooled_row", "-1.." + std::to_string(reservoir_.n_rows - 1));
   check_lists(start);
-  reservoir_offer(reservoir_, labels, batch, start, pooled_row);
+  if (offer) reservoir_offer(reservoir_, labels, batch, start, pooled_row);
   std::ptrdiff_t bad = -1;
   for (std::size_t i = 0; i < layers_.size() && bad < 0; ++i) {
     Layer& l = layers_[i];

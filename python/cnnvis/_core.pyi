@@ -69,9 +69,10 @@ class Fold:
         labels: numpy.ndarray,
         need: numpy.ndarray,
         pooled_row: numpy.ndarray,
+        offer: bool = True,
     ) -> int:
         """
-        Folds the batch of samples start.. (labels: integers in 0..classes-1) into every layer, in order, after stats() or set_stats() of each. The batch is first offered to the class-stratified reservoir (Algorithm R per class, as reservoir_offer): pooled_row[i] (int64, written) is the reservoir row sample i holds, or -1. Each mean goes to its class's sums by label and to its reservoir row; a maximum enters the top-k lists only above the k-th, after every equal value (a stable descending sort of [lists; batch] cut to k), taking the slot of the entry it evicts, which becomes pending; need[i] = 1 (uint8, batch) for each sample of the batch that entered a list. Returns the index of the first layer with a NaN or infinite mean, which is left unchanged (the layers before it are folded), or -1.
+        Folds the batch of samples start.. (labels: integers in 0..classes-1) into every layer, in order, after stats() or set_stats() of each. The batch is first offered to the class-stratified reservoir (Algorithm R per class, as reservoir_offer): pooled_row[i] (int64, written) is the reservoir row sample i holds, or -1. Each mean goes to its class's sums by label and to its reservoir row; a maximum enters the top-k lists only above the k-th, after every equal value (a stable descending sort of [lists; batch] cut to k), taking the slot of the entry it evicts, which becomes pending; need[i] = 1 (uint8, batch) for each sample of the batch that entered a list. Returns the index of the first layer with a NaN or infinite mean, which is left unchanged (the layers before it are folded), or -1. With offer=False the batch is not offered to the reservoir: pooled_row (-1 or a row) holds the rows the caller drew, e.g. from a reservoir over the samples of all processes.
         """
     def set_stats(
         self,

@@ -461,3 +461,25 @@ def test_quantize_images_matches_torch_arithmetic():
         _core.quantize_images(x, low, high, index, out=[0] * 4)
     with pytest.raises(ValueError, match="out has dtype"):
         _core.quantize_images(x, low, high, index, out=np.zeros((4, 9, 11, 3), np.int16))
+
+
+def test_fold_with_rows_drawn_by_the_caller():
+    """offer=False (a reservoir drawn over every process's samples): the reservoir is left
+    alone, the given rows get the means, and rows outside the buffer are refused."""
+    rng = np.random.default_rng(5)
+    st = _state(4, 3, 2, rows=5)
+    fold, res = _fold(st)
+    mean = rng.standard_normal((3, 4)).astype(np.float32)
+    fold.set_stats(0, mean, mean, np.zeros((3, 4), np.int64))
+    rows = np.array([4, -1, 0], np.int64)
+    need = np.zeros(3, np.uint8)
+    assert fold.fold(10, np.array([1, 0, 0]), need, rows, offer=False) == -1
+    np.testing.assert_array_equal(rows, [4, -1, 0])  # read, not written
+    np.testing.assert_array_equal(st["pooled"][[4, 0]], mean[[0, 2]])
+    assert (res["seen"] == 0).all() and (res["position"] == -1).all()
+    fold.set_stats(0, mean, mean, np.zeros((3, 4), np.int64))
+    with pytest.raises(ValueError, match="pooled_row"):
+        fold.fold(13, np.array([1, 0, 0]), need, np.array([5, -1, 0]), offer=False)
+    fold.set_stats(0, mean, mean, np.zeros((3, 4), np.int64))
+    with pytest.raises(ValueError, match="label 2 of sample 14"):
+        fold.fold(13, np.array([1, 2, 0]), need, rows, offer=False)

@@ -39,9 +39,10 @@ class Fold {
   // Folds the batch of samples start .. start + batch - 1 into every layer (each must have its
   // summaries of this batch), as the binding's docstring says. Checks first (InvalidArgument):
   // the labels, the order of the samples, the lists' slots and samples. Returns the index of the
-  // first layer with a NaN or infinite mean, or -1.
+  // first layer with a NaN or infinite mean, or -1. With offer false the batch is not offered
+  // to the reservoir: pooled_row holds the rows the caller drew (-1 or a row), checked.
   std::ptrdiff_t fold(std::int64_t start, const std::int64_t* labels, std::size_t batch,
-                      std::uint8_t* need, std::int64_t* pooled_row);
+                      std::uint8_t* need, std::int64_t* pooled_row, bool offer = true);
 
  private:
   struct Layer {

@@ -26,6 +26,10 @@ def summary(rec, manifest: dict | None = None) -> str:
         "projections)"
     )
     lines.append(f"accuracy   {rec.accuracy:.2%}")
+    backend = rec.meta.get("backend")
+    lines.append(
+        f"processes  {rec.meta.get('processes', 1)}" + (f" ({backend})" if backend else "")
+    )
     lines.append(f"layers     {len(rec.layers)}")
     width = max((len(n) for n in rec.layers), default=0)
     for name, layer in rec.layers.items():

@@ -11,11 +11,17 @@
 
 Checkpoints are always read with ``torch.load(..., weights_only=True)``
 (:mod:`cnnvis.models.checkpoints`).
+
+Under ``torchrun --nproc-per-node=N -m cnnvis record ...`` the N processes share the pass
+(:mod:`cnnvis.record.distributed`): gloo on the CPU, NCCL with ``--device cuda`` (each process
+on the GPU its ``LOCAL_RANK`` names); rank 0 writes the session, the others exit with 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -40,7 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="batch size (64)")
     parser.add_argument("--max-pooled", type=int, default=2000, help="pooled sample bound (2000)")
     parser.add_argument("--patch-size", type=int, default=32, help="patch side in pixels (32)")
-    parser.add_argument("--device", default="cpu", help="device to load the model on (cpu)")
+    parser.add_argument(
+        "--device", default="cpu", help="device to load the model on (cpu); under torchrun, "
+        "cuda means the GPU of the process's LOCAL_RANK"
+    )  # fmt: skip
+    parser.add_argument("--workers", type=int, default=None,
+                        help="data loading processes (default: 0 on the CPU, 4 on a GPU)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed (data split, sampling)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -77,6 +88,38 @@ def _folder_snapshots(args: argparse.Namespace, rec, data, load) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
+    with _process_group(args) as rank:
+        return _record(args, rank)
+
+
+@contextlib.contextmanager
+def _process_group(args: argparse.Namespace):
+    """Under torchrun (``WORLD_SIZE`` > 1): the process group of the recording, gloo on the
+    CPU and NCCL on GPUs (``--device cuda`` becomes this process's GPU); yields the rank."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        yield 0
+        return
+    import torch
+    import torch.distributed as dist
+
+    if dist.is_initialized():  # the caller's group (cli.main called inside one)
+        yield dist.get_rank()
+        return
+
+    backend = "gloo"
+    if args.device == "cuda":
+        args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        torch.cuda.set_device(args.device)
+        backend = "nccl"
+    dist.init_process_group(backend)
+    try:
+        yield dist.get_rank()
+    finally:
+        dist.destroy_process_group()
+
+
+def _record(args: argparse.Namespace, rank: int) -> int:
     from cnnvis.data import DatasetFilesMissing, class_names_of, load_dataset
     from cnnvis.models.checkpoints import load_model
     from cnnvis.record import RecordError, record
@@ -109,7 +152,10 @@ def run(args: argparse.Namespace) -> int:
             model, data, layers=layers, max_samples=args.max_samples, top_k=args.top_k,
             batch_size=args.batch_size, progress=not args.quiet, max_pooled=args.max_pooled,
             patch_size=args.patch_size, class_names=classes, model_name=name, seed=args.seed,
+            num_workers=args.workers,
         )  # fmt: skip
+        if rank != 0:  # every process has the merged recording: rank 0 writes it
+            return 0
         rec.meta["data"] = f"{args.data} ({args.split})"
         rec.meta["model_source"] = str(args.model)
         rec.snapshots = _folder_snapshots(args, rec, data, lambda p: load_model(str(p), **shape)[0])

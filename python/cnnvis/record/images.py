@@ -11,11 +11,18 @@ THUMBNAIL_MAX = 64  # longest side of the pooled-sample thumbnails, in pixels
 
 def display_range(x) -> tuple[Any, Any]:
     """Per-channel (low, high) of the first batch, used to map all images to 0..255."""
+    return widened(*channel_range(x))
+
+
+def channel_range(x) -> tuple[Any, Any]:
+    """Per-channel minimum and maximum of a batch, on the CPU."""
     flat = x.detach().float().transpose(0, 1).reshape(x.shape[1], -1)
-    low = flat.min(dim=1).values
-    high = flat.max(dim=1).values
-    high = high.where(high > low, low + 1.0)
-    return low.cpu(), high.cpu()
+    return flat.min(dim=1).values.cpu(), flat.max(dim=1).values.cpu()
+
+
+def widened(low, high) -> tuple[Any, Any]:
+    """A range of constant channels made one unit wide (no division by zero)."""
+    return low, high.where(high > low, low + 1.0)
 
 
 def images_uint8(x, low, high, index: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -24,18 +24,26 @@ along the model's graph (branches take the union; a global gate such as squeeze-
 adds no spatial extent); layers behind ops that arithmetic does not know (functional convs or
 pools, padding, interpolation) are measured instead with input gradients of a random probe. See
 :mod:`cnnvis.record.receptive`; ``meta["receptive_fields"]`` says which method each layer got.
+
+On a GPU the hooks reduce each output where it is, and the summaries of a batch (with its
+logits) come to the host in one copy (:meth:`LayerWatch.copy_back`), where the C++ fold keeps
+the running state; the images kept are taken from the batch as the loader gave it (pinned host
+memory), never copied back. Inside a process group the pass is sharded over the ranks and
+merged at the end (:mod:`cnnvis.record.distributed`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from cnnvis.record import inputs
+from cnnvis.record.distributed import Shard, current_shard, shard_loader
 from cnnvis.record.images import display_range, images_uint8, thumbnail_size, thumbnails
 from cnnvis.record.inputs import RecordError
 from cnnvis.record.receptive import analytic_receptive_fields, measure_receptive_fields
@@ -106,6 +114,7 @@ class Recorder:
         self.class_names = list(class_names) if class_names is not None else None
         self.start_of_batch = 0  # position of the next batch's first sample
         self.fold_ = None  # the _core.Fold, made by the first batch
+        self.shard = Shard()  # which samples this process records (record() sets it)
         self._stack: contextlib.ExitStack | None = None
 
     # -- start ---------------------------------------------------------------------------------
@@ -160,7 +169,9 @@ class Recorder:
             raise RecordError(f"layer(s) {missing} did not run during the forward pass")
         first = self.watch.first
         self.order = sorted(self.chosen, key=list(first).index)
-        self.low, self.high = display_range(x)
+        self.low, self.high = (
+            self.shard.display_range(x) if self.shard.distributed else display_range(x)
+        )
         self.states = {}
         for n, rf in self._receptive_fields(x).items():
             st = LayerState(n, int(first[n][0].shape[1]), self.n_classes, self.top_k,
@@ -207,18 +218,23 @@ class Recorder:
             raise RecordError("fold() needs start() first (and no finish() yet)")
         b = int(x.shape[0])
         if b == 0:
+            if self.shard.distributed and self.fold_ is not None:  # the other ranks' last step
+                self.shard.draw_rows(self.reservoir, np.empty(0, np.int64), self.start_of_batch)
             return
         inputs.check_batch(x, y, self.input_shape, self.start_of_batch)
         with torch.no_grad():
-            x = x.to(self.device)
-            z = inputs.pick_logits(self.watch.forward(x), self.logits)
-            x = inputs.image_view(x, self.input_shape)  # kept as pictures from here on
+            # a pinned batch goes to the GPU while the host goes on; the images the recording
+            # keeps are taken from the batch where it already is (no copy back)
+            xd = x.to(self.device, non_blocking=True)
+            z = inputs.pick_logits(self.watch.forward(xd), self.logits)
+            # kept as pictures from here on (flat vectors as H x W)
+            xd, x = inputs.image_view(xd, self.input_shape), inputs.image_view(x, self.input_shape)
             if self.fold_ is None:
-                self._setup(x, z)
+                self._setup(xd, z)
             if y.dtype != torch.int64 or y.device.type != "cpu":
                 y = y.to("cpu", torch.int64)
             labels = y.contiguous().numpy()
-            need, slot_rows = self._fold_summaries(x, z, labels)
+            need, slot_rows = self._fold_summaries(xd, z, labels)
             self.labels_all.extend(b)[:] = labels
             self._keep_images(x, need, slot_rows)
         self.start_of_batch += b
@@ -229,8 +245,6 @@ class Recorder:
         and folds every layer's summaries (made in the hooks) into the class sums, reservoir
         rows, top-k lists and pending patches of new entries (need: the samples whose image is
         needed); a second writes the predictions and their softmax probabilities."""
-        import torch
-
         from cnnvis import _core
 
         start, b, patches = self.start_of_batch, int(x.shape[0]), self.patches
@@ -238,13 +252,17 @@ class Recorder:
             # the store stops holding every image: it gives the thumbnails so far and the
             # pending patches now, before this batch adds to either
             if self.full and start:
-                rows_k, pos_k = self.reservoir.kept()
-                self.thumbs[rows_k] = patches.kept_images(pos_k)
+                self._thumbs_from_store(*self.reservoir.kept())
             patches.end_direct()
+        zc = self.watch.copy_back(z)  # the one copy of the batch's summaries to the host
         need = np.zeros(b, dtype=np.uint8)
-        slot_rows = np.empty(b, dtype=np.int64)
+        shared = self.shard.distributed  # the reservoir is drawn over every rank's samples
         try:
-            bad = self.fold_.fold(start, labels, need, slot_rows)
+            if shared:
+                slot_rows = self.shard.draw_rows(self.reservoir, labels, start)
+            else:
+                slot_rows = np.empty(b, dtype=np.int64)
+            bad = self.fold_.fold(start, labels, need, slot_rows, offer=not shared)
         except ValueError as e:
             if str(e).startswith("label "):
                 raise RecordError(f"{e} ({self.n_classes} classes)") from None
@@ -254,7 +272,6 @@ class Recorder:
                 f"layer {self.order[bad]!r} produced NaN or inf activations (batch starting at "
                 f"sample {start}); check the inputs and the model's weights"
             )
-        zc = z.detach().to("cpu", torch.float32).contiguous().numpy()
         if not _core.softmax_top(zc, self.preds_all.extend(b), self.conf_all.extend(b)):
             raise RecordError(
                 f"the model's logits contain NaN or inf (batch starting at sample {start})"
@@ -289,18 +306,24 @@ class Recorder:
     # -- finish ----------------------------------------------------------------------------------
 
     def finish(self) -> Recording:
-        """End the pass (hooks removed, modes restored) and assemble the :class:`Recording`."""
+        """End the pass (hooks removed, modes restored) and assemble the :class:`Recording`
+        (merged over the ranks of a process group: :mod:`cnnvis.record.distributed`)."""
         self.close()
         if self.fold_ is None:
             raise RecordError("the data set is empty: nothing to record")
-        labels = self.labels_all.values()
+        shard = self.shard
+        n = shard.total(self.start_of_batch)
+        labels = shard.column(self.labels_all.values(), n)
         counts = np.bincount(labels, minlength=self.n_classes)
         rows_a, pos_a = self.reservoir.kept()
         patches = self.patches
-        pooled_images = (
-            patches.kept_images(pos_a) if patches.direct and self.full else self.thumbs[rows_a]
-        )
+        if patches.direct and self.full:  # the thumbnails are the images the store holds
+            self._thumbs_from_store(rows_a, pos_a)
+        pooled_images = shard.merge_rows(self.thumbs[rows_a], pos_a, 0)
         cut = patches.result()
+        flushes = shard.total(patches.flushes)
+        if shard.distributed:
+            cut = self._merge(cut, rows_a, pos_a)
         modules = dict(self.model.named_modules())
         layer_records = {n: self._layer_record(n, cut, counts, rows_a, modules) for n in self.order}
         return Recording(
@@ -308,27 +331,47 @@ class Recorder:
             class_names=list(self.class_names),
             input_shape=self.input_shape,
             labels=labels.astype(np.int64),
-            predictions=self.preds_all.values().astype(np.int64),
-            confidences=self.conf_all.values(),
+            predictions=shard.column(self.preds_all.values(), n).astype(np.int64),
+            confidences=shard.column(self.conf_all.values(), n),
             pooled_index=pos_a,
             pooled_images=pooled_images,
             layers=layer_records,
             weights=inputs.collect_weights(self.model),
             graph=self.graph,
             snapshots=[],
-            meta=self._meta(patches.flushes),
+            meta=self._meta(n, flushes),
         )
+
+    def _thumbs_from_store(self, rows: np.ndarray, positions: np.ndarray) -> None:
+        """The thumbnails of reservoir ``rows`` from the direct image store (full-size
+        thumbnails are the images), for this rank's samples among their ``positions``."""
+        mine = self.shard.owned(positions)
+        self.thumbs[rows[mine]] = self.patches.kept_images(self.shard.local(positions[mine]))
+
+    def _merge(self, cut, rows_a: np.ndarray, pos_a: np.ndarray):
+        """Merge the running state of every rank into this one's (class sums, top-k lists,
+        pooled rows) and return the merged patches (see :class:`Shard`)."""
+        shard, states = self.shard, [self.states[n] for n in self.order]
+        local_boxes = {st.name: (st.top_samples.copy(), st.boxes()) for st in states}
+        sources = shard.merge_top_k(states)
+        for st in states:
+            shard.sum(st.class_sums)
+            st.pooled[rows_a] = shard.merge_rows(st.pooled[rows_a], pos_a, -np.inf)
+        return shard.merge_patches(states, cut, local_boxes, sources, self.input_shape[1:])
 
     def _layer_record(self, n, cut, counts, rows_a, modules) -> LayerRecord:
         st = self.states[n]
         values = st.top_values.copy()
         samples = st.top_samples
-        empty = samples < 0
-        values[empty] = np.nan
-        boxes = st.rf.boxes(st.top_loc.reshape(-1)).reshape(st.n_channels, self.top_k, 4)
-        boxes[empty] = 0
-        top_boxes = boxes.astype(np.int32)
+        values[samples < 0] = np.nan
+        top_boxes = st.boxes()
         means = st.class_sums / np.maximum(counts, 1)[:, None]
+        if not isinstance(cut, PatchSource):
+            top_patches = cut[n]
+        else:
+            top_patches = LayerPatches(cut, samples, top_boxes)
+            if not self.patches.images_pay(len(cut.samples)):  # merged lists: cut them now
+                top_patches = np.asarray(top_patches)
         return LayerRecord(
             name=n,
             op=inputs.layer_op(self.graph, n, modules[n]),
@@ -337,14 +380,12 @@ class Recorder:
             top_values=values,
             top_samples=samples.astype(np.int64),
             top_boxes=top_boxes,
-            top_patches=(
-                LayerPatches(cut, samples, top_boxes) if isinstance(cut, PatchSource) else cut[n]
-            ),
+            top_patches=top_patches,
         )
 
-    def _meta(self, flushes: int) -> dict:
-        return {
-            "n_samples_seen": int(self.start_of_batch),
+    def _meta(self, n_samples: int, flushes: int) -> dict:
+        meta = {
+            "n_samples_seen": int(n_samples),
             "top_k": int(self.top_k),
             "patch_size": int(self.patch_size),
             "max_pooled": int(self.max_pooled),
@@ -359,6 +400,10 @@ class Recorder:
             "patch_flushes": int(flushes),
             "device": str(self.device),
         }
+        if self.shard.distributed:
+            meta["processes"] = self.shard.world
+            meta["backend"] = self.shard.backend
+        return meta
 
 
 def record(
@@ -378,6 +423,7 @@ def record(
     model_name: str | None = None,
     seed: int = 0,
     patch_budget: int | None = None,
+    num_workers: int | None = None,
 ) -> Recording:
     """Run ``model`` once over ``data`` and keep per-channel summaries of the chosen layers.
 
@@ -401,7 +447,16 @@ def record(
     batch_size : int
         Batch size when ``data`` is a ``Dataset``.
     progress : bool
-        Show a progress bar (tqdm) over the batches.
+        Show a progress bar (tqdm) over the samples, with the time left.
+    num_workers : int, optional
+        Worker processes loading a ``Dataset``. Default: none on the CPU; on a GPU up to 4 per
+        process, with pinned memory so that batches go to the GPU while the host goes on.
+
+    Inside an initialised ``torch.distributed`` process group of several processes, every
+    process records every world-th sample of ``data`` (a ``Dataset``, or a ``DataLoader``
+    whose dataset is used) and gets the merged recording, which equals the one-process
+    recording: the same predictions, top-k lists, boxes, patches and pooled samples, class
+    means within float error (see :mod:`cnnvis.record.distributed`).
 
     Returns
     -------
@@ -419,21 +474,81 @@ def record(
                         patch_size=patch_size, class_names=class_names, logits=logits,
                         model_name=model_name, seed=seed, patch_budget=patch_budget,
                         device=device)  # fmt: skip
-    loader = inputs.as_loader(data, batch_size)
-    if class_names is None:
+    shard = recorder.shard = current_shard()
+    shard.batch_size = batch_size
+    first, batches, total = _batches(recorder, data, batch_size, max_samples, num_workers)
+    show = progress and shard.rank == 0
+    with recorder.start(inputs.split_batch(first)[0]), _progress_bar(show, total) as bar:
+        for x, y in batches:
+            recorder.fold(x, y)
+            if bar is not None:  # samples done by all ranks: those before every rank's next
+                bar.update(min(total or np.inf, recorder.start_of_batch * shard.world) - bar.n)
+    return recorder.finish()
+
+
+def _batches(recorder: Recorder, data, batch_size: int, max_samples, num_workers):
+    """(the first batch, all batches as (inputs, labels), the number of samples of all ranks
+    if known) of this process's loader over ``data``; sets the recorder's class names from the
+    data where it has none."""
+    shard = recorder.shard
+    options = _loader_options(recorder.device, num_workers, shard.world)
+    loader = inputs.as_loader(data, batch_size)  # checked; a given DataLoader as it is
+    if shard.distributed:
+        loader, total = shard_loader(shard, loader.dataset, batch_size, max_samples, options)
+    else:
+        if loader is not data:  # ours: made with the device's options
+            loader = options(loader.dataset, batch_size)
+        total = inputs.loader_length(loader, max_samples)
+    if recorder.class_names is None:
         recorder.class_names = inputs.class_names_of(data, loader)
     batches = iter(loader)
     try:
         first = next(batches)
     except StopIteration:
         raise RecordError("the data set is empty: nothing to record") from None
-    total = inputs.loader_length(loader, max_samples)
-    with recorder.start(inputs.split_batch(first)[0]), _progress_bar(progress, total) as bar:
-        for x, y in _limited(itertools.chain([first], batches), recorder, max_samples):
-            recorder.fold(x, y)
-            if bar is not None:
-                bar.update(int(x.shape[0]))
-    return recorder.finish()
+    batches = itertools.chain([first], batches)
+    if not shard.distributed:
+        return first, _limited(batches, recorder, max_samples), total
+    # every rank takes part in every step: as many as rank 0, which has the most samples
+    return first, _steps(batches, math.ceil(math.ceil(total / shard.world) / batch_size)), total
+
+
+def _loader_options(device, num_workers: int | None, world: int):
+    """A function making a (rank's) loader over a data set: on a GPU with worker processes and
+    pinned memory (batches then go to the GPU asynchronously)."""
+    import os
+
+    from torch.utils.data import DataLoader
+
+    from cnnvis.data import as_loader
+
+    cuda = device.type == "cuda"
+    if num_workers is None:
+        num_workers = min(4, (os.cpu_count() or 1) // world) if cuda else 0
+
+    def make(dataset, batch_size: int):
+        loader = as_loader(dataset, batch_size, num_workers=num_workers)
+        if cuda:
+            loader = DataLoader(dataset, batch_size, num_workers=num_workers, pin_memory=True,
+                                collate_fn=loader.collate_fn)  # fmt: skip
+        return loader
+
+    return make
+
+
+def _steps(batches, n_steps: int):
+    """``n_steps`` batches: those of this rank, then empty ones (the last step of the ranks
+    with one batch fewer), each a step that every rank folds in turn."""
+    empty = None
+    for _ in range(n_steps):
+        batch = next(batches, None)
+        if batch is None:
+            x, y = empty
+            yield x[:0], y[:0]
+        else:
+            x, y = inputs.split_batch(batch)
+            empty = (x, y)
+            yield x, y
 
 
 def _limited(batches, recorder: Recorder, max_samples: int | None):
@@ -456,7 +571,9 @@ def _progress_bar(show: bool, total: int | None):
         return
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, unit="img", desc="record", leave=False)
+    eta = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, ETA {remaining}, {rate_fmt}]"
+    bar = tqdm(total=total, unit="img", desc="record", leave=False,
+               bar_format=eta if total else None)  # fmt: skip
     try:
         yield bar
     finally:

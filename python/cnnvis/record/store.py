@@ -155,6 +155,10 @@ class PatchStore:
         self.flushes += 1
         self.direct = False
 
+    def images_pay(self, n_images: int) -> bool:
+        """Whether ``n_images`` images take no more bytes than the patches would."""
+        return n_images * self.h * self.w <= self.total * self.p * self.p
+
     def result(self) -> dict[str, np.ndarray] | PatchSource:
         """The patches: ``{layer: (C, k, P, P, c) uint8}`` in top-k order (zeros where no
         sample), or, when nothing was cut during the pass and the images the lists refer to take
@@ -168,7 +172,7 @@ class PatchStore:
         if self.flushes == 0:
             samples = np.unique(np.concatenate([st.top_samples.reshape(-1) for st in self.states]))
             samples = samples[samples >= 0]
-            if len(samples) * self.h * self.w <= self.total * self.p * self.p:
+            if self.images_pay(len(samples)):
                 source = PatchSource(self.image_store[self._store_rows(samples)], samples, self.p)
                 self.image_store = None
                 return source

@@ -58,6 +58,13 @@ class LayerState:
         self.rf: ReceptiveField | None = None
         self.spatial: tuple[int, int] | None = None
 
+    def boxes(self) -> np.ndarray:
+        """``(C, k, 4)`` int32 receptive-field boxes of the top-k entries, in input pixels
+        (zeros where a list has no sample)."""
+        boxes = self.rf.boxes(self.top_loc.reshape(-1)).reshape(*self.top_loc.shape, 4)
+        boxes[self.top_samples < 0] = 0
+        return boxes.astype(np.int32)
+
 
 class Column:
     """A growing 1-D array of per-sample values, kept on anonymous memory maps.

@@ -8,16 +8,21 @@ import numpy as np
 from cnnvis.record.inputs import RecordError
 
 
+def device_stats(out) -> tuple:
+    """(mean, max, argmax) over the spatial axes, with torch, where ``out`` is."""
+    b, c = int(out.shape[0]), int(out.shape[1])
+    flat = out.detach().reshape(b, c, -1).float()
+    mx, arg = flat.max(dim=2)
+    return flat.mean(dim=2), mx, arg
+
+
 def torch_stats(out) -> tuple:
     """(mean, max, argmax) over the spatial axes, with torch: other devices and dtypes."""
     import torch
 
-    b, c = int(out.shape[0]), int(out.shape[1])
-    flat = out.detach().reshape(b, c, -1).float()
-    mx, arg = flat.max(dim=2)
     return tuple(
         np.ascontiguousarray(a.to("cpu", dt).numpy())
-        for a, dt in ((flat.mean(dim=2), torch.float32), (mx, torch.float32), (arg, torch.int64))
+        for a, dt in zip(device_stats(out), (torch.float32, torch.float32, torch.int64))
     )
 
 
@@ -35,20 +40,22 @@ class Reduction:
     tensor of 2 to 4 dimensions, on which device, of which dtype): in its hook, before any
     later op can change it in place, so the hooks then do no checks at all."""
 
-    __slots__ = ("fold", "index", "native", "calls")
+    __slots__ = ("fold", "index", "native", "calls", "on_device")
 
     def __init__(self, fold, index: int, native: bool) -> None:
         self.fold = fold  # the _core.Fold the summaries go to, as its layer ``index``
         self.index = index
         self.native = native  # float32 on the CPU: summarised by the C++ fold itself
         self.calls = 0
+        self.on_device = None  # summaries made by torch, until LayerWatch.copy_back
 
     def reduce(self, out) -> None:
-        """Summarise the output of one batch into the fold."""
+        """Summarise the output of one batch into the fold, or (other devices and dtypes) into
+        summaries where the output is, given to the fold by :meth:`LayerWatch.copy_back`."""
         if self.native:
             self.fold.stats(self.index, out.detach().contiguous().numpy())
         else:
-            self.fold.set_stats(self.index, *torch_stats(out))
+            self.on_device = device_stats(out)
 
 
 class LayerWatch:
@@ -142,6 +149,27 @@ class LayerWatch:
                 f"the model's forward pass fails on a batch of shape "
                 f"{tuple(x.shape)}: {type(e).__name__}: {e}"
             ) from e
+
+    def copy_back(self, z) -> np.ndarray:
+        """The logits ``z`` as float32 numpy, and the summaries the hooks left on the GPU given to
+        the fold: one copy to the host for the whole batch (every tensor packed, bit for bit,
+        as int32), so the pass waits for the GPU once per batch."""
+        import torch
+
+        pending = [p for p in self.plan_list if p.on_device is not None]
+        if z.device.type == "cpu" and not pending:
+            return z.detach().to("cpu", torch.float32).contiguous().numpy()
+        parts = [z.detach().float()] + [t for p in pending for t in p.on_device]
+        flat = [t.contiguous().reshape(-1).view(torch.int32) for t in parts]
+        host = torch.cat(flat).cpu().numpy()
+        pieces = np.split(host, np.cumsum([len(f) for f in flat])[:-1])
+        for i, p in enumerate(pending):
+            mean, mx, arg = pieces[1 + 3 * i : 4 + 3 * i]
+            b = p.on_device[0].shape
+            p.fold.set_stats(p.index, mean.view(np.float32).reshape(b),
+                             mx.view(np.float32).reshape(b), arg.view(np.int64).reshape(b))  # fmt: skip
+            p.on_device = None
+        return pieces[0].view(np.float32).reshape(z.shape)
 
     def forward(self, x):
         """The model's output on x; its recorded outputs are summarised in the fold (or, on the
