@@ -76,8 +76,8 @@ def bench_occlusion(args) -> None:
 def _demo(args):
     """The final model of the demo session (``--session``, else the built-in one, made first
     when missing) and the held-out digits it was recorded on."""
-    from cnnvis.commands.explain import session_model_and_data
     from cnnvis.commands.viewer import ensure_demo_session
+    from cnnvis.session import session_model_and_data
 
     session = args.session or ensure_demo_session(progress=False)
     _, model, data = session_model_and_data(session)
@@ -171,8 +171,8 @@ def pictures(args) -> None:
     from PIL import Image
 
     from cnnvis import interpret
-    from cnnvis.commands.explain import session_model_and_data
     from cnnvis.interpret.picture import heat_rgb, image_rgb, overlay, side_by_side
+    from cnnvis.session import session_model_and_data
 
     rec, model, data = session_model_and_data(args.session)
     x, label = data[3]
