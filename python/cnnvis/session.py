@@ -208,7 +208,6 @@ def session_model_and_data(path: str | os.PathLike[str]) -> tuple[Any, Any, Any]
     SessionError
         If the session is damaged or names no checkpoint; ValueError if it names no data set.
     """
-    from cnnvis.data import load_dataset
     from cnnvis.models.checkpoints import load_model
 
     root = Path(path).expanduser()
@@ -220,8 +219,20 @@ def session_model_and_data(path: str | os.PathLike[str]) -> tuple[Any, Any, Any]
     model, _ = load_model(
         read_file(root, rel), num_classes=rec.n_classes, in_channels=c, input_size=h
     )
+    return rec, model.eval(), session_dataset(rec)
+
+
+def session_dataset(rec: Any) -> Any:
+    """The data set a recording was made on (``meta["data_split"]``), in the recording's order.
+
+    Raises
+    ------
+    ValueError
+        If the recording does not say which data set it recorded.
+    """
+    from cnnvis.data import load_dataset
+
     split = rec.meta.get("data_split")
     if not split:
-        raise ValueError(f"the session {root} does not say which data set it recorded")
-    data = load_dataset(split["name"], split["split"], seed=split.get("seed", 0))
-    return rec, model.eval(), data
+        raise ValueError("the session does not say which data set it recorded")
+    return load_dataset(split["name"], split["split"], seed=split.get("seed", 0))

@@ -18,6 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from cnnvis.viewer.animation import SceneAnimation
 from cnnvis.viewer.controller import Controller
+from cnnvis.viewer.inspector import ToolboxUI
 from cnnvis.viewer.overview import OverviewMouse
 from cnnvis.viewer.panels import DetailsPanel, LegendPanel
 from cnnvis.viewer.projection import ProjectionPanel
@@ -77,6 +78,7 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         self.resize(1600, 900)
         self._build_widgets()
         self._build_menus()
+        self.toolbox = ToolboxUI(self)  # the sample inspector, confusion dock, maximisation
         self.animation = SceneAnimation(self._show_scene, self._move_scene, self)
         self.statusBar().showMessage("open a session (File > Open session…)")
         if analysis is not None:
@@ -204,6 +206,7 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         self._install_overview()
         self._show_projection(ctl.projection_layer)
         self.details.show_info(None)
+        self.toolbox.set_controller(ctl, session_path)
         self.statusBar().showMessage(
             f"{rec.model_name}: {len(ctl.layers)} layers, {rec.n_samples} samples, accuracy"
             f" {acc:.1%}  ·  click a cluster, a class or lasso samples"

@@ -1,0 +1,195 @@
+"""What the inspector's tabs show, computed without Qt, and their cache in the session folder.
+
+:class:`Toolbox` holds a session's model and data set (loaded once, on first use) and computes
+each tab of :data:`TABS` for one sample as a :class:`TabResult`: pictures with captions, lines of
+text and optional bars. Results are kept in ``SESSION/inspector/<checkpoint sha256>/`` as one
+``.npz`` per entry, written atomically through :mod:`cnnvis.io` and carrying the sha256 of its
+own arrays; a read that fails or whose checksum differs is treated as missing, and the entry is
+computed again (a damaged cache is never trusted). A new checkpoint gets a new folder.
+
+Every computation takes ``progress(done, total)`` and ``should_stop`` (see
+:mod:`cnnvis.interpret.progress`), so the window can show a bar and cancel it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cnnvis.io import SessionError, read_arrays, read_manifest, write_arrays_atomic
+
+__all__ = ["TABS", "TabResult", "ResultCache", "Toolbox"]
+
+#: Tab key -> title, in the inspector's order.
+TABS = {
+    "gradients": "Gradient maps",
+    "occlusion": "Occlusion",
+    "adversarial": "Adversarial",
+    "inversion": "Inversion",
+    "maximize": "Maximisation",
+}
+#: Bumped when what a tab computes changes, so old cache entries are not read.
+CACHE_VERSION = 1
+GRADIENT_NAMES = {
+    "saliency": "saliency",
+    "deconvnet": "deconvnet",
+    "guided_backprop": "guided backprop",
+    "grad_cam": "Grad-CAM",
+    "integrated_gradients": "integrated gradients",
+}
+
+
+@dataclass
+class TabResult:
+    """Pictures (uint8 RGB ``(h, w, 3)``) with one caption each, lines of text, and bars
+    ``[(label, value)]`` under the title ``bars_title`` (none when empty)."""
+
+    panels: list[np.ndarray]
+    captions: list[str]
+    lines: list[str] = field(default_factory=list)
+    bars: list[tuple[str, float]] = field(default_factory=list)
+    bars_title: str = ""
+    from_cache: bool = False
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        meta = {"captions": self.captions, "lines": self.lines, "bars_title": self.bars_title,
+                "bars": [[str(k), float(v)] for k, v in self.bars]}  # fmt: skip
+        arrays = {f"panel{i}": np.asarray(p, np.uint8) for i, p in enumerate(self.panels)}
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+        arrays["sha256"] = np.frombuffer(_digest(arrays), np.uint8)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> TabResult:
+        """Rebuild a result; ValueError or KeyError when anything does not check out."""
+        body = {k: v for k, v in arrays.items() if k != "sha256"}
+        if arrays["sha256"].tobytes() != _digest(body):
+            raise ValueError("checksum mismatch")
+        meta = json.loads(arrays["meta"].tobytes().decode())
+        panels = [arrays[f"panel{i}"] for i in range(len(meta["captions"]))]
+        if any(p.ndim != 3 or p.shape[2] != 3 or p.dtype != np.uint8 for p in panels):
+            raise ValueError("a panel is not an RGB picture")
+        bars = [(str(k), float(v)) for k, v in meta["bars"]]
+        return cls(panels, list(meta["captions"]), list(meta["lines"]), bars, meta["bars_title"],
+                   from_cache=True)  # fmt: skip
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> bytes:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
+        h.update(a.tobytes())
+    return h.digest()
+
+
+class ResultCache:
+    """Checked ``.npz`` entries in ``folder`` (see the module docstring)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+
+    def path(self, key: str) -> Path:
+        if not key.replace("_", "").replace("-", "").replace(".", "").isalnum():
+            raise ValueError(f"a cache key is letters, digits, '.', '_' and '-', got {key!r}")
+        return self.folder / f"{key}.npz"
+
+    def get(self, key: str) -> TabResult | None:
+        """The entry, or None when it is missing, unreadable or fails its checksum."""
+        path = self.path(key)
+        if not path.exists():
+            return None
+        try:
+            return TabResult.from_arrays(read_arrays(path))
+        except (SessionError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+            return None  # recomputed and overwritten by the caller
+
+    def put(self, key: str, result: TabResult) -> None:
+        try:
+            write_arrays_atomic(self.path(key), result.to_arrays())
+        except OSError:
+            pass  # a read-only session: the result is shown, just not kept
+
+
+class Toolbox:
+    """The toolbox of one session: its model, data set and result cache."""
+
+    def __init__(self, session: str | Path, recording: Any) -> None:
+        self.session = Path(session)
+        self.rec = recording
+        self._model = self._data = None
+        dr = recording.meta.get("display_range") or {}
+        self.display = (dr.get("low"), dr.get("high"))
+        low, high = self.display
+        self.bounds = (min(low), max(high)) if low and high else None
+
+    def load(self) -> None:
+        """Load the model and data set (once); SessionError/ValueError say why they cannot be."""
+        if self._model is None:
+            from cnnvis.session import session_model_and_data
+
+            _, self._model, self._data = session_model_and_data(self.session)
+
+    @property
+    def model(self) -> torch.nn.Module:
+        self.load()
+        return self._model
+
+    @property
+    def data(self) -> Any:
+        if self._data is None:
+            from cnnvis.session import session_dataset
+
+            self._data = session_dataset(self.rec)
+        return self._data
+
+    def cache(self) -> ResultCache:
+        """The cache folder of this session's checkpoint."""
+        rel = self.rec.meta.get("checkpoint", "")
+        entry = read_manifest(self.session)["files"].get(rel, {})
+        return ResultCache(self.session / "inspector" / str(entry.get("sha256", "none"))[:16])
+
+    def image(self, sample: int) -> np.ndarray:
+        """The sample as float RGB in [0, 1] (the recording's display range)."""
+        from cnnvis.interpret.picture import image_rgb
+
+        return image_rgb(self.data[sample][0], *self.display)
+
+    def result(self, key: str, compute, progress=None, should_stop=None) -> TabResult:
+        """The cached entry ``key``, else ``compute(progress, should_stop)``, stored."""
+        cache = self.cache()
+        key = f"{key}-v{CACHE_VERSION}"
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        out = compute(progress, should_stop)
+        cache.put(key, out)
+        return out
+
+    def tab(self, name: str, sample: int, progress=None, should_stop=None) -> TabResult:
+        """Tab ``name`` of :data:`TABS` for data-set sample ``sample`` (cached)."""
+        from cnnvis.viewer import toolbox_tabs
+
+        if name not in TABS:
+            raise ValueError(f"unknown tab {name!r}; choose from {', '.join(TABS)}")
+        if not 0 <= int(sample) < len(self.data):
+            raise ValueError(f"sample must be in 0..{len(self.data) - 1}, got {sample}")
+        fn = getattr(toolbox_tabs, name)
+        return self.result(f"sample{int(sample)}-{name}",
+                           lambda p, s: fn(self, int(sample), p, s), progress, should_stop)  # fmt: skip
+
+    def maximization(self, layer: str, channels, progress=None, should_stop=None) -> TabResult:
+        """The activation maximisation of a neuron or a cluster (its channels' mean), cached."""
+        from cnnvis.viewer.toolbox_tabs import maximize_unit
+
+        chans = sorted(int(c) for c in np.atleast_1d(channels))
+        tag = hashlib.sha256(",".join(map(str, chans)).encode()).hexdigest()[:12]
+        return self.result(f"unit-{layer}-{tag}",
+                           lambda p, s: maximize_unit(self, layer, chans, p, s),
+                           progress, should_stop)  # fmt: skip
