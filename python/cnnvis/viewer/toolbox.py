@@ -118,11 +118,13 @@ class ResultCache:
 
 
 class Toolbox:
-    """The toolbox of one session: its model, data set and result cache."""
+    """The toolbox of one session: its model, data set and result cache. ``steps``: of each
+    ascent (maximisation, inversion); the tabs' other settings follow the input's size."""
 
-    def __init__(self, session: str | Path, recording: Any) -> None:
+    def __init__(self, session: str | Path, recording: Any, *, steps: int = 256) -> None:
         self.session = Path(session)
         self.rec = recording
+        self.steps = int(steps)
         self._model = self._data = None
         dr = recording.meta.get("display_range") or {}
         self.display = (dr.get("low"), dr.get("high"))
@@ -180,9 +182,9 @@ class Toolbox:
             raise ValueError(f"unknown tab {name!r}; choose from {', '.join(TABS)}")
         if not 0 <= int(sample) < len(self.data):
             raise ValueError(f"sample must be in 0..{len(self.data) - 1}, got {sample}")
-        fn = getattr(toolbox_tabs, name)
-        return self.result(f"sample{int(sample)}-{name}",
-                           lambda p, s: fn(self, int(sample), p, s), progress, should_stop)  # fmt: skip
+        fn, sample = getattr(toolbox_tabs, name), int(sample)
+        key = f"sample{sample}-{name}-{self.steps}"
+        return self.result(key, lambda p, s: fn(self, sample, p, s), progress, should_stop)
 
     def maximization(self, layer: str, channels, progress=None, should_stop=None) -> TabResult:
         """The activation maximisation of a neuron or a cluster (its channels' mean), cached."""
@@ -190,6 +192,6 @@ class Toolbox:
 
         chans = sorted(int(c) for c in np.atleast_1d(channels))
         tag = hashlib.sha256(",".join(map(str, chans)).encode()).hexdigest()[:12]
-        return self.result(f"unit-{layer}-{tag}",
+        return self.result(f"unit-{layer}-{tag}-{self.steps}",
                            lambda p, s: maximize_unit(self, layer, chans, p, s),
                            progress, should_stop)  # fmt: skip

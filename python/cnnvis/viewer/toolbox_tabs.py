@@ -16,8 +16,6 @@ from cnnvis.interpret.progress import step
 
 #: Side of a tab's pictures in pixels (small inputs are enlarged with sharp pixels).
 PANEL = 160
-#: Steps of the ascent for maximisation and inversion (a bar shows their progress).
-STEPS = 256
 #: A map whose rank correlation after randomisation is at least this is said to fail the test.
 FAILS_AT = 0.5
 
@@ -150,15 +148,15 @@ def inversion(tb, sample: int, progress=None, should_stop=None):
     layers = list(tb.rec.layer_names[:-1]) or list(tb.rec.layer_names)
     panels, captions = [_pic(tb.image(sample))], ["input"]
     for i, name in enumerate(layers):
-        r = interpret.invert(tb.model, x, name, steps=STEPS, value_range=tb.bounds,
-                             progress=_part(progress, i, len(layers), STEPS),
+        r = interpret.invert(tb.model, x, name, steps=tb.steps, value_range=tb.bounds,
+                             progress=_part(progress, i, len(layers), tb.steps),
                              should_stop=should_stop)  # fmt: skip
         panels.append(_pic(image_rgb(r.image[0], *tb.display)))
         captions.append(f"{name}\ncode loss {r.code_loss[-1] / r.code_loss[0]:.2g} of start")
     lines = [
         _heading(tb, sample, x),
         "Each picture starts from noise and is changed until its code at the layer matches the "
-        f"sample's ({STEPS} steps, Mahendran & Vedaldi 2015: code loss, alpha-norm and total "
+        f"sample's ({tb.steps} steps, Mahendran & Vedaldi 2015: code loss, alpha-norm and total "
         "variation). What survives is what the layer keeps; deeper layers keep less.",
     ]
     return TabResult(panels, captions, lines)
@@ -190,16 +188,16 @@ def maximize(tb, sample: int, progress=None, should_stop=None):
     targets = [c, *[(layer, ch) for ch in chans]]
     panels, captions = [_pic(tb.image(sample))], ["input"]
     for i, t in enumerate(targets):
-        r = interpret.maximize(tb.model, t, shape=tuple(x.shape), steps=STEPS, decay=_decay(x.shape),
-                               value_range=tb.bounds or (0.0, 1.0),
-                               progress=_part(progress, i, len(targets), STEPS),
+        r = interpret.maximize(tb.model, t, shape=tuple(x.shape), steps=tb.steps,
+                               decay=_decay(x.shape), value_range=tb.bounds or (0.0, 1.0),
+                               progress=_part(progress, i, len(targets), tb.steps),
                                should_stop=should_stop)  # fmt: skip
         panels.append(_pic(image_rgb(r.image[0], *tb.display)))
         what = f"class {_class(tb, t)}" if isinstance(t, int) else f"{t[0]} #{t[1]}"
         captions.append(f"{what}\nvalue {r.value:.2f}")
     lines = [
         _heading(tb, sample, x),
-        f"Activation maximisation ({STEPS} steps of ascent on a decorrelated Fourier image, "
+        f"Activation maximisation ({tb.steps} steps of ascent on a decorrelated Fourier image, "
         f"jittered, scaled and rotated at each step): the predicted class, then the three "
         f"neurons of {layer} this sample excites most.",
     ]
@@ -212,7 +210,7 @@ def maximize_unit(tb, layer: str, channels: list[int], progress=None, should_sto
 
     shape = tuple(tb.rec.input_shape)
     target = (layer, channels[0]) if len(channels) == 1 else (layer, list(channels))
-    r = interpret.maximize(tb.model, target, shape=shape, steps=STEPS, decay=_decay(shape),
+    r = interpret.maximize(tb.model, target, shape=shape, steps=tb.steps, decay=_decay(shape),
                            value_range=tb.bounds or (0.0, 1.0), progress=progress,
                            should_stop=should_stop)  # fmt: skip
     return TabResult([_pic(image_rgb(r.image[0], *tb.display))], [f"value {r.value:.2f}"])
