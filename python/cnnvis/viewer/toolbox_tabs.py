@@ -5,6 +5,7 @@ caches what they return."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -66,7 +67,9 @@ def gradients(tb, sample: int, progress=None, should_stop=None):
     panels, captions, layers = [_pic(shown)], ["input"], []
     for i, method in enumerate(GRADIENT_NAMES):
         step(i, len(GRADIENT_NAMES), progress, should_stop, "gradient maps")
-        check = interpret.randomization_check(tb.model, x, method)
+        with warnings.catch_warnings():  # a flat map's undefined ρ is said in its caption
+            warnings.filterwarnings("ignore", message="An input array is constant")
+            check = interpret.randomization_check(tb.model, x, method)
         panels.append(_pic(overlay(shown, heat_rgb(check.original[0]), 0.7)))
         captions.append(f"{GRADIENT_NAMES[method]}\n{_rho(float(check.spearman[0]))}")
         layers = check.randomized
