@@ -51,11 +51,12 @@ class ConfusionPanel(QtWidgets.QWidget):
         self.gallery: list[_Cell] = []
         lay = QtWidgets.QHBoxLayout(self)
         left = QtWidgets.QVBoxLayout()
-        left.addWidget(QtWidgets.QLabel(
-            "<b>Confusion matrix</b> <span style='color:#666'>rows: true class, columns: "
-            "predicted; each cell's most confident example. Click: select its samples; "
-            "double-click: inspect the example</span>"
-        ))  # fmt: skip
+        head = QtWidgets.QLabel(
+            "<b>Confusion matrix</b><br><span style='color:#666'>rows: true class, columns: "
+            "predicted; each cell shows its most confident example.<br>Click a cell: select its "
+            "samples everywhere; double-click: inspect the example.</span>"
+        )
+        left.addWidget(head)
         self.matrix = QtWidgets.QGridLayout()
         self.matrix.setSpacing(1)
         self.matrix.setAlignment(
@@ -65,7 +66,7 @@ class ConfusionPanel(QtWidgets.QWidget):
         left.addStretch(1)
         right = QtWidgets.QVBoxLayout()
         right.addWidget(QtWidgets.QLabel(
-            "<b>Most confident mistakes</b> <span style='color:#666'>click: inspect</span>"
+            "<b>Most confident mistakes</b><br><span style='color:#666'>click: inspect</span>"
         ))  # fmt: skip
         self.mistakes = QtWidgets.QGridLayout()
         self.mistakes.setSpacing(4)
@@ -74,9 +75,10 @@ class ConfusionPanel(QtWidgets.QWidget):
         )
         right.addLayout(self.mistakes)
         right.addStretch(1)
-        lay.addLayout(left, 3)
-        lay.addSpacing(16)
-        lay.addLayout(right, 2)
+        lay.addLayout(left)
+        lay.addSpacing(24)
+        lay.addLayout(right)
+        lay.addStretch(1)
 
     def set_data(self, recording: Any, toolbox: Any = None) -> None:
         """Show the confusion of ``recording``; pictures come from its pooled images, else from

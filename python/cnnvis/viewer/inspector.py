@@ -104,6 +104,7 @@ class ResultView(QtWidgets.QWidget):
         self.text.setStyleSheet("color: #333; margin-top: 6px;")
         lay.addWidget(self.text)
         self.bars_title = QtWidgets.QLabel()
+        self.bars_title.setStyleSheet("margin-top: 8px;")
         self.bars = BarChart()
         lay.addWidget(self.bars_title)
         lay.addWidget(self.bars)
