@@ -14,6 +14,7 @@ model must not interleave.
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
@@ -28,57 +29,84 @@ from cnnvis.viewer.toolbox import TABS, TabResult, Toolbox
 __all__ = ["Job", "Worker", "ResultView", "TabPage", "InspectorWindow", "ToolboxUI"]
 
 
-class _JobSignals(QtCore.QObject):
-    progress = QtCore.Signal(int, int)
-    finished = QtCore.Signal(object)
-    failed = QtCore.Signal(str)
-    cancelled = QtCore.Signal()
-
-
 class Job(QtCore.QRunnable):
-    """``fn(progress, should_stop)`` on a worker thread; its outcome arrives as a signal on the
-    GUI thread (``finished(result)``, ``failed(message)`` or ``cancelled()``)."""
+    """``fn(progress, should_stop)`` on the worker thread.
+
+    The thread only stores what happens (the last progress report, the outcome); the GUI thread
+    reads it through :meth:`deliver` (the :class:`Worker`'s timer) and calls ``on_progress(done,
+    total)``, then one of ``on_finished(result)``, ``on_failed(message)``, ``on_cancelled()``.
+    No Qt signal crosses the threads (PySide has crashed on cross-thread signals to Python
+    callables; see PYSIDE-3124).
+    """
 
     def __init__(self, fn) -> None:
         super().__init__()
+        self.setAutoDelete(False)  # Python keeps it until it is delivered
         self.fn = fn
-        self.signals = _JobSignals()
         self.stop = threading.Event()
         self.done = threading.Event()
+        self.progress: tuple[int, int] | None = None
+        self.outcome: tuple[str, Any] = ("cancelled", None)
+        self.on_progress = self.on_finished = self.on_failed = self.on_cancelled = None
+        self._shown: tuple[int, int] | None = None
 
     def cancel(self) -> None:
         self.stop.set()
+
+    def _report(self, done: int, total: int) -> None:
+        self.progress = (int(done), int(total))  # one assignment: atomic for the reader
 
     def run(self) -> None:
         try:
             if self.stop.is_set():
                 raise Cancelled("cancelled before it started")
-            out = self.fn(self.signals.progress.emit, self.stop)
+            self.outcome = ("finished", self.fn(self._report, self.stop))
         except Cancelled:
-            self.signals.cancelled.emit()
+            self.outcome = ("cancelled", None)
         except Exception as exc:  # noqa: BLE001 - shown in the tab instead of lost in a thread
-            self.signals.failed.emit(f"{type(exc).__name__}: {exc}")
-        else:
-            self.signals.finished.emit(out)
+            self.outcome = ("failed", f"{type(exc).__name__}: {exc}")
         finally:
             self.done.set()
 
+    def deliver(self) -> bool:
+        """On the GUI thread: report new progress, and the outcome once done (True then)."""
+        progress = self.progress
+        if progress is not None and progress != self._shown and self.on_progress is not None:
+            self._shown = progress
+            self.on_progress(*progress)
+        if not self.done.is_set():
+            return False
+        kind, payload = self.outcome
+        callback = getattr(self, f"on_{kind}")
+        if callback is not None:
+            callback() if kind == "cancelled" else callback(payload)
+        return True
+
 
 class Worker(QtCore.QObject):
-    """One thread for every toolbox job, run in the order they are asked for."""
+    """One thread for every toolbox job, run in the order they are asked for; a timer on the
+    GUI thread delivers their progress and outcomes."""
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
         self.pool = QtCore.QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self.jobs: list[Job] = []
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(15)
+        self.timer.timeout.connect(self.deliver)
 
     def start(self, fn) -> Job:
         job = Job(fn)
-        job.setAutoDelete(False)  # Python keeps it (and its signals) alive
-        self.jobs = [j for j in self.jobs if not j.done.is_set()] + [job]
+        self.jobs.append(job)
         self.pool.start(job)
+        self.timer.start()
         return job
+
+    def deliver(self) -> None:
+        self.jobs = [job for job in self.jobs if not job.deliver()]
+        if not self.jobs:
+            self.timer.stop()
 
     def shutdown(self, timeout_ms: int = 10000) -> bool:
         """Cancel every job and wait for the thread to finish."""
@@ -183,12 +211,10 @@ class TabPage(QtWidgets.QWidget):
         self.view.show_result(None)
         self.bar.setRange(0, 0)  # busy until the first report
         self.set_state("running", f"computing {TABS[self.key].lower()}…")
-        job.signals.progress.connect(lambda d, t, j=job: self._on_progress(j, d, t))
-        job.signals.finished.connect(lambda r, j=job: self._on_finished(j, r))
-        job.signals.failed.connect(lambda m, j=job: j is self.job and self.set_state("failed", m))
-        job.signals.cancelled.connect(
-            lambda j=job: j is self.job and self.set_state("cancelled", "cancelled")
-        )
+        job.on_progress = functools.partial(self._on_progress, job)
+        job.on_finished = functools.partial(self._on_finished, job)
+        job.on_failed = functools.partial(self._on_ended, job, "failed")
+        job.on_cancelled = functools.partial(self._on_ended, job, "cancelled", "cancelled")
 
     def cancel(self) -> None:
         if self.job is not None and self.state == "running":
@@ -199,6 +225,10 @@ class TabPage(QtWidgets.QWidget):
         if job is self.job and self.state == "running":
             self.bar.setRange(0, max(1, total))
             self.bar.setValue(done)
+
+    def _on_ended(self, job: Job, state: str, message: str) -> None:
+        if job is self.job:
+            self.set_state(state, message)
 
     def _on_finished(self, job: Job, result: TabResult) -> None:
         if job is not self.job:
@@ -338,11 +368,14 @@ class ToolboxUI(QtCore.QObject):
         tb = self.toolbox
         job = self.worker.start(lambda p, s: tb.maximization(layer, chans, p, s))
         details.set_maximization("computing…")
-        job.signals.finished.connect(lambda r, j=job: j is self._unit_job and self._show_unit(r))
-        job.signals.failed.connect(
-            lambda m, j=job: j is self._unit_job and details.set_maximization(m)
-        )
+        job.on_finished = functools.partial(self._show_unit, job)
+        job.on_failed = functools.partial(self._show_unit, job)
         self._unit_job = job
 
-    def _show_unit(self, result: TabResult) -> None:
-        self.window.details.set_maximization(result.panels[0], result.captions[0])
+    def _show_unit(self, job: Job, result: TabResult | str) -> None:
+        if job is not self._unit_job:
+            return  # another unit was selected meanwhile
+        if isinstance(result, str):
+            self.window.details.set_maximization(result)
+        else:
+            self.window.details.set_maximization(result.panels[0], result.captions[0])

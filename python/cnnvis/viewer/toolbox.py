@@ -14,8 +14,6 @@ Every computation takes ``progress(done, total)`` and ``should_stop`` (see
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,70 +21,13 @@ import numpy as np
 import torch
 
 from cnnvis.io import SessionError, read_arrays, read_manifest, write_arrays_atomic
+from cnnvis.viewer import toolbox_tabs
+from cnnvis.viewer.toolbox_tabs import TABS, TabResult
 
 __all__ = ["TABS", "TabResult", "ResultCache", "Toolbox"]
 
-#: Tab key -> title, in the inspector's order.
-TABS = {
-    "gradients": "Gradient maps",
-    "occlusion": "Occlusion",
-    "adversarial": "Adversarial",
-    "inversion": "Inversion",
-    "maximize": "Maximisation",
-}
 #: Bumped when what a tab computes changes, so old cache entries are not read.
 CACHE_VERSION = 1
-GRADIENT_NAMES = {
-    "saliency": "saliency",
-    "deconvnet": "deconvnet",
-    "guided_backprop": "guided backprop",
-    "grad_cam": "Grad-CAM",
-    "integrated_gradients": "integrated gradients",
-}
-
-
-@dataclass
-class TabResult:
-    """Pictures (uint8 RGB ``(h, w, 3)``) with one caption each, lines of text, and bars
-    ``[(label, value)]`` under the title ``bars_title`` (none when empty)."""
-
-    panels: list[np.ndarray]
-    captions: list[str]
-    lines: list[str] = field(default_factory=list)
-    bars: list[tuple[str, float]] = field(default_factory=list)
-    bars_title: str = ""
-    from_cache: bool = False
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        meta = {"captions": self.captions, "lines": self.lines, "bars_title": self.bars_title,
-                "bars": [[str(k), float(v)] for k, v in self.bars]}  # fmt: skip
-        arrays = {f"panel{i}": np.asarray(p, np.uint8) for i, p in enumerate(self.panels)}
-        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-        arrays["sha256"] = np.frombuffer(_digest(arrays), np.uint8)
-        return arrays
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> TabResult:
-        """Rebuild a result; ValueError or KeyError when anything does not check out."""
-        body = {k: v for k, v in arrays.items() if k != "sha256"}
-        if arrays["sha256"].tobytes() != _digest(body):
-            raise ValueError("checksum mismatch")
-        meta = json.loads(arrays["meta"].tobytes().decode())
-        panels = [arrays[f"panel{i}"] for i in range(len(meta["captions"]))]
-        if any(p.ndim != 3 or p.shape[2] != 3 or p.dtype != np.uint8 for p in panels):
-            raise ValueError("a panel is not an RGB picture")
-        bars = [(str(k), float(v)) for k, v in meta["bars"]]
-        return cls(panels, list(meta["captions"]), list(meta["lines"]), bars, meta["bars_title"],
-                   from_cache=True)  # fmt: skip
-
-
-def _digest(arrays: dict[str, np.ndarray]) -> bytes:
-    h = hashlib.sha256()
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
-        h.update(a.tobytes())
-    return h.digest()
 
 
 class ResultCache:
@@ -137,6 +78,8 @@ class Toolbox:
             from cnnvis.session import session_model_and_data
 
             _, self._model, self._data = session_model_and_data(self.session)
+            import captum.attr  # noqa: F401  (what the first tab would otherwise import)
+            import scipy.stats  # noqa: F401
 
     @property
     def model(self) -> torch.nn.Module:
@@ -176,8 +119,6 @@ class Toolbox:
 
     def tab(self, name: str, sample: int, progress=None, should_stop=None) -> TabResult:
         """Tab ``name`` of :data:`TABS` for data-set sample ``sample`` (cached)."""
-        from cnnvis.viewer import toolbox_tabs
-
         if name not in TABS:
             raise ValueError(f"unknown tab {name!r}; choose from {', '.join(TABS)}")
         if not 0 <= int(sample) < len(self.data):
@@ -188,10 +129,8 @@ class Toolbox:
 
     def maximization(self, layer: str, channels, progress=None, should_stop=None) -> TabResult:
         """The activation maximisation of a neuron or a cluster (its channels' mean), cached."""
-        from cnnvis.viewer.toolbox_tabs import maximize_unit
-
         chans = sorted(int(c) for c in np.atleast_1d(channels))
         tag = hashlib.sha256(",".join(map(str, chans)).encode()).hexdigest()[:12]
         return self.result(f"unit-{layer}-{tag}-{self.steps}",
-                           lambda p, s: maximize_unit(self, layer, chans, p, s),
+                           lambda p, s: toolbox_tabs.maximize_unit(self, layer, chans, p, s),
                            progress, should_stop)  # fmt: skip

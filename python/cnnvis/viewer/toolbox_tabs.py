@@ -1,11 +1,15 @@
-"""The inspector's tabs, one function each: ``tab(toolbox, sample, progress, should_stop)`` ->
-:class:`~cnnvis.viewer.toolbox.TabResult`. No Qt here; :class:`~cnnvis.viewer.toolbox.Toolbox`
-caches what they return."""
+"""The inspector's tabs (:data:`TABS`), one function each:
+``tab(toolbox, sample, progress, should_stop)`` -> :class:`TabResult`, and
+:func:`maximize_unit` for the details panel. No Qt here; :class:`~cnnvis.viewer.toolbox.Toolbox`
+loads the model and caches what they return."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -14,6 +18,67 @@ from cnnvis import interpret
 from cnnvis.interpret._targets import captured
 from cnnvis.interpret.picture import enlarge, heat_rgb, image_rgb, overlay
 from cnnvis.interpret.progress import step
+
+#: Tab key -> title, in the inspector's order.
+TABS = {
+    "gradients": "Gradient maps",
+    "occlusion": "Occlusion",
+    "adversarial": "Adversarial",
+    "inversion": "Inversion",
+    "maximize": "Maximisation",
+}
+GRADIENT_NAMES = {
+    "saliency": "saliency",
+    "deconvnet": "deconvnet",
+    "guided_backprop": "guided backprop",
+    "grad_cam": "Grad-CAM",
+    "integrated_gradients": "integrated gradients",
+}
+
+
+@dataclass
+class TabResult:
+    """Pictures (uint8 RGB ``(h, w, 3)``) with one caption each, lines of text, and bars
+    ``[(label, value)]`` under the title ``bars_title`` (none when empty)."""
+
+    panels: list[np.ndarray]
+    captions: list[str]
+    lines: list[str] = field(default_factory=list)
+    bars: list[tuple[str, float]] = field(default_factory=list)
+    bars_title: str = ""
+    from_cache: bool = False
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        meta = {"captions": self.captions, "lines": self.lines, "bars_title": self.bars_title,
+                "bars": [[str(k), float(v)] for k, v in self.bars]}  # fmt: skip
+        arrays = {f"panel{i}": np.asarray(p, np.uint8) for i, p in enumerate(self.panels)}
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+        arrays["sha256"] = np.frombuffer(_digest(arrays), np.uint8)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> TabResult:
+        """Rebuild a result; ValueError or KeyError when anything does not check out."""
+        body = {k: v for k, v in arrays.items() if k != "sha256"}
+        if arrays["sha256"].tobytes() != _digest(body):
+            raise ValueError("checksum mismatch")
+        meta = json.loads(arrays["meta"].tobytes().decode())
+        panels = [arrays[f"panel{i}"] for i in range(len(meta["captions"]))]
+        if any(p.ndim != 3 or p.shape[2] != 3 or p.dtype != np.uint8 for p in panels):
+            raise ValueError("a panel is not an RGB picture")
+        bars = [(str(k), float(v)) for k, v in meta["bars"]]
+        return cls(panels, list(meta["captions"]), list(meta["lines"]), bars, meta["bars_title"],
+                   from_cache=True)  # fmt: skip
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> bytes:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
+        h.update(a.tobytes())
+    return h.digest()
+
 
 #: Side of a tab's pictures in pixels (small inputs are enlarged with sharp pixels).
 PANEL = 160
@@ -60,7 +125,6 @@ def _rho(rho: float) -> str:
 
 def gradients(tb, sample: int, progress=None, should_stop=None):
     """Each gradient map over the input, with its model-randomisation rank correlation."""
-    from cnnvis.viewer.toolbox import GRADIENT_NAMES, TabResult
 
     x = tb.data[sample][0]
     shown = tb.image(sample)
@@ -86,7 +150,6 @@ def gradients(tb, sample: int, progress=None, should_stop=None):
 
 def occlusion(tb, sample: int, progress=None, should_stop=None):
     """How much the predicted class's probability drops where a grey patch hides the input."""
-    from cnnvis.viewer.toolbox import TabResult
 
     x = tb.data[sample][0]
     h, w = x.shape[-2:]
@@ -113,7 +176,6 @@ def occlusion(tb, sample: int, progress=None, should_stop=None):
 def adversarial(tb, sample: int, progress=None, should_stop=None):
     """DeepFool's smallest flip: the perturbation magnified, the class before and after, and
     how far the representation moved at each layer."""
-    from cnnvis.viewer.toolbox import TabResult
 
     x = tb.data[sample][0]
     adv = interpret.adversarial(tb.model, x, "deepfool", bounds=tb.bounds, progress=progress,
@@ -145,7 +207,6 @@ def adversarial(tb, sample: int, progress=None, should_stop=None):
 
 def inversion(tb, sample: int, progress=None, should_stop=None):
     """The sample rebuilt from its code at each recorded layer but the logits."""
-    from cnnvis.viewer.toolbox import TabResult
 
     x = tb.data[sample][0]
     layers = list(tb.rec.layer_names[:-1]) or list(tb.rec.layer_names)
@@ -183,7 +244,6 @@ def _strongest_channels(tb, x: torch.Tensor, k: int = 3) -> tuple[str, list[int]
 
 def maximize(tb, sample: int, progress=None, should_stop=None):
     """The images that most excite the predicted class and the sample's strongest neurons."""
-    from cnnvis.viewer.toolbox import TabResult
 
     x = tb.data[sample][0]
     c, _ = _predict(tb, x)
@@ -209,7 +269,6 @@ def maximize(tb, sample: int, progress=None, should_stop=None):
 
 def maximize_unit(tb, layer: str, channels: list[int], progress=None, should_stop=None):
     """One neuron's (or a cluster's mean) maximisation image, for the details panel."""
-    from cnnvis.viewer.toolbox import TabResult
 
     shape = tuple(tb.rec.input_shape)
     target = (layer, channels[0]) if len(channels) == 1 else (layer, list(channels))
