@@ -91,6 +91,13 @@ def test_cancel_stops_a_running_maximisation(qapp, window):
     assert page.job.done.wait(10) and page.result is None
     assert page.compute_button.isVisible()
     assert not list(ui.toolbox.cache().folder.glob("sample4-maximize-*"))  # nothing cached
+    insp.tabs.setCurrentIndex(0)
+    insp.tabs.setCurrentIndex(list(insp.pages).index("maximize"))
+    assert page.state == "cancelled"  # shown again: not restarted by itself
+    ui.toolbox.steps = 8
+    page.compute_button.click()  # but on request
+    _wait(qapp, lambda: page.state == "done")
+    assert len(page.result.panels) == 5
 
 
 @pytest.mark.parametrize(("true", "predicted"), [(9, 4), (3, 3), (0, 5)])

@@ -256,7 +256,7 @@ class InspectorWindow(QtWidgets.QWidget):
         self.pages = {key: TabPage(key) for key in TABS}
         for key, page in self.pages.items():
             self.tabs.addTab(page, TABS[key])
-            page.compute_requested.connect(lambda k=key: self.compute(k))
+            page.compute_requested.connect(lambda k=key: self.compute(k, again=True))
         self.tabs.currentChanged.connect(lambda _i: self.compute(self.current_key))
         lay.addWidget(self.tabs, 1)
 
@@ -284,10 +284,13 @@ class InspectorWindow(QtWidgets.QWidget):
         self.setWindowTitle(f"cnnvis — sample {self.sample}")
         self.compute(self.current_key)
 
-    def compute(self, key: str) -> None:
-        """Start tab ``key`` unless it is shown, running, or nothing is being inspected."""
+    def compute(self, key: str, *, again: bool = False) -> None:
+        """Start tab ``key`` unless it is shown, running, or nothing is being inspected; a
+        cancelled or failed tab starts only ``again`` (its Compute button), not when shown."""
         page = self.pages[key]
         if self.toolbox is None or page.state in ("running", "done"):
+            return
+        if page.state != "idle" and not again:
             return
         tb, sample = self.toolbox, self.sample
         page.run(self.worker.start(lambda p, s: tb.tab(key, sample, p, s)))
