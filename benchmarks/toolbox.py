@@ -9,6 +9,9 @@
   high-frequency energy of Fourier-parameterised ascent against pixel-space ascent.
 * latency: each map for one demo sample, as a viewer tab would wait for it (target < 1 s).
 * pictures (not run by default): writes docs/toolbox-*.png from the demo session.
+* inspector (not run by default, needs a display): the viewer's response, from a click on a
+  sample to its gradient-map or occlusion tab drawn (target < 1 s); inspector-pictures writes
+  docs/inspector-*.png.
 
     PYTHONPATH=python python benchmarks/toolbox.py [occlusion|sanity|adversarial|maximize ...]
         [--size 224] [--repeat 3] [--threads N]
@@ -76,8 +79,8 @@ def bench_occlusion(args) -> None:
 def _demo(args):
     """The final model of the demo session (``--session``, else the built-in one, made first
     when missing) and the held-out digits it was recorded on."""
-    from cnnvis.commands.explain import session_model_and_data
     from cnnvis.commands.viewer import ensure_demo_session
+    from cnnvis.session import session_model_and_data
 
     session = args.session or ensure_demo_session(progress=False)
     _, model, data = session_model_and_data(session)
@@ -171,8 +174,8 @@ def pictures(args) -> None:
     from PIL import Image
 
     from cnnvis import interpret
-    from cnnvis.commands.explain import session_model_and_data
     from cnnvis.interpret.picture import heat_rgb, image_rgb, overlay, side_by_side
+    from cnnvis.session import session_model_and_data
 
     rec, model, data = session_model_and_data(args.session)
     x, label = data[3]
@@ -228,6 +231,102 @@ def bench_latency(args) -> None:
         print(f"| {name} | {med:.3f} | {best:.3f} |")
 
 
+def _window(args, tmp: str):
+    """The viewer on a copy of the demo session in ``tmp``, shown, with its model loaded."""
+    import shutil
+
+    from cnnvis.commands.viewer import ensure_demo_session
+    from cnnvis.viewer.app import ViewerWindow, open_session, qt_app
+
+    app = qt_app()
+    path = shutil.copytree(args.session or ensure_demo_session(progress=False), f"{tmp}/session")
+    win = ViewerWindow(open_session(path), str(path))
+    win.resize(1600, 900)
+    win.show()
+    _until(app, lambda: all(j.done.is_set() for j in win.toolbox.worker.jobs))
+    return app, win
+
+
+def _until(app, condition, timeout: float = 600.0) -> float:
+    """Seconds until ``condition()`` holds, processing Qt events meanwhile."""
+    t0 = time.perf_counter()
+    while not condition():
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError("the viewer did not answer")
+        app.processEvents()
+        time.sleep(0.001)
+    return time.perf_counter() - t0
+
+
+def _settle(app, seconds: float = 0.4) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def bench_inspector(args) -> None:
+    """The viewer's response: a click on a sample until its tab is drawn (needs a display)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app, win = _window(args, tmp)
+        ui, rows = win.toolbox, {"gradients": [], "occlusion": [], "cached": []}
+        tabs = ui.inspector.tabs
+        for sample in range(args.repeat * 4):
+            tabs.setCurrentIndex(0)
+            ui.inspect(sample)
+            rows["gradients"].append(
+                _until(app, lambda: ui.inspector.pages["gradients"].state == "done")
+            )
+            t0 = time.perf_counter()
+            tabs.setCurrentIndex(1)
+            _until(app, lambda: ui.inspector.pages["occlusion"].state == "done")
+            rows["occlusion"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            ui.inspect(sample)  # the occlusion tab again, now from the session's cache
+            _until(app, lambda: ui.inspector.pages["occlusion"].state == "done")
+            rows["cached"].append(time.perf_counter() - t0)
+        ui.worker.shutdown()
+    n = len(rows["cached"])
+    print(f"\nviewer response, demo session, {n} samples, {torch.get_num_threads()} torch "
+          "threads: from the click to the tab drawn (target < 1 s)\n")  # fmt: skip
+    print("| tab | median s | worst s |\n|---|---:|---:|")
+    for name, what in (("gradients", "gradient maps (5 maps + 5 randomisation tests)"),
+                       ("occlusion", "occlusion (window 2, stride 1)"),
+                       ("cached", "occlusion again, read from the session's cache")):  # fmt: skip
+        print(f"| {what} | {statistics.median(rows[name]):.3f} | {max(rows[name]):.3f} |")
+
+
+def inspector_pictures(args) -> None:
+    """docs/inspector-*.png: each tab of the inspector, the confusion dock and the details'
+    maximisation, on the demo (needs a display)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app, win = _window(args, tmp)
+        ui = win.toolbox
+        insp = ui.inspector
+        ui.inspect(args.sample)
+        for i, key in enumerate(insp.pages):
+            insp.resize(1100, 520 if key == "adversarial" else 430)
+            insp.tabs.setCurrentIndex(i)
+            _until(app, lambda k=key: insp.pages[k].state == "done")
+            _settle(app)
+            insp.grab().save(f"docs/inspector-{key}.png")
+        ui.dock.setFloating(True)
+        ui.dock.show()
+        ui.dock.resize(900, 640)
+        _settle(app)
+        ui.confusion.grab().save("docs/inspector-confusion.png")
+        win.controller.select_cluster("block3.relu", 1)
+        _until(app, lambda: not win.details.maximization.pixmap().isNull())
+        _settle(app)
+        win.details.grab().save("docs/inspector-details.png")
+        ui.worker.shutdown()
+    print("written docs/inspector-*.png")
+
+
 BENCHES = {
     "occlusion": bench_occlusion,
     "sanity": bench_sanity,
@@ -235,18 +334,21 @@ BENCHES = {
     "maximize": bench_maximize,
     "latency": bench_latency,
     "pictures": pictures,
+    "inspector": bench_inspector,
+    "inspector-pictures": inspector_pictures,
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("which", nargs="*", default=list(BENCHES)[:-1], choices=list(BENCHES))
+    parser.add_argument("which", nargs="*", default=list(BENCHES)[:5], choices=list(BENCHES))
     parser.add_argument("--size", type=int, default=224, help="occlusion image side (224)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--session", default=None, help="demo session (default: built-in)")
     parser.add_argument("--steps", type=int, default=512, help="maximisation steps (512)")
     parser.add_argument("--decay", type=float, default=2.0, help="Fourier spectrum decay (2)")
+    parser.add_argument("--sample", type=int, default=3, help="the inspector pictures' sample")
     parser.add_argument("--per-eval", type=int, nargs="+", default=[1, 16, 64])
     args = parser.parse_args()
     if args.threads:

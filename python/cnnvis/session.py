@@ -196,3 +196,43 @@ def open_session(
         except OSError:
             pass  # a read-only session is shown all the same
     return analysis
+
+
+def session_model_and_data(path: str | os.PathLike[str]) -> tuple[Any, Any, Any]:
+    """``(recording, model, dataset)`` of a session: its recording, its model rebuilt from the
+    checkpoint the recording names (read through the manifest, ``weights_only``), in eval mode,
+    and the data set it recorded (``meta["data_split"]``).
+
+    Raises
+    ------
+    SessionError
+        If the session is damaged or names no checkpoint; ValueError if it names no data set.
+    """
+    from cnnvis.models.checkpoints import load_model
+
+    root = Path(path).expanduser()
+    rec = _recording(root)
+    rel = rec.meta.get("checkpoint")
+    if not rel:
+        raise SessionError(f"the session {root} holds no checkpoint")
+    c, h, _ = rec.input_shape
+    model, _ = load_model(
+        read_file(root, rel), num_classes=rec.n_classes, in_channels=c, input_size=h
+    )
+    return rec, model.eval(), session_dataset(rec)
+
+
+def session_dataset(rec: Any) -> Any:
+    """The data set a recording was made on (``meta["data_split"]``), in the recording's order.
+
+    Raises
+    ------
+    ValueError
+        If the recording does not say which data set it recorded.
+    """
+    from cnnvis.data import load_dataset
+
+    split = rec.meta.get("data_split")
+    if not split:
+        raise ValueError("the session does not say which data set it recorded")
+    return load_dataset(split["name"], split["split"], seed=split.get("seed", 0))

@@ -26,8 +26,8 @@ def add_video_arguments(parser: argparse.ArgumentParser, *, layer: bool = False)
     if layer:
         parser.add_argument(
             "--layer",
-            help="the layer played (animation; default the last) or drawn (imagemap; default"
-            " the viewer's first)",
+            help="the layer played (animation; default the last), drawn (imagemap; default the"
+            " viewer's first) or whose weights are drawn (weights: a Conv2d or Linear module)",
         )
     parser.add_argument(
         "--fps", type=float, default=30.0, help=f"frames per second ({kind}default 30)"

@@ -46,27 +46,11 @@ def parse_neuron(spec: str) -> tuple[str, int | list[int]]:
     return (layer, channels[0]) if len(channels) == 1 else (layer, channels)
 
 
-def session_model_and_data(path: str | Path):
-    """The session's recording, its model (from the checkpoint) and its data set."""
-    from cnnvis.commands.record import resolve_model_spec
-    from cnnvis.data import load_dataset
-    from cnnvis.models.checkpoints import load_model
-    from cnnvis.session import load
-
-    rec = load(path)
-    c, h, _ = rec.input_shape
-    model, _ = load_model(resolve_model_spec(str(path)), num_classes=rec.n_classes,
-                          in_channels=c, input_size=h)  # fmt: skip
-    split = rec.meta.get("data_split")
-    if not split:
-        raise ValueError(f"the session {path} does not say which data set it recorded")
-    data = load_dataset(split["name"], split["split"], seed=split.get("seed", 0))
-    return rec, model.eval(), data
-
-
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
+
+    from cnnvis.session import session_model_and_data
 
     rec, model, data = session_model_and_data(args.session)
     if not 0 <= args.sample < len(data):

@@ -1,4 +1,5 @@
-"""``python -m cnnvis export {facets,png,svg,projections,animation} SESSION --out PATH``.
+"""``python -m cnnvis export {facets,png,svg,projections,animation,weights,confusion} SESSION
+--out PATH``.
 
 The session is opened here with :func:`cnnvis.session.open_session`; each kind is then written
 from its analysis by a library function (``cnnvis.export.<kind>.export_<kind>``) with plain
@@ -18,6 +19,8 @@ KINDS = {
     "projections": "sample and neuron projections per layer and snapshot, trajectories, an image"
     " map, a CSV of positions and TensorBoard projector files",
     "animation": "the training snapshots' projections of --layer played as an MP4 or GIF",
+    "weights": "a layer's weights as images: filters, or a dense layer's templates (--layer)",
+    "confusion": "the confusion matrix with each cell's most confident example, and the mistakes",
 }
 
 
@@ -85,6 +88,13 @@ def overview_options(args: argparse.Namespace, analysis) -> dict:
 def run(args: argparse.Namespace) -> int:
     from cnnvis.session import open_session
 
+    if args.kind in ("weights", "confusion"):  # the model's and the recording's, no analysis
+        from cnnvis.export.toolbox import export_confusion, export_weights
+
+        out = export_weights(args.session, args.out, args.layer) if args.kind == "weights" else (
+            export_confusion(args.session, args.out))  # fmt: skip
+        print(f"wrote {out}")
+        return 0
     analysis = open_session(args.session)
     if args.kind == "facets":
         from cnnvis.export.facets import export_facets

@@ -16,6 +16,7 @@ T5 maximisation            :func:`maximize`, :func:`deepdream`, :func:`high_freq
 T6 inversion               :func:`invert`
 T7 adversarial             :func:`adversarial`, :func:`deepfool`
 T8 style                   :func:`gram`, :func:`style_transfer`
+long loops                 ``progress(done, total)``, ``should_stop``; :class:`Cancelled`
 =========================  ==================================================================
 
 :mod:`cnnvis.interpret.picture` turns results into RGB arrays (used by ``python -m cnnvis
@@ -38,9 +39,11 @@ from cnnvis.interpret.gradients import (
 from cnnvis.interpret.inversion import Inversion, gram, invert, style_transfer, total_variation
 from cnnvis.interpret.maximize import Maximized, deepdream, high_frequency_energy, maximize
 from cnnvis.interpret.occlusion import occlusion, occlusion_grid, spread
+from cnnvis.interpret.progress import Cancelled
 from cnnvis.interpret.weights import WeightImages, tile, to_unit, weight_images
 
 __all__ = [
+    "Cancelled",
     "METHODS",
     "SanityCheck",
     "deconvnet",

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from cnnvis.interpret._targets import as_batch, captured, evaluating
+from cnnvis.interpret.progress import Progress, StopFlag, step
 
 __all__ = ["Adversarial", "adversarial", "deepfool", "ATTACKS"]
 
@@ -61,6 +62,8 @@ def deepfool(
     candidates: int = 10,
     bounds: tuple[float, float] | None = None,
     refine: int = 10,
+    progress: Progress = None,
+    should_stop: StopFlag = None,
 ) -> torch.Tensor:
     """DeepFool (Moosavi-Dezfooli et al. 2016): the smallest L2 step across the nearest linearised
     decision boundary, repeated until the predicted class changes (or ``max_iter``).
@@ -69,6 +72,7 @@ def deepfool(
     paper's ImageNet experiments. Samples are independent, so the batch runs together (the
     model is in eval mode: batch norm does not mix samples). The summed step is then shortened
     by ``refine`` bisections to the smallest multiple that still flips (0: no refinement).
+    ``progress(done, max_iter)`` and ``should_stop`` as for :func:`~cnnvis.interpret.maximize`.
     Returns the perturbed batch.
     """
     x = as_batch(model, x)
@@ -81,7 +85,8 @@ def deepfool(
         ranked = logits.argsort(dim=1, descending=True)[:, :k]  # column 0 is the prediction
         r_total = torch.zeros_like(x)
         rows = torch.arange(x.shape[0], device=x.device)
-        for _ in range(max_iter):
+        for i in range(max_iter):
+            step(i, max_iter, progress, should_stop, "deepfool")
             xi = _clamp(x + (1 + overshoot) * r_total, bounds).requires_grad_(True)
             scores = model(xi).gather(1, ranked)
             active = scores.argmax(1) == 0  # still classified as before
@@ -98,9 +103,10 @@ def deepfool(
             f = (scores[:, 1:] - scores[:, :1]).detach()  # (B, k-1), negative while not flipped
             norm = w.norm(dim=2) + 1e-8
             nearest = (f.abs() / norm).argmin(dim=1)
-            step = (f.abs()[rows, nearest] + 1e-4) / norm[rows, nearest] ** 2
-            r = (step[:, None] * w[rows, nearest]).reshape(x.shape)
+            size = (f.abs()[rows, nearest] + 1e-4) / norm[rows, nearest] ** 2
+            r = (size[:, None] * w[rows, nearest]).reshape(x.shape)
             r_total = r_total + r * active.reshape(-1, *[1] * (x.dim() - 1))
+        step(max_iter, max_iter, progress, None, "deepfool")
         scale = _shortest_flip(model, x, r_total, ranked[:, 0], 1 + overshoot, bounds, refine)
     return _clamp(x + scale * r_total, bounds).detach()
 
@@ -122,19 +128,27 @@ def _shortest_flip(model, x, r, original, top: float, bounds, steps: int) -> tor
     return hi.reshape(shape)
 
 
-def _captum_attack(model, x, method, labels, epsilon, steps, step_size, bounds):
+def _captum_attack(model, x, method, labels, epsilon, steps, step_size, bounds, progress, stop):
     from captum.robust import FGSM, PGD
+
+    total, calls = (1 if method == "fgsm" else steps), [0]
+
+    def forward(z: torch.Tensor) -> torch.Tensor:  # Captum runs it once per step
+        step(min(calls[0], total), total, progress, stop, method)
+        calls[0] += 1
+        return model(z)
 
     lo, hi = bounds if bounds is not None else (float("-inf"), float("inf"))
     x = x.detach().requires_grad_(True)  # Captum warns when it has to set this
     if method == "fgsm":
-        return FGSM(model, lower_bound=lo, upper_bound=hi).perturb(x, epsilon, labels).detach()
-    size = step_size if step_size is not None else 2.5 * epsilon / steps
-    return (
-        PGD(model, lower_bound=lo, upper_bound=hi)
-        .perturb(x, radius=epsilon, step_size=size, step_num=steps, target=labels)
-        .detach()
-    )
+        out = FGSM(forward, lower_bound=lo, upper_bound=hi).perturb(x, epsilon, labels)
+    else:
+        size = step_size if step_size is not None else 2.5 * epsilon / steps
+        out = PGD(forward, lower_bound=lo, upper_bound=hi).perturb(
+            x, radius=epsilon, step_size=size, step_num=steps, target=labels
+        )
+    step(total, total, progress, None, method)
+    return out.detach()
 
 
 def adversarial(
@@ -147,6 +161,8 @@ def adversarial(
     step_size: float | None = None,
     bounds: tuple[float, float] | None = None,
     layers: Sequence[str] | None = None,
+    progress: Progress = None,
+    should_stop: StopFlag = None,
     **deepfool_options,
 ) -> Adversarial:
     """Attack each sample of ``x`` away from its predicted class and report what changed.
@@ -156,6 +172,8 @@ def adversarial(
     ``2.5 * epsilon / steps``, projected on the L-infinity ball of radius ``epsilon``).
     ``bounds`` clamp the input's values (``(0, 1)`` for the digits). ``layers``: modules whose
     representation distance is reported (default: every ``Conv2d`` and ``Linear``).
+    ``progress(done, total)`` counts the attack's steps; ``should_stop`` (a callable or a
+    :class:`threading.Event`) ends it with :class:`~cnnvis.interpret.Cancelled`.
     """
     if method not in ATTACKS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(ATTACKS)}")
@@ -167,9 +185,11 @@ def adversarial(
             before = torch.softmax(model(x), dim=1)
         labels = before.argmax(1)
         if method == "deepfool":
-            x_adv = deepfool(model, x, bounds=bounds, **deepfool_options)
+            x_adv = deepfool(model, x, bounds=bounds, progress=progress,
+                             should_stop=should_stop, **deepfool_options)  # fmt: skip
         else:
-            x_adv = _captum_attack(model, x, method, labels, epsilon, steps, step_size, bounds)
+            x_adv = _captum_attack(model, x, method, labels, epsilon, steps, step_size, bounds,
+                                   progress, should_stop)  # fmt: skip
         names = list(layers) if layers is not None else _default_layers(model)
         distance, after = _layer_distances(model, x, x_adv, names)
     delta = x_adv - x

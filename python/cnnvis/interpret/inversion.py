@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from cnnvis.interpret._targets import as_batch, device_of, evaluating, hooked, module_of
+from cnnvis.interpret.progress import Progress, StopFlag, step
 
 __all__ = ["Inversion", "invert", "gram", "style_transfer", "total_variation"]
 
@@ -71,12 +72,15 @@ def invert(
     beta: float = 2.0,
     value_range: tuple[float, float] | None = (0.0, 1.0),
     seed: int = 0,
+    progress: Progress = None,
+    should_stop: StopFlag = None,
 ) -> Inversion:
     """Rebuild ``x`` from its code at ``layer``, starting from noise.
 
     The loss is the code loss plus ``alpha_weight`` times the mean ``|image - centre|^alpha``
     (centre: the middle of ``value_range``, else 0) plus ``tv_weight`` times
     :func:`total_variation` with ``beta``; Adam with ``lr`` for ``steps`` steps.
+    ``progress(done, steps)`` and ``should_stop`` as for :func:`~cnnvis.interpret.maximize`.
     """
     x = as_batch(model, x)
     if steps < 1:
@@ -91,7 +95,8 @@ def invert(
         with torch.no_grad():
             reference = codes(x)[layer].flatten(1)
         scale = reference.pow(2).sum(dim=1).clamp(min=1e-12)
-        for _ in range(steps):
+        for i in range(steps):
+            step(i, steps, progress, should_stop, "invert")
             code = codes(image)[layer].flatten(1)
             code_loss = ((code - reference).pow(2).sum(dim=1) / scale).sum()
             prior = alpha_weight * (image - centre).abs().pow(alpha).flatten(1).mean(dim=1).sum()
@@ -103,6 +108,7 @@ def invert(
                 with torch.no_grad():
                     image.clamp_(*value_range)
             history.append(float(code_loss.detach()))
+    step(steps, steps, progress, None, "invert")
     return Inversion(image.detach(), history)
 
 

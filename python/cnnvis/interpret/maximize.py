@@ -37,6 +37,7 @@ from cnnvis.interpret._targets import (
     objective_function,
     parse_target,
 )
+from cnnvis.interpret.progress import Progress, StopFlag, step
 
 __all__ = ["Maximized", "maximize", "deepdream", "high_frequency_energy"]
 
@@ -141,6 +142,8 @@ def maximize(
     blur_every: int = 4,
     blur_sigma: float = 0.5,
     seed: int = 0,
+    progress: Progress = None,
+    should_stop: StopFlag = None,
 ) -> Maximized:
     """Ascend ``target``'s objective over images of ``shape`` ``(C, H, W)`` for ``steps`` steps.
 
@@ -148,6 +151,9 @@ def maximize(
     have ``decay`` about 1, and a larger one keeps a small image such as an 8x8 digit smooth) or
     ``"pixel"`` (with ``l2`` and a blur of ``blur_sigma`` every ``blur_every`` steps). ``jitter`` (pixels), ``scale`` and ``degrees`` bound the random
     transformation of each step (``jitter=0, scale=(1, 1), degrees=0``: none).
+    ``progress(done, steps)`` is called after each step; ``should_stop`` (a callable or a
+    :class:`threading.Event`) is checked before each, and stops the ascent with
+    :class:`~cnnvis.interpret.Cancelled`.
     """
     if param not in ("fourier", "pixel"):
         raise ValueError(f"param must be 'fourier' or 'pixel', got {param!r}")
@@ -166,7 +172,8 @@ def maximize(
     with evaluating(model), objective_function(model, obj) as f:
         image = _live_start(start, f)
         opt = torch.optim.Adam(image.parameters(), lr=lr)
-        for step in range(steps):
+        for i in range(steps):
+            step(i, steps, progress, should_stop, "maximize")
             img = image()
             seen = random_transform(img, gen, jitter=jitter, scale=scale, degrees=degrees)
             loss = -f(seen).sum()
@@ -177,10 +184,11 @@ def maximize(
             opt.step()
             with torch.no_grad():
                 if param == "pixel":
-                    if blur_every and (step + 1) % blur_every == 0:
+                    if blur_every and (i + 1) % blur_every == 0:
                         image.pixels.copy_(_gaussian_blur(image.pixels, blur_sigma))
                     image.pixels.clamp_(*value_range)
                 history.append(float(f(image()).sum()))
+        step(steps, steps, progress, None, "maximize")
         final = image().detach()
     return Maximized(final, history)
 

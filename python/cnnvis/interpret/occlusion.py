@@ -22,6 +22,7 @@ from cnnvis.interpret._targets import (
     parse_target,
     predicted_classes,
 )
+from cnnvis.interpret.progress import Progress, StopFlag, step
 
 __all__ = ["occlusion", "occlusion_grid", "spread"]
 
@@ -53,12 +54,16 @@ def occlusion(
     stride: int | tuple[int, int] = 1,
     fill: float | torch.Tensor = 0.0,
     batch_size: int = 64,
+    progress: Progress = None,
+    should_stop: StopFlag = None,
 ) -> torch.Tensor:
     """The occlusion map of each image: shape ``(B, n_rows, n_cols)``.
 
     ``map[b, i, j]`` is the target's value for image ``b`` with the patch whose top-left corner
     is ``(rows[i], cols[j])`` of :func:`occlusion_grid` set to ``fill`` (a number, or one value
     per channel). ``target=None`` follows each image's predicted class.
+    ``progress(done, total)`` counts the occluded copies run; ``should_stop`` (a callable or a
+    :class:`threading.Event`) is checked before each batch (:class:`~cnnvis.interpret.Cancelled`).
     """
     x = as_batch(model, x)
     rows, cols = occlusion_grid(tuple(x.shape[-2:]), window, stride)
@@ -79,6 +84,8 @@ def occlusion(
         for b in range(x.shape[0]):
             buffer = x[b].expand(min(batch_size, len(corners)), *x.shape[1:]).clone()
             for start in range(0, len(corners), batch_size):
+                done = b * len(corners) + start
+                step(done, x.shape[0] * len(corners), progress, should_stop, "occlusion")
                 chunk = corners[start : start + batch_size]
                 batch = buffer[: len(chunk)]
                 for k, (r, c) in enumerate(chunk):
@@ -86,6 +93,7 @@ def occlusion(
                 out[b, start : start + len(chunk)] = read(batch, b)
                 for k, (r, c) in enumerate(chunk):  # restore the image for the next chunk
                     batch[k, :, r : r + wh, c : c + ww] = x[b, :, r : r + wh, c : c + ww]
+    step(out.numel(), out.numel(), progress, None, "occlusion")
     return out.reshape(x.shape[0], len(rows), len(cols))
 
 

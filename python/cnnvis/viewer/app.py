@@ -20,6 +20,7 @@ from cnnvis.viewer.animation import SceneAnimation
 from cnnvis.viewer.compare import compare_dialog
 from cnnvis.viewer.controller import Controller
 from cnnvis.viewer.diagnosis import toggle_diagnosis
+from cnnvis.viewer.inspector import ToolboxUI
 from cnnvis.viewer.overview import OverviewMouse
 from cnnvis.viewer.panels import DetailsPanel, LegendPanel
 from cnnvis.viewer.player import open_player
@@ -80,6 +81,7 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         self.resize(1600, 900)
         self._build_widgets()
         self._build_menus()
+        self.toolbox = ToolboxUI(self)  # the sample inspector, confusion dock, maximisation
         self.animation = SceneAnimation(self._show_scene, self._move_scene, self)
         self.statusBar().showMessage("open a session (File > Open session…)")
         if analysis is not None:
@@ -218,6 +220,7 @@ class ViewerWindow(OverviewMouse, QtWidgets.QMainWindow):
         self.details.show_info(None)
         if getattr(self, "diagnosis_dock", None) is not None:
             self.diagnosis_dock.widget().set_source(analysis)
+        self.toolbox.set_controller(ctl, session_path)
         self.statusBar().showMessage(
             f"{rec.model_name}: {len(ctl.layers)} layers, {rec.n_samples} samples, accuracy"
             f" {acc:.1%}  ·  click a cluster, a class or lasso samples"

@@ -14,6 +14,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from cnnvis.scene.colors import HIGHLIGHT, SIGN_PALETTES, hex_to_rgba
 from cnnvis.viewer.qtutil import array_to_pixmap, qcolor
 
+#: Side of the activation-maximisation picture in the details.
+MAXIMIZATION = 96
 # connection colours (C6), as the scene draws them by default (colour-blind-safe blue/orange)
 POSITIVE, NEGATIVE = (tuple(hex_to_rgba(h)[:3]) for h in SIGN_PALETTES["blue-orange"])
 
@@ -148,6 +150,18 @@ class DetailsPanel(QtWidgets.QScrollArea):
         self.subtitle.setWordWrap(True)
         self.subtitle.setStyleSheet("color: #555;")
         self.patches = PatchGrid()
+        self.maximization = QtWidgets.QLabel()
+        self.maximization.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.maximization.setWordWrap(True)
+        self.maximization.setFixedSize(MAXIMIZATION + 8, MAXIMIZATION + 8)
+        self.maximization.setToolTip(
+            "activation maximisation: the image that excites this neuron (cluster) most"
+        )
+        features = QtWidgets.QWidget()
+        beside = QtWidgets.QHBoxLayout(features)
+        beside.setContentsMargins(0, 0, 0, 0)
+        beside.addWidget(self.patches, 1, QtCore.Qt.AlignmentFlag.AlignTop)
+        beside.addWidget(self.maximization, 0, QtCore.Qt.AlignmentFlag.AlignTop)
         self.classes = BarChart()
         self.incoming = BarChart()
         self.outgoing = BarChart()
@@ -155,7 +169,7 @@ class DetailsPanel(QtWidgets.QScrollArea):
         self._lay.addWidget(self.title)
         self._lay.addWidget(self.subtitle)
         for key, text, w in (
-            ("patches", "Top-activating patches", self.patches),
+            ("patches", "Top-activating patches · its maximisation image", features),
             ("classes", "Mean activation per class", self.classes),
             ("incoming", "Incoming connections (strength)", self.incoming),
             ("outgoing", "Outgoing connections (strength)", self.outgoing),
@@ -179,13 +193,13 @@ class DetailsPanel(QtWidgets.QScrollArea):
             )
             for key in sections:
                 self._heads[key].hide()
-            for w in (self.patches, self.classes, self.incoming, self.outgoing):
+            for w in (self.patches.parentWidget(), self.classes, self.incoming, self.outgoing):
                 w.hide()
             return
         self.title.setText(f"<b>{info.get('title', '')}</b>")
         self.subtitle.setText(info.get("subtitle", ""))
         patches = info.get("patches") or []
-        self.patches.set_patches(patches, info.get("patch_captions", ()), size=72, cols=4)
+        self.patches.set_patches(patches, info.get("patch_captions", ()), size=64, cols=4)
         vals = info.get("class_values")
         if vals is not None:
             self.classes.set_bars(info["class_names"], vals, info.get("class_colors"))
@@ -199,7 +213,7 @@ class DetailsPanel(QtWidgets.QScrollArea):
             "outgoing": bool(info.get("outgoing")),
         }
         widgets = {
-            "patches": self.patches,
+            "patches": self.patches.parentWidget(),
             "classes": self.classes,
             "incoming": self.incoming,
             "outgoing": self.outgoing,
@@ -207,6 +221,18 @@ class DetailsPanel(QtWidgets.QScrollArea):
         for key in sections:
             self._heads[key].setVisible(shown[key])
             widgets[key].setVisible(shown[key])
+
+    def set_maximization(self, image: np.ndarray | str | None, caption: str = "") -> None:
+        """The selected unit's activation-maximisation picture beside its patches (an RGB
+        array), a message while it is computed or when it cannot be (a string), or nothing."""
+        if image is None or isinstance(image, str):
+            self.maximization.setPixmap(QtGui.QPixmap())
+            self.maximization.setText(f"<span style='color:#777'>{image or ''}</span>")
+            return
+        pm = array_to_pixmap(image, MAXIMIZATION)
+        self.maximization.setText("")
+        self.maximization.setPixmap(pm)
+        self.maximization.setToolTip(f"activation maximisation ({caption})")
 
 
 def _swatch(color, shape: str = "square", size: int = 14) -> QtGui.QIcon:
