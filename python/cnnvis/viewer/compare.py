@@ -9,6 +9,7 @@ layer channels, parameters, redundancy and sign balance (:mod:`cnnvis.export.com
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,11 @@ class MorphPanel(ProjectionPanel):
 
     def move_points(self, coords: np.ndarray, predictions: np.ndarray) -> None:
         """Draw the same samples at ``coords``, ringed where ``predictions`` are wrong."""
-        self._coords = np.asarray(coords, dtype=np.float32).reshape(-1, 2)
+        self._main = np.asarray(coords, dtype=np.float32).reshape(-1, 2)
         self._preds = np.asarray(predictions, dtype=np.int64).reshape(-1)
+        first = self.views[0]  # the morph shows one panel; moved in place, the view kept
+        first.data = replace(first.data, coords=self._main)
+        first.shown = self._main
         self._redraw()
 
     def show_extent(self, *coords: np.ndarray) -> None:
