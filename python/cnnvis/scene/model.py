@@ -517,19 +517,32 @@ def points_in_polygon(xy: np.ndarray, poly: np.ndarray) -> np.ndarray:
     """Boolean mask of the points ``xy`` (n, 2) inside the closed polygon ``poly`` (m, 2), by the
     even-odd rule; nothing is inside a polygon of fewer than 3 vertices.
 
-    One pass per polygon edge over all points keeps the memory at O(n) for a long lasso.
+    A point can only be inside if its y lies within the polygon's y-range, and an edge from
+    ``yi`` to ``yj`` is crossed only by the rays of points with ``min <= y < max``. So the points
+    in the polygon's y-range are sorted by y once, and each edge touches only the run of points
+    in its own band (found by bisection): a lasso over 100,000 points costs about as many point
+    tests as the horizontal lines through it cross edges, not points times edges.
     """
     pts = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     poly = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
     inside = np.zeros(len(pts), dtype=bool)
     if len(poly) < 3:
         return inside
-    x, y = pts[:, 0], pts[:, 1]
+    py = poly[:, 1]
+    with np.errstate(invalid="ignore"):
+        near = np.flatnonzero((pts[:, 1] >= np.nanmin(py)) & (pts[:, 1] < np.nanmax(py)))
+    near = near[np.argsort(pts[near, 1], kind="stable")]
+    x, y = pts[near, 0], pts[near, 1]
+    hit = np.zeros(len(near), dtype=bool)
     xj, yj = poly[-1]
     for xi, yi in poly:
-        crosses = (yi > y) != (yj > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x_cross = (xj - xi) * (y - yi) / (yj - yi) + xi
-        inside ^= crosses & (x < x_cross)
+        lo, hi = np.searchsorted(y, (min(yi, yj), max(yi, yj)))  # the edge's band [min, max)
+        if hi > lo:
+            ys, xs = y[lo:hi], x[lo:hi]
+            crosses = (yi > ys) != (yj > ys)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x_cross = (xj - xi) * (ys - yi) / (yj - yi) + xi
+            hit[lo:hi] ^= crosses & (xs < x_cross)
         xj, yj = xi, yi
+    inside[near] = hit
     return inside
