@@ -16,6 +16,7 @@ import numpy as np
 
 from cnnvis.analysis.bands import LayerBand, layer_bands
 from cnnvis.analysis.clusters import cluster_layer, response_profiles
+from cnnvis.analysis.conncache import SavedConnections, stamp
 from cnnvis.analysis.connections import (
     ClusterConnections,
     NeuronStrengths,
@@ -31,6 +32,7 @@ from cnnvis.analysis.facets import (
     Projection,
     build_activation_matrix,
     build_learned_features,
+    patch_table,
     project_pooled,
     row_order,
 )
@@ -113,8 +115,10 @@ class Analysis(ClusterEdits):
         self._matrix: dict[tuple[str, int], ActivationMatrix] = {}
         self._rows = RowOrders()  # row orders of the matrices, saved with the analysis
         self._features: dict[tuple[str, int, int], LearnedFeatures] = {}
+        self._patches: dict[tuple[str, int], Any] = {}  # (layer, k) -> facets.PatchTable
         self._strengths: dict[tuple[str, str, str], NeuronStrengths] = {}
         self._connections: dict[tuple, ClusterConnections] = {}
+        self._saved_connections = SavedConnections()  # read back from the saved analysis
         self._projections: dict[str, Projection] = {}
         self._class_order: np.ndarray | None = None
         self._graph: nx.DiGraph | None = None
@@ -239,13 +243,17 @@ class Analysis(ClusterEdits):
         key = (layer, cluster, int(patches_per_neuron))
         if key not in self._features:
             neurons = self.activation_matrix(layer, cluster).neurons
+            rec_layer = self.recording.layer(layer)
+            if key[::2] not in self._patches:  # cut once per layer, for all its clusters
+                self._patches[key[::2]] = patch_table(rec_layer, key[2])
             self._features[key] = build_learned_features(
                 layer,
                 cluster,
-                self.recording.layer(layer),
+                rec_layer,
                 neurons,
                 self.profiles(layer)[neurons],
-                patches_per_neuron=int(patches_per_neuron),
+                patches_per_neuron=key[2],
+                table=self._patches[key[::2]],
             )
         return self._features[key]
 
@@ -320,15 +328,21 @@ class Analysis(ClusterEdits):
         """
         key = (layer_a, layer_b, kind, float(rel_threshold), float(min_density))
         if key not in self._connections:
-            ns = self.neuron_strengths(layer_a, layer_b, kind)
-            self._connections[key] = aggregate(
-                ns,
-                self.labels[layer_a],
-                self.labels[layer_b],
-                rel_threshold=rel_threshold,
-                min_density=min_density,
+            labels = tuple(self.labels[self._check_layer(n)] for n in (layer_a, layer_b))
+            cc = self._saved_connections.get(
+                key, self._stamp(key), labels, lambda: self.neuron_strengths(*key[:3]).strength
             )
+            if cc is None:
+                ns = self.neuron_strengths(layer_a, layer_b, kind)
+                cc = aggregate(ns, *labels, rel_threshold=rel_threshold, min_density=min_density)
+                self._saved_connections.unsaved += 1
+            self._connections[key] = cc
         return self._connections[key]
+
+    def _stamp(self, key: tuple) -> str:
+        """What a saved connection must have been computed from (:mod:`.conncache`)."""
+        a, b, means = key[0], key[1], self.recording.class_means
+        return stamp(self.labels[a], self.labels[b], means(a), means(b))
 
     # -- projections ----------------------------------------------------------------------------
     def projection(
@@ -408,8 +422,8 @@ class Analysis(ClusterEdits):
 
     @property
     def unsaved_row_orders(self) -> bool:
-        """Whether matrix row orders were searched since the last save (saving keeps them)."""
-        return self._rows.unsaved > 0
+        """Whether row orders or connections were computed since the last save (it keeps them)."""
+        return self._rows.unsaved > 0 or self._saved_connections.unsaved > 0
 
     def save(self, session_dir: str | os.PathLike) -> Path:
         """Save the analysis into a session folder: ``analysis.json`` and ``analysis.npz``.
@@ -423,8 +437,9 @@ class Analysis(ClusterEdits):
         if not d.is_dir():
             raise FileNotFoundError(f"session folder {str(d)!r} does not exist")
         arrays = {n: p.coords for n, p in self._projections.items()}
-        write_analysis(d, self.to_dict(), arrays)
-        self._rows.unsaved = 0
+        saved, conns = self._saved_connections.to_saved(self._connections, self._stamp)
+        write_analysis(d, {**self.to_dict(), "connections": saved}, {**arrays, **conns})
+        self._rows.unsaved = self._saved_connections.unsaved = 0
         return d / ANALYSIS_FILE
 
 
@@ -563,6 +578,7 @@ def load_analysis(session_dir: str | os.PathLike, rec: Any) -> Analysis:
             a.apply(e)
         a._redo = [dict(e) for e in doc.get("redo", [])]
         a._rows = RowOrders(doc.get("row_orders"))
+        a._saved_connections = SavedConnections(doc.get("connections"), arrays)
         for n in layers:
             saved = np.asarray(doc["labels"][n], dtype=np.int64)
             if not np.array_equal(saved, a.labels[n]):
