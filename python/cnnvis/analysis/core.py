@@ -233,9 +233,8 @@ class Analysis(ClusterEdits):
     ) -> LearnedFeatures:
         """The learned-features facet of a cluster (C4): top patches of its neurons, packed.
 
-        Each neuron's tile holds its ``patches_per_neuron`` strongest receptive-field crops in a
-        near-square grid; the tiles are placed by ``cnnvis.layout.pack_hierarchy`` with the
-        neurons' response profiles as the similarity, so similar neurons sit together.
+        Each neuron's tile holds its ``patches_per_neuron`` strongest crops in a near-square grid;
+        ``cnnvis.layout.pack_hierarchy`` places tiles of similar response profiles together.
         """
         cluster = self._check_cluster(layer, cluster)
         if patches_per_neuron < 1:
@@ -243,7 +242,7 @@ class Analysis(ClusterEdits):
         key = (layer, cluster, int(patches_per_neuron))
         if key not in self._features:
             neurons = self.activation_matrix(layer, cluster).neurons
-            rec_layer = self.recording.layer(layer)
+            rec_layer, profiles = self.recording.layer(layer), self.profiles(layer)
             if key[::2] not in self._patches:  # cut once per layer, for all its clusters
                 self._patches[key[::2]] = patch_table(rec_layer, key[2])
             self._features[key] = build_learned_features(
@@ -251,9 +250,10 @@ class Analysis(ClusterEdits):
                 cluster,
                 rec_layer,
                 neurons,
-                self.profiles(layer)[neurons],
+                profiles[neurons],
                 patches_per_neuron=key[2],
                 table=self._patches[key[::2]],
+                pack=self._rows.packer(layer, profiles, neurons),
             )
         return self._features[key]
 

@@ -7,6 +7,7 @@ no stand-in: the C++ core is part of every install, and a failure in it is raise
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +18,7 @@ __all__ = [
     "Projection",
     "row_order",
     "build_learned_features",
+    "pack_tiles",
     "patch_table",
 ]
 
@@ -247,7 +249,7 @@ def _tile_shapes(count: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
     return cols, np.column_stack([w, h])
 
 
-def _pack(sizes: np.ndarray, features: np.ndarray, gap: int) -> tuple[np.ndarray, str]:
+def pack_tiles(sizes: np.ndarray, features: np.ndarray, gap: int) -> tuple[np.ndarray, str]:
     """Top-left positions of tiles ``sizes`` (w, h), similar features close together."""
     n = sizes.shape[0]
     if n == 1:
@@ -274,17 +276,19 @@ def build_learned_features(
     patches_per_neuron: int = 4,
     gap: int = 4,
     table: PatchTable | None = None,
+    pack: Callable | None = None,
 ) -> LearnedFeatures:
     """Pack the tiles of ``neurons`` (ordered) into one image: each neuron's tile holds its top
     ``patches_per_neuron`` patches in a near-square grid (``table``: the layer's
-    :func:`patch_table`, made here when not given)."""
+    :func:`patch_table`, made here when not given), the tiles placed by ``pack`` (default
+    :func:`pack_tiles`, similar neurons close together)."""
     neurons = np.asarray(neurons, dtype=np.int64)
     if table is None:
         table = patch_table(rec_layer, patches_per_neuron)
     p = table.patches.shape[1] if len(table.patches) else rec_layer.top_patches.shape[2]
     count = table.count[neurons]
     cols, sizes = _tile_shapes(count, p)
-    pos, how = _pack(sizes, profiles, gap)
+    pos, how = (pack or pack_tiles)(sizes, profiles, gap)
     w = int((pos[:, 0] + sizes[:, 0]).max())
     h = int((pos[:, 1] + sizes[:, 1]).max())
     image = np.full((h, w, 3), BACKGROUND, dtype=np.uint8)
