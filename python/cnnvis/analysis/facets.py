@@ -293,14 +293,16 @@ def build_learned_features(
     h = int((pos[:, 1] + sizes[:, 1]).max())
     image = np.full((h, w, 3), BACKGROUND, dtype=np.uint8)
     placements = np.column_stack([pos, sizes]).astype(np.int64)
-    boxes, samples = [], []
-    for i, ch in enumerate(neurons):
-        r, c = np.divmod(np.arange(count[i]), cols[i])
-        xs, ys = pos[i, 0] + c * (p + TILE_GAP), pos[i, 1] + r * (p + TILE_GAP)
-        for x, y, k in zip(xs.tolist(), ys.tolist(), table.index[ch, : count[i]].tolist()):
-            image[y : y + p, x : x + p] = table.patches[k]
-        boxes.append(np.column_stack([xs, ys, np.full((count[i], 2), p)]).astype(np.int64))
-        samples.append(table.samples[ch, : count[i]].copy())
+    # every patch of the facet at once: its neuron, its slot in the tile, its place in the image
+    owner = np.repeat(np.arange(len(neurons)), count)
+    slot = np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count)
+    r, c = np.divmod(slot, cols[owner])
+    xs, ys = pos[owner, 0] + c * (p + TILE_GAP), pos[owner, 1] + r * (p + TILE_GAP)
+    for x, y, k in zip(xs.tolist(), ys.tolist(), table.index[neurons[owner], slot].tolist()):
+        image[y : y + p, x : x + p] = table.patches[k]
+    cuts = np.cumsum(count)[:-1]
+    boxes = np.split(np.column_stack([xs, ys, np.full((len(owner), 2), p)]).astype(np.int64), cuts)
+    samples = np.split(table.samples[neurons[owner], slot], cuts)
     return LearnedFeatures(
         layer, int(cluster), image, neurons.copy(), placements, boxes, samples, how
     )
