@@ -368,6 +368,7 @@ def large_session(cache: Path, n: int = LARGE_SAMPLES) -> Path:
     from cnnvis.data.digits import DIGIT_CLASSES
     from cnnvis.models.checkpoints import load_demo_checkpoint
     from cnnvis.models.demo import DEMO_LAYERS
+    from cnnvis.scene import overview_input
     from cnnvis.viewer.app import prepare_session
 
     t0 = time.perf_counter()
@@ -380,7 +381,9 @@ def large_session(cache: Path, n: int = LARGE_SAMPLES) -> Path:
     )  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     rec.save(path)
-    prepare_session(path)  # the analysis and the t-SNE the viewer shows first, saved
+    analysis = prepare_session(path)  # the analysis and the t-SNE the viewer shows first, saved
+    overview_input(analysis)  # the viewer's first opening: facet layouts and connections, saved
+    analysis.save(path)
     print(f"  session ready in {time.perf_counter() - t0:.0f} s", flush=True)
     return path
 

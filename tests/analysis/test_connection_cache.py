@@ -104,3 +104,34 @@ def test_learned_features_hold_each_neurons_first_valid_patches(demo_session, tm
         np.testing.assert_array_equal(
             an2.learned_features(layer, c, patches_per_neuron=3).image, img
         )
+
+
+def _all_facets(an) -> list[bytes]:
+    return [
+        an.learned_features(layer, c).image.tobytes()
+        for layer in an.layers
+        for c in range(an.n_clusters(layer))
+    ]
+
+
+def test_small_patch_tables_are_saved_and_read_back(demo_session, tmp_path, monkeypatch):
+    from cnnvis.analysis import patchcache
+
+    rec = cnnvis.load(demo_session)
+    an = cnnvis.analyze(rec)
+    want = _all_facets(an)
+    an.save(tmp_path)
+    doc = json.loads((tmp_path / "analysis.json").read_text())
+    assert sorted(layer for layer, *_ in doc["patches"]) == sorted(an.layers)
+    back = load_analysis(tmp_path, rec)
+    assert _all_facets(back) == want
+    assert not back.unsaved_row_orders  # no layer was cut again
+    # a table saved for other top-k entries (another recording) is cut afresh
+    doc["patches"][0][2] = "0" * 32
+    (tmp_path / "analysis.json").write_text(json.dumps(doc))
+    other = load_analysis(tmp_path, rec)
+    assert _all_facets(other) == want and other.unsaved_row_orders
+    # too big to keep: nothing saved, the facets are cut at every opening
+    monkeypatch.setattr(patchcache, "LIMIT_BYTES", 0)
+    other.save(tmp_path)
+    assert json.loads((tmp_path / "analysis.json").read_text())["patches"] == []

@@ -32,11 +32,11 @@ from cnnvis.analysis.facets import (
     Projection,
     build_activation_matrix,
     build_learned_features,
-    patch_table,
     project_pooled,
     row_order,
 )
 from cnnvis.analysis.linking import class_scores, sample_scores, top_rows
+from cnnvis.analysis.patchcache import PatchTables
 from cnnvis.analysis.rowcache import RowOrders
 from cnnvis.analysis.store import (
     ANALYSIS_FILE,
@@ -59,7 +59,6 @@ __all__ = [
 ]
 
 
-# -- the analysis -------------------------------------------------------------------------------
 class Analysis(ClusterEdits):
     """Clusters, facets, connections and projections of a :class:`~cnnvis.Recording`.
 
@@ -115,7 +114,7 @@ class Analysis(ClusterEdits):
         self._matrix: dict[tuple[str, int], ActivationMatrix] = {}
         self._rows = RowOrders()  # row orders of the matrices, saved with the analysis
         self._features: dict[tuple[str, int, int], LearnedFeatures] = {}
-        self._patches: dict[tuple[str, int], Any] = {}  # (layer, k) -> facets.PatchTable
+        self._patches = PatchTables()  # the facets' patches, cut once per layer (or read back)
         self._strengths: dict[tuple[str, str, str], NeuronStrengths] = {}
         self._connections: dict[tuple, ClusterConnections] = {}
         self._saved_connections = SavedConnections()  # read back from the saved analysis
@@ -243,8 +242,6 @@ class Analysis(ClusterEdits):
         if key not in self._features:
             neurons = self.activation_matrix(layer, cluster).neurons
             rec_layer, profiles = self.recording.layer(layer), self.profiles(layer)
-            if key[::2] not in self._patches:  # cut once per layer, for all its clusters
-                self._patches[key[::2]] = patch_table(rec_layer, key[2])
             self._features[key] = build_learned_features(
                 layer,
                 cluster,
@@ -252,7 +249,7 @@ class Analysis(ClusterEdits):
                 neurons,
                 profiles[neurons],
                 patches_per_neuron=key[2],
-                table=self._patches[key[::2]],
+                table=self._patches.get(layer, key[2], rec_layer),
                 pack=self._rows.packer(layer, profiles, neurons),
             )
         return self._features[key]
@@ -422,8 +419,8 @@ class Analysis(ClusterEdits):
 
     @property
     def unsaved_row_orders(self) -> bool:
-        """Whether row orders or connections were computed since the last save (it keeps them)."""
-        return self._rows.unsaved > 0 or self._saved_connections.unsaved > 0
+        """Whether row orders, tiles, connections or patches are new since the last save."""
+        return any(c.unsaved > 0 for c in (self._rows, self._saved_connections, self._patches))
 
     def save(self, session_dir: str | os.PathLike) -> Path:
         """Save the analysis into a session folder: ``analysis.json`` and ``analysis.npz``.
@@ -438,12 +435,13 @@ class Analysis(ClusterEdits):
             raise FileNotFoundError(f"session folder {str(d)!r} does not exist")
         arrays = {n: p.coords for n, p in self._projections.items()}
         saved, conns = self._saved_connections.to_saved(self._connections, self._stamp)
-        write_analysis(d, {**self.to_dict(), "connections": saved}, {**arrays, **conns})
-        self._rows.unsaved = self._saved_connections.unsaved = 0
+        patches, cut = self._patches.to_saved()
+        doc = {**self.to_dict(), "connections": saved, "patches": patches}
+        write_analysis(d, doc, {**arrays, **conns, **cut})
+        self._rows.unsaved = self._saved_connections.unsaved = self._patches.unsaved = 0
         return d / ANALYSIS_FILE
 
 
-# -- constructors -------------------------------------------------------------------------------
 def _resolve_layers(rec: Any, layers: list[str] | None) -> list[str]:
     if layers is None:
         names = rec.layer_names
@@ -579,6 +577,7 @@ def load_analysis(session_dir: str | os.PathLike, rec: Any) -> Analysis:
         a._redo = [dict(e) for e in doc.get("redo", [])]
         a._rows = RowOrders(doc.get("row_orders"))
         a._saved_connections = SavedConnections(doc.get("connections"), arrays)
+        a._patches = PatchTables(doc.get("patches"), arrays)
         for n in layers:
             saved = np.asarray(doc["labels"][n], dtype=np.int64)
             if not np.array_equal(saved, a.labels[n]):
