@@ -283,10 +283,11 @@ def _extend_title(labels, k: int, name: str, frame_w: float) -> float:
 def _unit_labels(unit, lay, box, labels) -> None:
     x, y, w, _ = box
     name_px = text_width_px(unit.title, _px(NAME_PT)) + 6.0
+    fits = _px(NAME_PT) / rows.HEADER_H  # the name's height within the header: not over the boxes
     rid = ("band", unit.name) if unit.is_group or not unit.parents else ("layer", unit.name)
     labels.add(  # on a backdrop: connections passing behind never run through the name
         unit.title, (x + 4.0, y + 4.0), size=NAME_PT, color=INK, anchor=("left", "top"),
-        bold=unit.is_group, min_zoom=name_px / max(w - 4.0, 1e-9), id=rid,
+        bold=unit.is_group, min_zoom=max(name_px / max(w - 4.0, 1e-9), fits), id=rid,
         background=NAME_BACKDROP,
     )  # fmt: skip
     shown = f" ({lay.name})" if unit.name != lay.name else ""  # the layer drawn
@@ -294,7 +295,7 @@ def _unit_labels(unit, lay, box, labels) -> None:
     info_px = text_width_px(info, _px(INFO_PT)) + 6.0
     labels.add(
         info, (x + w - 4.0, y + 5.0), size=INFO_PT, color=MUTED, anchor=("right", "top"),
-        min_zoom=(name_px + info_px + 8.0) / max(w - 8.0, 1e-9), id=("layer", lay.name),
+        min_zoom=max((name_px + info_px + 8.0) / max(w - 8.0, 1e-9), fits), id=("layer", lay.name),
         background=NAME_BACKDROP,
     )  # fmt: skip
 
