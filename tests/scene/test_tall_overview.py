@@ -23,3 +23,23 @@ def test_a_drawing_too_tall_for_the_panel_spreads_over_its_width():
     x0, y0, x1, y1 = ov.bounds
     for x, y, w, h in scene.cluster_rects.values():
         assert x0 <= x and x + w <= x1 and y0 <= y and y + h <= y1
+
+
+def test_group_titles_never_cover_a_box_at_any_zoom_they_show():
+    layers = [(f"g{i // 4}", f"l{i}", 64 if i % 4 == 3 else 16) for i in range(24)]
+    data = synthetic_overview(layers, clusters_per_layer=4, n_points=50, seed=3)
+    for expanded in ("all", ["g1", "g3"]):
+        scene = build_scene(data, expanded=expanded, projection=False, legend=False)
+        labels = scene.panels["overview"].labels
+        boxes = list(scene.cluster_rects.values())
+        titles = [
+            k for k in range(len(labels))
+            if labels.ids[k] and labels.ids[k][0] == "band" and labels.anchor[k][1] == "bottom"
+        ]  # fmt: skip
+        assert titles
+        for k in titles:
+            zoom = float(labels.min_zoom[k])
+            tx0, ty0, tx1, ty1 = labels.screen_boxes(zoom)[k]
+            for x, y, w, h in boxes:
+                overlap = min(tx1, x + w) - max(tx0, x) > 0 and min(ty1, y + h) - max(ty0, y) > 0
+                assert not overlap, (labels.text[k], zoom)

@@ -248,7 +248,7 @@ def _frames(tree, state, geo, labels) -> list[tuple[str, tuple]]:
             continue
         w = text_width_px(name, _px(NAME_PT)) + 6.0
         # as wide as the frame, and as tall as the gap above it: never over the boxes above
-        zoom = max(w / max(x1 - x0, 1e-9), h / max(y0 - _floor_above(geo, x0, x1, y0), 1e-9))
+        zoom = max(w / max(x1 - x0, 1e-9), h / max(y0 - 2.0 - _floor_above(geo, x0, x1, y0), 1e-9))
         for px, py, pw, _ in placed:  # clear every title placed before (left-bottom anchors)
             dx, dy = abs(x0 - px), abs(y0 - py)
             left_w = pw if px <= x0 else w
