@@ -428,7 +428,8 @@ class Analysis(ClusterEdits):
         In a session (a folder with ``manifest.json``) they are written as the part
         ``"analysis"`` with :func:`cnnvis.io.write_part` (atomic, checksummed); in any other
         existing folder as plain files, each written atomically. ``analysis.npz`` holds the
-        cached projections. Returns the path of ``analysis.json``.
+        projections and what openings reuse (connections, small patch tables; :mod:`.conncache`,
+        :mod:`.patchcache`). Returns the path of ``analysis.json``.
         """
         d = Path(session_dir)
         if not d.is_dir():
