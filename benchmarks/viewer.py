@@ -11,7 +11,15 @@ analysed with ``cnnvis.analyze`` (5 clusters per layer: 104 clusters) and its t-
 ``--synthetic`` draws a synthetic scene of the same size instead (``cnnvis.scene.synthetic``).
 ``--expand SESSION`` times expanding and collapsing each layer group of a session's overview.
 
-    EGL_PLATFORM=surfaceless PYTHONPATH=python python benchmarks/viewer.py [--frames 40]
+``--large`` measures issue 20's "viewer and sessions at 100,000 samples" instead: the trained demo
+CNN (the built-in demo session's model) recorded on 100,000 digits-derived 8x8 images (digit
+``i % 1797`` of scikit-learn's digits, shifted by up to one pixel and with pixel noise, seed 0),
+every sample pooled, analysed and its t-SNE saved (cached like the ResNet-18 session). It
+prints the session's opening in a fresh process (imports, ``open_session``, ``build_scene`` with
+the 100,000-point projection), the projection's frames per second while it is panned and zoomed,
+and a lasso over the 100,000 points (``scene.model.points_in_polygon`` and ``select_lasso``).
+
+    EGL_PLATFORM=surfaceless PYTHONPATH=python python benchmarks/viewer.py [--frames 40] [--large]
 """
 
 from __future__ import annotations
@@ -322,6 +330,156 @@ def expand_times(session: Path, repeats: int = 5) -> None:
         )
 
 
+LARGE_SAMPLES = 100_000
+LARGE_NAME = "demo_digits_n100000_v1"
+
+
+def shifted_digits(n: int):
+    """``n`` samples made from scikit-learn's 1,797 digits, as a TensorDataset: digit ``i % 1797``,
+    rolled by up to one pixel each way and with Gaussian pixel noise (sd 0.05), drawn with seed 0."""
+    import torch
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    j = np.arange(n) % len(bunch.target)
+    rng = np.random.default_rng(0)
+    shifts = rng.integers(-1, 2, (n, 2))
+    base = (bunch.images / 16.0).astype(np.float32)
+    x = np.empty((n, 8, 8), np.float32)
+    for dy in (-1, 0, 1):  # one roll per shift, not per sample
+        for dx in (-1, 0, 1):
+            sel = np.flatnonzero((shifts[:, 0] == dy) & (shifts[:, 1] == dx))
+            x[sel] = np.roll(base[j[sel]], (dy, dx), axis=(1, 2))
+    x = np.clip(x + rng.normal(0, 0.05, x.shape), 0, 1).astype(np.float32)
+    return torch.utils.data.TensorDataset(
+        torch.from_numpy(x[:, None]), torch.from_numpy(bunch.target[j].astype(np.int64))
+    )
+
+
+def large_session(cache: Path, n: int = LARGE_SAMPLES) -> Path:
+    """The cached 100,000-sample session (recorded, analysed and projected on first use)."""
+    import cnnvis
+    from cnnvis.analysis.core import has_analysis
+
+    path = cache / (LARGE_NAME if n == LARGE_SAMPLES else f"{LARGE_NAME}_{n}")
+    if path.is_dir() and has_analysis(path):
+        return path
+    from cnnvis.commands.viewer import ensure_demo_session
+    from cnnvis.data.digits import DIGIT_CLASSES
+    from cnnvis.models.checkpoints import load_demo_checkpoint
+    from cnnvis.models.demo import DEMO_LAYERS
+    from cnnvis.scene import overview_input
+    from cnnvis.viewer.app import prepare_session
+
+    t0 = time.perf_counter()
+    demo = Path(ensure_demo_session(progress=False))
+    model = load_demo_checkpoint(demo / cnnvis.load(demo).meta["checkpoint"])
+    print(f"recording the demo CNN on {n} digits-derived images into {path} (once) ...", flush=True)
+    rec = cnnvis.record(
+        model, shifted_digits(n), layers=DEMO_LAYERS, top_k=9, batch_size=1000, patch_size=16,
+        max_pooled=n, progress=True, class_names=DIGIT_CLASSES, model_name="DemoCNN", seed=0,
+    )  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rec.save(path)
+    analysis = prepare_session(path)  # the analysis and the t-SNE the viewer shows first, saved
+    overview_input(analysis)  # the viewer's first opening: facet layouts and connections, saved
+    analysis.save(path)
+    print(f"  session ready in {time.perf_counter() - t0:.0f} s", flush=True)
+    return path
+
+
+OPEN_CHILD = """
+import json, sys, time
+t0 = time.perf_counter()
+from cnnvis.session import open_session
+from cnnvis.scene import build_scene
+t1 = time.perf_counter(); a = open_session(sys.argv[1])
+t2 = time.perf_counter(); s = build_scene(a)
+t3 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "open_session": t2 - t1, "build_scene": t3 - t2,
+                  "total": t3 - t0, "points": len(s.panels["projection"].points)}))
+"""
+
+
+def lasso_polygon(bounds, n: int = 200) -> np.ndarray:
+    """A wavy closed lasso of ``n`` vertices over the middle of a panel's bounds."""
+    x0, y0, x1, y1 = bounds
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    r = 0.3 * (1 + 0.25 * np.sin(7 * t))
+    return np.column_stack(
+        [(x0 + x1) / 2 + r * (x1 - x0) * np.cos(t), (y0 + y1) / 2 + r * (y1 - y0) * np.sin(t)]
+    )
+
+
+def projection_fps(scene, frames: int) -> float:
+    """Frames per second while the projection is panned and zoomed every frame (drawn into the
+    canvas's frame buffer, waiting for the GL)."""
+    from cnnvis.render.canvas import SceneCanvas
+    from cnnvis.render.offscreen import offscreen_app
+
+    canvas = SceneCanvas(scene, size=SIZE, app=offscreen_app())
+    canvas.render(alpha=False)
+    cam = canvas.views["projection"].camera
+    for _ in range(3):
+        canvas.draw_offscreen(finish=True)
+    t0 = time.perf_counter()
+    for k in range(frames):
+        cam.zoom(0.8 if k % 4 < 2 else 1.25)
+        cam.pan((3.0 if k % 2 else -3.0, 2.0))
+        canvas.draw_offscreen(finish=True)
+    fps = frames / (time.perf_counter() - t0)
+    canvas.close()
+    return fps
+
+
+def large_rows(cache: Path, frames: int, repeats: int = 3) -> None:
+    """Issue 20's viewer targets at 100,000 samples (see the module doc)."""
+    import json
+    import subprocess
+    import sys
+
+    from cnnvis.scene.model import points_in_polygon
+    from cnnvis.session import open_session
+
+    path = large_session(cache)
+    opens = []
+    for _ in range(repeats):
+        out = subprocess.run(
+            [sys.executable, "-c", OPEN_CHILD, str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        opens.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    scene = build_scene(open_session(path))
+    proj = scene.panels["projection"]
+    poly = lasso_polygon(proj.bounds)
+    lasso, select = [], []
+    for _ in range(10):
+        t = time.perf_counter()
+        hit = points_in_polygon(proj.points.xy, poly)
+        lasso.append(1e3 * (time.perf_counter() - t))
+        t = time.perf_counter()
+        ids = scene.select_lasso("projection", poly)
+        select.append(1e3 * (time.perf_counter() - t))
+    fps = projection_fps(scene, frames)
+    load = os.getloadavg()
+    print(f"{path.name}: {len(proj.points):,} projected points; load {load[0]:.2f}")
+    print("| what | measured | target |")
+    print("|---|---:|---:|")
+    for key in ("total", "open_session", "build_scene", "import"):
+        vals = ", ".join(f"{o[key]:.2f}" for o in opens)
+        print(
+            f"| opening: {key} s ({repeats} fresh processes) | {vals} | {'< 3' * (key == 'total')} |"
+        )
+    print(f"| projection pan/zoom fps ({frames} frames, {SIZE[0]}x{SIZE[1]}) | {fps:.1f} | >= 30 |")
+    print(f"| lasso, points_in_polygon ms (median of 10; {int(hit.sum()):,} inside) "
+          f"| {np.median(lasso):.1f} | < 50 |")  # fmt: skip
+    print(
+        f"| lasso, select_lasso ms (median of 10; {len(ids):,} ids) | {np.median(select):.1f} | < 50 |"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument(
@@ -332,7 +490,11 @@ def main() -> None:
     ap.add_argument(
         "--synthetic", action="store_true", help="synthetic scenes of the same sizes instead"
     )
+    ap.add_argument("--large", action="store_true", help="issue 20: a 100,000-sample session")
     args = ap.parse_args()
+    if args.large:
+        large_rows(args.cache or default_cache(), args.frames)
+        return
     if args.expand is not None:
         expand_times(args.expand)
         return

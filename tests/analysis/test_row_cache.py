@@ -65,3 +65,31 @@ def test_orders_saved_for_other_profiles_or_other_neurons_are_ignored(tmp_path):
         entry[1] = entry[1][::-1]
     path.write_text(json.dumps(doc))
     assert _rows(load_analysis(tmp_path, rec)) == [r[::-1] for r in want]
+
+
+def _facets(an, k: int = 4) -> list:
+    return [an.learned_features("a", c, patches_per_neuron=k) for c in range(an.n_clusters("a"))]
+
+
+def test_tile_positions_are_saved_and_read_back_for_the_same_tiles(tmp_path):
+    rec = _rec()
+    an = cnnvis.analyze(rec)
+    want = _facets(an)
+    an.save(tmp_path)
+    path = tmp_path / "analysis.json"
+    doc = json.loads(path.read_text())
+    assert len(doc["row_orders"]["a"]["tiles"]) == an.n_clusters("a")
+    back = load_analysis(tmp_path, rec)
+    for got, lf in zip(_facets(back), want):
+        assert got.image.tobytes() == lf.image.tobytes()
+        assert got.placements.tolist() == lf.placements.tolist() and got.layout == lf.layout
+    assert not back.unsaved_row_orders  # every position came from the file
+    _facets(back, k=1)  # other tile sizes: packed afresh
+    assert back.unsaved_row_orders
+    # damaged entries are packed afresh, never trusted
+    doc["row_orders"]["a"]["tiles"][0] = "not an entry"
+    doc["row_orders"]["a"]["tiles"][1][3] = [[-5, 0]] * len(doc["row_orders"]["a"]["tiles"][1][1])
+    path.write_text(json.dumps(doc))
+    again = load_analysis(tmp_path, rec)
+    assert [f.image.tobytes() for f in _facets(again)] == [f.image.tobytes() for f in want]
+    assert again.unsaved_row_orders

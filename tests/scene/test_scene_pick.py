@@ -82,6 +82,30 @@ def test_points_in_polygon_against_a_triangle():
     assert points_in_polygon(xy, tri).tolist() == [True, False, True, False, True]
 
 
+def _ray_casting(x: float, y: float, poly: np.ndarray) -> bool:
+    """One point, one edge at a time: the even-odd rule written out in plain Python."""
+    inside = False
+    xj, yj = poly[-1]
+    for xi, yi in poly:
+        if (yi > y) != (yj > y) and x < (xj - xi) * (y - yi) / (yj - yi) + xi:
+            inside = not inside
+        xj, yj = xi, yi
+    return inside
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_points_in_polygon_equals_ray_casting_point_by_point(seed):
+    # integer grids put points on vertices, edges and the y of horizontal edges (the ties)
+    rng = np.random.default_rng(seed)
+    poly = rng.integers(-6, 7, (int(rng.integers(3, 25)), 2)).astype(np.float64)
+    xy = rng.integers(-8, 9, (600, 2)).astype(np.float64)
+    xy[::5] += rng.normal(0, 0.5, (120, 2))
+    xy[7] = (np.nan, 0.0)
+    want = [_ray_casting(x, y, poly) for x, y in xy]
+    assert points_in_polygon(xy, poly).tolist() == want
+    assert not points_in_polygon(xy, poly[:2]).any()
+
+
 def test_level_of_detail_rules(scene):
     ov = scene.panels["overview"]
     zs = np.array([0.1, 0.5, 1.0, 4.0])

@@ -16,6 +16,7 @@ import numpy as np
 
 from cnnvis.analysis.bands import LayerBand, layer_bands
 from cnnvis.analysis.clusters import cluster_layer, response_profiles
+from cnnvis.analysis.conncache import SavedConnections, stamp
 from cnnvis.analysis.connections import (
     ClusterConnections,
     NeuronStrengths,
@@ -35,6 +36,7 @@ from cnnvis.analysis.facets import (
     row_order,
 )
 from cnnvis.analysis.linking import class_scores, sample_scores, top_rows
+from cnnvis.analysis.patchcache import PatchTables
 from cnnvis.analysis.rowcache import RowOrders
 from cnnvis.analysis.store import (
     ANALYSIS_FILE,
@@ -57,7 +59,6 @@ __all__ = [
 ]
 
 
-# -- the analysis -------------------------------------------------------------------------------
 class Analysis(ClusterEdits):
     """Clusters, facets, connections and projections of a :class:`~cnnvis.Recording`.
 
@@ -113,8 +114,10 @@ class Analysis(ClusterEdits):
         self._matrix: dict[tuple[str, int], ActivationMatrix] = {}
         self._rows = RowOrders()  # row orders of the matrices, saved with the analysis
         self._features: dict[tuple[str, int, int], LearnedFeatures] = {}
+        self._patches = PatchTables()  # the facets' patches, cut once per layer (or read back)
         self._strengths: dict[tuple[str, str, str], NeuronStrengths] = {}
         self._connections: dict[tuple, ClusterConnections] = {}
+        self._saved_connections = SavedConnections()  # read back from the saved analysis
         self._projections: dict[str, Projection] = {}
         self._class_order: np.ndarray | None = None
         self._graph: nx.DiGraph | None = None
@@ -229,9 +232,8 @@ class Analysis(ClusterEdits):
     ) -> LearnedFeatures:
         """The learned-features facet of a cluster (C4): top patches of its neurons, packed.
 
-        Each neuron's tile holds its ``patches_per_neuron`` strongest receptive-field crops in a
-        near-square grid; the tiles are placed by ``cnnvis.layout.pack_hierarchy`` with the
-        neurons' response profiles as the similarity, so similar neurons sit together.
+        Each neuron's tile holds its ``patches_per_neuron`` strongest crops in a near-square grid;
+        ``cnnvis.layout.pack_hierarchy`` places tiles of similar response profiles together.
         """
         cluster = self._check_cluster(layer, cluster)
         if patches_per_neuron < 1:
@@ -239,13 +241,16 @@ class Analysis(ClusterEdits):
         key = (layer, cluster, int(patches_per_neuron))
         if key not in self._features:
             neurons = self.activation_matrix(layer, cluster).neurons
+            rec_layer, profiles = self.recording.layer(layer), self.profiles(layer)
             self._features[key] = build_learned_features(
                 layer,
                 cluster,
-                self.recording.layer(layer),
+                rec_layer,
                 neurons,
-                self.profiles(layer)[neurons],
-                patches_per_neuron=int(patches_per_neuron),
+                profiles[neurons],
+                patches_per_neuron=key[2],
+                table=self._patches.get(layer, key[2], rec_layer),
+                pack=self._rows.packer(layer, profiles, neurons),
             )
         return self._features[key]
 
@@ -320,15 +325,21 @@ class Analysis(ClusterEdits):
         """
         key = (layer_a, layer_b, kind, float(rel_threshold), float(min_density))
         if key not in self._connections:
-            ns = self.neuron_strengths(layer_a, layer_b, kind)
-            self._connections[key] = aggregate(
-                ns,
-                self.labels[layer_a],
-                self.labels[layer_b],
-                rel_threshold=rel_threshold,
-                min_density=min_density,
+            labels = tuple(self.labels[self._check_layer(n)] for n in (layer_a, layer_b))
+            cc = self._saved_connections.get(
+                key, self._stamp(key), labels, lambda: self.neuron_strengths(*key[:3]).strength
             )
+            if cc is None:
+                ns = self.neuron_strengths(layer_a, layer_b, kind)
+                cc = aggregate(ns, *labels, rel_threshold=rel_threshold, min_density=min_density)
+                self._saved_connections.unsaved += 1
+            self._connections[key] = cc
         return self._connections[key]
+
+    def _stamp(self, key: tuple) -> str:
+        """What a saved connection must have been computed from (:mod:`.conncache`)."""
+        a, b, means = key[0], key[1], self.recording.class_means
+        return stamp(self.labels[a], self.labels[b], means(a), means(b))
 
     # -- projections ----------------------------------------------------------------------------
     def projection(
@@ -408,8 +419,8 @@ class Analysis(ClusterEdits):
 
     @property
     def unsaved_row_orders(self) -> bool:
-        """Whether matrix row orders were searched since the last save (saving keeps them)."""
-        return self._rows.unsaved > 0
+        """Whether row orders, tiles, connections or patches are new since the last save."""
+        return any(c.unsaved > 0 for c in (self._rows, self._saved_connections, self._patches))
 
     def save(self, session_dir: str | os.PathLike) -> Path:
         """Save the analysis into a session folder: ``analysis.json`` and ``analysis.npz``.
@@ -417,18 +428,21 @@ class Analysis(ClusterEdits):
         In a session (a folder with ``manifest.json``) they are written as the part
         ``"analysis"`` with :func:`cnnvis.io.write_part` (atomic, checksummed); in any other
         existing folder as plain files, each written atomically. ``analysis.npz`` holds the
-        cached projections. Returns the path of ``analysis.json``.
+        projections and what openings reuse (connections, small patch tables; :mod:`.conncache`,
+        :mod:`.patchcache`). Returns the path of ``analysis.json``.
         """
         d = Path(session_dir)
         if not d.is_dir():
             raise FileNotFoundError(f"session folder {str(d)!r} does not exist")
         arrays = {n: p.coords for n, p in self._projections.items()}
-        write_analysis(d, self.to_dict(), arrays)
-        self._rows.unsaved = 0
+        saved, conns = self._saved_connections.to_saved(self._connections, self._stamp)
+        patches, cut = self._patches.to_saved()
+        doc = {**self.to_dict(), "connections": saved, "patches": patches}
+        write_analysis(d, doc, {**arrays, **conns, **cut})
+        self._rows.unsaved = self._saved_connections.unsaved = self._patches.unsaved = 0
         return d / ANALYSIS_FILE
 
 
-# -- constructors -------------------------------------------------------------------------------
 def _resolve_layers(rec: Any, layers: list[str] | None) -> list[str]:
     if layers is None:
         names = rec.layer_names
@@ -563,6 +577,8 @@ def load_analysis(session_dir: str | os.PathLike, rec: Any) -> Analysis:
             a.apply(e)
         a._redo = [dict(e) for e in doc.get("redo", [])]
         a._rows = RowOrders(doc.get("row_orders"))
+        a._saved_connections = SavedConnections(doc.get("connections"), arrays)
+        a._patches = PatchTables(doc.get("patches"), arrays)
         for n in layers:
             saved = np.asarray(doc["labels"][n], dtype=np.int64)
             if not np.array_equal(saved, a.labels[n]):

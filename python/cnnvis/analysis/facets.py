@@ -7,7 +7,7 @@ no stand-in: the C++ core is part of every install, and a failure in it is raise
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +18,8 @@ __all__ = [
     "Projection",
     "row_order",
     "build_learned_features",
+    "pack_tiles",
+    "patch_table",
 ]
 
 
@@ -170,33 +172,84 @@ def build_activation_matrix(
 
 # -- learned features ---------------------------------------------------------------------------
 BACKGROUND = 235
+TILE_GAP = 1  # pixels between the patches of a neuron's tile
 
 
-def _tile(patches: np.ndarray, values: np.ndarray, samples: np.ndarray, k: int, gap: int):
-    """A neuron's tile: its top ``k`` valid patches in a near-square grid."""
-    valid = np.flatnonzero((samples >= 0) & np.isfinite(values))[:k]
-    p = patches.shape[1]
-    n = max(1, valid.size)
-    cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    h = rows * p + (rows - 1) * gap
-    w = cols * p + (cols - 1) * gap
-    tile = np.full((h, w, 3), BACKGROUND, dtype=np.uint8)
-    boxes = []
-    for i, idx in enumerate(valid):
-        r, c = divmod(i, cols)
-        y, x = r * (p + gap), c * (p + gap)
-        patch = patches[idx]
-        if patch.ndim == 2:
-            patch = patch[:, :, None]
-        if patch.shape[2] == 1:
-            patch = np.repeat(patch, 3, axis=2)
-        tile[y : y + p, x : x + p] = patch[:, :, :3]
-        boxes.append((x, y, p, p))
-    return tile, np.asarray(boxes, dtype=np.int64).reshape(-1, 4), samples[valid].astype(np.int64)
+@dataclass
+class PatchTable:
+    """The patches a layer's learned-features facets show: per channel its first ``k`` valid
+    top-k entries (a sample, a finite value), strongest first.
+
+    ``patches`` holds each distinct (sample, box) crop once, as ``(m, P, P, 3)`` uint8; ``index``
+    ``(n_channels, k)`` points into it (-1: no patch), ``samples`` ``(n_channels, k)`` gives the
+    sample of each and ``count`` ``(n_channels,)`` how many a channel has.
+    """
+
+    patches: np.ndarray
+    index: np.ndarray
+    samples: np.ndarray
+    count: np.ndarray
 
 
-def _pack(sizes: np.ndarray, features: np.ndarray, gap: int) -> tuple[np.ndarray, str]:
+def _first_valid(rec_layer, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Channel, top-k slot and rank of the first ``k`` valid entries of each channel."""
+    samples = np.asarray(rec_layer.top_samples)
+    valid = (samples >= 0) & np.isfinite(np.asarray(rec_layer.top_values))
+    rank = np.cumsum(valid, axis=1) - 1
+    ch, slot = np.nonzero(valid & (rank < k))
+    return ch, slot, rank[ch, slot]
+
+
+def _as_rgb(patches: np.ndarray) -> np.ndarray:
+    """``(m, P, P[, c])`` patches as ``(m, P, P, 3)`` uint8 (grey repeated; a fourth channel
+    dropped), cast as an assignment into a uint8 tile casts."""
+    if patches.ndim == 3:
+        patches = patches[..., None]
+    if patches.shape[3] == 1:
+        patches = np.repeat(patches, 3, axis=3)
+    out = np.empty(patches.shape[:3] + (3,), dtype=np.uint8)
+    out[...] = patches[..., :3]
+    return out
+
+
+def patch_table(rec_layer, k: int) -> PatchTable:
+    """The :class:`PatchTable` of a recorded layer for tiles of ``k`` patches.
+
+    Patches still to be cut (a ``LayerPatches`` with its ``source``) are cut here, only those
+    shown and each distinct (sample, box) once, instead of the layer's whole top-k; a patch
+    has the same bytes whoever cuts it (:func:`cnnvis.record.patches.cut_patches`).
+    """
+    n = len(rec_layer.top_samples)
+    ch, slot, rank = _first_valid(rec_layer, int(k))
+    samples = np.asarray(rec_layer.top_samples, dtype=np.int64)[ch, slot]
+    top = rec_layer.top_patches
+    source = getattr(top, "source", None)
+    if source is not None:
+        boxes = np.asarray(top.top_boxes, dtype=np.int64)[ch, slot]
+        keys, which = np.unique(np.column_stack([samples, boxes]), axis=0, return_inverse=True)
+        patches = _as_rgb(source.cut(keys[:, 0], keys[:, 1:]))
+        which = which.reshape(-1)
+    else:
+        patches = _as_rgb(np.asarray(top[ch, slot]))
+        which = np.arange(len(ch))
+    index = np.full((n, int(k)), -1, dtype=np.int64)
+    index[ch, rank] = which
+    sample_of = np.full((n, int(k)), -1, dtype=np.int64)
+    sample_of[ch, rank] = samples
+    return PatchTable(patches, index, sample_of, np.bincount(ch, minlength=n).astype(np.int64))
+
+
+def _tile_shapes(count: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Columns of each neuron's near-square grid of ``count`` patches, and its tile (w, h)."""
+    n = np.maximum(count, 1)
+    cols = np.ceil(np.sqrt(n)).astype(np.int64)
+    rows = -(-n // cols)
+    w = cols * p + (cols - 1) * TILE_GAP
+    h = rows * p + (rows - 1) * TILE_GAP
+    return cols, np.column_stack([w, h])
+
+
+def pack_tiles(sizes: np.ndarray, features: np.ndarray, gap: int) -> tuple[np.ndarray, str]:
     """Top-left positions of tiles ``sizes`` (w, h), similar features close together."""
     n = sizes.shape[0]
     if n == 1:
@@ -222,40 +275,36 @@ def build_learned_features(
     *,
     patches_per_neuron: int = 4,
     gap: int = 4,
+    table: PatchTable | None = None,
+    pack: Callable | None = None,
 ) -> LearnedFeatures:
-    """Pack the top receptive-field crops of ``neurons`` (ordered) into one image."""
-    tiles, boxes, samples = [], [], []
-    for ch in neurons:
-        t, b, s = _tile(
-            rec_layer.top_patches[ch],
-            rec_layer.top_values[ch],
-            rec_layer.top_samples[ch],
-            patches_per_neuron,
-            gap=1,
-        )
-        tiles.append(t)
-        boxes.append(b)
-        samples.append(s)
-    sizes = np.array([(t.shape[1], t.shape[0]) for t in tiles], dtype=np.int64)
-    pos, how = _pack(sizes, profiles, gap)
+    """Pack the tiles of ``neurons`` (ordered) into one image: each neuron's tile holds its top
+    ``patches_per_neuron`` patches in a near-square grid (``table``: the layer's
+    :func:`patch_table`, made here when not given), the tiles placed by ``pack`` (default
+    :func:`pack_tiles`, similar neurons close together)."""
+    neurons = np.asarray(neurons, dtype=np.int64)
+    if table is None:
+        table = patch_table(rec_layer, patches_per_neuron)
+    p = table.patches.shape[1] if len(table.patches) else rec_layer.top_patches.shape[2]
+    count = table.count[neurons]
+    cols, sizes = _tile_shapes(count, p)
+    pos, how = (pack or pack_tiles)(sizes, profiles, gap)
     w = int((pos[:, 0] + sizes[:, 0]).max())
     h = int((pos[:, 1] + sizes[:, 1]).max())
     image = np.full((h, w, 3), BACKGROUND, dtype=np.uint8)
-    placements = np.zeros((len(tiles), 4), dtype=np.int64)
-    for i, t in enumerate(tiles):
-        x, y = int(pos[i, 0]), int(pos[i, 1])
-        image[y : y + t.shape[0], x : x + t.shape[1]] = t
-        placements[i] = (x, y, t.shape[1], t.shape[0])
-        boxes[i] = boxes[i] + np.array([x, y, 0, 0], dtype=np.int64)
+    placements = np.column_stack([pos, sizes]).astype(np.int64)
+    # every patch of the facet at once: its neuron, its slot in the tile, its place in the image
+    owner = np.repeat(np.arange(len(neurons)), count)
+    slot = np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count)
+    r, c = np.divmod(slot, cols[owner])
+    xs, ys = pos[owner, 0] + c * (p + TILE_GAP), pos[owner, 1] + r * (p + TILE_GAP)
+    for x, y, k in zip(xs.tolist(), ys.tolist(), table.index[neurons[owner], slot].tolist()):
+        image[y : y + p, x : x + p] = table.patches[k]
+    cuts = np.cumsum(count)[:-1]
+    boxes = np.split(np.column_stack([xs, ys, np.full((len(owner), 2), p)]).astype(np.int64), cuts)
+    samples = np.split(table.samples[neurons[owner], slot], cuts)
     return LearnedFeatures(
-        layer,
-        int(cluster),
-        image,
-        np.asarray(neurons, dtype=np.int64),
-        placements,
-        boxes,
-        samples,
-        how,
+        layer, int(cluster), image, neurons.copy(), placements, boxes, samples, how
     )
 
 

@@ -6,16 +6,21 @@ cluster's members and their response profiles, so it is saved with the analysis 
 fingerprint of the profiles and, per cluster, its neurons in row order) and read back instead of
 searched again. A cluster whose members changed, or a layer whose profiles changed (another
 recording), misses the cache and is ordered afresh: the orders are the same either way.
+
+The tile positions of the learned-features facets (:func:`cnnvis.analysis.facets.pack_tiles`, a
+hierarchical packing: 2-9 s of a ResNet-50 opening) are kept the same way, per cluster with the
+tile sizes they were packed for: other sizes (another ``patches_per_neuron``) are packed afresh.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from cnnvis.analysis.facets import row_order
+from cnnvis.analysis.facets import pack_tiles, row_order
 
 __all__ = ["RowOrders"]
 
@@ -31,6 +36,8 @@ class RowOrders:
 
     def __init__(self, saved: dict[str, Any] | None = None) -> None:
         self._orders: dict[tuple[str, bytes], tuple[np.ndarray, str]] = {}
+        # (layer, neurons in facet order, tile sizes) -> (tile positions, what placed them)
+        self._tiles: dict[tuple[str, bytes, bytes], tuple[np.ndarray, str]] = {}
         self._saved = dict(saved or {})  # layer -> its saved document, checked on first use
         #: Orders searched since the analysis was last saved (its ``save`` resets this).
         self.unsaved = 0
@@ -46,6 +53,39 @@ class RowOrders:
                 self.unsaved += 1
         return self._orders[key]
 
+    def tiles(
+        self,
+        layer: str,
+        profiles: np.ndarray,
+        neurons: np.ndarray,
+        sizes: np.ndarray,
+        pack: Callable,
+    ) -> tuple[np.ndarray, str]:
+        """Tile positions of a facet of ``neurons`` with tiles ``sizes``; ``pack()`` places
+        them when none are kept (``profiles``: the layer's, for the saved ones' fingerprint)."""
+        key = (
+            layer,
+            np.asarray(neurons, np.int64).tobytes(),
+            np.asarray(sizes, np.int64).tobytes(),
+        )
+        if key not in self._tiles:
+            self._take_saved(layer, profiles)
+            if key not in self._tiles:
+                self._tiles[key] = pack()
+                self.unsaved += 1
+        return self._tiles[key]
+
+    def packer(self, layer: str, profiles: np.ndarray, neurons: np.ndarray) -> Callable:
+        """A ``pack(sizes, features, gap)`` for :func:`~cnnvis.analysis.facets.build_learned_features`
+        that reads kept positions and keeps what :func:`~cnnvis.analysis.facets.pack_tiles`
+        places (``profiles``: the layer's)."""
+
+        def pack(sizes: np.ndarray, features: np.ndarray, gap: int) -> tuple[np.ndarray, str]:
+            place = lambda: pack_tiles(sizes, features, gap)  # noqa: E731
+            return self.tiles(layer, profiles, neurons, sizes, place)
+
+        return pack
+
     def _take_saved(self, layer: str, profiles: np.ndarray) -> None:
         doc = self._saved.pop(layer, None)
         if not isinstance(doc, dict) or doc.get("fingerprint") != fingerprint(profiles):
@@ -58,6 +98,16 @@ class RowOrders:
                 continue  # not this layer's neurons: ignore, never index out of range
             order = np.searchsorted(members, neurons)
             self._orders[(layer, members.tobytes())] = (order, str(how))
+        for entry in doc.get("tiles", []):
+            try:
+                how, neurons, sizes, pos = entry
+                pos = np.asarray(pos, dtype=np.int64).reshape(-1, 2)
+                neurons = np.asarray(neurons, np.int64)
+                sizes = np.asarray(sizes, np.int64).reshape(-1, 2)
+            except (TypeError, ValueError):
+                continue  # damaged: packed afresh
+            if len(pos) == len(neurons) == len(sizes) and (pos >= 0).all():
+                self._tiles[(layer, neurons.tobytes(), sizes.tobytes())] = (pos, str(how))
 
     def to_dict(self, clusters: dict[str, list[np.ndarray]], profiles) -> dict[str, Any]:
         """The orders of the current ``clusters`` (layer -> members of each cluster, ascending)
@@ -71,6 +121,14 @@ class RowOrders:
                 hit = self._orders.get((layer, members.tobytes()))
                 if hit is not None:
                     rows.append([hit[1], members[hit[0]].tolist()])
-            if rows:
-                out[layer] = {"fingerprint": fingerprint(profiles(layer)), "clusters": rows}
+            current = {np.asarray(m, dtype=np.int64).tobytes() for m in members_list}
+            tiles = [
+                [how, np.frombuffer(n, np.int64).tolist(), np.frombuffer(sz, np.int64).tolist(),
+                 pos.tolist()]
+                for (name, n, sz), (pos, how) in self._tiles.items()
+                if name == layer and np.sort(np.frombuffer(n, np.int64)).tobytes() in current
+            ]  # fmt: skip
+            if rows or tiles:
+                fp = fingerprint(profiles(layer))
+                out[layer] = {"fingerprint": fp, "clusters": rows, "tiles": tiles}
         return out

@@ -34,6 +34,7 @@ BAND_FILL_ALT = (0.925, 0.936, 0.95, 1.0)
 UNIT_FILL = (0.985, 0.988, 0.992, 1.0)
 CLUSTER_FILL = (0.9, 0.914, 0.93, 1.0)
 CLUSTER_STROKE = (0.35, 0.38, 0.43, 1.0)
+NAME_BACKDROP = (*UNIT_FILL[:3], 0.9)
 
 
 def resolve_expanded(data, expanded=None, depth=None):
@@ -246,7 +247,8 @@ def _frames(tree, state, geo, labels) -> list[tuple[str, tuple]]:
             placed[corner] = (px, py, _extend_title(labels, first + corner, name, pfw), pfw)
             continue
         w = text_width_px(name, _px(NAME_PT)) + 6.0
-        zoom = w / max(x1 - x0, 1e-9)
+        # as wide as the frame, and as tall as the gap above it: never over the boxes above
+        zoom = max(w / max(x1 - x0, 1e-9), h / max(y0 - 2.0 - _floor_above(geo, x0, x1, y0), 1e-9))
         for px, py, pw, _ in placed:  # clear every title placed before (left-bottom anchors)
             dx, dy = abs(x0 - px), abs(y0 - py)
             left_w = pw if px <= x0 else w
@@ -257,6 +259,15 @@ def _frames(tree, state, geo, labels) -> list[tuple[str, tuple]]:
             bold=True, min_zoom=float(zoom), id=("band", name), background=(1, 1, 1, 0.85),
         )  # fmt: skip
     return frames
+
+
+def _floor_above(geo, x0: float, x1: float, y0: float) -> float:
+    """The lowest bottom of the unit boxes above ``y0`` that overlap ``[x0, x1]`` (0: none)."""
+    bottoms = [
+        by + bh for bx, by, bw, bh in geo.unit_box.values()
+        if by + bh <= y0 + 1e-6 and bx < x1 and bx + bw > x0
+    ]  # fmt: skip
+    return max(bottoms, default=0.0)
 
 
 def _extend_title(labels, k: int, name: str, frame_w: float) -> float:
@@ -272,17 +283,20 @@ def _extend_title(labels, k: int, name: str, frame_w: float) -> float:
 def _unit_labels(unit, lay, box, labels) -> None:
     x, y, w, _ = box
     name_px = text_width_px(unit.title, _px(NAME_PT)) + 6.0
+    fits = _px(NAME_PT) / rows.HEADER_H  # the name's height within the header: not over the boxes
     rid = ("band", unit.name) if unit.is_group or not unit.parents else ("layer", unit.name)
-    labels.add(
+    labels.add(  # on a backdrop: connections passing behind never run through the name
         unit.title, (x + 4.0, y + 4.0), size=NAME_PT, color=INK, anchor=("left", "top"),
-        bold=unit.is_group, min_zoom=name_px / max(w - 4.0, 1e-9), id=rid,
+        bold=unit.is_group, min_zoom=max(name_px / max(w - 4.0, 1e-9), fits), id=rid,
+        background=NAME_BACKDROP,
     )  # fmt: skip
     shown = f" ({lay.name})" if unit.name != lay.name else ""  # the layer drawn
     info = f"{lay.n_channels} neurons \u00b7 {len(lay.clusters)} clusters{shown}"
     info_px = text_width_px(info, _px(INFO_PT)) + 6.0
     labels.add(
         info, (x + w - 4.0, y + 5.0), size=INFO_PT, color=MUTED, anchor=("right", "top"),
-        min_zoom=(name_px + info_px + 8.0) / max(w - 8.0, 1e-9), id=("layer", lay.name),
+        min_zoom=max((name_px + info_px + 8.0) / max(w - 8.0, 1e-9), fits), id=("layer", lay.name),
+        background=NAME_BACKDROP,
     )  # fmt: skip
 
 

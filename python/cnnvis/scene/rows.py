@@ -5,7 +5,10 @@ shape at 1920x1080 beside the projection and the legend) by one scale: a cluster
 is a square of side ``scale * sqrt(n)``. Each row gives its units widths in proportion to what
 they hold; a unit whose clusters do not fit its width wraps them onto more lines (so a layer of
 2,048 neurons becomes a block of squares, not a line leaving the screen). The largest scale
-whose rows fit the target height wins (bisection).
+whose rows fit the target height wins (bisection). A network with more rows than the target
+height holds even at the smallest scale (ResNet-50 with every group open: 50 rows) is drawn at
+that scale, and its target width is widened to the target's shape at the drawing's height, so
+the rows spread over the panel's width instead of wrapping into a thin column.
 """
 
 from __future__ import annotations
@@ -106,6 +109,11 @@ def layout_rows(
 
     biggest = max(float(np.sqrt(np.maximum(s, 1)).max()) for s in sizes.values())
     lo, hi = 1e-3, MAX_SIDE / biggest
+    for _ in range(3):  # too tall at any scale: widen to the target's shape (less wrapping)
+        tall = height(lo)
+        if tall <= th or inner_w >= tall * tw / th - 2 * MARGIN - 1.0:
+            break
+        inner_w = tall * tw / th - 2 * MARGIN
     if height(hi) <= th:
         lo = hi
     for _ in range(30):
