@@ -13,6 +13,7 @@ import pytest
 import torch
 from training_helpers import TEST, demo_cnn, sigmoid_mlp
 
+import cnnvis
 from cnnvis import Tracker, load
 from cnnvis.analysis.diagnosis import diagnose
 from cnnvis.io import sha256
@@ -229,16 +230,34 @@ def test_lightning_style_callback_snapshots_each_epoch():
     assert "text" not in tracker.snapshots[1]["metrics"]
 
 
-def test_a_model_record_cannot_take_is_tracked_and_save_says_why(tmp_path):
-    """An MLP on flat vectors: snapshots and diagnosis work; a session needs image inputs."""
-    from cnnvis.record import RecordError
-
+def test_an_mlp_on_flat_vectors_is_tracked_and_saved(tmp_path):
+    """An MLP on flat vectors: snapshots, diagnosis and a session that keeps them."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
     tracker = Tracker(model, (TEST.images.flatten(1), TEST.targets), layers=["1", "2"])
     stats = tracker.snapshot(epoch=0, loss=2.3)["stats"]
     assert list(stats) == ["0", "1", "2"] and stats["1"]["dead"] < 0.5
     assert diagnose(tracker.snapshots) == []
-    with pytest.raises(RecordError, match=r"image batches.*diagnose\(tracker.snapshots\)"):
-        tracker.save(tmp_path / "flat")
-    assert not (tmp_path / "flat").exists()
+    rec = cnnvis.load(tracker.save(tmp_path / "flat"))
+    assert rec.input_shape == (64,) and len(rec.snapshots) == 1
+
+
+def test_a_model_record_cannot_take_is_tracked_and_save_says_why(tmp_path):
+    """Sequences (N, L, D): snapshots and diagnosis work; a session needs images or vectors."""
+    from cnnvis.record import RecordError
+
+    class Pooled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed, self.head = torch.nn.Linear(8, 16), torch.nn.Linear(16, 10)
+
+        def forward(self, x):
+            return self.head(torch.relu(self.embed(x)).mean(1))
+
+    torch.manual_seed(0)
+    x = TEST.images.reshape(len(TEST.targets), 8, 8)  # each image as 8 rows of 8 values
+    tracker = Tracker(Pooled(), (x, TEST.targets), layers=["embed", "head"])
+    assert set(tracker.snapshot(epoch=0, loss=2.3)["stats"]) == {"embed", "head"}
+    with pytest.raises(RecordError, match=r"cannot write a session.*diagnose\(tracker.snapshots\)"):
+        tracker.save(tmp_path / "seq")
+    assert not (tmp_path / "seq").exists()
