@@ -75,3 +75,101 @@ def test_dock_shows_the_findings_and_follows_the_choice(dead_run):
     assert not dock.isVisible()
     assert window.screenshot() != before
     window.close()
+
+
+def _tinted(scene, view):
+    """Overview rect index -> the row of ``view`` of every unit drawing one of its layers."""
+    units = scene.meta["units"]
+    rows = {name: i for i, name in enumerate(view.layers)}
+    ids = scene.panels["overview"].rects.ids
+    return {
+        k: rows[units[rid[1]]]
+        for k, rid in enumerate(ids)
+        if rid[0] in ("band", "layer") and units.get(rid[1]) in rows
+    }
+
+
+def test_overlay_tints_the_layers_and_leaves_the_scene_alone(dead_run):
+    from cnnvis.analysis import analyze
+    from cnnvis.scene import build_scene
+    from cnnvis.scene.diagnosis import cluster_dead_fraction, diagnosis_overlay
+
+    analysis = analyze(dead_run)
+    scene = build_scene(analysis, projection=False, legend=False)
+    plain = scene.panels["overview"]
+    before = (plain.rects.fill.copy(), len(plain.lines), len(plain.labels), plain.bounds)
+    view = training_view(analysis, "dead")
+    dead = {
+        layer: cluster_dead_fraction(analysis, layer, analysis.labels[layer])
+        for layer in analysis.layers
+    }
+    over = diagnosis_overlay(scene, view, dead)
+    ov = over.panels["overview"]
+    tinted = _tinted(scene, view)
+    assert {view.layers[i] for i in tinted.values()} == set(analysis.layers) & set(view.layers)
+    for k, i in tinted.items():  # the dock's colour of the layer, exactly
+        np.testing.assert_array_equal(ov.rects.fill[k], (view.colors[i] / 255).astype(np.float32))
+    # one sparkline per tinted unit, right of every row, inside the wider bounds
+    assert len(ov.lines) == len(plain.lines) + len(tinted)
+    spark_x = ov.lines.points[plain.lines.offsets[-1] :, 0]
+    assert spark_x.min() > plain.bounds[2] and spark_x.max() < ov.bounds[2]
+    assert "dead units" in ov.labels.text and over.meta["diagnosis"] == "dead"
+    assert over.highlight is scene.highlight  # the controller's selection still shows
+    # head.relu is all dead at the end, block1.relu not at all: their clusters say so
+    assert np.all(dead["head.relu"] == 1.0) and np.all(dead["block1.relu"] == 0.0)
+    # the plain scene is untouched
+    np.testing.assert_array_equal(plain.rects.fill, before[0])
+    assert (len(plain.lines), len(plain.labels), plain.bounds) == before[1:]
+    assert scene.panels["overview"] is plain and "diagnosis" not in scene.meta
+
+
+def test_mlp_sessions_open_with_the_matrix_facet():
+    import torch
+    from torch import nn
+    from training_helpers import TEST
+
+    from cnnvis.analysis import analyze
+    from cnnvis.tracking import Tracker
+    from cnnvis.viewer.controller import Controller
+
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    tracker = Tracker(mlp, (TEST.images.flatten(1), TEST.targets))
+    tracker.snapshot(epoch=0)
+    rec = tracker.recording()
+    assert len(rec.input_shape) == 1
+    assert Controller(analyze(rec)).facet == "matrix"
+
+
+@pytest.mark.qt
+@pytest.mark.skipif(not os.environ.get("DISPLAY"), reason="needs a display (xvfb-run -a)")
+def test_overview_shows_diagnosis_mode_while_it_is_on(dead_run):
+    from cnnvis.analysis import analyze
+    from cnnvis.viewer.app import ViewerWindow, qt_app
+    from cnnvis.viewer.diagnosis import toggle_diagnosis
+
+    app = qt_app()
+    window = ViewerWindow(analyze(dead_run), None)
+    window.resize(1600, 900)
+    window.show()
+    ctl = window.controller
+    assert ctl.facet == "features"  # an image model keeps the feature facet
+    plain = ctl.scene
+    panel = toggle_diagnosis(window).widget()
+    app.processEvents()
+    shown = window.overview.model
+    assert shown is not plain and shown.meta["diagnosis"] == "dead"
+    for k, i in _tinted(plain, panel.view).items():
+        want = (panel.view.colors[i] / 255).astype(np.float32)
+        np.testing.assert_array_equal(shown.panels["overview"].rects.fill[k], want)
+    panel.choice.setCurrentIndex([k for k, _ in STATISTICS].index("act_std"))
+    app.processEvents()
+    assert window.overview.model.meta["diagnosis"] == "act_std"
+    ctl.set_facet("matrix")  # a rebuilt scene keeps the mode
+    app.processEvents()
+    assert window.overview.model.meta["diagnosis"] == "act_std"
+    assert window.overview.model.panels["overview"] is not ctl.scene.panels["overview"]
+    toggle_diagnosis(window)
+    app.processEvents()
+    assert window.overview.model is ctl.scene  # off: exactly the controller's plain scene
+    window.close()

@@ -8,6 +8,7 @@ it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +17,16 @@ import numpy as np
 
 from cnnvis.analysis.diagnosis import Finding, diagnose
 from cnnvis.scene.colors import colormap
+from cnnvis.scene.model import LabelRows, Labels, Polylines, Rects, Scene
 
-__all__ = ["STATISTICS", "TrainingView", "sparkline", "training_view"]
+__all__ = [
+    "STATISTICS",
+    "TrainingView",
+    "cluster_dead_fraction",
+    "diagnosis_overlay",
+    "sparkline",
+    "training_view",
+]
 
 #: The statistics a user can colour the layers by: (key in the snapshot stats, label).
 STATISTICS = (
@@ -129,4 +138,117 @@ def training_view(source: Any, statistic: str = "dead") -> TrainingView:
         sparklines=[sparkline(v, epochs) for v in values],
         curves=_curves(snaps),
         findings=diagnose(source),
+    )
+
+
+_INK, _MUTED, _SPARK_BOX = (0.16, 0.18, 0.21, 1.0), (0.38, 0.41, 0.46, 1.0), (1.0, 1.0, 1.0, 0.9)
+
+
+def cluster_dead_fraction(source: Any, layer: str, labels: np.ndarray) -> np.ndarray:
+    """Per cluster of ``layer``, the fraction of its units that are dead: all their class means
+    (``rec.class_means``) within 1e-6 of 0 (a ReLU never active on the recorded samples)."""
+    rec = getattr(source, "recording", source)
+    means = np.asarray(rec.class_means(layer), np.float64)
+    dead = np.all(np.abs(means) <= 1e-6, axis=1).astype(np.float64)
+    labels = np.asarray(labels, np.int64)
+    n = int(labels.max()) + 1 if labels.size else 0
+    return np.bincount(labels, dead, n) / np.maximum(np.bincount(labels, minlength=n), 1)
+
+
+def _layer_boxes(scene: Scene, view: TrainingView) -> dict[int, tuple[int, tuple]]:
+    """Overview rect index -> (row of ``view``, box) for every unit drawing a layer of ``view``."""
+    units = scene.meta.get("units", {})
+    row = {name: i for i, name in enumerate(view.layers)}
+    out = {}
+    for k, rid in enumerate(scene.panels["overview"].rects.ids):
+        if len(rid) == 2 and rid[0] in ("band", "layer") and units.get(rid[1]) in row:
+            out[k] = (
+                row[units[rid[1]]],
+                tuple(float(v) for v in scene.panels["overview"].rects.xywh[k]),
+            )
+    return out
+
+
+def diagnosis_overlay(
+    scene: Scene, view: TrainingView, cluster_values: dict[str, np.ndarray] | None = None
+) -> Scene:
+    """``scene`` with diagnosis mode drawn on its overview: each unit drawing a layer of ``view``
+    filled with that layer's colour, its sparkline in a column at the right of the rows (with its
+    last value), and, given ``cluster_values`` (layer -> value per cluster in [0, 1], e.g.
+    :func:`cluster_dead_fraction`), each cluster's outline in that value's colour.
+
+    Pure: ``scene`` is not changed (the returned one shares its untouched parts, its highlight
+    included), so showing ``scene`` again gives back the plain overview.
+    """
+    ov = scene.panels["overview"]
+    x0, y0, x1, y1 = ov.bounds
+    width = x1 - x0
+    fill, stroke, swidth = (
+        ov.rects.fill.copy(),
+        ov.rects.stroke.copy(),
+        ov.rects.stroke_width.copy(),
+    )
+    boxes = _layer_boxes(scene, view)
+    for k, (i, _box) in boxes.items():
+        fill[k] = view.colors[i] / 255.0
+    for k, rid in enumerate(ov.rects.ids):
+        values = (cluster_values or {}).get(rid[1]) if rid[0] == "cluster" else None
+        if values is not None and rid[2] < len(values):
+            stroke[k] = colormap(np.array([values[rid[2]]]), 0.0, 1.0)[0] / 255.0
+            swidth[k] = max(float(swidth[k]), 2.5)
+    sx, sw = x1 + 0.04 * width, 0.22 * width
+    line_w = max(width, y1 - y0) / 450.0
+    pts, offsets, colors, ids, boxes_xywh = [], [0], [], [], []
+    labels = LabelRows()
+    for i, (_x, by, _w, bh) in (v for _, v in sorted(boxes.items())):
+        layer, sh = view.layers[i], 0.6 * bh
+        top = by + 0.2 * bh
+        boxes_xywh.append((sx, top, sw, sh))
+        line = view.sparklines[i]
+        pts += [(sx + px * sw, top + (1.0 - py) * sh) for px, py in line]
+        offsets.append(len(pts))
+        colors.append(_INK)
+        ids.append(("layer", layer))
+        last = view.values[i, -1] if view.values.shape[1] else math.nan
+        labels.add(f"{last:.3g}", (sx + sw + 0.01 * width, by + bh / 2), 8.0, _INK,
+                   ("left", "center"), id=("layer", layer))  # fmt: skip
+    title = dict(STATISTICS)[view.statistic].split(" (")[0]  # short: the dock says the rest
+    labels.add(title, (sx, min((b[1] for b in boxes_xywh), default=y0) - 0.01 * width), 9.0,
+               _INK, ("left", "bottom"), bold=True)  # fmt: skip
+    if len(view.epochs) and boxes_xywh:  # the epoch axis, under the last sparkline
+        bottom = max(b[1] + b[3] for b in boxes_xywh) + 0.005 * width
+        for text, x, side in ((f"epoch {int(view.epochs.min())}", sx, "left"),
+                              (f"{int(view.epochs.max())}", sx + sw, "right")):  # fmt: skip
+            labels.add(text, (x, bottom), 7.5, _MUTED, (side, "top"))
+    lines = _append_lines(ov.lines, pts, offsets, colors, line_w, ids)
+    rects = Rects.from_lists(  # the sparklines' boxes under them, after the overview's rects
+        [*ov.rects.xywh, *boxes_xywh],
+        [*fill, *([_SPARK_BOX] * len(ids))],
+        [*stroke, *([_MUTED] * len(ids))],
+        [*swidth, *([0.5 * line_w] * len(ids))],
+        [*ov.rects.ids, *ids],
+        ov.rects.pickable,
+    )
+    merged = Labels()
+    merged.extend(ov.labels)
+    merged.extend(labels.build())
+    panel = dataclasses.replace(
+        ov, bounds=(x0, y0, sx + sw + 0.25 * width, y1), rects=rects, lines=lines,
+        labels=merged,
+    )  # fmt: skip
+    meta = {**scene.meta, "diagnosis": view.statistic}
+    return dataclasses.replace(scene, panels={**scene.panels, "overview": panel}, meta=meta)
+
+
+def _append_lines(lines: Polylines, pts, offsets, colors, width: float, ids) -> Polylines:
+    n = len(ids)
+    base = int(lines.offsets[-1])
+    return Polylines(
+        points=np.concatenate([lines.points, np.asarray(pts, np.float32).reshape(-1, 2)]),
+        offsets=np.concatenate([lines.offsets, base + np.asarray(offsets[1:], np.int64)]),
+        color=np.concatenate([lines.color, np.asarray(colors, np.float32).reshape(n, 4)]),
+        width=np.concatenate([lines.width, np.full(n, width, np.float32)]),
+        sign=np.concatenate([lines.sign, np.zeros(n, np.int8)]),
+        strength=np.concatenate([lines.strength, np.zeros(n, np.float32)]),
+        ids=[*lines.ids, *ids],
     )

@@ -503,12 +503,13 @@ def prepare_session(path: str | os.PathLike, *, announce=None) -> Any:
     What the first opening of a session would do; afterwards opening only reads files.
     Returns the analysis.
     """
-    from cnnvis.scene.inputs import default_projection_layer
+    from cnnvis.scene.inputs import default_projection_layer, overview_input
 
     analysis = open_session(path, announce=announce)
     analysis.projection(default_projection_layer(analysis))
     for layer in analysis.layers:  # their row orders are saved: the window only reads them
         for c in range(analysis.n_clusters(layer)):
             analysis.activation_matrix(layer, c)
+    overview_input(analysis, projection=False)  # connections and tile caches, saved below
     analysis.save(Path(path).expanduser())
     return analysis

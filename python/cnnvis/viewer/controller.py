@@ -97,7 +97,8 @@ class Controller(QtCore.QObject):
         self.analysis = analysis
         self.session_path = session_path
         self.rec = analysis.recording
-        self.facet = "features"
+        # a flat input (an MLP) has no feature images worth a facet: its matrices say more
+        self.facet = "matrix" if len(self.rec.input_shape) == 1 else "features"
         #: Per-cluster exceptions to :attr:`facet`, ``{(layer, cluster): facet}``.
         self.facet_overrides: dict[tuple[str, int], str] = {}
         #: Layer groups shown with all their layers (None: every group expanded).

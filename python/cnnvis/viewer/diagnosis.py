@@ -1,7 +1,9 @@
 """Diagnosis mode: a dock with the training curves, each layer's colour and sparkline for a chosen
-statistic over the epochs, and the findings (View > Diagnosis, key T).
+statistic over the epochs, and the findings (View > Diagnosis, key T); while it is open the
+overview shows the same colours on its layers and the sparklines beside them.
 
-It draws :func:`cnnvis.scene.diagnosis.training_view`; nothing is computed here.
+It draws :func:`cnnvis.scene.diagnosis.training_view` and
+:func:`~cnnvis.scene.diagnosis.diagnosis_overlay`; nothing is computed here.
 """
 
 from __future__ import annotations
@@ -11,9 +13,16 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from cnnvis.scene.diagnosis import STATISTICS, TrainingView, sparkline, training_view
+from cnnvis.scene.diagnosis import (
+    STATISTICS,
+    TrainingView,
+    cluster_dead_fraction,
+    diagnosis_overlay,
+    sparkline,
+    training_view,
+)
 
-__all__ = ["DiagnosisPanel", "toggle_diagnosis"]
+__all__ = ["DiagnosisPanel", "show_overview", "toggle_diagnosis"]
 
 _CURVE_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
 
@@ -115,9 +124,12 @@ class LayerSparks(QtWidgets.QWidget):
 class DiagnosisPanel(QtWidgets.QWidget):
     """Curves, per-layer sparklines of the chosen statistic, and the findings."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_view=None) -> None:
         super().__init__()
         self.source: Any = None
+        #: The view shown now, and who is told of each new one (the overview of the window).
+        self.view: TrainingView | None = None
+        self.on_view = on_view
         self.choice = QtWidgets.QComboBox()
         for key, label in STATISTICS:
             self.choice.addItem(label, key)
@@ -150,7 +162,7 @@ class DiagnosisPanel(QtWidgets.QWidget):
     def refresh(self) -> None:
         if self.source is None:
             return
-        view = training_view(self.source, self.choice.currentData())
+        view = self.view = training_view(self.source, self.choice.currentData())
         self.curves.view = view
         self.curves.update()
         self.sparks.set_view(view)
@@ -162,6 +174,31 @@ class DiagnosisPanel(QtWidgets.QWidget):
             self.findings.addItem(f"{f.kind}{f' ({where})' if where else ''}: {f.message}")
         if not view.findings:
             self.findings.addItem("no finding")
+        if self.on_view is not None:
+            self.on_view(view)
+
+
+def show_overview(window: Any) -> None:
+    """Draw the window's overview with diagnosis mode on it while the dock is open, plain (the
+    controller's own scene) otherwise; follows the controller's scene changes from then on."""
+    ctl = getattr(window, "controller", None)
+    dock = getattr(window, "diagnosis_dock", None)
+    if ctl is None or window.overview is None or dock is None:
+        return
+    if getattr(dock, "followed", None) is not ctl:  # a new session: redraw after its edits
+        dock.followed = ctl
+        ctl.scene_changed.connect(lambda: dock.isVisible() and show_overview(window))
+    view = dock.widget().view
+    window.animation.finish()
+    if not dock.isVisible() or view is None:
+        if window.overview.model is not ctl.scene:  # plain already: nothing to redraw
+            window._show_scene(ctl.scene)
+        return
+    dead = None
+    if view.statistic == "dead":  # clusters outlined by their fraction of dead units
+        dead = {name: cluster_dead_fraction(ctl.analysis, name, ctl.clusters(name))
+                for name in ctl.layers}  # fmt: skip
+    window._show_scene(diagnosis_overlay(ctl.scene, view, dead))
 
 
 def toggle_diagnosis(window: Any) -> QtWidgets.QDockWidget:
@@ -170,14 +207,16 @@ def toggle_diagnosis(window: Any) -> QtWidgets.QDockWidget:
     if dock is None:
         dock = QtWidgets.QDockWidget("Diagnosis", window)
         dock.setObjectName("diagnosis")
-        dock.setWidget(DiagnosisPanel())
+        dock.setWidget(DiagnosisPanel(lambda _view: show_overview(window)))
         window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
         window.diagnosis_dock = dock
         dock.hide()
+        # closed by any means (its close button too): the overview is plain again
+        dock.visibilityChanged.connect(lambda shown: shown or show_overview(window))
     if dock.isVisible():
         dock.hide()
     else:
         controller = getattr(window, "controller", None)
-        dock.widget().set_source(None if controller is None else controller.analysis)
         dock.show()
+        dock.widget().set_source(None if controller is None else controller.analysis)
     return dock
