@@ -212,7 +212,7 @@ def adversarial(tb, sample: int, progress=None, should_stop=None):
     paths = sample_paths(tb.model, x, adv.x_adv[0].to(x.device), tb.references())
     thumbs, notes = _path_panels(tb, paths)
     lines.append(
-        f"Below, the sample (black) and its adversarial version ({HIGHLIGHT_NAME}) in each "
+        f"Second row: the sample (black) and its adversarial version ({HIGHLIGHT_NAME}) in each "
         f"layer's projection of the recorded samples (coloured by class), each placed at the mean "
         f"position of its {paths.neighbours.shape[2]} nearest recorded samples in that layer's "
         "activations; the count is how many of those neighbours the two still share."
