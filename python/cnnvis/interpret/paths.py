@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.spatial.distance import cdist
 
 from cnnvis.interpret._targets import captured
 
@@ -62,7 +63,7 @@ def place(
         raise ValueError(f"k must be in 1..{reference.shape[0]}, got {k}")
     if not (np.all(np.isfinite(reference)) and np.all(np.isfinite(points))):
         raise ValueError("activations hold NaN or inf")
-    d = ((points[:, None, :] - reference[None, :, :]) ** 2).sum(axis=2)
+    d = cdist(points, reference, "sqeuclidean")  # (m, n): no (m, n, d) intermediate
     rows = np.argsort(d, axis=1, kind="stable")[:, : int(k)]
     return coords[rows].mean(axis=1), rows
 
