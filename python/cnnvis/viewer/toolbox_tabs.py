@@ -91,6 +91,8 @@ def _digest(arrays: dict[str, np.ndarray]) -> bytes:
 
 #: Side of a tab's pictures in pixels (small inputs are enlarged with sharp pixels).
 PANEL = 160
+#: What the adversarial tab calls ``scene.colors.HIGHLIGHT``, its adversarial point's colour.
+HIGHLIGHT_NAME = "magenta"
 #: A map whose rank correlation after randomisation is at least this is said to fail the test.
 FAILS_AT = 0.5
 
@@ -224,9 +226,6 @@ def adversarial(tb, sample: int, progress=None, should_stop=None):
                      paths=paths.positions)  # fmt: skip
 
 
-HIGHLIGHT_NAME = "magenta"
-
-
 def _path_panels(tb, paths) -> tuple[list[np.ndarray], list[str]]:
     """One picture per layer: the recorded samples as class-coloured dots, faded, and the two
     placed points joined by a line; captions with the shared neighbours."""
@@ -251,8 +250,10 @@ def _scatter(coords: np.ndarray, rgb: np.ndarray, pair: np.ndarray) -> np.ndarra
         return np.clip(np.rint((np.atleast_2d(p) - low) * scale) + 8, 0, PANEL - 1).astype(int)
 
     img = np.ones((PANEL, PANEL, 3))
-    for (cx, cy), c in zip(px(coords), 0.45 + 0.55 * rgb, strict=True):
-        img[PANEL - 1 - cy - 1 : PANEL - cy + 1, cx - 1 : cx + 1] = c  # y up, as on the canvas
+    dots = px(coords)
+    for dy in (-1, 0):  # 2x2 dots, y up as on the canvas (the margin keeps them inside)
+        for dx in (-1, 0):
+            img[PANEL - 1 - dots[:, 1] + dy, dots[:, 0] + dx] = 0.45 + 0.55 * rgb
     a, b = px(pair)
     for t in np.linspace(0.0, 1.0, 2 * PANEL):
         x, y = np.rint(a + t * (b - a)).astype(int)
