@@ -309,7 +309,7 @@ def inspector_pictures(args) -> None:
         insp = ui.inspector
         ui.inspect(args.sample)
         for i, key in enumerate(insp.pages):
-            insp.resize(1100, 520 if key == "adversarial" else 430)
+            insp.resize(1100, 760 if key == "adversarial" else 430)
             insp.tabs.setCurrentIndex(i)
             _until(app, lambda k=key: insp.pages[k].state == "done")
             _settle(app)

@@ -145,15 +145,18 @@ class ResultView(QtWidgets.QWidget):
             if w is not None:
                 w.deleteLater()
         result = result or TabResult([], [])
+        # the adversarial tab's one projection per layer makes a second row, under its pictures
+        wrap = len(result.panels) - (0 if result.paths is None else len(result.paths))
         for i, (panel, caption) in enumerate(zip(result.panels, result.captions, strict=True)):
+            row, col = (0, i) if i < wrap or wrap <= 0 else (2, i - wrap)
             img = QtWidgets.QLabel()
             img.setPixmap(array_to_pixmap(panel, size))
             img.setStyleSheet("border: 1px solid #bbb;")
             cap = QtWidgets.QLabel(caption)
             cap.setAlignment(QtCore.Qt.AlignmentFlag.AlignHCenter)
             cap.setStyleSheet("color: #333;")
-            self.grid.addWidget(img, 0, i, QtCore.Qt.AlignmentFlag.AlignHCenter)
-            self.grid.addWidget(cap, 1, i, QtCore.Qt.AlignmentFlag.AlignTop)
+            self.grid.addWidget(img, row, col, QtCore.Qt.AlignmentFlag.AlignHCenter)
+            self.grid.addWidget(cap, row + 1, col, QtCore.Qt.AlignmentFlag.AlignTop)
         self.text.setText("".join(f"<p>{line}</p>" for line in result.lines))
         self.bars_title.setText(f"<b>{result.bars_title}</b>")
         self.bars.set_bars([b[0] for b in result.bars], [b[1] for b in result.bars])
@@ -328,7 +331,12 @@ class ToolboxUI(QtCore.QObject):
 
     def set_controller(self, controller: Any, session_path: str | None) -> None:
         self.controller = controller
-        self.toolbox = Toolbox(session_path, controller.rec) if session_path else None
+        self.toolbox = None
+        if session_path:  # the adversarial tab's paths are drawn on the viewer's own projections
+            analysis = controller.analysis
+            self.toolbox = Toolbox(session_path, controller.rec,
+                                   projection=lambda layer: analysis.projection(layer).coords
+                                   if layer in analysis.labels else None)  # fmt: skip
         controller.selection_changed.connect(self._on_selection)
         self.confusion.set_data(controller.rec, self.toolbox)
         if self.toolbox is not None:  # the model loads in the background: the first tab is quick

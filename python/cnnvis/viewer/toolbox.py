@@ -27,7 +27,7 @@ from cnnvis.viewer.toolbox_tabs import TABS, TabResult
 __all__ = ["TABS", "TabResult", "ResultCache", "Toolbox"]
 
 #: Bumped when what a tab computes changes, so old cache entries are not read.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 class ResultCache:
@@ -60,13 +60,19 @@ class ResultCache:
 
 class Toolbox:
     """The toolbox of one session: its model, data set and result cache. ``steps``: of each
-    ascent (maximisation, inversion); the tabs' other settings follow the input's size."""
+    ascent (maximisation, inversion); the tabs' other settings follow the input's size.
+    ``projection(layer)``: the session's sample projection of a layer, ``(n_pooled, 2)``, or None
+    (the viewer passes its analysis'; otherwise the same t-SNE is computed here)."""
 
-    def __init__(self, session: str | Path, recording: Any, *, steps: int = 256) -> None:
+    def __init__(
+        self, session: str | Path, recording: Any, *, steps: int = 256, projection=None
+    ) -> None:
         self.session = Path(session)
         self.rec = recording
         self.steps = int(steps)
         self._model = self._data = None
+        self._projection = projection
+        self._references: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         dr = recording.meta.get("display_range") or {}
         self.display = (dr.get("low"), dr.get("high"))
         low, high = self.display
@@ -93,6 +99,20 @@ class Toolbox:
 
             self._data = session_dataset(self.rec)
         return self._data
+
+    def references(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per recorded layer, its pooled activations and their projected coordinates: where
+        the adversarial tab places a sample (:func:`cnnvis.interpret.paths.sample_paths`)."""
+        from cnnvis.analysis.facets import project_pooled
+
+        for layer in self.rec.layer_names:
+            if layer not in self._references:
+                coords = None if self._projection is None else self._projection(layer)
+                if coords is None:
+                    coords = project_pooled(layer, self.rec.pooled(layer), 30.0, 0).coords
+                pooled = np.asarray(self.rec.pooled(layer), np.float64)
+                self._references[layer] = (pooled, np.asarray(coords, np.float64))
+        return self._references
 
     def cache(self) -> ResultCache:
         """The cache folder of this session's checkpoint."""

@@ -16,8 +16,10 @@ import torch
 
 from cnnvis import interpret
 from cnnvis.interpret._targets import captured
+from cnnvis.interpret.paths import sample_paths
 from cnnvis.interpret.picture import enlarge, heat_rgb, image_rgb, overlay
 from cnnvis.interpret.progress import step
+from cnnvis.scene.colors import HIGHLIGHT, class_colors
 
 #: Tab key -> title, in the inspector's order.
 TABS = {
@@ -47,11 +49,15 @@ class TabResult:
     bars: list[tuple[str, float]] = field(default_factory=list)
     bars_title: str = ""
     from_cache: bool = False
+    #: The adversarial tab's :attr:`SamplePaths.positions <cnnvis.interpret.paths.SamplePaths>`.
+    paths: np.ndarray | None = None
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         meta = {"captions": self.captions, "lines": self.lines, "bars_title": self.bars_title,
                 "bars": [[str(k), float(v)] for k, v in self.bars]}  # fmt: skip
         arrays = {f"panel{i}": np.asarray(p, np.uint8) for i, p in enumerate(self.panels)}
+        if self.paths is not None:
+            arrays["paths"] = np.asarray(self.paths, np.float64)
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
         arrays["sha256"] = np.frombuffer(_digest(arrays), np.uint8)
         return arrays
@@ -67,8 +73,11 @@ class TabResult:
         if any(p.ndim != 3 or p.shape[2] != 3 or p.dtype != np.uint8 for p in panels):
             raise ValueError("a panel is not an RGB picture")
         bars = [(str(k), float(v)) for k, v in meta["bars"]]
+        paths = arrays.get("paths")
+        if paths is not None and (paths.ndim != 3 or paths.shape[1:] != (2, 2)):
+            raise ValueError("the paths are not (layers, 2, 2)")
         return cls(panels, list(meta["captions"]), list(meta["lines"]), bars, meta["bars_title"],
-                   from_cache=True)  # fmt: skip
+                   from_cache=True, paths=paths)  # fmt: skip
 
 
 def _digest(arrays: dict[str, np.ndarray]) -> bytes:
@@ -82,6 +91,8 @@ def _digest(arrays: dict[str, np.ndarray]) -> bytes:
 
 #: Side of a tab's pictures in pixels (small inputs are enlarged with sharp pixels).
 PANEL = 160
+#: What the adversarial tab calls ``scene.colors.HIGHLIGHT``, its adversarial point's colour.
+HIGHLIGHT_NAME = "magenta"
 #: A map whose rank correlation after randomisation is at least this is said to fail the test.
 FAILS_AT = 0.5
 
@@ -200,9 +211,59 @@ def adversarial(tb, sample: int, progress=None, should_stop=None):
         f"(red +, blue -, ±{m:.3f} at full colour).",
     ]
     bars = [(name, float(d[0])) for name, d in adv.layer_distance.items()]
+    paths = sample_paths(tb.model, x, adv.x_adv[0].to(x.device), tb.references())
+    thumbs, notes = _path_panels(tb, paths)
+    lines.append(
+        f"Second row: the sample (black) and its adversarial version ({HIGHLIGHT_NAME}) in each "
+        f"layer's projection of the recorded samples (coloured by class), each placed at the mean "
+        f"position of its {paths.neighbours.shape[2]} nearest recorded samples in that layer's "
+        "activations; the count is how many of those neighbours the two still share."
+    )
     return TabResult([_pic(tb.image(sample)), _pic(pert),
-                      _pic(image_rgb(adv.x_adv[0], *tb.display))], captions, lines, bars,
-                     "Representation moved, per layer: |a(x_adv) - a(x)| / |a(x)|")  # fmt: skip
+                      _pic(image_rgb(adv.x_adv[0], *tb.display)), *thumbs],
+                     captions + notes, lines, bars,
+                     "Representation moved, per layer: |a(x_adv) - a(x)| / |a(x)|",
+                     paths=paths.positions)  # fmt: skip
+
+
+def _path_panels(tb, paths) -> tuple[list[np.ndarray], list[str]]:
+    """One picture per layer: the recorded samples as class-coloured dots, faded, and the two
+    placed points joined by a line; captions with the shared neighbours."""
+    labels = np.asarray(tb.rec.pooled_labels)
+    colours = class_colors(int(tb.rec.n_classes))[:, :3]
+    panels, captions = [], []
+    for i, layer in enumerate(paths.layers):
+        coords = tb.references()[layer][1]
+        panels.append(_scatter(coords, colours[labels], paths.positions[i]))
+        shared = len(np.intersect1d(paths.neighbours[i, 0], paths.neighbours[i, 1]))
+        captions.append(f"{layer}\n{shared}/{paths.neighbours.shape[2]} neighbours shared")
+    return panels, captions
+
+
+def _scatter(coords: np.ndarray, rgb: np.ndarray, pair: np.ndarray) -> np.ndarray:
+    """A ``PANEL``-square picture of ``coords`` (dots of ``rgb``, faded toward white) with
+    ``pair[0]`` (black) and ``pair[1]`` (the highlight) marked and joined by a grey line."""
+    low, high = coords.min(axis=0), coords.max(axis=0)
+    scale = (PANEL - 17) / max(float((high - low).max()), 1e-12)
+
+    def px(p: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint((np.atleast_2d(p) - low) * scale) + 8, 0, PANEL - 1).astype(int)
+
+    img = np.ones((PANEL, PANEL, 3))
+    dots = px(coords)
+    for dy in (-1, 0):  # 2x2 dots, y up as on the canvas (the margin keeps them inside)
+        for dx in (-1, 0):
+            img[PANEL - 1 - dots[:, 1] + dy, dots[:, 0] + dx] = 0.45 + 0.55 * rgb
+    a, b = px(pair)
+    for t in np.linspace(0.0, 1.0, 2 * PANEL):
+        x, y = np.rint(a + t * (b - a)).astype(int)
+        img[PANEL - 1 - y, max(x - 1, 0) : x + 1] = 0.25
+    # the adversarial on top and smaller: where the two coincide it shows inside the black
+    for (x, y), c, r in ((a, (0.0, 0.0, 0.0), 4), (b, HIGHLIGHT[:3], 2)):
+        y = PANEL - 1 - y
+        img[max(y - r - 1, 0) : y + r + 2, max(x - r - 1, 0) : x + r + 2] = 1.0  # a white rim
+        img[max(y - r, 0) : y + r + 1, max(x - r, 0) : x + r + 1] = c
+    return (img * 255).round().astype(np.uint8)
 
 
 def inversion(tb, sample: int, progress=None, should_stop=None):
