@@ -3,7 +3,7 @@
 Above :data:`LOD_POINTS` points in view, a panel's markers cost most of a frame under software
 GL (one point sprite each, several per pixel when zoomed out). :class:`DensityImage` splats the
 points in view (and a margin around it) into an RGBA texture at the panel's pixel size, drawn
-as one vispy Image: each pixel is the mean fill colour of the markers that cover it, as opaque
+as one vispy Image (cells of half a marker): each cell is the mean fill colour of the markers that cover it, as opaque
 as that many markers stacked. It is recomputed only when the view leaves the area it covers or
 the zoom changes by more than :data:`REZOOM`; zoomed in, the panel draws its markers again.
 """
@@ -20,7 +20,7 @@ __all__ = ["LOD_POINTS", "DensityImage", "points_in_rect", "splat"]
 #: more points than this in view: the density image instead of the markers
 LOD_POINTS = 20_000
 MARGIN = 0.25  # of the view's width and height on each side, so a pan reuses the image
-REZOOM = 1.15  # a zoom by more than this factor (either way) recomputes the image
+REZOOM = 1.4  # a zoom by more than this factor (either way) recomputes the image
 
 
 def points_in_rect(xy: np.ndarray, rect: tuple[float, float, float, float]) -> np.ndarray:
@@ -34,11 +34,11 @@ def splat(
     rgba: np.ndarray,
     rect: tuple[float, float, float, float],
     shape: tuple[int, int],
-    marker_px: float,
+    reach: int = 1,
 ) -> np.ndarray:
     """The points ``xy`` (n, 2) with colours ``rgba`` (n, 4, 0..1) drawn into an image of
     ``shape`` (rows, cols) covering ``rect`` (row 0 at the bottom), each as a square of
-    ``marker_px`` pixels: uint8 RGBA, the mean colour of the covering points, alpha as that many
+    ``reach`` pixels: uint8 RGBA, the mean colour of the covering points, alpha as that many
     markers of their alphas stacked (``1 - exp(-sum of alphas)``)."""
     rows, cols = shape
     if rows < 1 or cols < 1:
@@ -49,19 +49,16 @@ def splat(
     keep = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
     cell = row[keep] * cols + col[keep]
     a = rgba[keep, 3].astype(np.float64)
-    acc = np.empty((4, rows, cols))
+    acc = np.empty((rows, cols, 4), np.float32)
     for k in range(3):  # colours weighted by alpha, then the alphas
-        acc[k] = np.bincount(cell, a * rgba[keep, k], rows * cols).reshape(rows, cols)
-    acc[3] = np.bincount(cell, a, rows * cols).reshape(rows, cols)
-    size = max(1, round(marker_px))
-    if size > 1:  # a point covers a marker's square around it; sums, not means
-        acc = uniform_filter(acc, size=(1, size, size), mode="constant") * size * size
-    out = np.zeros((rows, cols, 4), np.uint8)
-    total = acc[3]
-    hit = total > 1e-6
-    for k in range(3):
-        out[..., k][hit] = np.clip(acc[k][hit] / total[hit] * 255 + 0.5, 0, 255)
-    out[..., 3] = np.clip((1 - np.exp(-total)) * 255 + 0.5, 0, 255)
+        acc[..., k] = np.bincount(cell, a * rgba[keep, k], rows * cols).reshape(rows, cols)
+    acc[..., 3] = np.bincount(cell, a, rows * cols).reshape(rows, cols)
+    if reach > 1:  # a point covers a marker's square around it: sums, not means
+        acc = uniform_filter(acc, size=(reach, reach, 1), mode="constant") * (reach * reach)
+    total = acc[..., 3:]
+    out = np.empty((rows, cols, 4), np.uint8)
+    out[..., :3] = np.clip(acc[..., :3] / np.maximum(total, 1e-6) * 255 + 0.5, 0, 255)
+    out[..., 3:] = np.clip((1 - np.exp(-total)) * 255 + 0.5, 0, 255)
     return out
 
 
@@ -70,7 +67,7 @@ class DensityImage:
 
     def __init__(self, parent) -> None:
         self.image = scene.visuals.Image(
-            np.zeros((1, 1, 4), np.uint8), parent=parent, interpolation="nearest"
+            np.zeros((1, 1, 4), np.uint8), parent=parent, interpolation="linear"
         )
         self.image.set_gl_state("translucent", depth_test=False)
         self.image.transform = STTransform()
@@ -98,9 +95,13 @@ class DensityImage:
         with a margin around it."""
         x0, y0, w, h = rect
         cover = (x0 - MARGIN * w, y0 - MARGIN * h, w * (1 + 2 * MARGIN), h * (1 + 2 * MARGIN))
-        cols = max(1, round(px[0] * (1 + 2 * MARGIN)))
-        rows = max(1, round(px[1] * (1 + 2 * MARGIN)))
-        self.image.set_data(splat(xy, rgba, cover, (rows, cols), marker_px))
+        # cells of half a marker, each point spread over a marker's width of them: the look of
+        # the markers at a quarter of the pixels to fill
+        cell = max(1.0, marker_px / 2)
+        cols = max(1, round(px[0] * (1 + 2 * MARGIN) / cell))
+        rows = max(1, round(px[1] * (1 + 2 * MARGIN) / cell))
+        reach = max(1, round(marker_px / cell))
+        self.image.set_data(splat(xy, rgba, cover, (rows, cols), reach))
         self.image.transform.scale = (cover[2] / cols, cover[3] / rows, 1)
         self.image.transform.translate = (cover[0], cover[1], 0)
         self.covered, self._scale = cover, w / px[0]
