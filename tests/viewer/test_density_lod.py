@@ -30,7 +30,7 @@ def blobs():
     return xy.astype(np.float32), labels
 
 
-def _panel(xy, labels, selected=None):
+def _panel(xy, labels, selected=None, preds=None):
     """A panel of its own canvas showing ``xy`` in class colours, ``selected`` rows active."""
     from cnnvis.viewer.app import qt_app
     from cnnvis.viewer.grid import PanelData, PanelSpec, PanelView, sample_style
@@ -46,7 +46,7 @@ def _panel(xy, labels, selected=None):
     if selected is not None:
         active = np.zeros(len(labels), bool)
         active[selected] = True
-    style = sample_style(labels, labels, colors, active)
+    style = sample_style(labels, labels if preds is None else preds, colors, active)
     view.draw_samples(style, np.zeros(0, np.int64), None)
     return view, colors
 
@@ -103,5 +103,20 @@ def test_small_panel_keeps_markers(blobs):
     try:
         view.fit()
         assert not view.lod and not view.density.image.visible and view.points._n == 450
+    finally:
+        view.close()
+
+
+def test_misclassified_stay_as_marks_on_top(blobs):
+    xy, labels = blobs
+    preds = labels.copy()
+    wrong = np.arange(0, N, 600)
+    preds[wrong] = (labels[wrong] + 1) % 3
+    view, _ = _panel(xy, labels, preds=preds)
+    try:
+        view.fit()
+        assert view.lod and view.points._n == len(wrong)
+        view.view.camera.set_range(x=(19.0, 21.0), y=(-21.0, -19.0), margin=0)
+        assert not view.lod and view.points._n == N
     finally:
         view.close()

@@ -180,6 +180,7 @@ def sample_style(
     w = wrong[order]
     return {
         "order": order,
+        "wrong": w,  # misclassified, in drawing order (the marks kept over a density image)
         "face_color": fill[order],
         "edge_color": edge[order],
         "size": np.where(w, size * MARK_SCALE, size),
@@ -347,11 +348,11 @@ class PanelView:
             self.density.update(self.shown[order], style["face_color"], rect, px, marker)
         if lod == self.lod:
             return
-        kw = {k: v for k, v in style.items() if k != "order"}
+        kw = {k: v for k, v in style.items() if k not in ("order", "wrong")}
         keep = slice(None)
         if lod:  # on top of the image: the selection (or, without one, the misclassified)
             faded = style["face_color"][:, 3] < 0.5
-            keep = np.flatnonzero(~faded if faded.any() else style["shape"] != "disc")
+            keep = np.flatnonzero(~faded if faded.any() else style["wrong"])
             kw = {k: v[keep] for k, v in kw.items()}
         self.points.set_data(self.shown[order][keep], **kw)
         self.points.visible = not self.image_map
