@@ -58,17 +58,24 @@ def test_large_panel_switches_to_density_at_fit_and_back(blobs):
         view.fit()
         assert view.lod and view.density.image.visible
         assert view.points.visible and view.points._n == 0  # all classified right: no marks
+        from cnnvis.viewer.density import marker_look
+
+        # a marker's fill mixed with its white outline, as the markers look from afar
+        look = marker_look(view._style)[:, :3]
+        order = view._style["order"]
+        expected = [look[np.flatnonzero(labels[order] == c)[0]] for c in range(3)]
         img = view.density.image._data
         tr = view.density.image.transform
         for c, centre in enumerate(CENTRES):  # the pixel at each blob's centre
             col, row = ((centre - np.array(tr.translate[:2])) / np.array(tr.scale[:2])).astype(int)
             px = img[row, col]
             assert px[3] == 255
-            assert np.abs(px[:3] / 255.0 - colors[c]).max() < 0.02
+            assert np.abs(px[:3] / 255.0 - expected[c]).max() < 0.02
+            assert np.argmin(np.abs(colors - px[:3] / 255.0).sum(1)) == c  # its class's colour
         shot = view.canvas.render(alpha=False)  # what the panel shows: the class colours
         scale = shot.shape[1] / view.canvas.size[0]
         for c, (x, y) in enumerate(view.to_canvas(CENTRES) * scale):
-            assert np.abs(shot[int(y), int(x), :3] / 255.0 - colors[c]).max() < 0.02
+            assert np.abs(shot[int(y), int(x), :3] / 255.0 - expected[c]).max() < 0.02
         between = ((np.array([0.0, -20.0]) - tr.translate[:2]) / tr.scale[:2]).astype(int)
         assert img[between[1], between[0], 3] < 20  # empty space stays empty
         view.view.camera.set_range(x=(19.0, 21.0), y=(-21.0, -19.0), margin=0)

@@ -15,7 +15,7 @@ from scipy.ndimage import uniform_filter
 from vispy import scene
 from vispy.visuals.transforms import STTransform
 
-__all__ = ["LOD_POINTS", "DensityImage", "points_in_rect", "splat"]
+__all__ = ["LOD_POINTS", "DensityImage", "marker_look", "points_in_rect", "splat"]
 
 #: more points than this in view: the density image instead of the markers
 LOD_POINTS = 20_000
@@ -27,6 +27,20 @@ def points_in_rect(xy: np.ndarray, rect: tuple[float, float, float, float]) -> n
     """A mask of the rows of ``xy`` inside ``rect`` = ``(left, bottom, width, height)``."""
     x0, y0, w, h = rect
     return (xy[:, 0] >= x0) & (xy[:, 0] <= x0 + w) & (xy[:, 1] >= y0) & (xy[:, 1] <= y0 + h)
+
+
+def marker_look(style: dict) -> np.ndarray:
+    """The RGBA (n, 4) a sample marker of ``style`` (:func:`~cnnvis.viewer.grid.sample_style`)
+    leaves on its square: its fill and outline mixed by their areas, its alpha times the share
+    of the square a disc covers; so the density image is as light as the markers it stands for."""
+    face, edge = style["face_color"], style["edge_color"]
+    size = np.maximum(style["size"], 1e-6)
+    inner = (np.clip((size - style["edge_width"]) / size, 0, 1) ** 2)[:, None]
+    outline = edge[:, :3] * edge[:, 3:] + face[:, :3] * (1 - edge[:, 3:])
+    out = np.empty((len(face), 4), np.float32)
+    out[:, :3] = face[:, :3] * inner + outline * (1 - inner)
+    out[:, 3] = face[:, 3] * (np.pi / 4)
+    return out
 
 
 def splat(

@@ -25,7 +25,7 @@ from vispy.scene.cameras import PanZoomCamera
 
 from cnnvis.render.glvisuals import Sprites, TexturedQuads
 from cnnvis.render.panel import MARK_SCALE, MARK_SHAPE
-from cnnvis.viewer.density import LOD_POINTS, DensityImage, points_in_rect
+from cnnvis.viewer.density import LOD_POINTS, DensityImage, marker_look, points_in_rect
 
 __all__ = [
     "KINDS",
@@ -345,7 +345,7 @@ class PanelView:
         order = style["order"]
         if lod and self.density.stale(rect, px):
             marker = float(style["size"].min(initial=5.0))
-            self.density.update(self.shown[order], style["face_color"], rect, px, marker)
+            self.density.update(self.shown[order], marker_look(style), rect, px, marker)
         if lod == self.lod:
             return
         kw = {k: v for k, v in style.items() if k not in ("order", "wrong")}
