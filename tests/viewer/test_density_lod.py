@@ -127,3 +127,30 @@ def test_misclassified_stay_as_marks_on_top(blobs):
         assert not view.lod and view.points._n == N
     finally:
         view.close()
+
+
+def test_the_switch_back_waits_for_fewer_points(blobs):
+    """Between 80% and 100% of LOD_POINTS in view, the panel keeps what it showed."""
+    from cnnvis.viewer.density import LOD_POINTS, points_in_rect
+
+    xy, labels = blobs
+    view, _ = _panel(xy, labels)
+    try:
+
+        def look_at(r: float) -> int:
+            view.view.camera.set_range(x=(20 - r, 20 + r), y=(-20 - r, -20 + r), margin=0)
+            return int(np.count_nonzero(points_in_rect(xy, view._view_rect()[0])))
+
+        lo, hi = 0.5, 30.0
+        for _ in range(40):  # a view of 90% of LOD_POINTS around one blob
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if look_at(mid) < 0.9 * LOD_POINTS else (lo, mid)
+        view.fit()
+        assert view.lod
+        assert 0.8 * LOD_POINTS < look_at(hi) <= LOD_POINTS and view.lod
+        look_at(1.0)
+        assert not view.lod
+        look_at(hi)
+        assert not view.lod
+    finally:
+        view.close()

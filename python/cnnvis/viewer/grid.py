@@ -328,10 +328,13 @@ class PanelView:
         return (r.left, r.bottom, r.width, r.height), (int(size[0]), int(size[1]))
 
     def _wants_density(self, rect) -> bool:
-        """Many points in view: more than :data:`LOD_POINTS`, in a panel without an image map."""
+        """Many points in view: more than :data:`LOD_POINTS` (once shown, the image stays down to
+        80% of it, so a zoom around the threshold does not flip it every frame), in a panel
+        without an image map."""
         if self.image_map or len(self.shown) <= LOD_POINTS:
             return False
-        return int(np.count_nonzero(points_in_rect(self.shown, rect))) > LOD_POINTS
+        limit = LOD_POINTS * (0.8 if self.lod else 1.0)
+        return int(np.count_nonzero(points_in_rect(self.shown, rect))) > limit
 
     def _apply_lod(self) -> None:
         """Markers or the density image, as many points as the view holds; the markers are set
