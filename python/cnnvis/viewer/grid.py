@@ -244,6 +244,7 @@ class PanelView:
         self.density = DensityImage(s)
         self.density.image.order = 0
         self.lod = False  # whether the density image is shown
+        self._restyle = False  # the markers are to be set again (a new style)
         self._style: dict | None = None  # the samples' style while the panel shows samples
         self.points = Sprites(parent=s)
         self.ring = Sprites(parent=s)
@@ -316,7 +317,7 @@ class PanelView:
 
     def draw_samples(self, style: dict, emphasis: np.ndarray, images: np.ndarray | None) -> None:
         self._style = style
-        self.lod = None  # the markers are set anew by _apply_lod
+        self._restyle = True
         self.density.invalidate()
         self._apply_lod()
         self._draw_thumbs(images, style)
@@ -349,7 +350,7 @@ class PanelView:
         if lod and self.density.stale(rect, px):
             marker = float(style["size"].min(initial=5.0))
             self.density.update(self.shown[order], marker_look(style), rect, px, marker)
-        if lod == self.lod:
+        if lod == self.lod and not self._restyle:
             return
         kw = {k: v for k, v in style.items() if k not in ("order", "wrong")}
         keep = slice(None)
@@ -360,7 +361,7 @@ class PanelView:
         self.points.set_data(self.shown[order][keep], **kw)
         self.points.visible = not self.image_map
         self.density.image.visible = lod
-        self.lod = lod
+        self.lod, self._restyle = lod, False
 
     def draw_neurons(self, colors: np.ndarray, picked: np.ndarray) -> None:
         d = self.data
