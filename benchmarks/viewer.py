@@ -19,7 +19,14 @@ prints the session's opening in a fresh process (imports, ``open_session``, ``bu
 the 100,000-point projection), the projection's frames per second while it is panned and zoomed,
 and a lasso over the 100,000 points (``scene.model.points_in_polygon`` and ``select_lasso``).
 
+``--lod`` measures the Qt viewer's projection panel (``cnnvis.viewer.grid.PanelView``) on the same
+100,000 samples, with its level of detail (a density image above ``LOD_POINTS`` points in view)
+and with markers only (``LOD_POINTS`` raised above the sample count): frames per second while it
+is panned and zoomed around the fit, and zoomed in far enough for markers; needs a display
+(``xvfb-run -a``).
+
     EGL_PLATFORM=surfaceless PYTHONPATH=python python benchmarks/viewer.py [--frames 40] [--large]
+    xvfb-run -a -s "-screen 0 1920x1080x24" python benchmarks/viewer.py --lod
 """
 
 from __future__ import annotations
@@ -480,6 +487,87 @@ def large_rows(cache: Path, frames: int, repeats: int = 3) -> None:
     )
 
 
+def panel_fps(view, frames: int, zoom_in: float) -> tuple[float, bool, int]:
+    """Frames per second of ``view`` (a PanelView) panned and zoomed around its fit zoomed in by
+    ``zoom_in``, each frame painted and the GL finished; whether it showed the density image
+    and how many times it was made."""
+    from vispy.gloo import gl
+
+    view.fit()
+    cam = view.view.camera
+    cam.zoom(1.0 / zoom_in)
+    w = cam.rect.width
+
+    def frame(k: int) -> None:
+        cam.zoom(0.9 if k % 4 < 2 else 1 / 0.9)
+        cam.pan((0.02 * w if k % 2 else -0.02 * w, 0.01 * w if k % 4 < 2 else -0.01 * w))
+        view.canvas.native.repaint()
+        gl.glFinish()
+
+    for k in range(4):
+        frame(k)
+    made, update = [0], view.density.update
+
+    def counted(*args) -> None:
+        made[0] += 1
+        update(*args)
+
+    view.density.update = counted
+    t0 = time.perf_counter()
+    for k in range(frames):
+        frame(k)
+    fps = frames / (time.perf_counter() - t0)
+    view.density.update = update
+    return fps, bool(view.lod), made[0]
+
+
+def lod_rows(cache: Path, frames: int) -> None:
+    """The viewer's projection panel at 100,000 samples with and without its level of detail."""
+    import cnnvis.viewer.grid as grid
+    from cnnvis.session import open_session
+    from cnnvis.viewer.app import qt_app
+    from cnnvis.viewer.controller import Controller
+    from cnnvis.viewer.density import LOD_POINTS
+
+    path = large_session(cache)
+    ctl = Controller(open_session(path), str(path))
+    xy = ctl.projection()
+    labels, preds = ctl.sample_labels, ctl.sample_predictions
+    app = qt_app()
+    rows = []
+    for mode, threshold in (("markers only (before)", len(xy) + 1), ("level of detail", None)):
+        grid.LOD_POINTS = threshold or LOD_POINTS
+        view = grid.PanelView(grid.PanelSpec())
+        view.canvas.native.resize(*SIZE)
+        view.canvas.native.show()
+        for _ in range(20):  # let the window be mapped: before, a repaint draws nothing
+            app.processEvents()
+            time.sleep(0.02)
+        view.set_data(grid.PanelData(xy, "t-SNE"))
+        style = grid.sample_style(labels, preds, ctl.class_colors(), None)
+        view.draw_samples(style, np.zeros(0, np.int64), None)
+        for what, zoom in (("around the fit", 1.0), ("zoomed in 8x", 8.0)):
+            fps, dense, made = panel_fps(view, frames, zoom)
+            rows.append((mode, what, fps, f"density image (made {made}x)" if dense else "markers"))
+        view.fit()
+        made_ms = []
+        for _ in range(3):  # making the image at the fit (a zoom by REZOOM or a pan past it)
+            view.density.invalidate()
+            t = time.perf_counter()
+            view._apply_lod()
+            made_ms.append(1e3 * (time.perf_counter() - t))
+        view.close()
+    load = os.getloadavg()
+    print(f"{path.name}: {len(xy):,} points, panel {SIZE[0]}x{SIZE[1]}; load {load[0]:.2f}")
+    print("| panel | view | fps | drawn as |")
+    print("|---|---|---:|---|")
+    for mode, what, fps, dense in rows:
+        print(f"| {mode} | {what} | {fps:.1f} | {dense} |")
+    print(
+        f"| level of detail | the density image made (median of 3) | {np.median(made_ms):.0f} ms | |"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument(
@@ -491,7 +579,13 @@ def main() -> None:
         "--synthetic", action="store_true", help="synthetic scenes of the same sizes instead"
     )
     ap.add_argument("--large", action="store_true", help="issue 20: a 100,000-sample session")
+    ap.add_argument(
+        "--lod", action="store_true", help="issue 20: the viewer panel's level of detail"
+    )
     args = ap.parse_args()
+    if args.lod:
+        lod_rows(args.cache or default_cache(), args.frames)
+        return
     if args.large:
         large_rows(args.cache or default_cache(), args.frames)
         return

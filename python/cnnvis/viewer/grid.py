@@ -25,6 +25,7 @@ from vispy.scene.cameras import PanZoomCamera
 
 from cnnvis.render.glvisuals import Sprites, TexturedQuads
 from cnnvis.render.panel import MARK_SCALE, MARK_SHAPE
+from cnnvis.viewer.density import LOD_POINTS, DensityImage, marker_look, points_in_rect
 
 __all__ = [
     "KINDS",
@@ -179,6 +180,7 @@ def sample_style(
     w = wrong[order]
     return {
         "order": order,
+        "wrong": w,  # misclassified, in drawing order (the marks kept over a density image)
         "face_color": fill[order],
         "edge_color": edge[order],
         "size": np.where(w, size * MARK_SCALE, size),
@@ -198,6 +200,12 @@ class Camera(PanZoomCamera):
     """Pan/zoom camera that leaves left-button drags alone while a selection tool is active."""
 
     select_mode = False
+    on_view_change = None  # called after every change of the view (the panel's level of detail)
+
+    def view_changed(self):
+        super().view_changed()
+        if self.on_view_change is not None:
+            self.on_view_change()
 
     def viewbox_mouse_event(self, event):
         if (
@@ -230,7 +238,14 @@ class PanelView:
             self.canvas.central_widget.add_widget(self.view)
         self.view.camera = Camera(aspect=1)
         self.view.camera.select_mode = True
+        self.view.camera.on_view_change = self._apply_lod
         s = self.view.scene
+        # large panels zoomed out: one density image instead of the markers (issue 20)
+        self.density = DensityImage(s)
+        self.density.image.order = 0
+        self.lod = False  # whether the density image is shown
+        self._restyle = False  # the markers are to be set again (a new style)
+        self._style: dict | None = None  # the samples' style while the panel shows samples
         self.points = Sprites(parent=s)
         self.ring = Sprites(parent=s)
         self.curves = scene.visuals.Line(parent=s, width=2.0, method="gl", connect="segments")
@@ -298,14 +313,55 @@ class PanelView:
                 [lo[0] + (cells[:, 1] + 0.5) * step, lo[1] + span - (cells[:, 0] + 0.5) * step], 1
             )
         self.shown = np.asarray(c, np.float32)
+        self.density.invalidate()
 
     def draw_samples(self, style: dict, emphasis: np.ndarray, images: np.ndarray | None) -> None:
-        order = style["order"]
-        kw = {k: v for k, v in style.items() if k != "order"}
-        self.points.set_data(self.shown[order], **kw)
-        self.points.visible = not self.image_map
+        self._style = style
+        self._restyle = True
+        self.density.invalidate()
+        self._apply_lod()
         self._draw_thumbs(images, style)
         self._draw_ring(emphasis, float(style["size"].min(initial=8.0)) * 2.2)
+
+    def _view_rect(self) -> tuple[tuple[float, float, float, float], tuple[int, int]]:
+        r = self.view.camera.rect
+        size = self.view.size
+        return (r.left, r.bottom, r.width, r.height), (int(size[0]), int(size[1]))
+
+    def _wants_density(self, rect) -> bool:
+        """Many points in view: more than :data:`LOD_POINTS` (once shown, the image stays down to
+        80% of it, so a zoom around the threshold does not flip it every frame), in a panel
+        without an image map."""
+        if self.image_map or len(self.shown) <= LOD_POINTS:
+            return False
+        limit = LOD_POINTS * (0.8 if self.lod else 1.0)
+        return int(np.count_nonzero(points_in_rect(self.shown, rect))) > limit
+
+    def _apply_lod(self) -> None:
+        """Markers or the density image, as many points as the view holds; the markers are set
+        again only when that choice (or the style) changes, the image when the view moved out of
+        it (:meth:`DensityImage.stale`)."""
+        style = self._style
+        if style is None or self.data is None:
+            return
+        rect, px = self._view_rect()
+        lod = self._wants_density(rect)
+        order = style["order"]
+        if lod and self.density.stale(rect, px):
+            marker = float(style["size"].min(initial=5.0))
+            self.density.update(self.shown[order], marker_look(style), rect, px, marker)
+        if lod == self.lod and not self._restyle:
+            return
+        kw = {k: v for k, v in style.items() if k not in ("order", "wrong")}
+        keep = slice(None)
+        if lod:  # on top of the image: the selection (or, without one, the misclassified)
+            faded = style["face_color"][:, 3] < 0.5
+            keep = np.flatnonzero(~faded if faded.any() else style["wrong"])
+            kw = {k: v[keep] for k, v in kw.items()}
+        self.points.set_data(self.shown[order][keep], **kw)
+        self.points.visible = not self.image_map
+        self.density.image.visible = lod
+        self.lod, self._restyle = lod, False
 
     def draw_neurons(self, colors: np.ndarray, picked: np.ndarray) -> None:
         d = self.data
@@ -320,6 +376,8 @@ class PanelView:
             edge_width=0.8,
         )  # fmt: skip
         self.points.visible = True
+        self._style, self.lod = None, False
+        self.density.image.visible = False
         self._draw_ring(picked, 22.0)
 
     def draw_curves(self, rows: np.ndarray, colors: np.ndarray, labels: np.ndarray) -> None:
