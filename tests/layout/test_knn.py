@@ -21,7 +21,9 @@ def mixture(n: int, d: int, seed: int = 0) -> np.ndarray:
 
 
 def recall(approx: np.ndarray, exact: np.ndarray) -> float:
-    return float(np.mean([len(np.intersect1d(a, e)) for a, e in zip(approx, exact)])) / exact.shape[1]
+    return (
+        float(np.mean([len(np.intersect1d(a, e)) for a, e in zip(approx, exact)])) / exact.shape[1]
+    )
 
 
 def check_rows(X: np.ndarray, idx: np.ndarray, d2: np.ndarray) -> None:
