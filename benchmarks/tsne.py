@@ -332,6 +332,41 @@ def table_large(n: int, d: int, only: str | None, folder: str, lines: list[str])
         )
 
 
+def gradient_row(n: int, d: int, iters: int) -> tuple[float, float, float, float]:
+    """Wall and CPU seconds of `iters` gradient steps, Barnes-Hut then FFT, on the same P and
+    from the same embedding (ours after 250 exaggerated + 50 plain iterations)."""
+    import openTSNE
+
+    X = mixture(n, d)
+    ts = TSNE(perplexity=30, n_iter=300, n_jobs=2)
+    Y0 = ts.fit_transform(X)
+    P = ts.affinities_
+    opt = _core._TsneOptimizer(P.indptr, P.indices, P.data, Y0, 0.5, 2)
+    _, bh_wall, bh_cpu = timed(lambda: (opt.run(iters, 1.0, n, 0.8, 5.0), Y0)[1])
+    affinities = openTSNE.affinity.PrecomputedAffinities(P)
+    emb = openTSNE.TSNEEmbedding(Y0.copy(), affinities, negative_gradient_method="fft", n_jobs=2)
+    kw = dict(n_iter=iters, exaggeration=1, momentum=0.8, learning_rate=n, inplace=True)
+    _, fft_wall, fft_cpu = timed(lambda: emb.optimize(**kw))
+    return bh_wall, bh_cpu, fft_wall, fft_cpu
+
+
+def table_gradient(sizes: list[int], d: int, lines: list[str], iters: int = 30) -> None:
+    """Seconds per iteration (wall and CPU, 2 threads) of the gradient step alone: our
+    Barnes-Hut (theta 0.5) against openTSNE's FFT interpolation."""
+    lines += [
+        f"\n### Gradient step alone: Barnes-Hut vs FFT (mixture {d}-D, 2 threads, {iters} its)\n",
+        "| n | BH wall s/it | BH CPU s/it | FFT wall s/it | FFT CPU s/it | FFT/BH (CPU) | load |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n in sizes:
+        bw, bc, fw, fc = gradient_row(n, d, iters)
+        lines.append(
+            f"| {n:,} | {bw / iters:.4f} | {bc / iters:.4f} | {fw / iters:.4f} | {fc / iters:.4f}"
+            f" | {fc / bc:.2f}x | {os.getloadavg()[0]:.1f} |"
+        )
+        print(lines[-1], flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="digits and n = 5,000 only")
@@ -348,7 +383,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--only", choices=LARGE_METHODS, help="with --large: run this row only")
     ap.add_argument("--results", default="benchmarks/results", help="with --large: row files")
+    ap.add_argument("--gradient", metavar="N,N,...", help="BH vs FFT seconds per iteration")
     args = ap.parse_args(argv)
+    if args.gradient:
+        lines = [f"Command: `python benchmarks/tsne.py --gradient {args.gradient}`"]
+        table_gradient([int(v) for v in args.gradient.split(",")], 64, lines)
+        print("\n".join(lines))
+        return
     if args.large:
         n, d = (int(v) for v in args.large.lower().split("x"))
         lines = [f"Command: `python benchmarks/tsne.py --large {args.large}`"]

@@ -144,7 +144,7 @@ void init_tsne(pybind11::module_& m) {
       },
       py::arg("X"), py::arg("k"), py::arg("n_jobs") = 1, py::arg("seed") = 0,
       py::arg("n_trees") = 0, py::arg("leaf_size") = 0, py::arg("max_candidates") = 0,
-      py::arg("max_iter") = 5, py::arg("exact_below") = 4096,
+      py::arg("max_iter") = 3, py::arg("exact_below") = 4096,
       "Approximate k nearest neighbours (random-projection forest + NN-descent; exact below "
       "4096 points): int32 indices and squared distances, rows sorted by distance.");
 

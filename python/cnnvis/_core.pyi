@@ -96,7 +96,7 @@ def _knn_approx(
     n_trees: typing.SupportsInt | typing.SupportsIndex = 0,
     leaf_size: typing.SupportsInt | typing.SupportsIndex = 0,
     max_candidates: typing.SupportsInt | typing.SupportsIndex = 0,
-    max_iter: typing.SupportsInt | typing.SupportsIndex = 5,
+    max_iter: typing.SupportsInt | typing.SupportsIndex = 3,
     exact_below: typing.SupportsInt | typing.SupportsIndex = 4096,
 ) -> tuple[numpy.typing.NDArray[numpy.int32], numpy.typing.NDArray[numpy.float64]]:
     """

@@ -31,7 +31,7 @@ struct ApproxParams {
   int n_trees = 0;         // 0: chosen from n (more trees for more points)
   int leaf_size = 0;       // 0: chosen from k
   int max_candidates = 0;  // 0: chosen from k
-  int max_iter = 5;        // NN-descent rounds at most
+  int max_iter = 3;        // NN-descent rounds at most
   double delta = 0.001;    // stop when fewer than delta * n * k list entries changed in a round
   std::uint64_t seed = 0;
   // Below this many points the exact search is as fast and gives the true neighbours (tests
