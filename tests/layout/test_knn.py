@@ -3,6 +3,9 @@ recall against the exact search, determinism, the exact fallback, and clear erro
 
 from __future__ import annotations
 
+import _thread
+import threading
+
 import numpy as np
 import pytest
 from hostile import FAST, arrays, hostile_ints, outcome
@@ -157,3 +160,14 @@ def test_property_hostile_arrays_and_ints(data, n, dim, k):
     seed, trees = data.draw(hostile_ints()), data.draw(hostile_ints())
     outcome(lambda: _core._knn_approx(x, k, 1, seed, n_trees=trees, exact_below=2))
     outcome(lambda: nearest_neighbors(x, k, method="approx", random_state=seed))
+
+
+def test_ctrl_c_stops_the_search():
+    X = mixture(60_000, 32)  # seconds of work: the interrupt comes long before the end
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _core._knn_approx(X, 30, 2, 0, max_iter=1000)
+    finally:
+        timer.cancel()
