@@ -19,7 +19,7 @@ from cnnvis.parallel import resolve_n_jobs
 __all__ = ["APPROX_FROM", "METHODS", "as_points", "nearest_neighbors", "resolve_method"]
 
 #: From this many points ``"auto"`` searches approximately.
-APPROX_FROM = 25_000
+APPROX_FROM = 40_000
 
 METHODS = ("auto", "exact", "approx")
 

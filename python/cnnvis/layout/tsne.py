@@ -114,7 +114,7 @@ class TSNE:
     neighbors : {"auto", "exact", "approx"}
         Neighbour search: ``"exact"`` (blocked brute force, O(n^2 d)), ``"approx"`` (random-projection
         forest refined by NN-descent in the C++ core, about O(n k d), recall above 0.95), or
-        ``"auto"``: exact below 25,000 samples, approximate from there on (the measured
+        ``"auto"``: exact below 40,000 samples, approximate from there on (the measured
         crossover; results below it are the exact search's, unchanged).
     random_state : int, numpy Generator or None
         Seed for ``init="random"`` and the approximate neighbour search (``None``: seed 0 for
@@ -151,7 +151,7 @@ class TSNE:
     values; ~2.2 GB for 1M points at perplexity 30), plus ``n * 3 * perplexity * 12`` bytes
     transiently for the neighbours (~1.1 GB at 1M), plus the input and ``~100 * n_components``
     bytes per point of optimiser state. The exact neighbour search costs O(n^2 d): seconds at
-    20,000 points, hours at 1M points; the approximate one (the default from 25,000 points)
+    20,000 points, hours at 1M points; the approximate one (the default from 40,000 points)
     grows about linearly. The work releases the GIL; Ctrl-C stops it between
     iterations (within a fraction of a second) with ``KeyboardInterrupt``.
 
