@@ -164,7 +164,7 @@ def test_property_hostile_arrays_and_ints(data, n, dim, k):
 
 def test_ctrl_c_stops_the_search():
     X = mixture(200_000, 32)  # ~20 s of work: the interrupt comes long before the end,
-    # even on a loaded machine (at 60,000 points a run at load 15 once finished first)
+    # even on a loaded machine (at 60,000 points, one sanitizer run at load 15 saw no interrupt)
     timer = threading.Timer(0.3, _thread.interrupt_main)
     timer.start()
     try:
