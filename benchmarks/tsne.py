@@ -15,6 +15,7 @@ Usage::
     python benchmarks/tsne.py            # full (about 15 minutes on 2 shared cores)
     python benchmarks/tsne.py --quick    # digits and n = 5,000 only, fewer anchors
     python benchmarks/tsne.py --write benchmarks/results/tsne.md
+    python benchmarks/tsne.py --large 250000x64   # vs openTSNE FFT, 2 threads, child processes
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def open_bh(X: np.ndarray, dim: int = 2) -> np.ndarray:
     ).fit(X)
 
 
-def open_fft(X: np.ndarray) -> np.ndarray:
+def open_fft(X: np.ndarray, n_jobs: int = 1, verbose: bool = False) -> np.ndarray:
     import openTSNE
 
     return openTSNE.TSNE(
@@ -95,8 +96,9 @@ def open_fft(X: np.ndarray) -> np.ndarray:
         n_iter=750,
         early_exaggeration_iter=250,
         negative_gradient_method="fft",
-        n_jobs=1,
+        n_jobs=n_jobs,
         random_state=0,
+        verbose=verbose,
     ).fit(X)
 
 
@@ -259,6 +261,112 @@ def table_threads(n: int, repeats: int, lines: list[str]) -> None:
     ]
 
 
+LARGE_METHODS = ("cnnvis", "openTSNE FFT")
+
+
+def _large_child(method: str, n: int, d: int, out: str) -> None:
+    """One large run in a fresh process (so that its peak RSS is its own), 2 threads, with the
+    method's own phase timings printed (verbose)."""
+    import json
+    import resource
+
+    X = mixture(n, d)
+    load0 = os.getloadavg()[0]
+    if method == "cnnvis":
+        fit = TSNE(perplexity=30, n_jobs=2, verbose=True, callback_every=250).fit_transform
+    else:
+        fit = lambda X: open_fft(X, n_jobs=2, verbose=True)  # noqa: E731
+    Y, wall, cpu = timed(lambda: fit(X))
+    np.save(out + ".npy", Y)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    row = dict(wall=wall, cpu=cpu, peak=peak, load=[load0, os.getloadavg()[0]])
+    with open(out + ".json", "w") as fh:
+        json.dump(row, fh)
+
+
+def sampled_preservation(X: np.ndarray, Y: np.ndarray, m: int = 10000, k: int = 10) -> float:
+    """10-NN preservation on m random points (exact neighbours of the sample among all n in
+    both spaces; an unbiased estimate of the full average, whose exact kNN is O(n^2))."""
+    q = np.sort(np.random.default_rng(1).choice(len(X), size=min(m, len(X)), replace=False))
+    nn_x, _ = _core._tsne_knn(X, k + 1, 2, X[q])
+    Y = np.ascontiguousarray(Y, dtype=np.float64)
+    nn_y, _ = _core._tsne_knn(Y, k + 1, 2, Y[q])
+    hits = [len(np.intersect1d(a[a != i], b[b != i])) for i, a, b in zip(q, nn_x, nn_y)]
+    return float(np.sum(hits)) / (len(q) * k)
+
+
+def table_large(n: int, d: int, only: str | None, folder: str, lines: list[str]) -> None:
+    """cnnvis against openTSNE's FFT at large n on 2 threads; each run in a child process whose
+    results (time, peak RSS, embedding) stay in `folder`, so the rows can be run apart."""
+    import json
+    import multiprocessing as mp
+
+    os.makedirs(folder, exist_ok=True)
+    stem = lambda m: os.path.join(folder, f"tsne_{n}x{d}_{m.split()[0]}")  # noqa: E731
+    for method in LARGE_METHODS if only is None else (only,):
+        ctx = mp.get_context("spawn")
+        child = ctx.Process(target=_large_child, args=(method, n, d, stem(method)))
+        child.start()
+        child.join()
+        if child.exitcode != 0:
+            raise RuntimeError(f"{method} at n = {n} failed ({child.exitcode})")
+    X = mixture(n, d)
+    rows = {}
+    for method in LARGE_METHODS:
+        if os.path.exists(stem(method) + ".json"):
+            with open(stem(method) + ".json") as fh:
+                rows[method] = json.load(fh)
+            rows[method]["pres"] = sampled_preservation(X, np.load(stem(method) + ".npy"))
+    ref = rows.get("openTSNE FFT")
+    lines += [
+        f"\n### Large n: mixture, n = {n:,}, {d}-D, 2 threads\n",
+        "| method | wall s | CPU s | speed-up vs openTSNE FFT | peak RSS GB"
+        " | 10-NN preservation (10,000 sampled) | load avg (start, end) |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for method, r in rows.items():
+        sp = f"{ref['wall'] / r['wall']:.2f}x" if ref else "-"
+        lines.append(
+            f"| {method} | {r['wall']:.1f} | {r['cpu']:.1f} | {sp} | {r['peak'] / 2**30:.2f}"
+            f" | {r['pres']:.3f} | {r['load'][0]:.1f}, {r['load'][1]:.1f} |"
+        )
+
+
+def gradient_row(n: int, d: int, iters: int) -> tuple[float, float, float, float]:
+    """Wall and CPU seconds of `iters` gradient steps, Barnes-Hut then FFT, on the same P and
+    from the same embedding (ours after 250 exaggerated + 50 plain iterations)."""
+    import openTSNE
+
+    X = mixture(n, d)
+    ts = TSNE(perplexity=30, n_iter=300, n_jobs=2)
+    Y0 = ts.fit_transform(X)
+    P = ts.affinities_
+    opt = _core._TsneOptimizer(P.indptr, P.indices, P.data, Y0, 0.5, 2)
+    _, bh_wall, bh_cpu = timed(lambda: (opt.run(iters, 1.0, n, 0.8, 5.0), Y0)[1])
+    affinities = openTSNE.affinity.PrecomputedAffinities(P)
+    emb = openTSNE.TSNEEmbedding(Y0.copy(), affinities, negative_gradient_method="fft", n_jobs=2)
+    kw = dict(n_iter=iters, exaggeration=1, momentum=0.8, learning_rate=n, inplace=True)
+    _, fft_wall, fft_cpu = timed(lambda: emb.optimize(**kw))
+    return bh_wall, bh_cpu, fft_wall, fft_cpu
+
+
+def table_gradient(sizes: list[int], d: int, lines: list[str], iters: int = 30) -> None:
+    """Seconds per iteration (wall and CPU, 2 threads) of the gradient step alone: our
+    Barnes-Hut (theta 0.5) against openTSNE's FFT interpolation."""
+    lines += [
+        f"\n### Gradient step alone: Barnes-Hut vs FFT (mixture {d}-D, 2 threads, {iters} its)\n",
+        "| n | BH wall s/it | BH CPU s/it | FFT wall s/it | FFT CPU s/it | FFT/BH (CPU) | load |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n in sizes:
+        bw, bc, fw, fc = gradient_row(n, d, iters)
+        lines.append(
+            f"| {n:,} | {bw / iters:.4f} | {bc / iters:.4f} | {fw / iters:.4f} | {fc / iters:.4f}"
+            f" | {fc / bc:.2f}x | {os.getloadavg()[0]:.1f} |"
+        )
+        print(lines[-1], flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="digits and n = 5,000 only")
@@ -270,7 +378,24 @@ def main(argv: list[str] | None = None) -> None:
         metavar="REPEATS",
         help="only cnnvis at n = 20,000 on 1 and 2 threads, back to back, this many times",
     )
+    ap.add_argument(
+        "--large", metavar="NxD", help="cnnvis vs openTSNE FFT at n x d, e.g. 250000x64"
+    )
+    ap.add_argument("--only", choices=LARGE_METHODS, help="with --large: run this row only")
+    ap.add_argument("--results", default="benchmarks/results", help="with --large: row files")
+    ap.add_argument("--gradient", metavar="N,N,...", help="BH vs FFT seconds per iteration")
     args = ap.parse_args(argv)
+    if args.gradient:
+        lines = [f"Command: `python benchmarks/tsne.py --gradient {args.gradient}`"]
+        table_gradient([int(v) for v in args.gradient.split(",")], 64, lines)
+        print("\n".join(lines))
+        return
+    if args.large:
+        n, d = (int(v) for v in args.large.lower().split("x"))
+        lines = [f"Command: `python benchmarks/tsne.py --large {args.large}`"]
+        table_large(n, d, args.only, args.results, lines)
+        print("\n".join(lines))
+        return
     if args.threads_only:
         lines = [f"Command: `python benchmarks/tsne.py --threads-only {args.threads_only}`"]
         table_threads(20000, args.threads_only, lines)

@@ -2,6 +2,7 @@
 // cnnvis.layout.TSNE: validation of shapes, dtypes, finiteness and sizes happens here, the work
 // runs without the GIL and stops on Ctrl-C between iterations.
 #include "cnnvis/tsne.hpp"
+#include "cnnvis/knn.hpp"
 
 #include <pybind11/stl.h>
 
@@ -101,6 +102,51 @@ void init_tsne(pybind11::module_& m) {
       },
       py::arg("X"), py::arg("k"), py::arg("n_jobs") = 1, py::arg("queries") = py::none(),
       "Exact k nearest neighbours (int32 indices, squared distances), rows sorted by distance.");
+
+  m.def(
+      "_knn_approx",
+      [](const F64Array& X, const py::object& k_arg, const py::object& n_jobs_obj,
+         const py::object& seed_arg, const py::object& n_trees_arg, const py::object& leaf_arg,
+         const py::object& cand_arg, const py::object& iter_arg, const py::object& below_arg) {
+        check_points(X, "X");
+        const auto k = as_int<std::int64_t>(k_arg, "k");
+        const int n_jobs = n_jobs_arg(n_jobs_obj);
+        cnnvis::knn::ApproxParams prm;
+        prm.seed = as_int<std::uint64_t>(seed_arg, "seed");
+        const auto knob = [](const py::object& v, const char* name, int hi) {
+          const int x = as_int<int>(v, name);
+          if (x < 0 || x > hi)
+            fail(std::string(name) + " must be in [0, " + std::to_string(hi) + "] (0: automatic), got " +
+                 std::to_string(x));
+          return x;
+        };
+        prm.n_trees = knob(n_trees_arg, "n_trees", 1024);
+        prm.leaf_size = knob(leaf_arg, "leaf_size", 1 << 16);
+        prm.max_candidates = knob(cand_arg, "max_candidates", 1 << 16);
+        prm.max_iter = knob(iter_arg, "max_iter", 1000);
+        prm.exact_below = static_cast<std::size_t>(knob(below_arg, "exact_below", 1 << 30));
+        const auto n = static_cast<std::size_t>(X.shape(0)), d = static_cast<std::size_t>(X.shape(1));
+        if (n < 2) fail("X must have at least 2 rows to have a neighbour");
+        if (k < 1 || static_cast<std::size_t>(k) > n - 1)
+          fail("k must be in [1, " + std::to_string(n - 1) + "] (n - 1), got " + std::to_string(k));
+        if (static_cast<std::size_t>(k) > std::numeric_limits<std::size_t>::max() / 32 / n)
+          throw cnnvis::MemoryLimit("k nearest neighbours of every point do not fit in memory");
+        py::array_t<std::int32_t> idx({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
+        py::array_t<double> d2({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
+        auto* pi = idx.mutable_data();
+        auto* pd = d2.mutable_data();
+        {
+          py::gil_scoped_release release;
+          cnnvis::knn::knn_approx(X.data(), n, d, static_cast<int>(k), prm, n_jobs, pi, pd,
+                                  cnnvis::bind::python_interrupt());
+        }
+        return py::make_tuple(idx, d2);
+      },
+      py::arg("X"), py::arg("k"), py::arg("n_jobs") = 1, py::arg("seed") = 0,
+      py::arg("n_trees") = 0, py::arg("leaf_size") = 0, py::arg("max_candidates") = 0,
+      py::arg("max_iter") = 3, py::arg("exact_below") = 4096,
+      "Approximate k nearest neighbours (random-projection forest + NN-descent; exact below "
+      "4096 points): int32 indices and squared distances, rows sorted by distance.");
 
   m.def(
       "_tsne_conditional_p",

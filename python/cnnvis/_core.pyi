@@ -89,6 +89,21 @@ class Fold:
         Summaries of the layer's output x for this batch (float32, C-contiguous, (batch, channels, ...)): per (sample, channel) the mean and the maximum, and the first index of the maximum where it beats the k-th entry of the channel's list (only there can it enter).
         """
 
+def _knn_approx(
+    X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    k: typing.SupportsInt | typing.SupportsIndex,
+    n_jobs: typing.SupportsInt | typing.SupportsIndex = 1,
+    seed: typing.SupportsInt | typing.SupportsIndex = 0,
+    n_trees: typing.SupportsInt | typing.SupportsIndex = 0,
+    leaf_size: typing.SupportsInt | typing.SupportsIndex = 0,
+    max_candidates: typing.SupportsInt | typing.SupportsIndex = 0,
+    max_iter: typing.SupportsInt | typing.SupportsIndex = 3,
+    exact_below: typing.SupportsInt | typing.SupportsIndex = 4096,
+) -> tuple[numpy.typing.NDArray[numpy.int32], numpy.typing.NDArray[numpy.float64]]:
+    """
+    Approximate k nearest neighbours (random-projection forest + NN-descent; exact below 4096 points): int32 indices and squared distances, rows sorted by distance.
+    """
+
 def _tsne_conditional_p(
     d2: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
     perplexity: typing.SupportsFloat | typing.SupportsIndex,

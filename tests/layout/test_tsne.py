@@ -270,6 +270,30 @@ def test_ctrl_c_stops_within_a_second():
     timer.cancel()
 
 
+def _preservation(X: np.ndarray, Y: np.ndarray, k: int = 10) -> float:
+    nn_x, nn_y = _core._tsne_knn(X, k, 2)[0], _core._tsne_knn(Y, k, 2)[0]
+    return float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(nn_x, nn_y)])) / k
+
+
+def test_exact_and_approximate_neighbours_preserve_the_same_neighbourhoods():
+    X, _ = _blobs(5000, d=20, k=10, sep=3.0)  # above the 4,096 points where approx is exact
+    kept = {}
+    for method in ("exact", "approx"):
+        ts = TSNE(neighbors=method, n_iter=500, n_jobs=2)
+        kept[method] = _preservation(X, ts.fit_transform(X))
+        assert ts.neighbors_ == method
+    assert kept["exact"] > 0.2, kept  # the embedding does keep neighbourhoods
+    assert abs(kept["exact"] - kept["approx"]) <= 0.01, kept
+
+
+def test_auto_neighbours_are_exact_below_the_threshold_with_the_same_bytes():
+    X, _ = _blobs(400)
+    auto = TSNE(n_iter=100)
+    Y = auto.fit_transform(X)
+    assert auto.neighbors_ == "exact"
+    assert Y.tobytes() == TSNE(n_iter=100, neighbors="exact").fit_transform(X).tobytes()
+
+
 # --------------------------------------------------------------------------------------------
 # robustness
 
@@ -352,6 +376,8 @@ def test_bad_input_is_a_clear_error(X, match):
         dict(momentum=1.5),
         dict(n_jobs=0),
         dict(callback_every=0),
+        dict(neighbors="annoy"),
+        dict(neighbors=None),
     ],
 )
 def test_bad_parameters_are_clear_errors(kw):

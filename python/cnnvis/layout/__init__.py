@@ -2,6 +2,7 @@
 
 * :class:`TSNE` - Barnes-Hut t-SNE in 2-D and 3-D, ``fit_transform``, ``transform``,
   ``fit_sequence`` for training snapshots.
+* :func:`nearest_neighbors` - exact or approximate (random-projection forest + NN-descent) kNN.
 * :func:`hamiltonian_path`, :func:`reorder_rows`, :func:`reorder_columns` - row orders whose neighbours are alike
   (exact Held-Karp where feasible, local search beyond).
 * :func:`pack_rectangles`, :func:`pack_hierarchy` - compact non-overlapping placements.
@@ -16,6 +17,7 @@ from typing import Any
 
 _LAZY = {
     "TSNE": "cnnvis.layout.tsne",
+    "nearest_neighbors": "cnnvis.layout.neighbors",
     "hamiltonian_path": "cnnvis.layout.reorder",
     "reorder_rows": "cnnvis.layout.reorder",
     "pack_rectangles": "cnnvis.layout.packing",

@@ -24,38 +24,13 @@ import numpy as np
 
 from cnnvis import _core
 from cnnvis.layout._checks import INT32_MAX, integer, real
+from cnnvis.layout.neighbors import as_points as _as_points
+from cnnvis.layout.neighbors import nearest_neighbors, resolve_method
 from cnnvis.parallel import resolve_n_jobs
 
 __all__ = ["TSNE"]
 
 Callback = Callable[[int, float, np.ndarray], Any]
-
-
-def _as_points(X: Any, name: str = "X") -> np.ndarray:
-    """Validates a 2-D numeric array and returns it as C-contiguous float64."""
-    try:
-        arr = np.asarray(X)
-    except Exception as exc:  # ragged lists and the like
-        raise ValueError(f"{name} must be a 2-D numeric array: {exc}") from exc
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
-    ):
-        raise ValueError(f"{name} must be a 2-D numeric array, got dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        raise ValueError(f"{name} must be real-valued")
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n_samples, n_features), got {arr.ndim}-D")
-    if arr.shape[0] < 1:
-        raise ValueError(f"{name} must contain at least one sample")
-    if arr.shape[1] < 1:
-        raise ValueError(f"{name} must have at least one feature")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if not np.isfinite(arr).all():
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(
-            f"{name} contains NaN or infinite values (first at row {bad[0]}, column {bad[1]})"
-        )
-    return arr
 
 
 def _finite(Y: np.ndarray, what: str) -> np.ndarray:
@@ -136,8 +111,14 @@ class TSNE:
     pca_components : int or None
         Reduce the input to this many principal components before the neighbour search
         (recommended above a few hundred features). ``None`` keeps all features.
+    neighbors : {"auto", "exact", "approx"}
+        Neighbour search: ``"exact"`` (blocked brute force, O(n^2 d)), ``"approx"`` (random-projection
+        forest refined by NN-descent in the C++ core, about O(n k d), recall above 0.95), or
+        ``"auto"``: exact below 40,000 samples, approximate from there on (the measured
+        crossover; results below it are the exact search's, unchanged).
     random_state : int, numpy Generator or None
-        Seed for ``init="random"`` (the rest is deterministic).
+        Seed for ``init="random"`` and the approximate neighbour search (``None``: seed 0 for
+        the search); the rest is deterministic.
     n_jobs : int
         Threads. The output is bit-identical for any value. ``-1`` uses all cores.
     callback : callable or None
@@ -157,6 +138,8 @@ class TSNE:
         Iterations run.
     perplexity_ : float
         Perplexity used (after clamping).
+    neighbors_ : {"exact", "approx"}
+        The neighbour search used.
     affinities_ : scipy.sparse.csr_matrix
         The joint affinities P (symmetric, sums to 1).
     embeddings_, kl_divergences_ : list
@@ -168,7 +151,8 @@ class TSNE:
     values; ~2.2 GB for 1M points at perplexity 30), plus ``n * 3 * perplexity * 12`` bytes
     transiently for the neighbours (~1.1 GB at 1M), plus the input and ``~100 * n_components``
     bytes per point of optimiser state. The exact neighbour search costs O(n^2 d): seconds at
-    20,000 points, hours at 1M points. The work releases the GIL; Ctrl-C stops it between
+    20,000 points, hours at 1M points; the approximate one (the default from 40,000 points)
+    grows about linearly. The work releases the GIL; Ctrl-C stops it between
     iterations (within a fraction of a second) with ``KeyboardInterrupt``.
 
     Examples
@@ -191,6 +175,7 @@ class TSNE:
         max_step_norm: float = 5.0,
         init: str | np.ndarray = "pca",
         pca_components: int | None = None,
+        neighbors: str = "auto",
         random_state: int | np.random.Generator | None = None,
         n_jobs: int = 1,
         callback: Callback | None = None,
@@ -208,6 +193,7 @@ class TSNE:
         self.max_step_norm = max_step_norm
         self.init = init
         self.pca_components = pca_components
+        self.neighbors = neighbors
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.callback = callback
@@ -239,6 +225,7 @@ class TSNE:
             raise ValueError("callback must be callable")
         if self.pca_components is not None:
             integer(self.pca_components, "pca_components", 1)
+        resolve_method(self.neighbors, 0)
         if isinstance(self.init, str) and self.init not in ("pca", "random"):
             raise ValueError(f"init must be 'pca', 'random' or an array, got {self.init!r}")
 
@@ -290,13 +277,16 @@ class TSNE:
         n = X.shape[0]
         threads = self._threads()
         self.perplexity_, k = self._effective_perplexity(n)
+        self.neighbors_ = resolve_method(self.neighbors, n)
         t0 = time.perf_counter()
-        idx, d2 = _core._tsne_knn(X, k, threads)
+        idx, d2 = nearest_neighbors(
+            X, k, method=self.neighbors_, n_jobs=threads, random_state=self.random_state
+        )
         t1 = time.perf_counter()
         pcond, _ = _core._tsne_conditional_p(d2, self.perplexity_, threads)
         indptr, indices, data = _core._tsne_joint_p(idx, pcond, threads)
         self._log(
-            f"{k} exact neighbours in {t1 - t0:.2f} s, affinities in {time.perf_counter() - t1:.2f} s"
+            f"{k} {self.neighbors_} neighbours in {t1 - t0:.2f} s, affinities in {time.perf_counter() - t1:.2f} s"
         )
         return indptr, indices, data
 
@@ -406,7 +396,7 @@ class TSNE:
         n = X.shape[0]
         self._X_fit = X
         if n == 1:
-            self.perplexity_ = float(self.perplexity)
+            self.perplexity_, self.neighbors_ = float(self.perplexity), "exact"
             self._P = (np.zeros(2, np.int64), np.zeros(0, np.int32), np.zeros(0))
             self.affinities_ = self._sparse(self._P, n)
             return np.zeros((1, self.n_components)), 0.0, 0
