@@ -4,30 +4,12 @@ as one thumbnail per layer and kept in the tab's cache."""
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
-import torch
 
 from cnnvis.interpret.paths import pooled_activations, sample_paths
-from cnnvis.session import load
-from cnnvis.viewer.toolbox import Toolbox
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture()
-def toolbox(demo_session, tmp_path):
-    path = tmp_path / "session"
-    shutil.copytree(demo_session, path)
-    return Toolbox(path, load(path), steps=24)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_a_recorded_sample_sits_in_its_recorded_neighbourhood(toolbox):

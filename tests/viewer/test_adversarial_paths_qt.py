@@ -3,15 +3,14 @@ recorded layer, under the before / perturbation / after pictures (needs `xvfb-ru
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 
-import pytest
+from qt_support import QT_MARKS, skip_without_display
 
-if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-    pytest.skip("the Qt tests need a display: run them under `xvfb-run -a`",
-                allow_module_level=True)  # fmt: skip
+pytestmark = QT_MARKS
+
+skip_without_display()
 
 
 def test_the_adversarial_tab_shows_a_projection_per_layer(demo_session, tmp_path):

@@ -4,23 +4,17 @@ tracked points' letters and rings follow them."""
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
 import pytest
 
 from cnnvis.analysis.animation import frame_at
+from qt_support import QT_MARKS, skip_without_display
 
-pytestmark = [
-    pytest.mark.qt,
-    pytest.mark.filterwarnings("ignore:Function.*QMouseEvent.pos:DeprecationWarning"),
-]
+pytestmark = QT_MARKS
 
-if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-    pytest.skip(
-        "the Qt player tests need a display: run them under `xvfb-run -a`", allow_module_level=True
-    )
+skip_without_display()
 
 
 def _settle(app, seconds: float = 0.3) -> None:

@@ -4,30 +4,15 @@ projected samples from A's places to B's, and a session on other data is refused
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 from comparison_sessions import other_data_session, untrained_demo_session
+from qt_support import QT_MARKS, skip_without_display
 
-pytestmark = [
-    pytest.mark.qt,
-    pytest.mark.filterwarnings("ignore:Function.*QMouseEvent.pos:DeprecationWarning"),
-]
+pytestmark = QT_MARKS
 
-if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-    pytest.skip(
-        "the Qt viewer tests need a display: run them under `xvfb-run -a`",
-        allow_module_level=True,
-    )
-
-
-@pytest.fixture(scope="module")
-def qapp():
-    from cnnvis.viewer.app import qt_app
-
-    return qt_app()
+skip_without_display()
 
 
 @pytest.fixture(scope="module")

@@ -5,18 +5,14 @@ demo-sized panel never switches."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.qt
+from qt_support import QT_MARKS, skip_without_display
 
-if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-    pytest.skip(
-        "the Qt viewer tests need a display: run them under `xvfb-run -a`",
-        allow_module_level=True,
-    )
+pytestmark = QT_MARKS
+
+skip_without_display()
 
 N = 60_000
 CENTRES = np.array([[-20.0, -20.0], [20.0, -20.0], [0.0, 20.0]])

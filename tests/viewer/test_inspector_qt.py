@@ -5,28 +5,17 @@ selects exactly its samples; the details show a cluster's maximisation image."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 
 import numpy as np
 import pytest
 
-pytestmark = [
-    pytest.mark.qt,
-    pytest.mark.filterwarnings("ignore:Function.*QMouseEvent.pos:DeprecationWarning"),
-]
+from qt_support import QT_MARKS, skip_without_display
 
-if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-    pytest.skip("the Qt tests need a display: run them under `xvfb-run -a`",
-                allow_module_level=True)  # fmt: skip
+pytestmark = QT_MARKS
 
-
-@pytest.fixture(scope="module")
-def qapp():
-    from cnnvis.viewer.app import qt_app
-
-    return qt_app()
+skip_without_display()
 
 
 @pytest.fixture()

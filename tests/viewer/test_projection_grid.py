@@ -8,23 +8,17 @@ swapped and transposed; trajectories of the top outliers; a panel as an image ma
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 
 import numpy as np
 import pytest
 
-pytestmark = [
-    pytest.mark.qt,
-    pytest.mark.filterwarnings("ignore:Function.*QMouseEvent.pos:DeprecationWarning"),
-]
+from qt_support import QT_MARKS, skip_without_display
 
-if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-    pytest.skip(
-        "the Qt viewer tests need a display: run them under `xvfb-run -a`",
-        allow_module_level=True,
-    )
+pytestmark = QT_MARKS
+
+skip_without_display()
 
 
 @pytest.fixture(scope="module")

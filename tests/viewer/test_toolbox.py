@@ -4,30 +4,12 @@ entry is computed again, never trusted."""
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
-import torch
 
-from cnnvis.session import load
-from cnnvis.viewer.toolbox import TABS, ResultCache, TabResult, Toolbox
+from cnnvis.viewer.toolbox import TABS, ResultCache, TabResult
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small tensors on a shared machine: one torch thread (restored after the module)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture()
-def toolbox(demo_session, tmp_path):
-    path = tmp_path / "session"
-    shutil.copytree(demo_session, path)
-    return Toolbox(path, load(path), steps=24)  # fewer ascent steps than the viewer's 256
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("tab", list(TABS))

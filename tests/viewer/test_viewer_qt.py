@@ -9,7 +9,6 @@ non-zero exit, never a traceback; ``--screenshot`` writes a PNG of the window.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,27 +18,13 @@ import numpy as np
 import pytest
 
 from child_env import child_env
+from qt_support import QT_MARKS, skip_without_display
 
-pytestmark = [
-    pytest.mark.qt,
-    # vispy's Qt backend calls QMouseEvent.pos(), deprecated in Qt 6
-    pytest.mark.filterwarnings("ignore:Function.*QMouseEvent.pos:DeprecationWarning"),
-]
+pytestmark = QT_MARKS
 
-if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-    pytest.skip(
-        "the Qt viewer tests need a display: run them under `xvfb-run -a`",
-        allow_module_level=True,
-    )
+skip_without_display()
 
 ENV = child_env()
-
-
-@pytest.fixture(scope="module")
-def qapp():
-    from cnnvis.viewer.app import qt_app
-
-    return qt_app()
 
 
 @pytest.fixture(scope="module")
