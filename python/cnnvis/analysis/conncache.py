@@ -15,13 +15,13 @@ neuron's details need it, the overview does not).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from cnnvis.analysis.connections import ClusterConnections, SignedBicluster
+from cnnvis.analysis.rowcache import array_stamp
 
 __all__ = ["SavedConnections", "stamp"]
 
@@ -31,13 +31,10 @@ PREFIX = "#connections."
 
 def stamp(labels_a: np.ndarray, labels_b: np.ndarray, means_a: Any, means_b: Any) -> str:
     """A short hash of what a connection between two layers is computed from."""
-    h = hashlib.blake2b(digest_size=16)
-    for arr, dtype in ((labels_a, np.int64), (labels_b, np.int64), (means_a, np.float64),
-                       (means_b, np.float64)):  # fmt: skip
-        a = np.ascontiguousarray(arr, dtype=dtype)
-        h.update(repr(a.shape).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
+    return array_stamp(
+        np.asarray(labels_a, np.int64), np.asarray(labels_b, np.int64),
+        np.asarray(means_a, np.float64), np.asarray(means_b, np.float64),
+    )  # fmt: skip
 
 
 class _Read(ClusterConnections):

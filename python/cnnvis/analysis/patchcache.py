@@ -11,12 +11,12 @@ are cut, as before.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
 
 from cnnvis.analysis.facets import PatchTable, patch_table
+from cnnvis.analysis.rowcache import array_stamp
 
 __all__ = ["LIMIT_BYTES", "PatchTables"]
 
@@ -29,15 +29,10 @@ FIELDS = ("patches", "index", "samples", "count")
 
 def stamp(rec_layer: Any, k: int) -> str:
     """A short hash of what a layer's patch table is cut from: its top-k entries and patch shape."""
-    h = hashlib.blake2b(digest_size=16)
     top = rec_layer.top_patches
-    h.update(repr((int(k), tuple(top.shape))).encode())
-    parts = [rec_layer.top_samples, rec_layer.top_values, getattr(top, "top_boxes", np.zeros(0))]
-    for arr in parts:
-        a = np.ascontiguousarray(arr)
-        h.update(repr((a.dtype.str, a.shape)).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
+    boxes = getattr(top, "top_boxes", np.zeros(0))
+    salt = repr((int(k), tuple(top.shape)))
+    return array_stamp(rec_layer.top_samples, rec_layer.top_values, boxes, salt=salt)
 
 
 class PatchTables:

@@ -22,13 +22,24 @@ import numpy as np
 
 from cnnvis.analysis.facets import pack_tiles, row_order
 
-__all__ = ["RowOrders"]
+__all__ = ["RowOrders", "array_stamp"]
 
 
 def fingerprint(profiles: np.ndarray) -> str:
     """A short hash of a layer's profiles (float64 bytes)."""
     data = np.ascontiguousarray(profiles, dtype=np.float64).tobytes()
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def array_stamp(*arrays: Any, salt: str = "") -> str:
+    """A short hash of what a saved cache entry was computed from: ``salt``, then each array's
+    dtype, shape and bytes (the caches of connections and patch tables stamp their entries)."""
+    h = hashlib.blake2b(salt.encode(), digest_size=16)
+    for arr in arrays:
+        a = np.ascontiguousarray(arr)
+        h.update(repr((a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 class RowOrders:
