@@ -54,6 +54,8 @@ import subprocess
 import sys
 import time
 
+from torch.utils.data import Dataset
+
 
 def _torch():
     import torch
@@ -62,8 +64,9 @@ def _torch():
     return torch
 
 
-class OnTheFly:
-    """n images made from their index (no storage), labels cycling over 10 classes."""
+class OnTheFly(Dataset):
+    """n images made from their index (no storage), labels cycling over 10 classes (a torch
+    Dataset: ``cnnvis.record`` takes Datasets and sequences, not any object with an index)."""
 
     def __init__(self, n: int, shape: tuple[int, int, int]) -> None:
         self.n, self.shape = n, shape
