@@ -46,6 +46,37 @@ def mixture(n: int, d: int = 50, k: int = 10, seed: int = 0) -> np.ndarray:
     return centres[rng.integers(0, k, n)] + rng.normal(size=(n, d))
 
 
+def digits_augmented(n: int, seed: int = 0, chunk: int = 50_000) -> np.ndarray:
+    """n 8x8 digits (64-D, MNIST-like structure at any n): scikit-learn's 1,797 digits under random
+    rotations (+-15 degrees), scalings (0.9-1.1) and shifts (+-1 pixel), bilinear, plus pixel
+    noise (sd 0.5 on the 0-16 scale). Unlike the mixture, its neighbourhoods carry structure, so
+    10-NN preservation tells embeddings apart at any n."""
+    from scipy import ndimage
+    from sklearn.datasets import load_digits
+
+    base = load_digits().images.astype(np.float32)
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, 64))
+    yy, xx = np.mgrid[0:8, 0:8].astype(np.float32) - 3.5
+    for b in range(0, n, chunk):
+        m = min(chunk, n - b)
+        src = rng.integers(0, len(base), m)
+        turn = np.deg2rad(rng.uniform(-15, 15, m)).astype(np.float32)[:, None, None]
+        scale = rng.uniform(0.9, 1.1, m).astype(np.float32)[:, None, None]
+        shift = rng.uniform(-1, 1, (2, m, 1, 1)).astype(np.float32)
+        c, s = np.cos(turn) / scale, np.sin(turn) / scale
+        rows = c * yy - s * xx + 3.5 + shift[0]
+        cols = s * yy + c * xx + 3.5 + shift[1]
+        which = np.broadcast_to(np.arange(m, dtype=np.float32)[:, None, None], rows.shape)
+        img = ndimage.map_coordinates(base[src], [which, rows, cols], order=1, mode="constant")
+        img += rng.normal(scale=0.5, size=img.shape).astype(np.float32)
+        out[b : b + m] = img.reshape(m, 64)
+    return out
+
+
+LARGE_DATA = {"mixture": mixture, "digits": lambda n, d: digits_augmented(n)}
+
+
 def digits() -> np.ndarray:
     from sklearn.datasets import load_digits
 
@@ -264,13 +295,13 @@ def table_threads(n: int, repeats: int, lines: list[str]) -> None:
 LARGE_METHODS = ("cnnvis", "openTSNE FFT")
 
 
-def _large_child(method: str, n: int, d: int, out: str) -> None:
+def _large_child(method: str, data: str, n: int, d: int, out: str) -> None:
     """One large run in a fresh process (so that its peak RSS is its own), 2 threads, with the
     method's own phase timings printed (verbose)."""
     import json
     import resource
 
-    X = mixture(n, d)
+    X = LARGE_DATA[data](n, d)
     load0 = os.getloadavg()[0]
     if method == "cnnvis":
         fit = TSNE(perplexity=30, n_jobs=2, verbose=True, callback_every=250).fit_transform
@@ -295,22 +326,25 @@ def sampled_preservation(X: np.ndarray, Y: np.ndarray, m: int = 10000, k: int = 
     return float(np.sum(hits)) / (len(q) * k)
 
 
-def table_large(n: int, d: int, only: str | None, folder: str, lines: list[str]) -> None:
+def table_large(
+    data: str, n: int, d: int, only: str | None, folder: str, lines: list[str]
+) -> None:
     """cnnvis against openTSNE's FFT at large n on 2 threads; each run in a child process whose
     results (time, peak RSS, embedding) stay in `folder`, so the rows can be run apart."""
     import json
     import multiprocessing as mp
 
     os.makedirs(folder, exist_ok=True)
-    stem = lambda m: os.path.join(folder, f"tsne_{n}x{d}_{m.split()[0]}")  # noqa: E731
+    tag = "" if data == "mixture" else f"{data}_"  # the mixture's row files keep their names
+    stem = lambda m: os.path.join(folder, f"tsne_{tag}{n}x{d}_{m.split()[0]}")  # noqa: E731
     for method in LARGE_METHODS if only is None else (only,):
         ctx = mp.get_context("spawn")
-        child = ctx.Process(target=_large_child, args=(method, n, d, stem(method)))
+        child = ctx.Process(target=_large_child, args=(method, data, n, d, stem(method)))
         child.start()
         child.join()
         if child.exitcode != 0:
             raise RuntimeError(f"{method} at n = {n} failed ({child.exitcode})")
-    X = mixture(n, d)
+    X = LARGE_DATA[data](n, d)
     rows = {}
     for method in LARGE_METHODS:
         if os.path.exists(stem(method) + ".json"):
@@ -319,7 +353,7 @@ def table_large(n: int, d: int, only: str | None, folder: str, lines: list[str])
             rows[method]["pres"] = sampled_preservation(X, np.load(stem(method) + ".npy"))
     ref = rows.get("openTSNE FFT")
     lines += [
-        f"\n### Large n: mixture, n = {n:,}, {d}-D, 2 threads\n",
+        f"\n### Large n: {data}, n = {n:,}, {X.shape[1]}-D, 2 threads\n",
         "| method | wall s | CPU s | speed-up vs openTSNE FFT | peak RSS GB"
         " | 10-NN preservation (10,000 sampled) | load avg (start, end) |",
         "|---|---:|---:|---:|---:|---:|---|",
@@ -382,6 +416,12 @@ def main(argv: list[str] | None = None) -> None:
         "--large", metavar="NxD", help="cnnvis vs openTSNE FFT at n x d, e.g. 250000x64"
     )
     ap.add_argument("--only", choices=LARGE_METHODS, help="with --large: run this row only")
+    ap.add_argument(
+        "--data",
+        choices=sorted(LARGE_DATA),
+        default="mixture",
+        help="with --large: 10 Gaussians (mixture) or augmented digits (always 64-D)",
+    )
     ap.add_argument("--results", default="benchmarks/results", help="with --large: row files")
     ap.add_argument("--gradient", metavar="N,N,...", help="BH vs FFT seconds per iteration")
     args = ap.parse_args(argv)
@@ -392,8 +432,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.large:
         n, d = (int(v) for v in args.large.lower().split("x"))
-        lines = [f"Command: `python benchmarks/tsne.py --large {args.large}`"]
-        table_large(n, d, args.only, args.results, lines)
+        lines = [f"Command: `python benchmarks/tsne.py --large {args.large} --data {args.data}`"]
+        table_large(args.data, n, d, args.only, args.results, lines)
         print("\n".join(lines))
         return
     if args.threads_only:
