@@ -82,7 +82,7 @@ class TSNE:
         Dimension of the embedding.
     perplexity : float
         Effective number of neighbours of each point. Each point uses its ``3 * perplexity``
-        exact nearest neighbours. Clamped, with a warning, to ``(n_samples - 1) / 3`` on small
+        nearest neighbours (exact or approximate, see ``neighbors``). Clamped, with a warning, to ``(n_samples - 1) / 3`` on small
         inputs.
     theta : float
         Barnes-Hut accuracy: a tree cell is summarised by its centre of mass when its full side
