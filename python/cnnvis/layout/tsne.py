@@ -284,6 +284,7 @@ class TSNE:
         )
         t1 = time.perf_counter()
         pcond, _ = _core._tsne_conditional_p(d2, self.perplexity_, threads)
+        del d2  # n x k doubles (0.7 GB at 10^6 points) not needed while P is built
         indptr, indices, data = _core._tsne_joint_p(idx, pcond, threads)
         self._log(
             f"{k} {self.neighbors_} neighbours in {t1 - t0:.2f} s, affinities in {time.perf_counter() - t1:.2f} s"
