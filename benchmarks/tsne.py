@@ -349,7 +349,7 @@ def table_large(
     os.makedirs(folder, exist_ok=True)
     tag = "" if data == "mixture" else f"{data}_"  # the mixture's row files keep their names
     stem = lambda m: os.path.join(folder, f"tsne_{tag}{n}x{d}_{m.split()[0]}")  # noqa: E731
-    for method in LARGE_METHODS if only is None else (only,):
+    for method in () if only == "none" else LARGE_METHODS if only is None else (only,):
         ctx = mp.get_context("spawn")
         child = ctx.Process(target=_large_child, args=(method, data, n, d, stem(method)))
         child.start()
@@ -427,7 +427,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--large", metavar="NxD", help="cnnvis vs openTSNE FFT at n x d, e.g. 250000x64"
     )
-    ap.add_argument("--only", choices=LARGE_METHODS, help="with --large: run this row only")
+    ap.add_argument(
+        "--only",
+        choices=(*LARGE_METHODS, "none"),
+        help="with --large: run this row only (none: tabulate the rows already in --results)",
+    )
     ap.add_argument(
         "--data",
         choices=sorted(LARGE_DATA),
