@@ -169,6 +169,22 @@ def test_identical_bytes_for_any_thread_count_and_repeated_runs(dim):
     assert Yr.tobytes() == Yr2.tobytes()
 
 
+def test_joint_p_is_the_symmetrised_conditional_matrix():
+    # (C + C^T) / 2n with C[i, idx[i, a]] = p[i, a], as scipy builds it; rows sorted by column
+    import scipy.sparse as sp
+
+    X, _ = _blobs(9000, d=6, k=6, sep=6.0, seed=8)  # above the threshold: 2 threads really split
+    idx, d2 = _core._tsne_knn(X, 12, 2)
+    p, _ = _core._tsne_conditional_p(d2, 4.0, 2)
+    n, k = idx.shape
+    C = sp.csr_matrix((p.ravel(), idx.ravel(), np.arange(0, n * k + 1, k)), shape=(n, n))
+    ref = ((C + C.T) / (2 * n)).tocsr()
+    ref.sort_indices()
+    indptr, indices, data = _core._tsne_joint_p(idx, p, 2)
+    assert np.array_equal(indptr, ref.indptr) and np.array_equal(indices, ref.indices)
+    np.testing.assert_allclose(data, ref.data, rtol=1e-15, atol=0)
+
+
 def test_identical_bytes_for_any_thread_count_above_the_parallel_threshold():
     # from 8192 points the light passes (tree codes, symmetrised P) are split between threads too
     X, _ = _blobs(9000, d=6, k=6, sep=6.0, seed=5)
