@@ -338,9 +338,7 @@ def sampled_preservation(X: np.ndarray, Y: np.ndarray, m: int = 10000, k: int = 
     return float(np.sum(hits)) / (len(q) * k)
 
 
-def table_large(
-    data: str, n: int, d: int, only: str | None, folder: str, lines: list[str]
-) -> None:
+def table_large(data: str, n: int, d: int, only: str | None, folder: str, lines: list[str]) -> None:
     """cnnvis against openTSNE's FFT at large n on 2 threads; each run in a child process whose
     results (time, peak RSS, embedding) stay in `folder`, so the rows can be run apart."""
     import json

@@ -82,8 +82,8 @@ class TSNE:
         Dimension of the embedding.
     perplexity : float
         Effective number of neighbours of each point. Each point uses its ``3 * perplexity``
-        nearest neighbours (exact or approximate, see ``neighbors``). Clamped, with a warning, to ``(n_samples - 1) / 3`` on small
-        inputs.
+        nearest neighbours (exact or approximate, see ``neighbors``). Clamped, with a warning,
+        to ``(n_samples - 1) / 3`` on small inputs.
     theta : float
         Barnes-Hut accuracy: a tree cell is summarised by its centre of mass when its full side
         length is below ``theta`` times the distance from its centre of mass to the bounding box
