@@ -18,11 +18,16 @@ selects PySide6 up front, so the Qt viewer tests and the in-process offscreen re
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
 
 def pytest_configure(config):
+    # The Ctrl-C tests raise KeyboardInterrupt through Python's SIGINT handler, which Python does
+    # not install when it starts with SIGINT ignored, as a shell starts its background jobs.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if os.environ.get("DISPLAY"):
         import vispy
 
