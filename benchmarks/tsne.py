@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 
 from cnnvis import _core  # noqa: E402
 from cnnvis.layout import TSNE  # noqa: E402
-from cnnvis.layout.tsne import _procrustes  # noqa: E402
+from cnnvis.layout.tsne import _pca, _procrustes  # noqa: E402
 
 
 def mixture(n: int, d: int = 50, k: int = 10, seed: int = 0) -> np.ndarray:
@@ -79,11 +79,7 @@ def digits_pca(n: int, d: int) -> np.ndarray:
     """The augmented digits, on their first d principal axes when d < 64 (the usual step before
     t-SNE at scale)."""
     X = digits_augmented(n)
-    if d >= X.shape[1]:
-        return X
-    X -= X.mean(0)
-    _, vecs = np.linalg.eigh(X.T @ X)
-    return np.ascontiguousarray(X @ vecs[:, ::-1][:, :d])
+    return X if d >= X.shape[1] else _pca(X, d)[0]
 
 
 LARGE_DATA = {"mixture": mixture, "digits": digits_pca}
