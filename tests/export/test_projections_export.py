@@ -161,3 +161,14 @@ def test_export_png_and_svg_write_the_image_map(demo_session, tmp_path, capsys):
     assert main(["export", "svg", str(demo_session), "--view", "imagemap", "--layer", "nope",
                  "--out", str(tmp_path / "x.svg")]) == 2  # fmt: skip
     assert not (tmp_path / "x.svg").exists()
+
+
+def test_one_snapshot_of_many_layers_wraps_into_a_block_not_a_strip():
+    from cnnvis.export.projections import _grid_image
+
+    panels = [[Image.new("RGB", (40, 30), (i, 0, 0))] for i in range(21)]
+    grid = _grid_image(panels)
+    assert grid.size == (5 * 40, 5 * 30)  # 21 panels in 5 columns, read row by row
+    assert grid.getpixel((40 * 4 + 1, 1))[0] == 4 and grid.getpixel((1, 30 + 1))[0] == 5
+    pairs = [[Image.new("RGB", (40, 30))] * 2 for _ in range(6)]  # layers x snapshots: kept
+    assert _grid_image(pairs).size == (2 * 40, 6 * 30)

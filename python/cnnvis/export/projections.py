@@ -404,8 +404,16 @@ def _save(img, path: Path, index: list, **entry: Any) -> None:
 
 
 def _grid_image(panels: list[list[Any]]):
+    """The panels side by side, a row per layer and a column per snapshot. A single column
+    (one snapshot) wraps into a near-square block read row by row, not a strip of 20 panels."""
+    import math
+
     from PIL import Image
 
+    if len(panels[0]) == 1 and len(panels) > 3:
+        flat = [row[0] for row in panels]
+        cols = math.ceil(math.sqrt(len(flat)))
+        panels = [flat[i : i + cols] for i in range(0, len(flat), cols)]
     w, h = panels[0][0].size
     grid = Image.new("RGB", (w * len(panels[0]), h * len(panels)), _BG)
     for r, row in enumerate(panels):
